@@ -1,0 +1,240 @@
+// Schemas of the selfocus quantization ops and their CPU implementations (the loops live in csrc/core).
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <atomic>
+#include <vector>
+
+#include "../core/quant_cpu.h"
+#include "op_args.h"
+
+namespace selfocus {
+namespace glue {
+
+namespace {
+std::atomic<bool> g_device_value_checks{true};
+}  // namespace
+
+bool device_value_checks_enabled() { return g_device_value_checks.load(std::memory_order_relaxed); }
+void set_device_value_checks(bool enabled) { g_device_value_checks.store(enabled, std::memory_order_relaxed); }
+
+namespace {
+
+// Elements per parallel task: large enough to amortise the thread hand-off.
+constexpr int64_t kGrain = 32768;
+// Reductions are split into fixed chunks, independent of the thread count, and summed in chunk order,
+// so their results are deterministic.
+constexpr int64_t kReduceChunk = 65536;
+
+template <typename Fn>
+double chunked_sum(int64_t n, Fn&& fn) {
+  const int64_t chunks = (n + kReduceChunk - 1) / kReduceChunk;
+  std::vector<double> partial(static_cast<size_t>(chunks), 0.0);
+  at::parallel_for(0, chunks, 1, [&](int64_t cb, int64_t ce) {
+    for (int64_t c = cb; c < ce; ++c) partial[c] = fn(c * kReduceChunk, std::min(n, (c + 1) * kReduceChunk));
+  });
+  double total = 0.0;
+  for (double p : partial) total += p;
+  return total;
+}
+
+core::IntFormat fmt(int64_t bits, bool is_signed) { return {static_cast<int>(bits), is_signed}; }
+
+at::Tensor fake_quant_cpu(const at::Tensor& x, const at::Tensor& scale, int64_t bits, bool is_signed,
+                          c10::optional<int64_t> ch_axis) {
+  const char* op = "fake_quant";
+  check_element_tensor(op, "x", x);
+  check_bits(op, bits);
+  const ChannelArgs ca = channel_args(op, x, scale, ch_axis);
+  const at::Tensor xc = x.contiguous();
+  at::Tensor y = at::empty_like(xc);
+  const float* xp = xc.data_ptr<float>();
+  const float* sp = ca.scale.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  at::parallel_for(0, xc.numel(), kGrain, [&](int64_t b, int64_t e) {
+    core::fake_quant_forward(xp, sp, yp, b, e, ca.layout, fmt(bits, is_signed));
+  });
+  return y;
+}
+
+at::Tensor fake_quant_backward_cpu(const at::Tensor& grad, const at::Tensor& x, const at::Tensor& scale,
+                                   int64_t bits, bool is_signed, c10::optional<int64_t> ch_axis) {
+  const char* op = "fake_quant_backward";
+  check_element_tensor(op, "x", x);
+  check_like(op, "grad", grad, "x", x);
+  check_bits(op, bits);
+  const ChannelArgs ca = channel_args(op, x, scale, ch_axis);
+  const at::Tensor xc = x.contiguous();
+  const at::Tensor gc = grad.contiguous();
+  at::Tensor gx = at::empty_like(xc);
+  const float* xp = xc.data_ptr<float>();
+  const float* gp = gc.data_ptr<float>();
+  const float* sp = ca.scale.data_ptr<float>();
+  float* op_ = gx.data_ptr<float>();
+  at::parallel_for(0, xc.numel(), kGrain, [&](int64_t b, int64_t e) {
+    core::fake_quant_backward(gp, xp, sp, op_, b, e, ca.layout, fmt(bits, is_signed));
+  });
+  return gx;
+}
+
+at::Tensor adaround_quant_cpu(const at::Tensor& w, const at::Tensor& v, const at::Tensor& scale, int64_t bits,
+                              bool hard) {
+  const char* op = "adaround_quant";
+  check_element_tensor(op, "w", w);
+  check_like(op, "v", v, "w", w);
+  check_bits(op, bits);
+  const ChannelArgs ca = out_channel_args(op, w, scale);
+  const at::Tensor wc = w.contiguous();
+  const at::Tensor vc = v.contiguous();
+  at::Tensor y = at::empty_like(wc);
+  const float* wp = wc.data_ptr<float>();
+  const float* vp = vc.data_ptr<float>();
+  const float* sp = ca.scale.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  at::parallel_for(0, wc.numel(), kGrain, [&](int64_t b, int64_t e) {
+    core::adaround_forward(wp, vp, sp, yp, b, e, ca.layout, static_cast<int>(bits), hard);
+  });
+  return y;
+}
+
+at::Tensor adaround_quant_backward_cpu(const at::Tensor& grad, const at::Tensor& w, const at::Tensor& v,
+                                       const at::Tensor& scale, int64_t bits) {
+  const char* op = "adaround_quant_backward";
+  check_element_tensor(op, "w", w);
+  check_like(op, "v", v, "w", w);
+  check_like(op, "grad", grad, "w", w);
+  check_bits(op, bits);
+  const ChannelArgs ca = out_channel_args(op, w, scale);
+  const at::Tensor wc = w.contiguous();
+  const at::Tensor vc = v.contiguous();
+  const at::Tensor gc = grad.contiguous();
+  at::Tensor gv = at::empty_like(vc);
+  const float* wp = wc.data_ptr<float>();
+  const float* vp = vc.data_ptr<float>();
+  const float* gp = gc.data_ptr<float>();
+  const float* sp = ca.scale.data_ptr<float>();
+  float* gvp = gv.data_ptr<float>();
+  at::parallel_for(0, wc.numel(), kGrain, [&](int64_t b, int64_t e) {
+    core::adaround_backward(gp, wp, vp, sp, gvp, b, e, ca.layout, static_cast<int>(bits));
+  });
+  return gv;
+}
+
+at::Tensor adaround_init_cpu(const at::Tensor& w, const at::Tensor& scale, int64_t bits) {
+  const char* op = "adaround_init";
+  check_element_tensor(op, "w", w);
+  check_bits(op, bits);
+  const ChannelArgs ca = out_channel_args(op, w, scale);
+  const at::Tensor wc = w.contiguous();
+  at::Tensor v = at::empty_like(wc);
+  const float* wp = wc.data_ptr<float>();
+  const float* sp = ca.scale.data_ptr<float>();
+  float* vp = v.data_ptr<float>();
+  at::parallel_for(0, wc.numel(), kGrain,
+                   [&](int64_t b, int64_t e) { core::adaround_init(wp, sp, vp, b, e, ca.layout); });
+  return v;
+}
+
+std::tuple<at::Tensor, at::Tensor> adaround_regularizer_cpu(const at::Tensor& v, double beta, bool with_grad) {
+  const char* op = "adaround_regularizer";
+  check_element_tensor(op, "v", v);
+  check_beta(op, beta);
+  const at::Tensor vc = v.contiguous();
+  at::Tensor grad = with_grad ? at::empty_like(vc) : at::empty({0}, vc.options());
+  const float* vp = vc.data_ptr<float>();
+  float* gp = with_grad ? grad.data_ptr<float>() : nullptr;
+  const double total = chunked_sum(vc.numel(), [&](int64_t b, int64_t e) {
+    return core::adaround_regularizer(vp, static_cast<float>(beta), gp, b, e);
+  });
+  return {at::scalar_tensor(total, vc.options()), grad};
+}
+
+at::Tensor act_quant_cpu(const at::Tensor& x, const at::Tensor& step, int64_t bits, bool is_signed,
+                         double keep_prob, int64_t seed, double grad_scale) {
+  const char* op = "act_quant";
+  check_element_tensor(op, "x", x);
+  check_bits(op, bits);
+  check_keep_prob(op, keep_prob);
+  check_finite(op, "grad_scale", grad_scale);
+  const at::Tensor s = float_params(op, "step", step, 1, "one step per tensor", x, "x");
+  const at::Tensor xc = x.contiguous();
+  at::Tensor y = at::empty_like(xc);
+  const float* xp = xc.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  const float sv = s.data_ptr<float>()[0];
+  at::parallel_for(0, xc.numel(), kGrain, [&](int64_t b, int64_t e) {
+    core::act_quant_forward(xp, sv, yp, b, e, fmt(bits, is_signed), static_cast<float>(keep_prob),
+                            static_cast<uint64_t>(seed));
+  });
+  return y;
+}
+
+std::tuple<at::Tensor, at::Tensor> act_quant_backward_cpu(const at::Tensor& grad, const at::Tensor& x,
+                                                          const at::Tensor& step, int64_t bits, bool is_signed,
+                                                          double keep_prob, int64_t seed, double grad_scale) {
+  const char* op = "act_quant_backward";
+  check_element_tensor(op, "x", x);
+  check_like(op, "grad", grad, "x", x);
+  check_bits(op, bits);
+  check_keep_prob(op, keep_prob);
+  check_finite(op, "grad_scale", grad_scale);
+  const at::Tensor s = float_params(op, "step", step, 1, "one step per tensor", x, "x");
+  const at::Tensor xc = x.contiguous();
+  const at::Tensor gc = grad.contiguous();
+  at::Tensor gx = at::empty_like(xc);
+  const float* xp = xc.data_ptr<float>();
+  const float* gp = gc.data_ptr<float>();
+  float* gxp = gx.data_ptr<float>();
+  const float sv = s.data_ptr<float>()[0];
+  const double total = chunked_sum(xc.numel(), [&](int64_t b, int64_t e) {
+    return core::act_quant_backward(gp, xp, sv, gxp, b, e, fmt(bits, is_signed), static_cast<float>(keep_prob),
+                                    static_cast<uint64_t>(seed));
+  });
+  at::Tensor gstep = at::full(step.sizes(), total * grad_scale, step.options());
+  return {gx, gstep};
+}
+
+at::Tensor qdrop_mask_cpu(const at::Tensor& x, double keep_prob, int64_t seed) {
+  const char* op = "qdrop_mask";
+  check_keep_prob(op, keep_prob);
+  at::Tensor keep = at::empty(x.sizes(), x.options().dtype(at::kBool));
+  uint8_t* kp = reinterpret_cast<uint8_t*>(keep.data_ptr<bool>());
+  at::parallel_for(0, keep.numel(), kGrain, [&](int64_t b, int64_t e) {
+    core::qdrop_keep_mask(kp, b, e, static_cast<float>(keep_prob), static_cast<uint64_t>(seed));
+  });
+  return keep;
+}
+
+}  // namespace
+
+TORCH_LIBRARY(selfocus, m) {
+  m.def("fake_quant(Tensor x, Tensor scale, int bits, bool signed=True, int? ch_axis=None) -> Tensor");
+  m.def("fake_quant_backward(Tensor grad, Tensor x, Tensor scale, int bits, bool signed, int? ch_axis) -> Tensor");
+  m.def("adaround_quant(Tensor w, Tensor v, Tensor scale, int bits, bool hard=False) -> Tensor");
+  m.def("adaround_quant_backward(Tensor grad, Tensor w, Tensor v, Tensor scale, int bits) -> Tensor");
+  m.def("adaround_init(Tensor w, Tensor scale, int bits) -> Tensor");
+  m.def("adaround_regularizer(Tensor v, float beta, bool with_grad=True) -> (Tensor, Tensor)");
+  m.def(
+      "act_quant(Tensor x, Tensor step, int bits, bool signed, float keep_prob=1.0, int seed=0, "
+      "float grad_scale=1.0) -> Tensor");
+  m.def(
+      "act_quant_backward(Tensor grad, Tensor x, Tensor step, int bits, bool signed, float keep_prob, int seed, "
+      "float grad_scale) -> (Tensor, Tensor)");
+  m.def("qdrop_mask(Tensor x, float keep_prob, int seed) -> Tensor");
+}
+
+TORCH_LIBRARY_IMPL(selfocus, CPU, m) {
+  m.impl("fake_quant", &fake_quant_cpu);
+  m.impl("fake_quant_backward", &fake_quant_backward_cpu);
+  m.impl("adaround_quant", &adaround_quant_cpu);
+  m.impl("adaround_quant_backward", &adaround_quant_backward_cpu);
+  m.impl("adaround_init", &adaround_init_cpu);
+  m.impl("adaround_regularizer", &adaround_regularizer_cpu);
+  m.impl("act_quant", &act_quant_cpu);
+  m.impl("act_quant_backward", &act_quant_backward_cpu);
+  m.impl("qdrop_mask", &qdrop_mask_cpu);
+}
+
+}  // namespace glue
+}  // namespace selfocus
