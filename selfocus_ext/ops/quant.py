@@ -108,31 +108,47 @@ def qdrop_mask(x: torch.Tensor, keep_prob: float, seed: int) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------------------------------
-# Fake kernels: the real kernels return contiguous tensors of the input's shape.
+# Fake kernels: the real kernels return contiguous tensors of the input's shape. A meta tensor mixed with
+# real ones dispatches here, so the fake kernels repeat the kernels' device check.
+
+
+def _same_device(op: str, **tensors: torch.Tensor) -> None:
+    (ref_name, ref_t), *rest = tensors.items()
+    for name, t in rest:
+        if t.device != ref_t.device:
+            raise RuntimeError(
+                f"{op}: {name} is on {t.device} but {ref_name} is on {ref_t.device}; "
+                "all tensors must be on the same device"
+            )
 
 
 @torch.library.register_fake("selfocus::fake_quant")
 def _fake_quant_fake(x, scale, bits, signed=True, ch_axis=None):
+    _same_device("fake_quant", x=x, scale=scale)
     return x.new_empty(x.shape)
 
 
 @torch.library.register_fake("selfocus::fake_quant_backward")
 def _fake_quant_backward_fake(grad, x, scale, bits, signed, ch_axis):
+    _same_device("fake_quant_backward", x=x, grad=grad, scale=scale)
     return x.new_empty(x.shape)
 
 
 @torch.library.register_fake("selfocus::adaround_quant")
 def _adaround_quant_fake(w, v, scale, bits, hard=False):
+    _same_device("adaround_quant", w=w, v=v, scale=scale)
     return w.new_empty(w.shape)
 
 
 @torch.library.register_fake("selfocus::adaround_quant_backward")
 def _adaround_quant_backward_fake(grad, w, v, scale, bits):
+    _same_device("adaround_quant_backward", w=w, v=v, grad=grad, scale=scale)
     return v.new_empty(v.shape)
 
 
 @torch.library.register_fake("selfocus::adaround_init")
 def _adaround_init_fake(w, scale, bits):
+    _same_device("adaround_init", w=w, scale=scale)
     return w.new_empty(w.shape)
 
 
@@ -143,11 +159,13 @@ def _adaround_regularizer_fake(v, beta, with_grad=True):
 
 @torch.library.register_fake("selfocus::act_quant")
 def _act_quant_fake(x, step, bits, signed, keep_prob=1.0, seed=0, grad_scale=1.0):
+    _same_device("act_quant", x=x, step=step)
     return x.new_empty(x.shape)
 
 
 @torch.library.register_fake("selfocus::act_quant_backward")
 def _act_quant_backward_fake(grad, x, step, bits, signed, keep_prob, seed, grad_scale):
+    _same_device("act_quant_backward", x=x, grad=grad, step=step)
     return x.new_empty(x.shape), step.new_empty(step.shape)
 
 

@@ -1,0 +1,20 @@
+import pytest
+import torch
+
+import selfocus_ext
+from selfocus_ext.ops import cuda_compiled
+
+
+def cuda_usable() -> bool:
+    return cuda_compiled() and torch.cuda.is_available()
+
+
+@pytest.fixture
+def gen():
+    """A seeded generator so every test draws fresh but reproducible random inputs."""
+    return torch.Generator().manual_seed(20261126)
+
+
+requires_cuda = pytest.mark.skipif(not cuda_usable(), reason="needs a CUDA build of selfocus_ext and a GPU")
+
+assert selfocus_ext.fake_quant is not None
