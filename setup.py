@@ -33,8 +33,8 @@ def _want_cuda():
 
 # -ffp-contract=off keeps x*(1/s) rounded to float32 before rounding to an integer (see quant_math.h);
 # nvcc's --fmad=false does the same on the device so both paths compute the same products.
-CXX_FLAGS = ["-O3", "-std=c++17", "-ffp-contract=off"]
-NVCC_FLAGS = ["-O3", "-std=c++17", "--fmad=false"]
+CXX_FLAGS = ["-O3", "-ffp-contract=off"]
+NVCC_FLAGS = ["-O3", "--fmad=false"]
 
 sources = _sources("csrc/core/*.cpp") + [
     "csrc/torch/quant_ops.cpp",

@@ -1,6 +1,7 @@
 // CUDA implementations of the selfocus quantization ops: argument checks (op_args.h), then the ATen-free
 // launchers of csrc/cuda on the current stream. Compiled only when torch has CUDA.
-#include <ATen/cuda/CUDAContext.h>
+#include <ATen/ATen.h>
+#include <c10/cuda/CUDAStream.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/library.h>
 
@@ -43,7 +44,7 @@ at::Tensor fake_quant_cuda(const at::Tensor& x, const at::Tensor& scale, int64_t
   at::Tensor y = at::empty_like(xc);
   check_launch(op, cuda::fake_quant_forward(xc.data_ptr(), ca.scale.data_ptr<float>(), y.data_ptr(), xc.numel(),
                                             ca.layout, fmt(bits, is_signed), device_dtype(xc),
-                                            at::cuda::getCurrentCUDAStream()));
+                                            c10::cuda::getCurrentCUDAStream()));
   return y;
 }
 
@@ -60,7 +61,7 @@ at::Tensor fake_quant_backward_cuda(const at::Tensor& grad, const at::Tensor& x,
   at::Tensor gx = at::empty_like(xc);
   check_launch(op, cuda::fake_quant_backward(gc.data_ptr(), xc.data_ptr(), ca.scale.data_ptr<float>(),
                                              gx.data_ptr(), xc.numel(), ca.layout, fmt(bits, is_signed),
-                                             device_dtype(xc), at::cuda::getCurrentCUDAStream()));
+                                             device_dtype(xc), c10::cuda::getCurrentCUDAStream()));
   return gx;
 }
 
@@ -77,7 +78,7 @@ at::Tensor adaround_quant_cuda(const at::Tensor& w, const at::Tensor& v, const a
   at::Tensor y = at::empty_like(wc);
   check_launch(op, cuda::adaround_forward(wc.data_ptr(), vc.data_ptr(), ca.scale.data_ptr<float>(), y.data_ptr(),
                                           wc.numel(), ca.layout, static_cast<int>(bits), hard, device_dtype(wc),
-                                          at::cuda::getCurrentCUDAStream()));
+                                          c10::cuda::getCurrentCUDAStream()));
   return y;
 }
 
@@ -96,7 +97,7 @@ at::Tensor adaround_quant_backward_cuda(const at::Tensor& grad, const at::Tensor
   at::Tensor gv = at::empty_like(vc);
   check_launch(op, cuda::adaround_backward(gc.data_ptr(), wc.data_ptr(), vc.data_ptr(), ca.scale.data_ptr<float>(),
                                            gv.data_ptr(), wc.numel(), ca.layout, static_cast<int>(bits),
-                                           device_dtype(wc), at::cuda::getCurrentCUDAStream()));
+                                           device_dtype(wc), c10::cuda::getCurrentCUDAStream()));
   return gv;
 }
 
@@ -109,7 +110,7 @@ at::Tensor adaround_init_cuda(const at::Tensor& w, const at::Tensor& scale, int6
   const at::Tensor wc = w.contiguous();
   at::Tensor v = at::empty_like(wc);
   check_launch(op, cuda::adaround_init(wc.data_ptr(), ca.scale.data_ptr<float>(), v.data_ptr(), wc.numel(),
-                                       ca.layout, device_dtype(wc), at::cuda::getCurrentCUDAStream()));
+                                       ca.layout, device_dtype(wc), c10::cuda::getCurrentCUDAStream()));
   return v;
 }
 
@@ -125,7 +126,7 @@ std::tuple<at::Tensor, at::Tensor> adaround_regularizer_cuda(const at::Tensor& v
   check_launch(op, cuda::adaround_regularizer(vc.data_ptr(), static_cast<float>(beta),
                                               with_grad ? grad.data_ptr() : nullptr, total.data_ptr<float>(),
                                               scratch.data_ptr<double>(), vc.numel(), device_dtype(vc),
-                                              at::cuda::getCurrentCUDAStream()));
+                                              c10::cuda::getCurrentCUDAStream()));
   return {total.to(vc.scalar_type()), grad};
 }
 
@@ -143,7 +144,7 @@ at::Tensor act_quant_cuda(const at::Tensor& x, const at::Tensor& step, int64_t b
   check_launch(op, cuda::act_quant_forward(xc.data_ptr(), s.data_ptr<float>(), y.data_ptr(), xc.numel(),
                                            fmt(bits, is_signed), static_cast<float>(keep_prob),
                                            static_cast<uint64_t>(seed), device_dtype(xc),
-                                           at::cuda::getCurrentCUDAStream()));
+                                           c10::cuda::getCurrentCUDAStream()));
   return y;
 }
 
@@ -167,7 +168,7 @@ std::tuple<at::Tensor, at::Tensor> act_quant_backward_cuda(const at::Tensor& gra
                                             gstep.data_ptr<float>(), scratch.data_ptr<double>(), xc.numel(),
                                             fmt(bits, is_signed), static_cast<float>(keep_prob),
                                             static_cast<uint64_t>(seed), static_cast<float>(grad_scale),
-                                            device_dtype(xc), at::cuda::getCurrentCUDAStream()));
+                                            device_dtype(xc), c10::cuda::getCurrentCUDAStream()));
   return {gx, gstep.to(step.scalar_type()).expand(step.sizes()).contiguous()};
 }
 

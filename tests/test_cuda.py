@@ -1,0 +1,138 @@
+"""CUDA implementations equal the CPU implementations (skipped without a CUDA build and a GPU)."""
+import pytest
+import torch
+
+from selfocus_ext import act_quant, adaround_init, adaround_quant, adaround_regularizer, fake_quant, qdrop_mask
+
+from conftest import requires_cuda
+
+pytestmark = [requires_cuda, pytest.mark.cuda]
+
+DTYPES = [torch.float32, torch.float16, torch.bfloat16]
+
+
+def on(device, t, dtype=None):
+    t = t.detach().to(device)
+    return t.to(dtype) if dtype is not None else t
+
+
+def cpu_result(fn, *tensors, dtype):
+    """The CPU result on the same (rounded) inputs, computed in float32 and rounded to dtype."""
+    return fn(*[t.to(dtype).float() for t in tensors]).to(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("ch_axis,shape", [(None, (1001,)), (1, (5, 12, 7)), (1, (5, 12, 8)), (0, (6, 33)), (-1, (4, 9))])
+def test_fake_quant(gen, dtype, ch_axis, shape):
+    x = torch.randn(shape, generator=gen) * 3
+    scale = torch.rand(shape[ch_axis] if ch_axis is not None else 1, generator=gen) * 0.2 + 0.01
+    sc = scale if ch_axis is not None else scale.reshape(())
+    y_gpu = fake_quant(on("cuda", x, dtype), on("cuda", sc), 4, True, ch_axis)
+    y_cpu = cpu_result(lambda a: fake_quant(a, sc, 4, True, ch_axis), x, dtype=dtype)
+    assert y_gpu.dtype == dtype
+    assert torch.equal(y_gpu.cpu(), y_cpu)
+    # gradient: straight-through mask
+    xg = on("cuda", x, dtype).requires_grad_(True)
+    g = torch.randn(shape, generator=gen)
+    fake_quant(xg, on("cuda", sc), 4, True, ch_axis).backward(on("cuda", g, dtype))
+    xc = x.to(dtype).float().requires_grad_(True)
+    fake_quant(xc, sc, 4, True, ch_axis).backward(g.to(dtype).float())
+    assert torch.equal(xg.grad.cpu(), xc.grad.to(dtype))
+
+
+def test_misaligned_and_odd_sizes(gen):
+    base = torch.randn(4099, generator=gen)
+    for offset in (1, 2, 3):
+        view_cpu = base[offset:]
+        view_gpu = base.cuda()[offset:]
+        assert torch.equal(fake_quant(view_gpu, 0.05, 4).cpu(), fake_quant(view_cpu, 0.05, 4))
+        assert torch.equal(act_quant(view_gpu, 0.05, 4, True, 0.5, 3).cpu(), act_quant(view_cpu, 0.05, 4, True, 0.5, 3))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("bits", [2, 4, 8])
+def test_adaround(gen, dtype, bits):
+    w = torch.randn(16, 8, 3, 3, generator=gen) * 0.2
+    scale = w.abs().reshape(16, -1).amax(1) / (2 ** (bits - 1) - 1)
+    v = torch.randn(w.shape, generator=gen) * 2
+    wd, vd = w.to(dtype).float(), v.to(dtype).float()
+    hard_gpu = adaround_quant(on("cuda", w, dtype), on("cuda", v, dtype), scale.cuda(), bits, hard=True)
+    assert torch.equal(hard_gpu.cpu(), adaround_quant(wd, vd, scale, bits, hard=True).to(dtype))
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == torch.float32 else dict(rtol=1e-2, atol=1e-3)
+    vg = on("cuda", v, dtype).requires_grad_(True)
+    soft_gpu = adaround_quant(on("cuda", w, dtype), vg, scale.cuda(), bits)
+    g = torch.randn(w.shape, generator=gen)
+    soft_gpu.backward(on("cuda", g, dtype))
+    vc = vd.clone().requires_grad_(True)
+    soft_cpu = adaround_quant(wd, vc, scale, bits)
+    soft_cpu.backward(g.to(dtype).float())
+    torch.testing.assert_close(soft_gpu.float().cpu(), soft_cpu.to(dtype).float(), **tol)
+    torch.testing.assert_close(vg.grad.float().cpu(), vc.grad.to(dtype).float(), **tol)
+    torch.testing.assert_close(adaround_init(on("cuda", w, dtype), scale.cuda(), bits).float().cpu(),
+                               adaround_init(wd, scale, bits).to(dtype).float(), **tol)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_regularizer(gen, dtype):
+    v = torch.randn(100003, generator=gen) * 2
+    vg = on("cuda", v, dtype).requires_grad_(True)
+    r_gpu = adaround_regularizer(vg, 6.0)
+    r_gpu.backward()
+    vc = v.to(dtype).float().requires_grad_(True)
+    r_cpu = adaround_regularizer(vc, 6.0)
+    r_cpu.backward()
+    torch.testing.assert_close(r_gpu.float().cpu(), r_cpu.to(dtype).float(), rtol=1e-4 if dtype == torch.float32 else 1e-2, atol=1e-3)
+    torch.testing.assert_close(vg.grad.float().cpu(), vc.grad.to(dtype).float(), rtol=1e-3, atol=1e-3 if dtype != torch.float32 else 1e-5)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("keep_prob", [1.0, 0.5])
+def test_act_quant(gen, dtype, keep_prob):
+    x = torch.randn(3, 40001, generator=gen) * 2
+    step = torch.tensor(0.2)
+    xg = on("cuda", x, dtype).requires_grad_(True)
+    sg = step.cuda().requires_grad_(True)
+    y_gpu = act_quant(xg, sg, 4, True, keep_prob, 77, 0.5)
+    g = torch.randn(x.shape, generator=gen)
+    y_gpu.backward(on("cuda", g, dtype))
+    xc = x.to(dtype).float().requires_grad_(True)
+    sc = step.clone().requires_grad_(True)
+    y_cpu = act_quant(xc, sc, 4, True, keep_prob, 77, 0.5)
+    y_cpu.backward(g.to(dtype).float())
+    assert torch.equal(y_gpu.cpu(), y_cpu.to(dtype))
+    assert torch.equal(xg.grad.cpu(), xc.grad.to(dtype))
+    torch.testing.assert_close(sg.grad.cpu(), sc.grad, rtol=1e-4, atol=1e-3)
+
+
+def test_qdrop_mask_same_on_both():
+    x = torch.zeros(3, 1001)
+    assert torch.equal(qdrop_mask(x.cuda(), 0.4, 5).cpu(), qdrop_mask(x, 0.4, 5))
+
+
+def test_empty_on_cuda():
+    x = torch.empty(0, 4, device="cuda", requires_grad=True)
+    s = torch.tensor(0.1, device="cuda", requires_grad=True)
+    act_quant(x, s, 4, True, 0.5, 1).sum().backward()
+    assert s.grad.item() == 0.0
+    assert fake_quant(x, 0.1, 4).shape == x.shape
+    assert adaround_regularizer(torch.empty(0, device="cuda"), 2.0).item() == 0.0
+
+
+def test_device_mismatch_is_an_error():
+    x = torch.randn(10, device="cuda")
+    with pytest.raises(RuntimeError, match="fake_quant: scale is on cpu but x is on cuda"):
+        fake_quant(x, torch.tensor(0.1), 4)
+    with pytest.raises(RuntimeError, match="act_quant: step must be positive and finite"):
+        act_quant(x, torch.tensor(-1.0, device="cuda"), 4, True)
+
+
+def test_opcheck_cuda(gen):
+    x = torch.randn(4, 33, generator=gen).cuda().requires_grad_(True)
+    w = (torch.randn(8, 4, 3, 3, generator=gen) * 0.2).cuda()
+    s_w = w.abs().reshape(8, -1).amax(1) / 7
+    ops = torch.ops.selfocus
+    torch.library.opcheck(ops.fake_quant.default, (x, torch.tensor(0.1, device="cuda"), 4, True, None))
+    torch.library.opcheck(ops.adaround_quant.default, (w, torch.randn_like(w).requires_grad_(True), s_w, 4, False))
+    torch.library.opcheck(ops.act_quant.default,
+                          (x, torch.tensor(0.2, device="cuda", requires_grad=True), 4, True, 0.5, 3, 1.0))
+    torch.library.opcheck(ops.adaround_regularizer.default, (torch.randn(50, device="cuda", requires_grad=True), 4.0, True))
