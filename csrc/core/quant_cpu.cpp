@@ -4,10 +4,10 @@
 
 #include "quant_math.h"
 
-// On x86-64 with GCC/Clang each hot loop is compiled for AVX-512, AVX2 and the baseline, and the loader
+// On x86-64 with GCC each hot loop is compiled for x86-64-v4 (AVX-512), v3 (AVX2) and the baseline; the loader
 // picks the best one the machine has (no -march flag, so the built library runs everywhere).
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(SELFOCUS_NO_CLONES)
-#define SF_CPU_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#define SF_CPU_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define SF_CPU_CLONES
 #endif
@@ -30,31 +30,50 @@ inline void for_each_channel_run(int64_t begin, int64_t end, ChannelLayout layou
   }
 }
 
-// Tiles of the QDrop mask: Philox words are drawn for a tile first, then the element loop reads them,
-// which keeps both loops simple enough to vectorise.
+// Work that needs a per-element buffer (QDrop's mask, reduction terms) runs in tiles of this many elements,
+// kept on the stack; tiles start at multiples of 4 relative to the element index so that each Philox call
+// serves four elements.
 constexpr int64_t kTile = 1024;
 
-SF_CPU_CLONES void fill_keep_tile(uint8_t* keep, int64_t first, int64_t count, float keep_prob,
-                                  uint64_t seed) {
-  // `first` is a multiple of 4 here; the tail group may be partial.
+// Fills keep[0, count) with 1.0f (quantize) or 0.0f for elements first .. first + count - 1, first % 4 == 0.
+// The Philox state of the tile's groups is kept as four arrays and each round is one loop over them: the
+// same arithmetic as qmath::philox4x32_10, in a shape the compiler vectorises. keep must hold count + 3.
+SF_CPU_CLONES void fill_keep_tile(float* keep, int64_t first, int64_t count, float keep_prob, uint64_t seed) {
+  constexpr int64_t kGroups = kTile / 4;
+  uint32_t c0[kGroups], c1[kGroups], c2[kGroups], c3[kGroups];
   const int64_t g0 = first / 4;
   const int64_t groups = (count + 3) / 4;
   for (int64_t g = 0; g < groups; ++g) {
-    const qmath::Philox4 r = qmath::qdrop_words(seed, g0 + g);
-    for (int j = 0; j < 4; ++j) {
-      const int64_t k = 4 * g + j;
-      if (k < count) keep[k] = qmath::qdrop_keep_word(r.w[j], keep_prob) ? 1 : 0;
+    const uint64_t ctr = static_cast<uint64_t>(g0 + g);
+    c0[g] = static_cast<uint32_t>(ctr);
+    c1[g] = static_cast<uint32_t>(ctr >> 32);
+    c2[g] = 0u;
+    c3[g] = 0u;
+  }
+  uint32_t k0 = static_cast<uint32_t>(seed);
+  uint32_t k1 = static_cast<uint32_t>(seed >> 32);
+  for (int round = 0; round < 10; ++round) {
+    if (round > 0) {
+      k0 += 0x9E3779B9u;
+      k1 += 0xBB67AE85u;
     }
+    for (int64_t g = 0; g < groups; ++g) qmath::philox_round(c0[g], c1[g], c2[g], c3[g], k0, k1);
+  }
+  for (int64_t g = 0; g < groups; ++g) {
+    keep[4 * g + 0] = qmath::mask01(qmath::qdrop_keep_word(c0[g], keep_prob));
+    keep[4 * g + 1] = qmath::mask01(qmath::qdrop_keep_word(c1[g], keep_prob));
+    keep[4 * g + 2] = qmath::mask01(qmath::qdrop_keep_word(c2[g], keep_prob));
+    keep[4 * g + 3] = qmath::mask01(qmath::qdrop_keep_word(c3[g], keep_prob));
   }
 }
 
-// Runs body(tile_begin, tile_end, keep) over [begin, end) in 4-aligned tiles with the keep mask filled
-// (all ones when keep_prob >= 1, without drawing).
+// Runs body(tile_begin, tile_end, keep) over [begin, end) with keep[] the tile's mask (all ones, without
+// drawing, when keep_prob >= 1).
 template <typename Body>
 inline void for_each_keep_tile(int64_t begin, int64_t end, float keep_prob, uint64_t seed, Body&& body) {
-  uint8_t keep[kTile + 4];
+  float keep[kTile + 4];
   const bool draw = keep_prob < 1.0f;
-  if (!draw) std::fill(keep, keep + kTile + 4, uint8_t{1});
+  if (!draw) std::fill(keep, keep + kTile + 4, 1.0f);
   int64_t t = begin;
   while (t < end) {
     const int64_t aligned = t - (t % 4);
@@ -63,6 +82,20 @@ inline void for_each_keep_tile(int64_t begin, int64_t end, float keep_prob, uint
     body(t, t_end, keep + (t - aligned));
     t = t_end;
   }
+}
+
+// Sum of t[0, n) accumulated in 16 interleaved lanes, then across lanes in order: this vectorises without
+// reassociating anything, so the result is the same on every instruction set.
+inline double lane_sum(const float* t, int64_t n) {
+  constexpr int kLanes = 16;
+  float acc[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int j = 0; j < kLanes; ++j) acc[j] += t[i + j];
+  double total = 0.0;
+  for (int j = 0; j < kLanes; ++j) total += acc[j];
+  for (; i < n; ++i) total += t[i];
+  return total;
 }
 
 SF_CPU_CLONES void fq_forward_run(const float* x, float* y, int64_t n, float s, float inv, IntRange r) {
@@ -89,41 +122,35 @@ SF_CPU_CLONES void ada_grad_run(const float* g, const float* w, const float* v, 
   for (int64_t i = 0; i < n; ++i) gv[i] = qmath::ada_soft_grad(g[i], w[i], v[i], s, inv, r);
 }
 
-SF_CPU_CLONES double ada_reg_run(const float* v, float beta, float* gv, int64_t n) {
-  // Float partial sums over short stretches, accumulated in double: accurate and still vectorised.
-  double total = 0.0;
-  constexpr int64_t kBlock = 256;
-  for (int64_t b = 0; b < n; b += kBlock) {
-    const int64_t e = std::min(n, b + kBlock);
-    float part = 0.0f;
-    if (gv != nullptr) {
-      for (int64_t i = b; i < e; ++i) part += qmath::ada_reg_term(v[i], beta, gv + i);
-    } else {
-      for (int64_t i = b; i < e; ++i) part += qmath::ada_reg_term(v[i], beta, nullptr);
-    }
-    total += part;
+SF_CPU_CLONES double ada_reg_tile(const float* v, float beta, float* gv, int64_t n) {
+  float terms[kTile];
+  if (gv != nullptr) {
+    for (int64_t i = 0; i < n; ++i) terms[i] = qmath::ada_reg_value_grad(v[i], beta, gv + i);
+  } else {
+    for (int64_t i = 0; i < n; ++i) terms[i] = qmath::ada_reg_value(v[i], beta);
   }
-  return total;
+  return lane_sum(terms, n);
 }
 
-SF_CPU_CLONES void act_forward_run(const float* x, const uint8_t* keep, float* y, int64_t n, float s,
-                                   float inv, IntRange r) {
+SF_CPU_CLONES void act_forward_run(const float* x, const float* keep, float* y, int64_t n, float s, float inv,
+                                   IntRange r) {
   for (int64_t i = 0; i < n; ++i) {
     const float q = qmath::fake_quant_value(x[i], s, inv, r);
-    y[i] = keep[i] ? q : x[i];
+    y[i] = keep[i] != 0.0f ? q : x[i];
   }
 }
 
-SF_CPU_CLONES double act_backward_run(const float* g, const float* x, const uint8_t* keep, float* gx,
-                                      int64_t n, float inv, IntRange r) {
-  float part = 0.0f;
+SF_CPU_CLONES double act_backward_run(const float* g, const float* x, const float* keep, float* gx, int64_t n,
+                                      float inv, IntRange r) {
+  float terms[kTile];
   for (int64_t i = 0; i < n; ++i) {
     float dx, ds;
     qmath::lsq_grads(g[i], x[i], inv, r, &dx, &ds);
-    gx[i] = keep[i] ? dx : g[i];
-    part += keep[i] ? ds : 0.0f;
+    const bool k = keep[i] != 0.0f;
+    gx[i] = k ? dx : g[i];
+    terms[i] = k ? ds : 0.0f;
   }
-  return part;
+  return lane_sum(terms, n);
 }
 
 }  // namespace
@@ -176,15 +203,19 @@ void adaround_init(const float* w, const float* scale, float* v, int64_t begin, 
 }
 
 double adaround_regularizer(const float* v, float beta, float* grad_v, int64_t begin, int64_t end) {
-  if (end <= begin) return 0.0;
-  return ada_reg_run(v + begin, beta, grad_v == nullptr ? nullptr : grad_v + begin, end - begin);
+  double total = 0.0;
+  for (int64_t t = begin; t < end; t += kTile) {
+    const int64_t n = std::min(kTile, end - t);
+    total += ada_reg_tile(v + t, beta, grad_v == nullptr ? nullptr : grad_v + t, n);
+  }
+  return total;
 }
 
 void act_quant_forward(const float* x, float step, float* y, int64_t begin, int64_t end, IntFormat fmt,
                        float keep_prob, uint64_t seed) {
   const IntRange r = qmath::int_range(fmt.bits, fmt.is_signed);
   const float inv = 1.0f / step;
-  for_each_keep_tile(begin, end, keep_prob, seed, [&](int64_t b, int64_t e, const uint8_t* keep) {
+  for_each_keep_tile(begin, end, keep_prob, seed, [&](int64_t b, int64_t e, const float* keep) {
     act_forward_run(x + b, keep, y + b, e - b, step, inv, r);
   });
 }
@@ -194,15 +225,15 @@ double act_quant_backward(const float* grad_y, const float* x, float step, float
   const IntRange r = qmath::int_range(fmt.bits, fmt.is_signed);
   const float inv = 1.0f / step;
   double total = 0.0;
-  for_each_keep_tile(begin, end, keep_prob, seed, [&](int64_t b, int64_t e, const uint8_t* keep) {
+  for_each_keep_tile(begin, end, keep_prob, seed, [&](int64_t b, int64_t e, const float* keep) {
     total += act_backward_run(grad_y + b, x + b, keep, grad_x + b, e - b, inv, r);
   });
   return total;
 }
 
 void qdrop_keep_mask(uint8_t* keep, int64_t begin, int64_t end, float keep_prob, uint64_t seed) {
-  for_each_keep_tile(begin, end, keep_prob, seed, [&](int64_t b, int64_t e, const uint8_t* k) {
-    std::copy(k, k + (e - b), keep + b);
+  for_each_keep_tile(begin, end, keep_prob, seed, [&](int64_t b, int64_t e, const float* k) {
+    for (int64_t i = b; i < e; ++i) keep[i] = k[i - b] != 0.0f ? 1 : 0;
   });
 }
 

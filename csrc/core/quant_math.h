@@ -43,6 +43,10 @@ SF_HD IntRange int_range(int bits, bool is_signed) {
 
 SF_HD float clampf(float v, float lo, float hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
+// 1.0f or 0.0f. Derivative masks are products of these rather than chains of && or nested selects, a
+// form GCC's vectoriser accepts (it rejects the mixed-width boolean masks the other forms produce).
+SF_HD float mask01(bool c) { return c ? 1.0f : 0.0f; }
+
 SF_HD float as_float(uint32_t bits) {
 #if defined(__CUDA_ARCH__)
   return __uint_as_float(bits);
@@ -111,10 +115,9 @@ SF_HD float log_approx(float x) {
 #if defined(__CUDA_ARCH__)
   return logf(x);
 #else
-  uint32_t bits = as_bits(x);
-  // Normalise subnormals by scaling with 2^23 first.
-  const bool sub = bits < 0x00800000u;
-  if (sub) bits = as_bits(x * 8388608.0f);
+  // Subnormals are normalised by scaling with 2^23 first (selects, not branches: the loops vectorise).
+  const bool sub = as_bits(x) < 0x00800000u;
+  const uint32_t bits = as_bits(sub ? x * 8388608.0f : x);
   float e = static_cast<float>(static_cast<int32_t>(bits >> 23) - 127) - (sub ? 23.0f : 0.0f);
   float m = as_float((bits & 0x007fffffu) | 0x3f800000u);  // mantissa in [1, 2)
   // Move m to [sqrt(1/2), sqrt(2)) so the polynomial argument stays small.
@@ -184,8 +187,8 @@ SF_HD float ada_soft_grad(float g, float w, float v, float s, float inv, IntRang
   const float pre = sg * kStretch + kGamma;
   const float h = clampf(pre, 0.0f, 1.0f);
   const float u = ada_floor(w, inv, r) + h;
-  const bool pass = pre >= 0.0f && pre <= 1.0f && u >= r.lo && u <= r.hi;
-  return pass ? g * s * kStretch * (sg * (1.0f - sg)) : 0.0f;
+  const float pass = mask01(pre >= 0.0f) * mask01(pre <= 1.0f) * mask01(u >= r.lo) * mask01(u <= r.hi);
+  return g * (s * kStretch * (sg * (1.0f - sg)) * pass);
 }
 
 // The V for which h(V) equals the fractional part of w/s (not clamped: init is done once, off the hot path).
@@ -195,21 +198,27 @@ SF_HD float ada_init_value(float w, float inv) {
   return -logf(kStretch / (rest - kGamma) - 1.0f);
 }
 
-// One term of the rounding regulariser, 1 - |2h(v) - 1|^beta, and its derivative in v.
-SF_HD float ada_reg_term(float v, float beta, float* grad) {
+// One term of the rounding regulariser, 1 - |2h(v) - 1|^beta.
+SF_HD float ada_reg_value(float v, float beta) {
+  const float a = 2.0f * clampf(sigmoid(v) * kStretch + kGamma, 0.0f, 1.0f) - 1.0f;
+  const float m = fabsf(a);
+  // log_approx(0) is finite, so the power is computed unconditionally and then selected.
+  const float mp = exp_approx(beta * log_approx(m));
+  return 1.0f - (m > 0.0f ? mp : 0.0f);
+}
+
+// ada_reg_value and its derivative in v (written to *grad), sharing the transcendental work.
+SF_HD float ada_reg_value_grad(float v, float beta, float* grad) {
   const float sg = sigmoid(v);
   const float pre = sg * kStretch + kGamma;
-  const float h = clampf(pre, 0.0f, 1.0f);
-  const float a = 2.0f * h - 1.0f;
+  const float a = 2.0f * clampf(pre, 0.0f, 1.0f) - 1.0f;
   const float m = fabsf(a);
-  const float mp = m > 0.0f ? exp_approx(beta * log_approx(m)) : 0.0f;  // |a|^beta
-  if (grad != nullptr) {
-    const float dh = (pre >= 0.0f && pre <= 1.0f) ? kStretch * (sg * (1.0f - sg)) : 0.0f;
-    const float sgn = a > 0.0f ? 1.0f : (a < 0.0f ? -1.0f : 0.0f);
-    // d|a|^beta/da = beta |a|^(beta-1) sign(a); |a|^(beta-1) = mp / m (taken as 0 at a = 0).
-    const float dpow = m > 0.0f ? beta * (mp / m) * sgn : 0.0f;
-    *grad = -dpow * 2.0f * dh;
-  }
+  const bool nonzero = m > 0.0f;
+  const float mp = nonzero ? exp_approx(beta * log_approx(m)) : 0.0f;  // |a|^beta
+  const float dh = kStretch * (sg * (1.0f - sg)) * (mask01(pre >= 0.0f) * mask01(pre <= 1.0f));
+  // d|a|^beta/da = beta |a|^(beta-1) sign(a) = beta (|a|^beta / |a|) sign(a), taken as 0 at a = 0.
+  const float sgn = a > 0.0f ? 1.0f : -1.0f;
+  *grad = nonzero ? -beta * (mp / (nonzero ? m : 1.0f)) * sgn * 2.0f * dh : 0.0f;
   return 1.0f - mp;
 }
 
@@ -221,16 +230,10 @@ SF_HD float ada_reg_term(float v, float beta, float* grad) {
 SF_HD void lsq_grads(float g, float x, float inv, IntRange r, float* dx, float* dstep) {
   const float t = x * inv;
   const float q = rint_small(clampf(t, r.lo - 1.0f, r.hi + 1.0f));
-  if (q < r.lo) {
-    *dx = 0.0f;
-    *dstep = g * r.lo;
-  } else if (q > r.hi) {
-    *dx = 0.0f;
-    *dstep = g * r.hi;
-  } else {
-    *dx = g;
-    *dstep = g * (q - t);
-  }
+  const bool below = q < r.lo;
+  const bool above = q > r.hi;
+  *dx = (below | above) ? 0.0f : g;
+  *dstep = g * (below ? r.lo : (above ? r.hi : q - t));
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -248,21 +251,31 @@ SF_HD uint32_t mulhilo32(uint32_t a, uint32_t b, uint32_t* hi) {
   return static_cast<uint32_t>(p);
 }
 
+SF_HD void philox_round(uint32_t& c0, uint32_t& c1, uint32_t& c2, uint32_t& c3, uint32_t k0, uint32_t k1) {
+  uint32_t hi0, hi1;
+  const uint32_t lo0 = mulhilo32(0xD2511F53u, c0, &hi0);
+  const uint32_t lo1 = mulhilo32(0xCD9E8D57u, c2, &hi1);
+  const uint32_t n0 = hi1 ^ c1 ^ k0;
+  const uint32_t n2 = hi0 ^ c3 ^ k1;
+  c0 = n0;
+  c1 = lo1;
+  c2 = n2;
+  c3 = lo0;
+}
+
 SF_HD Philox4 philox4x32_10(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, uint32_t k0, uint32_t k1) {
-  for (int round = 0; round < 10; ++round) {
-    if (round > 0) {
-      k0 += 0x9E3779B9u;
-      k1 += 0xBB67AE85u;
-    }
-    uint32_t hi0, hi1;
-    const uint32_t lo0 = mulhilo32(0xD2511F53u, c0, &hi0);
-    const uint32_t lo1 = mulhilo32(0xCD9E8D57u, c2, &hi1);
-    const uint32_t n0 = hi1 ^ c1 ^ k0;
-    const uint32_t n2 = hi0 ^ c3 ^ k1;
-    c0 = n0;
-    c1 = lo1;
-    c2 = n2;
-    c3 = lo0;
+  // Ten rounds, the key bumped by the Weyl constants before each round after the first; written out with
+  // a fixed trip count so that the compiler unrolls it (and vectorises loops over counters).
+  philox_round(c0, c1, c2, c3, k0, k1);
+#if defined(__CUDA_ARCH__)
+#pragma unroll
+#else
+#pragma GCC unroll 9
+#endif
+  for (int round = 1; round < 10; ++round) {
+    k0 += 0x9E3779B9u;
+    k1 += 0xBB67AE85u;
+    philox_round(c0, c1, c2, c3, k0, k1);
   }
   return Philox4{{c0, c1, c2, c3}};
 }

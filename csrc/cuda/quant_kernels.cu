@@ -213,7 +213,7 @@ __global__ void regularizer_kernel(const T* v, float beta, T* grad_v, int64_t n,
     load4<T, kVec>(v, first, count, a);
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
-      const float term = qm::ada_reg_term(a[j], beta, &d[j]);
+      const float term = qm::ada_reg_value_grad(a[j], beta, &d[j]);
       acc += j < count ? term : 0.0f;
     }
     if (grad_v != nullptr) store4<T, kVec>(grad_v, first, count, d);

@@ -103,10 +103,10 @@ static void test_regularizer_gradient() {
   for (float beta : {2.0f, 7.5f, 20.0f}) {
     for (float v : vs) {
       float g;
-      qmath::ada_reg_term(v, beta, &g);
+      qmath::ada_reg_value_grad(v, beta, &g);
       const float eps = 1e-3f;
-      const double num = (static_cast<double>(qmath::ada_reg_term(v + eps, beta, nullptr)) -
-                          qmath::ada_reg_term(v - eps, beta, nullptr)) / (2 * eps);
+      const double num = (static_cast<double>(qmath::ada_reg_value(v + eps, beta)) -
+                          qmath::ada_reg_value(v - eps, beta)) / (2 * eps);
       CHECK_NEAR(g, num, 2e-3 * (1 + std::fabs(num)));
     }
   }
@@ -128,6 +128,19 @@ static void test_qdrop_mask_split_invariance() {
   CHECK_NEAR(frac, 0.3, 0.02);
 }
 
+static void test_qdrop_mask_equals_direct_philox() {
+  // The CPU loops draw Philox for a whole tile at once; each element must still get word i % 4 of the
+  // call with counter i / 4.
+  const int64_t n = 5000;
+  std::vector<uint8_t> keep(n);
+  const uint64_t seed = 0x123456789abcdefull;
+  core::qdrop_keep_mask(keep.data(), 0, n, 0.5f, seed);
+  for (int64_t i = 0; i < n; ++i) {
+    const auto w = qmath::qdrop_words(seed, i / 4);
+    CHECK_EQ(keep[i], qmath::qdrop_keep_word(w.w[i % 4], 0.5f) ? 1 : 0);
+  }
+}
+
 int main() {
   RUN(test_philox_known_answers);
   RUN(test_rounding_matches_nearbyint);
@@ -136,5 +149,6 @@ int main() {
   RUN(test_adaround_init_roundtrip);
   RUN(test_regularizer_gradient);
   RUN(test_qdrop_mask_split_invariance);
+  RUN(test_qdrop_mask_equals_direct_philox);
   return report();
 }
