@@ -267,7 +267,7 @@ SF_HD Philox4 philox4x32_10(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, 
   // Ten rounds, the key bumped by the Weyl constants before each round after the first; written out with
   // a fixed trip count so that the compiler unrolls it (and vectorises loops over counters).
   philox_round(c0, c1, c2, c3, k0, k1);
-#if defined(__CUDA_ARCH__)
+#if defined(__CUDACC__)
 #pragma unroll
 #else
 #pragma GCC unroll 9
