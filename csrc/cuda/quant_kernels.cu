@@ -176,8 +176,9 @@ struct AdaInit {
   __device__ float operator()(const float (&v)[1], float, float inv) const { return qm::ada_init_value(v[0], inv); }
 };
 
-// Sums `value` over the block into partial[blockIdx.x] in a fixed order (deterministic for a given grid).
-__device__ void block_sum_to(double value, double* partial) {
+// Tree sum of one double per thread over the block (blockDim.x == kThreads), in a fixed order, so a
+// reduction is deterministic for a given grid. Every thread receives the total.
+__device__ double block_tree_sum(double value) {
   __shared__ double buf[kThreads];
   buf[threadIdx.x] = value;
   __syncthreads();
@@ -185,20 +186,20 @@ __device__ void block_sum_to(double value, double* partial) {
     if (threadIdx.x < stride) buf[threadIdx.x] += buf[threadIdx.x + stride];
     __syncthreads();
   }
-  if (threadIdx.x == 0) partial[blockIdx.x] = buf[0];
+  return buf[0];
 }
 
+__device__ void block_sum_to(double value, double* partial) {
+  const double total = block_tree_sum(value);
+  if (threadIdx.x == 0) partial[blockIdx.x] = total;
+}
+
+// One block: sums the per-block partials (in a fixed order) and writes factor * total.
 __global__ void finalize_sum_kernel(const double* partial, int64_t count, float factor, float* out) {
   double acc = 0.0;
   for (int64_t i = threadIdx.x; i < count; i += blockDim.x) acc += partial[i];
-  __shared__ double buf[kThreads];
-  buf[threadIdx.x] = acc;
-  __syncthreads();
-  for (int stride = kThreads / 2; stride > 0; stride /= 2) {
-    if (threadIdx.x < stride) buf[threadIdx.x] += buf[threadIdx.x + stride];
-    __syncthreads();
-  }
-  if (threadIdx.x == 0) *out = static_cast<float>(buf[0] * static_cast<double>(factor));
+  const double total = block_tree_sum(acc);
+  if (threadIdx.x == 0) *out = static_cast<float>(total * static_cast<double>(factor));
 }
 
 template <typename T, bool kVec>

@@ -123,5 +123,80 @@ inline void check_beta(const char* op, double beta) {
   TORCH_CHECK(std::isfinite(beta) && beta > 0.0, op, ": beta must be positive and finite, got ", beta);
 }
 
+// ---------------------------------------------------------------------------------------------------
+// Per-op preparation shared by the CPU and CUDA implementations: every check, then contiguous inputs.
+
+inline core::IntFormat int_format(int64_t bits, bool is_signed) { return {static_cast<int>(bits), is_signed}; }
+
+struct FakeQuantCall {
+  at::Tensor x;     // contiguous
+  at::Tensor grad;  // contiguous; backward only
+  ChannelArgs ca;
+  core::IntFormat fmt;
+};
+
+inline FakeQuantCall prepare_fake_quant(const char* op, const at::Tensor& x, const at::Tensor& scale, int64_t bits,
+                                        bool is_signed, c10::optional<int64_t> ch_axis,
+                                        const at::Tensor* grad = nullptr) {
+  check_element_tensor(op, "x", x);
+  if (grad != nullptr) check_like(op, "grad", *grad, "x", x);
+  check_bits(op, bits);
+  ChannelArgs ca = channel_args(op, x, scale, ch_axis);
+  return {x.contiguous(), grad != nullptr ? grad->contiguous() : at::Tensor(), std::move(ca), int_format(bits, is_signed)};
+}
+
+struct AdaRoundCall {
+  at::Tensor w;     // contiguous
+  at::Tensor v;     // contiguous; undefined for adaround_init
+  at::Tensor grad;  // contiguous; backward only
+  ChannelArgs ca;
+  int bits;
+};
+
+inline AdaRoundCall prepare_adaround(const char* op, const at::Tensor& w, const at::Tensor* v,
+                                     const at::Tensor& scale, int64_t bits, const at::Tensor* grad = nullptr) {
+  check_element_tensor(op, "w", w);
+  if (v != nullptr) check_like(op, "v", *v, "w", w);
+  if (grad != nullptr) check_like(op, "grad", *grad, "w", w);
+  check_bits(op, bits);
+  ChannelArgs ca = out_channel_args(op, w, scale);
+  return {w.contiguous(), v != nullptr ? v->contiguous() : at::Tensor(),
+          grad != nullptr ? grad->contiguous() : at::Tensor(), std::move(ca), static_cast<int>(bits)};
+}
+
+struct ActQuantCall {
+  at::Tensor x;     // contiguous
+  at::Tensor grad;  // contiguous; backward only
+  at::Tensor step;  // float32, one element, same device
+  core::IntFormat fmt;
+  float keep_prob;
+  uint64_t seed;
+  float grad_scale;
+};
+
+inline ActQuantCall prepare_act_quant(const char* op, const at::Tensor& x, const at::Tensor& step, int64_t bits,
+                                      bool is_signed, double keep_prob, int64_t seed, double grad_scale,
+                                      const at::Tensor* grad = nullptr) {
+  check_element_tensor(op, "x", x);
+  if (grad != nullptr) check_like(op, "grad", *grad, "x", x);
+  check_bits(op, bits);
+  check_keep_prob(op, keep_prob);
+  check_finite(op, "grad_scale", grad_scale);
+  at::Tensor s = float_params(op, "step", step, 1, "one step per tensor", x, "x");
+  return {x.contiguous(),
+          grad != nullptr ? grad->contiguous() : at::Tensor(),
+          std::move(s),
+          int_format(bits, is_signed),
+          static_cast<float>(keep_prob),
+          static_cast<uint64_t>(seed),
+          static_cast<float>(grad_scale)};
+}
+
+inline at::Tensor prepare_regularizer(const char* op, const at::Tensor& v, double beta) {
+  check_element_tensor(op, "v", v);
+  check_beta(op, beta);
+  return v.contiguous();
+}
+
 }  // namespace glue
 }  // namespace selfocus

@@ -73,108 +73,75 @@ double chunked_sum(int64_t n, Fn&& fn) {
   return total;
 }
 
-core::IntFormat fmt(int64_t bits, bool is_signed) { return {static_cast<int>(bits), is_signed}; }
-
 at::Tensor fake_quant_cpu(const at::Tensor& x, const at::Tensor& scale, int64_t bits, bool is_signed,
                           c10::optional<int64_t> ch_axis) {
-  const char* op = "fake_quant";
-  check_element_tensor(op, "x", x);
-  check_bits(op, bits);
-  const ChannelArgs ca = channel_args(op, x, scale, ch_axis);
-  const at::Tensor xc = x.contiguous();
-  at::Tensor y = new_output(xc);
-  const float* xp = xc.data_ptr<float>();
-  const float* sp = ca.scale.data_ptr<float>();
+  const FakeQuantCall c = prepare_fake_quant("fake_quant", x, scale, bits, is_signed, ch_axis);
+  at::Tensor y = new_output(c.x);
+  const float* xp = c.x.data_ptr<float>();
+  const float* sp = c.ca.scale.data_ptr<float>();
   float* yp = y.data_ptr<float>();
-  at::parallel_for(0, xc.numel(), kGrain, [&](int64_t b, int64_t e) {
-    core::fake_quant_forward(xp, sp, yp, b, e, ca.layout, fmt(bits, is_signed));
+  at::parallel_for(0, c.x.numel(), kGrain, [&](int64_t b, int64_t e) {
+    core::fake_quant_forward(xp, sp, yp, b, e, c.ca.layout, c.fmt);
   });
   return y;
 }
 
 at::Tensor fake_quant_backward_cpu(const at::Tensor& grad, const at::Tensor& x, const at::Tensor& scale,
                                    int64_t bits, bool is_signed, c10::optional<int64_t> ch_axis) {
-  const char* op = "fake_quant_backward";
-  check_element_tensor(op, "x", x);
-  check_like(op, "grad", grad, "x", x);
-  check_bits(op, bits);
-  const ChannelArgs ca = channel_args(op, x, scale, ch_axis);
-  const at::Tensor xc = x.contiguous();
-  const at::Tensor gc = grad.contiguous();
-  at::Tensor gx = new_output(xc);
-  const float* xp = xc.data_ptr<float>();
-  const float* gp = gc.data_ptr<float>();
-  const float* sp = ca.scale.data_ptr<float>();
-  float* op_ = gx.data_ptr<float>();
-  at::parallel_for(0, xc.numel(), kGrain, [&](int64_t b, int64_t e) {
-    core::fake_quant_backward(gp, xp, sp, op_, b, e, ca.layout, fmt(bits, is_signed));
+  const FakeQuantCall c = prepare_fake_quant("fake_quant_backward", x, scale, bits, is_signed, ch_axis, &grad);
+  at::Tensor gx = new_output(c.x);
+  const float* xp = c.x.data_ptr<float>();
+  const float* gp = c.grad.data_ptr<float>();
+  const float* sp = c.ca.scale.data_ptr<float>();
+  float* gxp = gx.data_ptr<float>();
+  at::parallel_for(0, c.x.numel(), kGrain, [&](int64_t b, int64_t e) {
+    core::fake_quant_backward(gp, xp, sp, gxp, b, e, c.ca.layout, c.fmt);
   });
   return gx;
 }
 
 at::Tensor adaround_quant_cpu(const at::Tensor& w, const at::Tensor& v, const at::Tensor& scale, int64_t bits,
                               bool hard) {
-  const char* op = "adaround_quant";
-  check_element_tensor(op, "w", w);
-  check_like(op, "v", v, "w", w);
-  check_bits(op, bits);
-  const ChannelArgs ca = out_channel_args(op, w, scale);
-  const at::Tensor wc = w.contiguous();
-  const at::Tensor vc = v.contiguous();
-  at::Tensor y = new_output(wc);
-  const float* wp = wc.data_ptr<float>();
-  const float* vp = vc.data_ptr<float>();
-  const float* sp = ca.scale.data_ptr<float>();
+  const AdaRoundCall c = prepare_adaround("adaround_quant", w, &v, scale, bits);
+  at::Tensor y = new_output(c.w);
+  const float* wp = c.w.data_ptr<float>();
+  const float* vp = c.v.data_ptr<float>();
+  const float* sp = c.ca.scale.data_ptr<float>();
   float* yp = y.data_ptr<float>();
-  at::parallel_for(0, wc.numel(), kGrain, [&](int64_t b, int64_t e) {
-    core::adaround_forward(wp, vp, sp, yp, b, e, ca.layout, static_cast<int>(bits), hard);
+  at::parallel_for(0, c.w.numel(), kGrain, [&](int64_t b, int64_t e) {
+    core::adaround_forward(wp, vp, sp, yp, b, e, c.ca.layout, c.bits, hard);
   });
   return y;
 }
 
 at::Tensor adaround_quant_backward_cpu(const at::Tensor& grad, const at::Tensor& w, const at::Tensor& v,
                                        const at::Tensor& scale, int64_t bits) {
-  const char* op = "adaround_quant_backward";
-  check_element_tensor(op, "w", w);
-  check_like(op, "v", v, "w", w);
-  check_like(op, "grad", grad, "w", w);
-  check_bits(op, bits);
-  const ChannelArgs ca = out_channel_args(op, w, scale);
-  const at::Tensor wc = w.contiguous();
-  const at::Tensor vc = v.contiguous();
-  const at::Tensor gc = grad.contiguous();
-  at::Tensor gv = new_output(vc);
-  const float* wp = wc.data_ptr<float>();
-  const float* vp = vc.data_ptr<float>();
-  const float* gp = gc.data_ptr<float>();
-  const float* sp = ca.scale.data_ptr<float>();
+  const AdaRoundCall c = prepare_adaround("adaround_quant_backward", w, &v, scale, bits, &grad);
+  at::Tensor gv = new_output(c.v);
+  const float* wp = c.w.data_ptr<float>();
+  const float* vp = c.v.data_ptr<float>();
+  const float* gp = c.grad.data_ptr<float>();
+  const float* sp = c.ca.scale.data_ptr<float>();
   float* gvp = gv.data_ptr<float>();
-  at::parallel_for(0, wc.numel(), kGrain, [&](int64_t b, int64_t e) {
-    core::adaround_backward(gp, wp, vp, sp, gvp, b, e, ca.layout, static_cast<int>(bits));
+  at::parallel_for(0, c.w.numel(), kGrain, [&](int64_t b, int64_t e) {
+    core::adaround_backward(gp, wp, vp, sp, gvp, b, e, c.ca.layout, c.bits);
   });
   return gv;
 }
 
 at::Tensor adaround_init_cpu(const at::Tensor& w, const at::Tensor& scale, int64_t bits) {
-  const char* op = "adaround_init";
-  check_element_tensor(op, "w", w);
-  check_bits(op, bits);
-  const ChannelArgs ca = out_channel_args(op, w, scale);
-  const at::Tensor wc = w.contiguous();
-  at::Tensor v = new_output(wc);
-  const float* wp = wc.data_ptr<float>();
-  const float* sp = ca.scale.data_ptr<float>();
+  const AdaRoundCall c = prepare_adaround("adaround_init", w, nullptr, scale, bits);
+  at::Tensor v = new_output(c.w);
+  const float* wp = c.w.data_ptr<float>();
+  const float* sp = c.ca.scale.data_ptr<float>();
   float* vp = v.data_ptr<float>();
-  at::parallel_for(0, wc.numel(), kGrain,
-                   [&](int64_t b, int64_t e) { core::adaround_init(wp, sp, vp, b, e, ca.layout); });
+  at::parallel_for(0, c.w.numel(), kGrain,
+                   [&](int64_t b, int64_t e) { core::adaround_init(wp, sp, vp, b, e, c.ca.layout); });
   return v;
 }
 
 std::tuple<at::Tensor, at::Tensor> adaround_regularizer_cpu(const at::Tensor& v, double beta, bool with_grad) {
-  const char* op = "adaround_regularizer";
-  check_element_tensor(op, "v", v);
-  check_beta(op, beta);
-  const at::Tensor vc = v.contiguous();
+  const at::Tensor vc = prepare_regularizer("adaround_regularizer", v, beta);
   at::Tensor grad = with_grad ? new_output(vc) : at::empty({0}, vc.options());
   const float* vp = vc.data_ptr<float>();
   float* gp = with_grad ? grad.data_ptr<float>() : nullptr;
@@ -186,20 +153,13 @@ std::tuple<at::Tensor, at::Tensor> adaround_regularizer_cpu(const at::Tensor& v,
 
 at::Tensor act_quant_cpu(const at::Tensor& x, const at::Tensor& step, int64_t bits, bool is_signed,
                          double keep_prob, int64_t seed, double grad_scale) {
-  const char* op = "act_quant";
-  check_element_tensor(op, "x", x);
-  check_bits(op, bits);
-  check_keep_prob(op, keep_prob);
-  check_finite(op, "grad_scale", grad_scale);
-  const at::Tensor s = float_params(op, "step", step, 1, "one step per tensor", x, "x");
-  const at::Tensor xc = x.contiguous();
-  at::Tensor y = new_output(xc);
-  const float* xp = xc.data_ptr<float>();
+  const ActQuantCall c = prepare_act_quant("act_quant", x, step, bits, is_signed, keep_prob, seed, grad_scale);
+  at::Tensor y = new_output(c.x);
+  const float* xp = c.x.data_ptr<float>();
   float* yp = y.data_ptr<float>();
-  const float sv = s.data_ptr<float>()[0];
-  at::parallel_for(0, xc.numel(), kGrain, [&](int64_t b, int64_t e) {
-    core::act_quant_forward(xp, sv, yp, b, e, fmt(bits, is_signed), static_cast<float>(keep_prob),
-                            static_cast<uint64_t>(seed));
+  const float sv = c.step.data_ptr<float>()[0];
+  at::parallel_for(0, c.x.numel(), kGrain, [&](int64_t b, int64_t e) {
+    core::act_quant_forward(xp, sv, yp, b, e, c.fmt, c.keep_prob, c.seed);
   });
   return y;
 }
@@ -207,23 +167,15 @@ at::Tensor act_quant_cpu(const at::Tensor& x, const at::Tensor& step, int64_t bi
 std::tuple<at::Tensor, at::Tensor> act_quant_backward_cpu(const at::Tensor& grad, const at::Tensor& x,
                                                           const at::Tensor& step, int64_t bits, bool is_signed,
                                                           double keep_prob, int64_t seed, double grad_scale) {
-  const char* op = "act_quant_backward";
-  check_element_tensor(op, "x", x);
-  check_like(op, "grad", grad, "x", x);
-  check_bits(op, bits);
-  check_keep_prob(op, keep_prob);
-  check_finite(op, "grad_scale", grad_scale);
-  const at::Tensor s = float_params(op, "step", step, 1, "one step per tensor", x, "x");
-  const at::Tensor xc = x.contiguous();
-  const at::Tensor gc = grad.contiguous();
-  at::Tensor gx = new_output(xc);
-  const float* xp = xc.data_ptr<float>();
-  const float* gp = gc.data_ptr<float>();
+  const ActQuantCall c =
+      prepare_act_quant("act_quant_backward", x, step, bits, is_signed, keep_prob, seed, grad_scale, &grad);
+  at::Tensor gx = new_output(c.x);
+  const float* xp = c.x.data_ptr<float>();
+  const float* gp = c.grad.data_ptr<float>();
   float* gxp = gx.data_ptr<float>();
-  const float sv = s.data_ptr<float>()[0];
-  const double total = chunked_sum(xc.numel(), [&](int64_t b, int64_t e) {
-    return core::act_quant_backward(gp, xp, sv, gxp, b, e, fmt(bits, is_signed), static_cast<float>(keep_prob),
-                                    static_cast<uint64_t>(seed));
+  const float sv = c.step.data_ptr<float>()[0];
+  const double total = chunked_sum(c.x.numel(), [&](int64_t b, int64_t e) {
+    return core::act_quant_backward(gp, xp, sv, gxp, b, e, c.fmt, c.keep_prob, c.seed);
   });
   at::Tensor gstep = at::full(step.sizes(), total * grad_scale, step.options());
   return {gx, gstep};

@@ -27,124 +27,90 @@ void check_launch(const char* op, cudaError_t err) {
   TORCH_CHECK(err == cudaSuccess, op, ": CUDA kernel launch failed: ", cudaGetErrorString(err));
 }
 
-core::IntFormat fmt(int64_t bits, bool is_signed) { return {static_cast<int>(bits), is_signed}; }
-
 at::Tensor scratch_for(const at::Tensor& x) {
   return at::empty({cuda::reduction_scratch_size(x.numel())}, x.options().dtype(at::kDouble));
 }
 
+cudaStream_t stream() { return c10::cuda::getCurrentCUDAStream(); }
+
 at::Tensor fake_quant_cuda(const at::Tensor& x, const at::Tensor& scale, int64_t bits, bool is_signed,
                            c10::optional<int64_t> ch_axis) {
   const char* op = "fake_quant";
-  check_element_tensor(op, "x", x);
-  check_bits(op, bits);
-  const ChannelArgs ca = channel_args(op, x, scale, ch_axis);
   const c10::cuda::CUDAGuard guard(x.device());
-  const at::Tensor xc = x.contiguous();
-  at::Tensor y = at::empty_like(xc);
-  check_launch(op, cuda::fake_quant_forward(xc.data_ptr(), ca.scale.data_ptr<float>(), y.data_ptr(), xc.numel(),
-                                            ca.layout, fmt(bits, is_signed), device_dtype(xc),
-                                            c10::cuda::getCurrentCUDAStream()));
+  const FakeQuantCall c = prepare_fake_quant(op, x, scale, bits, is_signed, ch_axis);
+  at::Tensor y = at::empty_like(c.x);
+  check_launch(op, cuda::fake_quant_forward(c.x.data_ptr(), c.ca.scale.data_ptr<float>(), y.data_ptr(),
+                                            c.x.numel(), c.ca.layout, c.fmt, device_dtype(c.x), stream()));
   return y;
 }
 
 at::Tensor fake_quant_backward_cuda(const at::Tensor& grad, const at::Tensor& x, const at::Tensor& scale,
                                     int64_t bits, bool is_signed, c10::optional<int64_t> ch_axis) {
   const char* op = "fake_quant_backward";
-  check_element_tensor(op, "x", x);
-  check_like(op, "grad", grad, "x", x);
-  check_bits(op, bits);
-  const ChannelArgs ca = channel_args(op, x, scale, ch_axis);
   const c10::cuda::CUDAGuard guard(x.device());
-  const at::Tensor xc = x.contiguous();
-  const at::Tensor gc = grad.contiguous();
-  at::Tensor gx = at::empty_like(xc);
-  check_launch(op, cuda::fake_quant_backward(gc.data_ptr(), xc.data_ptr(), ca.scale.data_ptr<float>(),
-                                             gx.data_ptr(), xc.numel(), ca.layout, fmt(bits, is_signed),
-                                             device_dtype(xc), c10::cuda::getCurrentCUDAStream()));
+  const FakeQuantCall c = prepare_fake_quant(op, x, scale, bits, is_signed, ch_axis, &grad);
+  at::Tensor gx = at::empty_like(c.x);
+  check_launch(op, cuda::fake_quant_backward(c.grad.data_ptr(), c.x.data_ptr(), c.ca.scale.data_ptr<float>(),
+                                             gx.data_ptr(), c.x.numel(), c.ca.layout, c.fmt, device_dtype(c.x),
+                                             stream()));
   return gx;
 }
 
 at::Tensor adaround_quant_cuda(const at::Tensor& w, const at::Tensor& v, const at::Tensor& scale, int64_t bits,
                                bool hard) {
   const char* op = "adaround_quant";
-  check_element_tensor(op, "w", w);
-  check_like(op, "v", v, "w", w);
-  check_bits(op, bits);
-  const ChannelArgs ca = out_channel_args(op, w, scale);
   const c10::cuda::CUDAGuard guard(w.device());
-  const at::Tensor wc = w.contiguous();
-  const at::Tensor vc = v.contiguous();
-  at::Tensor y = at::empty_like(wc);
-  check_launch(op, cuda::adaround_forward(wc.data_ptr(), vc.data_ptr(), ca.scale.data_ptr<float>(), y.data_ptr(),
-                                          wc.numel(), ca.layout, static_cast<int>(bits), hard, device_dtype(wc),
-                                          c10::cuda::getCurrentCUDAStream()));
+  const AdaRoundCall c = prepare_adaround(op, w, &v, scale, bits);
+  at::Tensor y = at::empty_like(c.w);
+  check_launch(op, cuda::adaround_forward(c.w.data_ptr(), c.v.data_ptr(), c.ca.scale.data_ptr<float>(),
+                                          y.data_ptr(), c.w.numel(), c.ca.layout, c.bits, hard,
+                                          device_dtype(c.w), stream()));
   return y;
 }
 
 at::Tensor adaround_quant_backward_cuda(const at::Tensor& grad, const at::Tensor& w, const at::Tensor& v,
                                         const at::Tensor& scale, int64_t bits) {
   const char* op = "adaround_quant_backward";
-  check_element_tensor(op, "w", w);
-  check_like(op, "v", v, "w", w);
-  check_like(op, "grad", grad, "w", w);
-  check_bits(op, bits);
-  const ChannelArgs ca = out_channel_args(op, w, scale);
   const c10::cuda::CUDAGuard guard(w.device());
-  const at::Tensor wc = w.contiguous();
-  const at::Tensor vc = v.contiguous();
-  const at::Tensor gc = grad.contiguous();
-  at::Tensor gv = at::empty_like(vc);
-  check_launch(op, cuda::adaround_backward(gc.data_ptr(), wc.data_ptr(), vc.data_ptr(), ca.scale.data_ptr<float>(),
-                                           gv.data_ptr(), wc.numel(), ca.layout, static_cast<int>(bits),
-                                           device_dtype(wc), c10::cuda::getCurrentCUDAStream()));
+  const AdaRoundCall c = prepare_adaround(op, w, &v, scale, bits, &grad);
+  at::Tensor gv = at::empty_like(c.v);
+  check_launch(op, cuda::adaround_backward(c.grad.data_ptr(), c.w.data_ptr(), c.v.data_ptr(),
+                                           c.ca.scale.data_ptr<float>(), gv.data_ptr(), c.w.numel(), c.ca.layout,
+                                           c.bits, device_dtype(c.w), stream()));
   return gv;
 }
 
 at::Tensor adaround_init_cuda(const at::Tensor& w, const at::Tensor& scale, int64_t bits) {
   const char* op = "adaround_init";
-  check_element_tensor(op, "w", w);
-  check_bits(op, bits);
-  const ChannelArgs ca = out_channel_args(op, w, scale);
   const c10::cuda::CUDAGuard guard(w.device());
-  const at::Tensor wc = w.contiguous();
-  at::Tensor v = at::empty_like(wc);
-  check_launch(op, cuda::adaround_init(wc.data_ptr(), ca.scale.data_ptr<float>(), v.data_ptr(), wc.numel(),
-                                       ca.layout, device_dtype(wc), c10::cuda::getCurrentCUDAStream()));
+  const AdaRoundCall c = prepare_adaround(op, w, nullptr, scale, bits);
+  at::Tensor v = at::empty_like(c.w);
+  check_launch(op, cuda::adaround_init(c.w.data_ptr(), c.ca.scale.data_ptr<float>(), v.data_ptr(), c.w.numel(),
+                                       c.ca.layout, device_dtype(c.w), stream()));
   return v;
 }
 
 std::tuple<at::Tensor, at::Tensor> adaround_regularizer_cuda(const at::Tensor& v, double beta, bool with_grad) {
   const char* op = "adaround_regularizer";
-  check_element_tensor(op, "v", v);
-  check_beta(op, beta);
   const c10::cuda::CUDAGuard guard(v.device());
-  const at::Tensor vc = v.contiguous();
+  const at::Tensor vc = prepare_regularizer(op, v, beta);
   at::Tensor grad = with_grad ? at::empty_like(vc) : at::empty({0}, vc.options());
   at::Tensor total = at::empty({}, vc.options().dtype(at::kFloat));
   at::Tensor scratch = scratch_for(vc);
   check_launch(op, cuda::adaround_regularizer(vc.data_ptr(), static_cast<float>(beta),
                                               with_grad ? grad.data_ptr() : nullptr, total.data_ptr<float>(),
-                                              scratch.data_ptr<double>(), vc.numel(), device_dtype(vc),
-                                              c10::cuda::getCurrentCUDAStream()));
+                                              scratch.data_ptr<double>(), vc.numel(), device_dtype(vc), stream()));
   return {total.to(vc.scalar_type()), grad};
 }
 
 at::Tensor act_quant_cuda(const at::Tensor& x, const at::Tensor& step, int64_t bits, bool is_signed,
                           double keep_prob, int64_t seed, double grad_scale) {
   const char* op = "act_quant";
-  check_element_tensor(op, "x", x);
-  check_bits(op, bits);
-  check_keep_prob(op, keep_prob);
-  check_finite(op, "grad_scale", grad_scale);
-  const at::Tensor s = float_params(op, "step", step, 1, "one step per tensor", x, "x");
   const c10::cuda::CUDAGuard guard(x.device());
-  const at::Tensor xc = x.contiguous();
-  at::Tensor y = at::empty_like(xc);
-  check_launch(op, cuda::act_quant_forward(xc.data_ptr(), s.data_ptr<float>(), y.data_ptr(), xc.numel(),
-                                           fmt(bits, is_signed), static_cast<float>(keep_prob),
-                                           static_cast<uint64_t>(seed), device_dtype(xc),
-                                           c10::cuda::getCurrentCUDAStream()));
+  const ActQuantCall c = prepare_act_quant(op, x, step, bits, is_signed, keep_prob, seed, grad_scale);
+  at::Tensor y = at::empty_like(c.x);
+  check_launch(op, cuda::act_quant_forward(c.x.data_ptr(), c.step.data_ptr<float>(), y.data_ptr(), c.x.numel(),
+                                           c.fmt, c.keep_prob, c.seed, device_dtype(c.x), stream()));
   return y;
 }
 
@@ -152,23 +118,15 @@ std::tuple<at::Tensor, at::Tensor> act_quant_backward_cuda(const at::Tensor& gra
                                                            const at::Tensor& step, int64_t bits, bool is_signed,
                                                            double keep_prob, int64_t seed, double grad_scale) {
   const char* op = "act_quant_backward";
-  check_element_tensor(op, "x", x);
-  check_like(op, "grad", grad, "x", x);
-  check_bits(op, bits);
-  check_keep_prob(op, keep_prob);
-  check_finite(op, "grad_scale", grad_scale);
-  const at::Tensor s = float_params(op, "step", step, 1, "one step per tensor", x, "x");
   const c10::cuda::CUDAGuard guard(x.device());
-  const at::Tensor xc = x.contiguous();
-  const at::Tensor gc = grad.contiguous();
-  at::Tensor gx = at::empty_like(xc);
-  at::Tensor gstep = at::empty({}, xc.options().dtype(at::kFloat));
-  at::Tensor scratch = scratch_for(xc);
-  check_launch(op, cuda::act_quant_backward(gc.data_ptr(), xc.data_ptr(), s.data_ptr<float>(), gx.data_ptr(),
-                                            gstep.data_ptr<float>(), scratch.data_ptr<double>(), xc.numel(),
-                                            fmt(bits, is_signed), static_cast<float>(keep_prob),
-                                            static_cast<uint64_t>(seed), static_cast<float>(grad_scale),
-                                            device_dtype(xc), c10::cuda::getCurrentCUDAStream()));
+  const ActQuantCall c = prepare_act_quant(op, x, step, bits, is_signed, keep_prob, seed, grad_scale, &grad);
+  at::Tensor gx = at::empty_like(c.x);
+  at::Tensor gstep = at::empty({}, c.x.options().dtype(at::kFloat));
+  at::Tensor scratch = scratch_for(c.x);
+  check_launch(op, cuda::act_quant_backward(c.grad.data_ptr(), c.x.data_ptr(), c.step.data_ptr<float>(),
+                                            gx.data_ptr(), gstep.data_ptr<float>(), scratch.data_ptr<double>(),
+                                            c.x.numel(), c.fmt, c.keep_prob, c.seed, c.grad_scale,
+                                            device_dtype(c.x), stream()));
   return {gx, gstep.to(step.scalar_type()).expand(step.sizes()).contiguous()};
 }
 
