@@ -111,15 +111,23 @@ __device__ __forceinline__ void group_scales(const float* scale, ChannelLayout l
   }
 }
 
-// out[i] = op(inputs at i, scale, 1/scale) for every element, scale chosen by channel.
-template <typename T, bool kVec, int kN, typename Op>
-__global__ void channel_map_kernel(Inputs<T, kN> in, T* out, int64_t n, const float* scale,
-                                   ChannelLayout layout, Op op) {
+// Calls fn(g, first, count) for every group g of four elements (first = 4g, count <= 4 at the tail) that
+// this thread owns in a grid-stride loop.
+template <typename Fn>
+__device__ __forceinline__ void for_each_group(int64_t n, Fn&& fn) {
   const int64_t groups = (n + 3) / 4;
   for (int64_t g = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; g < groups;
        g += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t first = 4 * g;
-    const int count = static_cast<int>(n - first < 4 ? n - first : 4);
+    fn(g, first, static_cast<int>(n - first < 4 ? n - first : 4));
+  }
+}
+
+// out[i] = op(inputs at i, scale, 1/scale) for every element, scale chosen by channel.
+template <typename T, bool kVec, int kN, typename Op>
+__global__ void channel_map_kernel(Inputs<T, kN> in, T* out, int64_t n, const float* scale,
+                                   ChannelLayout layout, Op op) {
+  for_each_group(n, [&](int64_t, int64_t first, int count) {
     float a[kN][4];
 #pragma unroll
     for (int k = 0; k < kN; ++k) load4<T, kVec>(in.p[k], first, count, a[k]);
@@ -134,7 +142,7 @@ __global__ void channel_map_kernel(Inputs<T, kN> in, T* out, int64_t n, const fl
       r[j] = op(v, s[j], inv[j]);
     }
     store4<T, kVec>(out, first, count, r);
-  }
+  });
 }
 
 struct FakeQuantFwd {
@@ -204,12 +212,8 @@ __global__ void finalize_sum_kernel(const double* partial, int64_t count, float 
 
 template <typename T, bool kVec>
 __global__ void regularizer_kernel(const T* v, float beta, T* grad_v, int64_t n, double* partial) {
-  const int64_t groups = (n + 3) / 4;
   float acc = 0.0f;
-  for (int64_t g = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; g < groups;
-       g += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t first = 4 * g;
-    const int count = static_cast<int>(n - first < 4 ? n - first : 4);
+  for_each_group(n, [&](int64_t, int64_t first, int count) {
     float a[4], d[4];
     load4<T, kVec>(v, first, count, a);
 #pragma unroll
@@ -218,7 +222,7 @@ __global__ void regularizer_kernel(const T* v, float beta, T* grad_v, int64_t n,
       acc += j < count ? term : 0.0f;
     }
     if (grad_v != nullptr) store4<T, kVec>(grad_v, first, count, d);
-  }
+  });
   block_sum_to(static_cast<double>(acc), partial);
 }
 
@@ -228,11 +232,7 @@ __global__ void act_forward_kernel(const T* x, const float* step, T* y, int64_t 
   const float s = *step;
   const float inv = 1.0f / s;
   const bool draw = keep_prob < 1.0f;
-  const int64_t groups = (n + 3) / 4;
-  for (int64_t g = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; g < groups;
-       g += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t first = 4 * g;
-    const int count = static_cast<int>(n - first < 4 ? n - first : 4);
+  for_each_group(n, [&](int64_t g, int64_t first, int count) {
     float a[4], out[4];
     load4<T, kVec>(x, first, count, a);
     qm::Philox4 words{{0u, 0u, 0u, 0u}};
@@ -243,7 +243,7 @@ __global__ void act_forward_kernel(const T* x, const float* step, T* y, int64_t 
       out[j] = keep ? qm::fake_quant_value(a[j], s, inv, r) : a[j];
     }
     store4<T, kVec>(y, first, count, out);
-  }
+  });
 }
 
 template <typename T, bool kVec>
@@ -251,12 +251,8 @@ __global__ void act_backward_kernel(const T* grad_y, const T* x, const float* st
                                     qm::IntRange r, float keep_prob, uint64_t seed, double* partial) {
   const float inv = 1.0f / *step;
   const bool draw = keep_prob < 1.0f;
-  const int64_t groups = (n + 3) / 4;
   float acc = 0.0f;
-  for (int64_t g = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; g < groups;
-       g += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t first = 4 * g;
-    const int count = static_cast<int>(n - first < 4 ? n - first : 4);
+  for_each_group(n, [&](int64_t g, int64_t first, int count) {
     float gy[4], a[4], gx[4];
     load4<T, kVec>(grad_y, first, count, gy);
     load4<T, kVec>(x, first, count, a);
@@ -271,7 +267,7 @@ __global__ void act_backward_kernel(const T* grad_y, const T* x, const float* st
       acc += (keep && j < count) ? ds : 0.0f;
     }
     store4<T, kVec>(grad_x, first, count, gx);
-  }
+  });
   block_sum_to(static_cast<double>(acc), partial);
 }
 
