@@ -226,22 +226,30 @@ __global__ void regularizer_kernel(const T* v, float beta, T* grad_v, int64_t n,
   block_sum_to(static_cast<double>(acc), partial);
 }
 
+// QDrop's decision for the four elements of group g: one Philox call, or all kept when keep_prob >= 1.
+__device__ __forceinline__ void group_keep(uint64_t seed, int64_t g, float keep_prob, bool (&keep)[4]) {
+  if (keep_prob >= 1.0f) {
+#pragma unroll
+    for (int j = 0; j < 4; ++j) keep[j] = true;
+    return;
+  }
+  const qm::Philox4 words = qm::qdrop_words(seed, g);
+#pragma unroll
+  for (int j = 0; j < 4; ++j) keep[j] = qm::qdrop_keep_word(words.w[j], keep_prob);
+}
+
 template <typename T, bool kVec>
 __global__ void act_forward_kernel(const T* x, const float* step, T* y, int64_t n, qm::IntRange r,
                                    float keep_prob, uint64_t seed) {
   const float s = *step;
   const float inv = 1.0f / s;
-  const bool draw = keep_prob < 1.0f;
   for_each_group(n, [&](int64_t g, int64_t first, int count) {
     float a[4], out[4];
+    bool keep[4];
     load4<T, kVec>(x, first, count, a);
-    qm::Philox4 words{{0u, 0u, 0u, 0u}};
-    if (draw) words = qm::qdrop_words(seed, g);
+    group_keep(seed, g, keep_prob, keep);
 #pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      const bool keep = !draw || qm::qdrop_keep_word(words.w[j], keep_prob);
-      out[j] = keep ? qm::fake_quant_value(a[j], s, inv, r) : a[j];
-    }
+    for (int j = 0; j < 4; ++j) out[j] = keep[j] ? qm::fake_quant_value(a[j], s, inv, r) : a[j];
     store4<T, kVec>(y, first, count, out);
   });
 }
@@ -250,21 +258,19 @@ template <typename T, bool kVec>
 __global__ void act_backward_kernel(const T* grad_y, const T* x, const float* step, T* grad_x, int64_t n,
                                     qm::IntRange r, float keep_prob, uint64_t seed, double* partial) {
   const float inv = 1.0f / *step;
-  const bool draw = keep_prob < 1.0f;
   float acc = 0.0f;
   for_each_group(n, [&](int64_t g, int64_t first, int count) {
     float gy[4], a[4], gx[4];
+    bool keep[4];
     load4<T, kVec>(grad_y, first, count, gy);
     load4<T, kVec>(x, first, count, a);
-    qm::Philox4 words{{0u, 0u, 0u, 0u}};
-    if (draw) words = qm::qdrop_words(seed, g);
+    group_keep(seed, g, keep_prob, keep);
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
-      const bool keep = !draw || qm::qdrop_keep_word(words.w[j], keep_prob);
       float dx, ds;
       qm::lsq_grads(gy[j], a[j], inv, r, &dx, &ds);
-      gx[j] = keep ? dx : gy[j];
-      acc += (keep && j < count) ? ds : 0.0f;
+      gx[j] = keep[j] ? dx : gy[j];
+      acc += (keep[j] && j < count) ? ds : 0.0f;
     }
     store4<T, kVec>(grad_x, first, count, gx);
   });
