@@ -38,10 +38,7 @@ def _want_cuda():
 CXX_FLAGS = ["-O3", "-ffp-contract=off", "-fno-trapping-math", "-fno-math-errno", "-fopenmp"]
 NVCC_FLAGS = ["-O3", "--fmad=false"]
 
-sources = _sources("csrc/core/*.cpp") + [
-    "csrc/torch/quant_ops.cpp",
-    "csrc/torch/module.cpp",
-]
+sources = _sources("csrc/core/*.cpp") + [p for p in _sources("csrc/torch/*.cpp") if not p.endswith("_cuda.cpp")]
 if _want_cuda():
     ext = CUDAExtension(
         "selfocus_ext._C",

@@ -1,4 +1,6 @@
 """Loads the compiled extension once, with a clear message when it has not been built."""
+import torch  # noqa: F401  (loads libtorch, which the extension links against)
+
 try:
     from . import _C  # noqa: F401  (importing registers torch.ops.selfocus.*)
 except ImportError as exc:  # pragma: no cover - depends on the installation

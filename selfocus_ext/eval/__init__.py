@@ -1,0 +1,1 @@
+"""Lane metrics: CULane (precision, recall, F1 per scenario, mF1) and TuSimple (accuracy, FP, FN, F1)."""
