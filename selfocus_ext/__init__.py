@@ -2,6 +2,7 @@
 
 Importing the package loads the native extension, which registers ``torch.ops.selfocus.*``.
 """
+from . import eval, lanes  # noqa: F401  (registers the lane ops' fake kernels)
 from .ops import act_quant, adaround_init, adaround_quant, adaround_regularizer, fake_quant, qdrop_mask
 
 __version__ = "0.1.0"

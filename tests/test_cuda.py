@@ -136,3 +136,20 @@ def test_opcheck_cuda(gen):
     torch.library.opcheck(ops.act_quant.default,
                           (x, torch.tensor(0.2, device="cuda", requires_grad=True), 4, True, 0.5, 3, 1.0))
     torch.library.opcheck(ops.adaround_regularizer.default, (torch.randn(50, device="cuda", requires_grad=True), 4.0, True))
+
+
+def test_lane_distortion_cuda_equals_cpu():
+    import numpy as np
+
+    from selfocus_ext.lanes import distortion_score
+
+    rng = np.random.default_rng(0)
+    ys = torch.arange(590.0, 270.0, -10.0)
+    base = torch.from_numpy((rng.uniform(200, 1400, (50, 4, 1)) + rng.uniform(-2, 2, (50, 4, 1)) * (590 - ys.numpy())).astype("float32"))
+    base[:, 3, 20:] = float("nan")
+    pert = base[None] + torch.randn(8, *base.shape) * torch.linspace(0.5, 20, 8)[:, None, None, None]
+    pert[torch.rand(pert.shape) < 0.03] = float("nan")
+    cpu = distortion_score(base, pert, ys)
+    gpu = distortion_score(base.cuda(), pert.cuda(), ys.cuda())
+    torch.testing.assert_close(gpu.cpu(), cpu, rtol=1e-5, atol=1e-4)
+    torch.library.opcheck(torch.ops.selfocus.lane_distortion.default, (base.cuda(), pert.cuda(), ys.cuda(), 30.0, 1.0, 0.5))

@@ -29,6 +29,10 @@ def cases():
         (ops.act_quant.default, (_t(3, 17, grad=True), torch.tensor([0.2], requires_grad=True), 3, False, 0.5, 11, 0.1)),
         (ops.act_quant_backward.default, (_t(3, 17), _t(3, 17, seed=6), torch.tensor(0.2), 4, True, 0.5, 3, 1.0)),
         (ops.qdrop_mask.default, (_t(5, 9), 0.5, 42)),
+        (ops.lane_distortion.default, (_t(3, 4, 12, scale=50.0) + 500, _t(3, 4, 12, scale=50.0, seed=8) + 500,
+                                       torch.arange(12.0) * 10, 30.0, 1.0, 0.5)),
+        (ops.lane_distortion.default, (_t(3, 4, 12, scale=50.0) + 500, _t(2, 3, 5, 12, scale=50.0, seed=9) + 500,
+                                       torch.arange(12.0) * 10, 30.0, 1.0, 0.5)),
     ]
 
 

@@ -23,6 +23,14 @@ SCENARIOS = ("normal", "crowd", "hlight", "shadow", "noline", "arrow", "curve", 
 MF1_THRESHOLDS = tuple(np.round(np.arange(0.5, 0.951, 0.05), 2))
 
 
+@torch.library.register_fake("selfocus::culane_match")
+def _culane_match_fake(pred_points, pred_lanes, pred_images, gt_points, gt_lanes, gt_images, width=1640, height=590,
+                       lane_width=30):
+    # The IoU block sizes depend on the offsets' values.
+    pairs = torch.library.get_ctx().new_dynamic_size()
+    return gt_lanes.new_empty((gt_lanes.shape[0] - 1,)), gt_points.new_empty((pairs,))
+
+
 def pack_lanes(images: Sequence[Lanes]) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Lanes of many images as CSR tensors: points [P, 2] float32, lane offsets [L + 1], image offsets [N + 1]."""
     points, lane_starts, image_starts = [], [0], [0]

@@ -1,0 +1,62 @@
+"""Reading the CULane layout: list files of image paths, ``.lines.txt`` labels beside the images, and a
+prediction directory that mirrors them (a missing prediction file means no lanes)."""
+from __future__ import annotations
+
+import os
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..lanes.formats import parse_culane_lines
+
+
+def read_list(list_file: str) -> List[str]:
+    """Image paths of a CULane list file (the first token of each line, e.g. ``/driver_23_30frame/x.MP4/00000.jpg``)."""
+    with open(list_file) as f:
+        return [line.split()[0] for line in f if line.strip()]
+
+
+def lines_path(root: str, image_path: str) -> str:
+    rel = image_path.lstrip("/")
+    stem, _ = os.path.splitext(rel)
+    return os.path.join(root, stem + ".lines.txt")
+
+
+def read_lines_file(path: str) -> List[np.ndarray]:
+    with open(path) as f:
+        return parse_culane_lines(f.read(), source=path)
+
+
+def scenario_name(list_file: str) -> str:
+    """``test3_shadow.txt`` -> ``shadow``; other names -> the file's stem."""
+    stem = os.path.splitext(os.path.basename(list_file))[0]
+    head, _, tail = stem.partition("_")
+    return tail if tail and head.startswith("test") and head[4:].isdigit() else stem
+
+
+def default_lists(gt_root: str) -> List[str]:
+    """The nine scenario lists when present (list/test_split/test*_*.txt), else list/test.txt."""
+    split = os.path.join(gt_root, "list", "test_split")
+    if os.path.isdir(split):
+        files = sorted(f for f in os.listdir(split) if f.startswith("test") and f.endswith(".txt"))
+        if files:
+            return [os.path.join(split, f) for f in files]
+    test = os.path.join(gt_root, "list", "test.txt")
+    if os.path.isfile(test):
+        return [test]
+    raise FileNotFoundError(f"no list files under {gt_root}/list (expected test_split/test*_*.txt or test.txt); pass --list")
+
+
+def load_pairs(pred_dir: str, gt_root: str, list_file: str, progress: Optional[object] = None) -> Tuple[Sequence, Sequence]:
+    """(predictions, ground truth) of every image of a list file."""
+    preds, gts = [], []
+    for image in read_list(list_file):
+        gt_file = lines_path(gt_root, image)
+        if not os.path.isfile(gt_file):
+            raise FileNotFoundError(f"{list_file}: no ground truth {gt_file} for image {image}")
+        gts.append(read_lines_file(gt_file))
+        pred_file = lines_path(pred_dir, image)
+        preds.append(read_lines_file(pred_file) if os.path.isfile(pred_file) else [])
+        if progress is not None:
+            progress.update(1)
+    return preds, gts

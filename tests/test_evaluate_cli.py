@@ -1,0 +1,67 @@
+"""python -m selfocus_ext.evaluate on directories in the real CULane and TuSimple layouts."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from selfocus_ext.lanes import format_culane_lines
+
+
+def write_culane(root, pred_dir, images):
+    """images: list of (relative image path, gt lanes, predicted lanes or None for a missing file)."""
+    os.makedirs(os.path.join(root, "list", "test_split"), exist_ok=True)
+    by_scenario = {}
+    for path, scenario, gt, pred in images:
+        stem = os.path.splitext(path)[0]
+        os.makedirs(os.path.dirname(os.path.join(root, path)), exist_ok=True)
+        with open(os.path.join(root, stem + ".lines.txt"), "w") as f:
+            f.write(format_culane_lines(gt))
+        if pred is not None:
+            os.makedirs(os.path.dirname(os.path.join(pred_dir, path)), exist_ok=True)
+            with open(os.path.join(pred_dir, stem + ".lines.txt"), "w") as f:
+                f.write(format_culane_lines(pred))
+        by_scenario.setdefault(scenario, []).append("/" + path)
+    for i, (scenario, paths) in enumerate(sorted(by_scenario.items())):
+        with open(os.path.join(root, "list", "test_split", f"test{i}_{scenario}.txt"), "w") as f:
+            f.write("\n".join(paths) + "\n")
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "selfocus_ext.evaluate", *args], capture_output=True, text=True)
+
+
+def test_culane_cli(tmp_path):
+    lane = np.array([[500, 590], [520, 500], [560, 400], [620, 300]], np.float32)
+    other = lane + np.array([400, 0], np.float32)
+    root, pred = str(tmp_path / "culane"), str(tmp_path / "pred")
+    write_culane(root, pred, [
+        ("driver_1/a.MP4/00000.jpg", "normal", [lane, other], [lane, other]),
+        ("driver_1/a.MP4/00030.jpg", "normal", [lane], None),  # missing prediction file: no lanes
+        ("driver_2/b.MP4/00000.jpg", "cross", [], [lane]),
+    ])
+    out = run("culane", "--pred", pred, "--gt", root, "--mf1", "--quiet")
+    assert out.returncode == 0, out.stderr
+    rows = {line.split()[0]: line.split() for line in out.stdout.splitlines() if line and not line.startswith(("scenario", "mF1"))}
+    assert rows["normal"][1:4] == ["2", "0", "1"]
+    assert rows["cross"][2] == "1"
+    assert rows["total"][1:4] == ["2", "1", "1"]
+    assert "mF1" in out.stdout
+    # an image listed without ground truth is an error, not a silent skip
+    with open(os.path.join(root, "list", "extra.txt"), "w") as f:
+        f.write("/driver_9/none.jpg\n")
+    bad = run("culane", "--pred", pred, "--gt", root, "--list", os.path.join(root, "list", "extra.txt"), "--quiet")
+    assert bad.returncode == 2 and "no ground truth" in bad.stderr
+
+
+def test_tusimple_cli(tmp_path):
+    h = list(range(160, 720, 10))
+    lanes = [[300.0] * len(h), [600.0] * len(h)]
+    gt = tmp_path / "test_label.json"
+    gt.write_text(json.dumps({"raw_file": "clips/0530/1.jpg", "lanes": lanes, "h_samples": h}) + "\n")
+    pred = tmp_path / "pred.json"
+    pred.write_text(json.dumps({"raw_file": "clips/0530/1.jpg", "lanes": lanes, "run_time": 3}) + "\n")
+    out = run("tusimple", "--pred", str(pred), "--gt", str(gt))
+    assert out.returncode == 0, out.stderr
+    assert "Accuracy 1.000000" in out.stdout and "F1 1.000000" in out.stdout
