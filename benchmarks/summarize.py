@@ -50,6 +50,7 @@ def summarize(data):
     for n in sorted(copy_bw):
         out.append(f"| {n} | {copy_bw[n] / 1e9:.1f} | {clone_bw.get(n, float('nan')) / 1e9:.1f} |")
     out.append("")
+    items = []
     out.append("| op | mode | n | fused ms | baseline | baseline ms | speedup | x floor |")
     out.append("|---|---|---|---|---|---|---|---|")
     for (op, mode, n) in sorted(rows, key=lambda k: (k[0], k[1], k[2])):
@@ -57,7 +58,15 @@ def summarize(data):
         if "fused" not in impls:
             continue
         fused_t, nbytes = impls["fused"]
-        base_name = next((k for k in ("composite", "native") if k in impls), None)
+        base_name = next((k for k in ("composite", "native", "reference") if k in impls), None)
+        if nbytes == 0:  # not an elementwise op: report items per second instead of a memory floor
+            if base_name:
+                base_t = impls[base_name][0]
+                items.append(
+                    f"| {op} | {n} | {fmt_ms(fused_t)} | {base_name} | {fmt_ms(base_t)} | {base_t / fused_t:.0f}x | "
+                    f"{n / fused_t:,.0f} |"
+                )
+            continue
         floor = nbytes / copy_bw[n] if n in copy_bw else float("nan")
         if base_name:
             base_t = impls[base_name][0]
@@ -67,6 +76,11 @@ def summarize(data):
             )
         else:
             out.append(f"| {op} | {mode} | {n} | {fmt_ms(fused_t)} | - | - | - | {fused_t / floor:.1f} |")
+    if items:
+        out.append("")
+        out.append("| lane op | items | C++ ms | baseline | baseline ms | speedup | C++ items/s |")
+        out.append("|---|---|---|---|---|---|---|")
+        out.extend(items)
     return "\n".join(out) + "\n"
 
 

@@ -90,6 +90,22 @@ def main():
             lines.append(f"| {name} | {n} | {ms:.4f} | {gbs:.0f} | {gbs / copy_gbs:.2f} |")
         del src, dst
         torch.cuda.empty_cache()
+    # The Monte-Carlo batch of one head's noise-score curve: 100 images x 8 levels x 20 reruns, 4 lanes x 32 rows.
+    from selfocus_ext.lanes import distortion_score
+
+    ys = torch.arange(590.0, 270.0, -10.0, device="cuda")
+    base = torch.rand(100, 4, 1, device="cuda") * 1200 + 200 + (torch.rand(100, 4, 1, device="cuda") * 4 - 2) * (590 - ys)
+    pert = base[None] + torch.randn(160, 100, 4, 32, device="cuda") * 5
+    lds_ms = cuda_time_ms(lambda: distortion_score(base, pert, ys))
+    cpu_base, cpu_pert, cpu_ys = base.cpu(), pert.cpu(), ys.cpu()
+    import time
+
+    t0 = time.perf_counter()
+    for _ in range(5):
+        distortion_score(cpu_base, cpu_pert, cpu_ys)
+    cpu_ms = (time.perf_counter() - t0) / 5 * 1e3
+    lines.append(f"\nLane Distortion Score, 16,000 pairs (4 lanes, 32 rows): CUDA {lds_ms:.3f} ms, "
+                 f"CPU (this machine's cores) {cpu_ms:.3f} ms.\n")
     se.ops.set_device_value_checks(True)
     x = torch.randn(a.sizes[0], device="cuda")
     with_checks = cuda_time_ms(lambda: se.fake_quant(x, torch.tensor(0.02, device="cuda"), 8))
