@@ -66,6 +66,8 @@ def summarize(data):
                     f"| {op} | {n} | {fmt_ms(fused_t)} | {base_name} | {fmt_ms(base_t)} | {base_t / fused_t:.0f}x | "
                     f"{n / fused_t:,.0f} |"
                 )
+            else:
+                items.append(f"| {op} | {n} | {fmt_ms(fused_t)} | - | - | - | {n / fused_t:,.0f} |")
             continue
         floor = nbytes / copy_bw[n] if n in copy_bw else float("nan")
         if base_name:

@@ -1,0 +1,250 @@
+"""Data sets: readers of the real CULane and TuSimple layouts, a scene generator in memory, calibration
+loaders, and the transform from a frame image to a model's input and back."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..eval.culane_files import read_lines_file, read_list, scenario_name
+from ..lanes.formats import lanes_from_tusimple
+from ..lanes.frames import Frame, get_frame
+from ..lanes.laneset import LaneSet, resample_points
+from . import synth
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class DatasetError(ValueError):
+    """A data set directory or file that cannot be read as its layout requires."""
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Model input transform
+
+
+@dataclass(frozen=True)
+class ModelInput:
+    """Frame image -> model input: crop the rows below ``crop_top``, resize to ``size`` = (width, height),
+    scale to [0, 1] and normalise. ``to_frame`` / ``to_input`` map coordinates between the two."""
+
+    frame: Frame
+    size: Tuple[int, int] = (400, 160)
+    crop_top: float = 270.0
+    mean: Tuple[float, float, float] = IMAGENET_MEAN
+    std: Tuple[float, float, float] = IMAGENET_STD
+
+    @property
+    def scale(self) -> Tuple[float, float]:
+        return self.size[0] / self.frame.width, self.size[1] / (self.frame.height - self.crop_top)
+
+    def __call__(self, image: np.ndarray) -> torch.Tensor:
+        cv2 = synth._cv2()
+        if image.shape[:2] != (self.frame.height, self.frame.width):
+            raise DatasetError(
+                f"image of shape {image.shape[:2]} does not match the {self.frame.name} frame "
+                f"({self.frame.height}x{self.frame.width})"
+            )
+        crop = image[int(round(self.crop_top)):]
+        small = cv2.resize(crop, self.size, interpolation=cv2.INTER_AREA)
+        return self.normalize(small)
+
+    def normalize(self, rgb: np.ndarray) -> torch.Tensor:
+        t = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div_(255.0)
+        mean = torch.tensor(self.mean).view(3, 1, 1)
+        std = torch.tensor(self.std).view(3, 1, 1)
+        return (t - mean) / std
+
+    def to_input(self, x, y):
+        sx, sy = self.scale
+        return (np.asarray(x) + 0.5) * sx - 0.5, (np.asarray(y) - self.crop_top + 0.5) * sy - 0.5
+
+    def to_frame(self, u, v):
+        sx, sy = self.scale
+        return (np.asarray(u) + 0.5) / sx - 0.5, (np.asarray(v) + 0.5) / sy - 0.5 + self.crop_top
+
+
+def _read_image(path: str) -> np.ndarray:
+    cv2 = synth._cv2()
+    if not os.path.isfile(path):
+        raise DatasetError(f"missing image {path}")
+    img = cv2.imread(path, cv2.IMREAD_COLOR)
+    if img is None:
+        raise DatasetError(f"cannot decode image {path} (corrupt or not an image)")
+    return img[..., ::-1].copy()
+
+
+def lanes_to_laneset(lanes: Sequence[np.ndarray], frame: Frame, max_lanes: Optional[int] = None) -> LaneSet:
+    return LaneSet.from_points([lanes], frame=frame, max_lanes=max_lanes)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# CULane
+
+
+class CULaneDataset(Dataset):
+    """A CULane tree (generated or a real download). Items: ``image`` (uint8 RGB, or the transform's output),
+    ``lanes`` ((N, 2) arrays in frame pixels), ``xs`` ([L, R] on the frame's rows), ``scenario`` and ``path``.
+
+    ``split`` picks ``list/<split>.txt`` (first token of each line), or give ``list_file``. Scenarios come
+    from ``list/test_split/test*_<scenario>.txt`` when present.
+    """
+
+    def __init__(self, root: str, split: str = "test", list_file: Optional[str] = None, transform=None,
+                 max_lanes: int = 8):
+        self.root, self.transform, self.max_lanes = root, transform, max_lanes
+        self.frame = get_frame("culane")
+        list_file = list_file or os.path.join(root, "list", f"{split}.txt")
+        if not os.path.isfile(list_file):
+            raise DatasetError(f"CULane list file {list_file} not found (expected list/{split}.txt under {root})")
+        self.paths = read_list(list_file)
+        if not self.paths:
+            raise DatasetError(f"CULane list file {list_file} is empty")
+        self.scenarios: Dict[str, str] = {}
+        split_dir = os.path.join(root, "list", "test_split")
+        if os.path.isdir(split_dir):
+            for fname in sorted(os.listdir(split_dir)):
+                if fname.endswith(".txt"):
+                    name = scenario_name(fname)
+                    for p in read_list(os.path.join(split_dir, fname)):
+                        self.scenarios[p] = name
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> dict:
+        rel = self.paths[i]
+        image = _read_image(os.path.join(self.root, rel.lstrip("/")))
+        if image.shape[:2] != (self.frame.height, self.frame.width):
+            raise DatasetError(f"{rel}: image is {image.shape[1]}x{image.shape[0]}, expected 1640x590 (the CULane frame)")
+        label = os.path.join(self.root, os.path.splitext(rel.lstrip("/"))[0] + ".lines.txt")
+        if not os.path.isfile(label):
+            raise DatasetError(f"missing label {label} for image {rel}")
+        lanes = [l for l in read_lines_file(label) if len(l)]
+        xs = np.stack([resample_points(l, self.frame.ys) for l in lanes]) if lanes else np.zeros((0, self.frame.rows), np.float32)
+        return {
+            "image": self.transform(image) if self.transform else image,
+            "lanes": lanes,
+            "xs": xs,
+            "scenario": self.scenarios.get(rel),
+            "path": rel,
+        }
+
+
+# ----------------------------------------------------------------------------------------------------------
+# TuSimple
+
+
+class TuSimpleDataset(Dataset):
+    """A TuSimple tree: JSON-lines label files (``raw_file``, ``lanes``, ``h_samples``) beside ``clips/``.
+    ``split='test'`` reads ``test_label.json``; ``'train'`` every ``label_data_*.json``; or give ``label_files``."""
+
+    def __init__(self, root: str, split: str = "test", label_files: Optional[Sequence[str]] = None, transform=None):
+        self.root, self.transform = root, transform
+        self.frame = get_frame("tusimple")
+        if label_files is None:
+            if split == "test":
+                label_files = [os.path.join(root, "test_label.json")]
+            else:
+                label_files = sorted(os.path.join(root, f) for f in os.listdir(root) if f.startswith("label_data") and f.endswith(".json")) if os.path.isdir(root) else []
+        if not label_files or not all(os.path.isfile(f) for f in label_files):
+            raise DatasetError(f"TuSimple label files not found under {root} (split {split!r}): {label_files}")
+        self.records = []
+        for lf in label_files:
+            with open(lf) as f:
+                for number, line in enumerate(f, start=1):
+                    if not line.strip():
+                        continue
+                    try:
+                        rec = json.loads(line)
+                    except json.JSONDecodeError as exc:
+                        raise DatasetError(f"{lf}:{number}: not JSON: {exc}") from None
+                    for key in ("raw_file", "lanes", "h_samples"):
+                        if key not in rec:
+                            raise DatasetError(f"{lf}:{number}: record lacks {key!r}")
+                    rec["_source"] = f"{lf}:{number}"
+                    self.records.append(rec)
+        if not self.records:
+            raise DatasetError(f"no TuSimple records in {label_files}")
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i: int) -> dict:
+        rec = self.records[i]
+        image = _read_image(os.path.join(self.root, rec["raw_file"]))
+        if image.shape[:2] != (self.frame.height, self.frame.width):
+            raise DatasetError(f"{rec['raw_file']}: image is {image.shape[1]}x{image.shape[0]}, expected 1280x720")
+        lanes = [l for l in lanes_from_tusimple(rec["lanes"], rec["h_samples"], source=rec["_source"]) if len(l)]
+        xs = np.stack([resample_points(l, self.frame.ys) for l in lanes]) if lanes else np.zeros((0, self.frame.rows), np.float32)
+        return {"image": self.transform(image) if self.transform else image, "lanes": lanes, "xs": xs,
+                "scenario": None, "path": rec["raw_file"]}
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Generated scenes in memory
+
+
+class SyntheticLaneDataset(Dataset):
+    """Scenes rendered on the fly at the model's input resolution (no disk). Items: ``image`` (normalised
+    float tensor [3, h, w]), ``xs`` ([L, R] ground truth on the frame's rows), ``scenario``, ``seed``."""
+
+    def __init__(self, n: int, seed: int = 0, frame: str = "culane", size: Tuple[int, int] = (400, 160),
+                 crop_top: float = 270.0, scenario: Optional[str] = None, mix: Optional[Dict[str, float]] = None,
+                 normalize: bool = True):
+        if n <= 0:
+            raise ValueError(f"n must be positive, got {n}")
+        self.frame = get_frame(frame)
+        self.seeds = synth.scene_seeds(seed, n)
+        self.scenario, self.mix, self.normalize = scenario, mix, normalize
+        self.input = ModelInput(self.frame, size, crop_top)
+
+    def __len__(self) -> int:
+        return len(self.seeds)
+
+    def __getitem__(self, i: int) -> dict:
+        scene = synth.sample_scene(self.seeds[i], self.frame, self.scenario, self.mix)
+        rgb = synth.render(scene, self.input.size, self.input.crop_top).image
+        image = self.input.normalize(rgb) if self.normalize else torch.from_numpy(rgb).permute(2, 0, 1)
+        return {"image": image, "xs": synth.ground_truth(scene), "scenario": scene.scenario, "seed": self.seeds[i]}
+
+
+def collate_lanes(items: List[dict], ys, max_lanes: Optional[int] = None) -> Tuple[torch.Tensor, LaneSet, List[str]]:
+    """Batch of dataset items -> (images [B, ...], LaneSet on rows ``ys`` of the ground truth padded with NaN,
+    scenarios)."""
+    if not items:
+        raise ValueError("collate_lanes: empty batch")
+    images = torch.stack([torch.as_tensor(it["image"]) for it in items])
+    rows = items[0]["xs"].shape[1]
+    width = max_lanes or max(1, max(it["xs"].shape[0] for it in items))
+    xs = torch.full((len(items), width, rows), float("nan"))
+    scores = torch.full((len(items), width), float("nan"))
+    for b, it in enumerate(items):
+        n = it["xs"].shape[0]
+        if n > width:
+            raise ValueError(f"collate_lanes: an image has {n} lanes, more than max_lanes={width}")
+        xs[b, :n] = torch.from_numpy(np.asarray(it["xs"], np.float32))
+        scores[b, :n] = 1.0
+    ys = torch.as_tensor(np.asarray(ys, np.float32))
+    if ys.numel() != rows:
+        raise ValueError(f"collate_lanes: ys has {ys.numel()} rows but the items have {rows}")
+    return images, LaneSet(ys, xs, scores), [it.get("scenario") for it in items]
+
+
+def calibration_images(n: int, seed: int = 0, dataset: Optional[Dataset] = None, batch_size: int = 64,
+                       **synthetic_kwargs) -> torch.Tensor:
+    """n unlabelled model inputs [n, 3, h, w] for calibration: generated scenes by default, else the first n
+    images of ``dataset`` (whose transform must produce model inputs)."""
+    if n <= 0:
+        raise ValueError(f"calibration needs at least one image, got n={n}")
+    if dataset is None:
+        dataset = SyntheticLaneDataset(n, seed=seed, **synthetic_kwargs)
+    if len(dataset) < n:
+        raise ValueError(f"calibration asked for {n} images but the data set has {len(dataset)}")
+    return torch.stack([torch.as_tensor(dataset[i]["image"]) for i in range(n)])
