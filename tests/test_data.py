@@ -46,7 +46,7 @@ def test_every_scenario_renders(scenario, frame):
         if scenario == "cross":
             assert gt.shape[0] == 0
         else:
-            assert 2 <= gt.shape[0] <= 5
+            assert 2 <= gt.shape[0] <= 4
             assert np.all(np.nanmin(gt, axis=1) >= 0) and np.all(np.nanmax(gt, axis=1) <= scene.frame.width)
 
 
@@ -62,7 +62,8 @@ def test_labels_lie_on_the_paint():
     for seed in range(12):
         scene = synth.sample_scene(seed, "culane", "normal")
         r = synth.render(scene)  # full frame: output pixels are frame pixels
-        for xs, line in zip(synth.ground_truth(scene), sorted(scene.lines, key=lambda l: l.offset)):
+        labelled = sorted((l for l in scene.lines if l.slot is not None), key=lambda l: l.offset)
+        for xs, line in zip(synth.ground_truth(scene), labelled):
             keep = ~np.isnan(xs)
             ys = CULANE.ys[keep].astype(int)
             ys = np.clip(ys, 0, 589)

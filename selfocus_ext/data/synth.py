@@ -62,6 +62,7 @@ class LaneLine:
     duty: float  # painted fraction of a period
     phase: float  # m
     paint: float  # paint opacity (low for worn lines)
+    slot: Optional[int] = None  # 0..3: left-left, left, right, right-right of the ego lane; None: not labelled
 
 
 @dataclass
@@ -156,7 +157,8 @@ def sample_scene(seed: int, frame: Union[str, Frame] = "culane", scenario: Optio
             tuple(int(rng.uniform(215, 250)) for _ in range(3))
         lines.append(LaneLine(offset=(k + 0.5) * lane_w, color=color, dashed=bool(dashed),
                               width=rng.uniform(0.14, 0.24), period=rng.uniform(9, 15), duty=rng.uniform(0.35, 0.6),
-                              phase=rng.uniform(0, 15), paint=rng.uniform(0.75, 1.0)))
+                              phase=rng.uniform(0, 15), paint=rng.uniform(0.75, 1.0),
+                              slot=k + 2 if -2 <= k <= 1 else None))
     curv_scale = 1 / 60 if scenario == "curve" else 1 / 400
     c0 = rng.uniform(-1, 1) * curv_scale * (1.0 if scenario == "curve" else rng.uniform(0, 1))
     if scenario == "curve" and abs(c0) < 1 / 150:
@@ -223,24 +225,33 @@ def lane_points(scene: Scene, line: LaneLine, samples: int = 200) -> np.ndarray:
     return np.stack([u[inside], v[inside]], axis=1)
 
 
-def ground_truth(scene: Scene) -> np.ndarray:
-    """x of every labelled line on the frame's rows, [L, R] float32, NaN where it has no point. A line is
-    labelled when it is painted at all (worn lines keep their label); crossroads have no labels."""
+def ground_truth_slots(scene: Scene) -> np.ndarray:
+    """[4, R] x values of the labelled lines by slot (left-left, left, right, right-right of the ego lane,
+    the CULane convention: at most four lanes are annotated), NaN for empty slots. Worn lines keep their
+    labels; crossroads have none."""
     from ..lanes.laneset import resample_points
 
     ys = scene.frame.ys
+    out = np.full((4, ys.size), np.nan, np.float32)
     if not scene.labeled:
-        return np.full((0, ys.size), np.nan, np.float32)
-    out = []
+        return out
     for line in scene.lines:
+        if line.slot is None:
+            continue
         pts = lane_points(scene, line)
         if len(pts) < 2:
             continue
         xs = resample_points(pts, ys)
         if np.count_nonzero(~np.isnan(xs)) >= 2:
-            out.append(xs)
-    out.sort(key=lambda xs: float(np.nanmean(xs[: max(1, xs.size)])))
-    return np.stack(out).astype(np.float32) if out else np.full((0, ys.size), np.nan, np.float32)
+            out[line.slot] = xs
+    return out
+
+
+def ground_truth(scene: Scene) -> np.ndarray:
+    """x of every labelled line on the frame's rows, [L, R] float32 (left to right, L <= 4), NaN where it
+    has no point."""
+    slots = ground_truth_slots(scene)
+    return slots[~np.isnan(slots).all(axis=1)]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -446,5 +457,6 @@ def scene_seeds(seed: int, n: int) -> List[int]:
     return [int(s) for s in rng.integers(0, 1 << 62, size=n)]
 
 
-__all__ = ["SCENARIOS", "CULANE_TEST_MIX", "Scene", "sample_scene", "render", "ground_truth", "segmentation",
+__all__ = ["SCENARIOS", "CULANE_TEST_MIX", "Scene", "sample_scene", "render", "ground_truth", "ground_truth_slots",
+           "segmentation",
            "generate", "scene_seeds", "lane_points"]
