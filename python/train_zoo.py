@@ -1,0 +1,104 @@
+"""Train a zoo model on generated scenes (labels from the generator).
+
+    python python/train_zoo.py --model ganet-s [--minutes 25] [--steps 6000] [--batch 16] [--resume]
+
+Checkpoints every --ckpt-every steps (model, optimiser, step, elapsed time) under --workdir; an interrupted
+run continues from the last checkpoint with --resume. At the end the weights are written into the package
+(selfocus_ext/models/weights/NAME.pt) and evaluated on the fixed generated test set.
+"""
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from selfocus_ext import models
+from selfocus_ext.models import evaluation, registry
+from selfocus_ext.models.targets import build_trainset, to_input_tensor
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", required=True, choices=models.available())
+    p.add_argument("--steps", type=int, default=6000)
+    p.add_argument("--minutes", type=float, default=28.0, help="stop training after this much wall time")
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--train-scenes", type=int, default=8000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workdir", default="runs")
+    p.add_argument("--ckpt-every", type=int, default=200)
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--eval-scenes", type=int, default=2000)
+    a = p.parse_args()
+
+    torch.manual_seed(a.seed)
+    model = registry.build(a.model)
+    mi = model.model_input
+    data = build_trainset(a.train_scenes, a.seed, mi)
+    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=a.steps, pct_start=0.05)
+    ckpt = os.path.join(a.workdir, a.model, "last.pt")
+    step, elapsed = 0, 0.0
+    if a.resume and os.path.isfile(ckpt):
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        step, elapsed = state["step"], state["elapsed"]
+        torch.set_rng_state(state["torch_rng"])
+        print(f"resumed {a.model} at step {step} ({elapsed / 60:.1f} min)")
+    rng = np.random.default_rng([a.seed, step])
+
+    def save():
+        os.makedirs(os.path.dirname(ckpt), exist_ok=True)
+        tmp = ckpt + ".tmp"
+        torch.save(dict(model=model.state_dict(), opt=opt.state_dict(), sched=sched.state_dict(), step=step,
+                        elapsed=elapsed, torch_rng=torch.get_rng_state()), tmp)
+        os.replace(tmp, ckpt)
+
+    model.train()
+    n = len(data["images"])
+    bar = tqdm(total=a.steps, initial=step, desc=f"train {a.model}", unit="step")
+    t0 = time.time() - elapsed
+    running = None
+    try:
+        while step < a.steps and (time.time() - t0) < a.minutes * 60:
+            idx = rng.integers(0, n, a.batch)
+            x = to_input_tensor(data["images"][idx], mi)
+            t = model.targets(data["slots"][idx])
+            loss = model.loss(model(x), t)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            sched.step()
+            step += 1
+            running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
+            bar.update(1)
+            bar.set_postfix(loss=f"{running:.4f}")
+            if step % a.ckpt_every == 0:
+                elapsed = time.time() - t0
+                save()
+    except KeyboardInterrupt:
+        print("interrupted: saving a checkpoint")
+    elapsed = time.time() - t0
+    save()
+    bar.close()
+
+    os.makedirs(registry.WEIGHTS_DIR, exist_ok=True)
+    torch.save({"model": model.state_dict()}, registry.weights_path(a.model))
+    model.eval()
+    res = evaluation.evaluate_generated(model, n=a.eval_scenes, progress=True)
+    summary = dict(model=a.model, steps=step, minutes=round(elapsed / 60, 1), batch=a.batch, train_scenes=n,
+                   f1={k: round(v.f1 * 100, 2) for k, v in res.items()})
+    print(json.dumps(summary, indent=1))
+    with open(os.path.join(a.workdir, a.model, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""What every zoo model shares: head declarations, the input geometry, and the decode interface.
+
+A model's ``forward`` returns a dict of raw head tensors (logits included); its ``heads`` declare which
+outputs are confidences and which semantics (and which confidence masks which semantic output); its
+``decode`` turns outputs into a LaneSet on the frame's rows. Decoding is a separate step, as in
+pytorch-auto-drive, so quantized and FP outputs go through the same post-processing.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..data.datasets import ModelInput
+from ..lanes.frames import get_frame
+from ..lanes.laneset import LaneSet, resample_points
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    """One prediction head: ``role`` is "confidence" or "semantic"; a semantic head names the confidence
+    head whose FP probability masks it (``mask_from``); ``conf_fn`` says how a confidence output becomes a
+    probability ("sigmoid" or "softmax1", the foreground column of a 2-class softmax)."""
+
+    name: str
+    output_key: str
+    role: str
+    mask_from: Optional[str] = None
+    conf_fn: Optional[str] = None
+
+    def __post_init__(self):
+        if self.role not in ("confidence", "semantic"):
+            raise ValueError(f"HeadSpec {self.name}: role must be 'confidence' or 'semantic', got {self.role!r}")
+        if self.role == "confidence" and self.conf_fn not in ("sigmoid", "softmax1"):
+            raise ValueError(f"HeadSpec {self.name}: a confidence head needs conf_fn 'sigmoid' or 'softmax1'")
+        if self.role == "semantic" and self.mask_from is None:
+            raise ValueError(f"HeadSpec {self.name}: a semantic head needs mask_from")
+
+
+def probability(spec: HeadSpec, output: torch.Tensor) -> torch.Tensor:
+    if spec.conf_fn == "sigmoid":
+        return torch.sigmoid(output)
+    if spec.conf_fn == "softmax1":
+        return torch.softmax(output, dim=-1)[..., 1]
+    raise ValueError(f"head {spec.name} is not a confidence head")
+
+
+# The input every zoo model sees: the CULane frame below row 270, resized to 400x160.
+DEFAULT_INPUT = ModelInput(get_frame("culane"), (400, 160), 270.0)
+
+
+class LaneModel(nn.Module):
+    """Base class of the zoo models."""
+
+    family: str = ""
+    heads: List[HeadSpec] = []
+
+    def __init__(self, model_input: ModelInput = DEFAULT_INPUT):
+        super().__init__()
+        self.model_input = model_input
+
+    def head(self, name: str) -> HeadSpec:
+        for h in self.heads:
+            if h.name == name:
+                return h
+        raise KeyError(f"{type(self).__name__} has no head {name!r}; heads: {[h.name for h in self.heads]}")
+
+    def confidence_mask(self, semantic: str, outputs: Dict[str, torch.Tensor]) -> torch.Tensor:
+        """The FP probability that masks a semantic head, broadcastable to that head's output."""
+        spec = self.head(semantic)
+        conf = self.head(spec.mask_from)
+        p = probability(conf, outputs[conf.output_key])
+        target = outputs[spec.output_key]
+        while p.dim() < target.dim():
+            p = p.unsqueeze(-1)
+        return p
+
+    def decode(self, outputs: Dict[str, torch.Tensor], **kw) -> LaneSet:
+        raise NotImplementedError
+
+    # helpers shared by the decoders ---------------------------------------------------------------------
+    def points_to_laneset(self, images: List[List[np.ndarray]], scores: Optional[List[List[float]]] = None,
+                          max_lanes: int = 8) -> LaneSet:
+        """Per image, lanes as (N, 2) points in model-input pixels -> LaneSet on the frame's rows."""
+        frame = self.model_input.frame
+        ys = frame.ys
+        out = LaneSet.empty(len(images), max_lanes, ys)
+        for b, lanes in enumerate(images):
+            order = np.argsort([-(s if scores else 0.0) for s in (scores[b] if scores else [0.0] * len(lanes))], kind="stable")
+            k = 0
+            for i in order:
+                pts = lanes[i]
+                if len(pts) < 2 or k >= max_lanes:
+                    continue
+                x, y = self.model_input.to_frame(pts[:, 0], pts[:, 1])
+                xs = resample_points(np.stack([x, y], 1), ys)
+                xs[(xs < 0) | (xs > frame.width - 1)] = np.nan
+                if np.count_nonzero(~np.isnan(xs)) < 2:
+                    continue
+                out.xs[b, k] = torch.from_numpy(xs)
+                out.scores[b, k] = float(scores[b][i]) if scores else 1.0
+                k += 1
+        return out

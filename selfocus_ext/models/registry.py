@@ -1,0 +1,50 @@
+"""The model zoo: names -> builders, and the shipped trained weights."""
+from __future__ import annotations
+
+import os
+from typing import Callable, Dict, List
+
+import torch
+
+from .base import LaneModel
+
+WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights")
+_BUILDERS: Dict[str, Callable[[], LaneModel]] = {}
+
+
+def register(name: str):
+    def wrap(builder):
+        _BUILDERS[name] = builder
+        return builder
+
+    return wrap
+
+
+def available() -> List[str]:
+    return sorted(_BUILDERS)
+
+
+def weights_path(name: str) -> str:
+    return os.path.join(WEIGHTS_DIR, f"{name}.pt")
+
+
+def build(name: str) -> LaneModel:
+    try:
+        return _BUILDERS[name]()
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; available: {available()}") from None
+
+
+def load(name: str, pretrained: bool = True) -> LaneModel:
+    """A zoo model by name, in eval mode, with its shipped weights unless ``pretrained=False``."""
+    model = build(name)
+    if pretrained:
+        path = weights_path(name)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(
+                f"no trained weights for {name!r} at {path}; train them with `python python/train_zoo.py --model {name}` "
+                "or use pretrained=False"
+            )
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"] if "model" in state else state)
+    return model.eval()
