@@ -114,3 +114,21 @@ def test_bad_input():
     with pytest.raises(TypeError, match="ref must be a LaneSet or a tensor"):
         distortion_score([1, 2], r, ys)
     assert distortion_score(torch.zeros(0, 3, ROWS), torch.zeros(0, 3, ROWS), ys).shape == (0,)
+
+
+def test_max_weight_matching_against_scipy():
+    from scipy.optimize import linear_sum_assignment
+
+    from selfocus_ext.lanes import max_weight_matching
+
+    g = torch.Generator().manual_seed(0)
+    for rows, cols in [(3, 5), (6, 2), (4, 4), (0, 3)]:
+        w = torch.rand(rows, cols, generator=g)
+        m = max_weight_matching(w)
+        assert m.shape == (rows,)
+        got = sum(float(w[r, c]) for r, c in enumerate(m.tolist()) if c >= 0)
+        if rows and cols:
+            rr, cc = linear_sum_assignment(w.numpy(), maximize=True)
+            assert got == pytest.approx(float(w.numpy()[rr, cc].sum()), rel=1e-5)
+    with pytest.raises(RuntimeError, match="at most 64 rows"):
+        max_weight_matching(torch.zeros(65, 2))

@@ -4,6 +4,7 @@
 
 #include <vector>
 
+#include "../core/assignment.h"
 #include "../core/culane_eval.h"
 #include "../core/lane_distortion_cpu.h"
 #include "lane_args.h"
@@ -108,6 +109,22 @@ std::tuple<at::Tensor, at::Tensor> culane_match_cpu(const at::Tensor& pred_point
   return {match, iou};
 }
 
+at::Tensor max_weight_matching_cpu(const at::Tensor& weight) {
+  const char* op = "max_weight_matching";
+  TORCH_CHECK(weight.scalar_type() == at::kFloat && weight.dim() == 2, op,
+              ": weight must be a float32 [rows, cols] matrix, got ", weight.scalar_type(), " ", weight.sizes());
+  TORCH_CHECK(weight.size(0) <= culane::kMaxLanesPerImage && weight.size(1) <= culane::kMaxLanesPerImage, op,
+              ": at most ", culane::kMaxLanesPerImage, " rows and columns, got ", weight.sizes());
+  TORCH_CHECK(at::isfinite(weight).all().item<bool>(), op, ": weight must be finite");
+  const at::Tensor w = weight.contiguous();
+  int match[culane::kMaxLanesPerImage];
+  lanes::max_weight_matching<culane::kMaxLanesPerImage>(w.data_ptr<float>(), static_cast<int>(w.size(0)),
+                                                       static_cast<int>(w.size(1)), match);
+  at::Tensor out = at::empty({w.size(0)}, w.options().dtype(at::kLong));
+  for (int64_t r = 0; r < w.size(0); ++r) out[r] = match[r];
+  return out;
+}
+
 }  // namespace
 
 TORCH_LIBRARY_FRAGMENT(selfocus, m) {
@@ -117,11 +134,13 @@ TORCH_LIBRARY_FRAGMENT(selfocus, m) {
   m.def(
       "culane_match(Tensor pred_points, Tensor pred_lanes, Tensor pred_images, Tensor gt_points, Tensor gt_lanes, "
       "Tensor gt_images, int width=1640, int height=590, int lane_width=30) -> (Tensor, Tensor)");
+  m.def("max_weight_matching(Tensor weight) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(selfocus, CPU, m) {
   m.impl("lane_distortion", &lane_distortion_cpu);
   m.impl("culane_match", &culane_match_cpu);
+  m.impl("max_weight_matching", &max_weight_matching_cpu);
 }
 
 }  // namespace glue

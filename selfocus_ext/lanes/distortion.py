@@ -55,3 +55,14 @@ def _lane_distortion_fake(ref, pert, ys, width=30.0, penalty=1.0, min_iou=0.5):
     if pert.dim() == 4:
         return ref.new_empty((pert.shape[0], ref.shape[0]))
     return ref.new_empty((ref.shape[0],))
+
+
+def max_weight_matching(weight: torch.Tensor) -> torch.Tensor:
+    """One-to-one matching of rows to columns maximising the total weight (Kuhn-Munkres, C++): for each row
+    the matched column or -1. At most 64 rows and columns."""
+    return torch.ops.selfocus.max_weight_matching(weight.detach().float().cpu())
+
+
+@torch.library.register_fake("selfocus::max_weight_matching")
+def _max_weight_matching_fake(weight):
+    return weight.new_empty((weight.shape[0],), dtype=torch.int64)

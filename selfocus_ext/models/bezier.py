@@ -1,0 +1,132 @@
+"""BezierLaneNet-S: curve lanes after BezierLaneNet (Feng et al. 2022).
+
+Stride-16 features are averaged over height into Q column queries; 1-D convolutions predict per query an
+existence logit ``logits`` [B, Q] (confidence) and cubic Bezier control points ``curves`` [B, Q, 4, 2]
+(semantic, normalised input coordinates). Training matches queries to ground-truth curves one to one
+(Hungarian, on control-point distance and existence). Decoding: existence threshold, 1-D local maximum
+over neighbouring queries (window 9), Bernstein sampling of each kept curve.
+"""
+from __future__ import annotations
+
+from math import comb
+from typing import Dict, List
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..lanes.distortion import max_weight_matching
+from .backbone import SmallResNet, conv_bn
+from .base import HeadSpec, LaneModel
+from .targets import slot_points
+
+SAMPLES = 50
+
+
+def bernstein(t: np.ndarray) -> np.ndarray:
+    """[len(t), 4] cubic Bernstein basis."""
+    t = np.asarray(t, np.float64)[:, None]
+    k = np.arange(4)[None, :]
+    return np.array([comb(3, i) for i in range(4)])[None, :] * t ** k * (1 - t) ** (3 - k)
+
+
+def fit_bezier(points: np.ndarray) -> np.ndarray:
+    """Least-squares cubic Bezier (4 x 2 control points) through points, parameterised by chord length."""
+    d = np.r_[0.0, np.cumsum(np.hypot(*np.diff(points, axis=0).T))]
+    t = d / d[-1] if d[-1] > 0 else np.linspace(0, 1, len(points))
+    A = bernstein(t)
+    ctrl, *_ = np.linalg.lstsq(A, points.astype(np.float64), rcond=None)
+    return ctrl.astype(np.float32)
+
+
+class BezierS(LaneModel):
+    family = "curve"
+    heads = [
+        HeadSpec("logits", "logits", "confidence", conf_fn="sigmoid"),
+        HeadSpec("curves", "curves", "semantic", mask_from="logits"),
+    ]
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.backbone = SmallResNet()
+        c = self.backbone.out_channels["s16"]
+        self.pre = conv_bn(c, 64, 3)
+        self.columns = nn.Sequential(
+            nn.Conv1d(64, 64, 3, padding=1), nn.BatchNorm1d(64), nn.ReLU(inplace=True),
+            nn.Conv1d(64, 64, 3, padding=1), nn.BatchNorm1d(64), nn.ReLU(inplace=True))
+        self.exist = nn.Conv1d(64, 1, 1)
+        self.curve = nn.Conv1d(64, 8, 1)
+        self.queries = self.model_input.size[0] // 16
+        nn.init.constant_(self.exist.bias, -2.0)
+
+    def forward(self, x) -> Dict[str, torch.Tensor]:
+        f = self.pre(self.backbone(x)["s16"]).mean(dim=2)  # [B, 64, Q]
+        h = self.columns(f)
+        B, _, Q = h.shape
+        # curves as offsets from each query's column so that queries specialise by position
+        base = (torch.arange(Q, dtype=h.dtype, device=h.device) + 0.5) / Q
+        curves = self.curve(h).permute(0, 2, 1).reshape(B, Q, 4, 2)
+        curves = curves + torch.stack([base[None, :, None].expand(B, Q, 4), torch.zeros(B, Q, 4, device=h.device)], -1)
+        return {"logits": self.exist(h)[:, 0], "curves": curves}
+
+    # ---- training -----------------------------------------------------------------------------------
+    def gt_curves(self, slots: np.ndarray) -> List[np.ndarray]:
+        W, H = self.model_input.size
+        out = []
+        for b in range(slots.shape[0]):
+            curves = [fit_bezier(p / np.array([W, H], np.float32)) for p in slot_points(slots[b], self.model_input)
+                      if p is not None]
+            out.append(np.stack(curves) if curves else np.zeros((0, 4, 2), np.float32))
+        return out
+
+    def targets(self, slots: np.ndarray) -> Dict[str, object]:
+        return {"curves": self.gt_curves(slots)}
+
+    def loss(self, out, t):
+        logits, curves = out["logits"], out["curves"]
+        B, Q = logits.shape
+        target = torch.zeros_like(logits)
+        l_curve = logits.new_zeros(())
+        matched = 0
+        with torch.no_grad():
+            prob = torch.sigmoid(logits)
+        for b in range(B):
+            gt = torch.from_numpy(t["curves"][b])
+            if len(gt) == 0:
+                continue
+            cost = (curves[b].detach()[None] - gt[:, None]).abs().mean(dim=(2, 3))  # [G, Q]
+            weight = -(cost * 5.0) + prob[b][None]  # maximise: close curves, confident queries
+            match = max_weight_matching(weight - weight.min())
+            for g, q in enumerate(match.tolist()):
+                if q < 0:
+                    continue
+                target[b, q] = 1.0
+                l_curve = l_curve + (curves[b, q] - gt[g]).abs().mean()
+                matched += 1
+        bce = F.binary_cross_entropy_with_logits(logits, target, pos_weight=torch.tensor(4.0))
+        return bce + 5.0 * l_curve / max(matched, 1)
+
+    # ---- decoding (reference) ------------------------------------------------------------------------
+    def decode(self, outputs, threshold: float = 0.5, window: int = 9):
+        W, H = self.model_input.size
+        logits = outputs["logits"].detach().float()
+        p = torch.sigmoid(logits)
+        peak = p == F.max_pool1d(p[:, None], window, stride=1, padding=window // 2)[:, 0]
+        keep = ((p > threshold) & peak).cpu().numpy()
+        p = p.cpu().numpy()
+        curves = outputs["curves"].detach().float().cpu().numpy()
+        basis = bernstein(np.linspace(0, 1, SAMPLES)).astype(np.float32)
+        images: List[List[np.ndarray]] = []
+        scores: List[List[float]] = []
+        for b in range(p.shape[0]):
+            lanes, sc = [], []
+            for q in np.nonzero(keep[b])[0]:
+                pts = basis @ curves[b, q] * np.array([W, H], np.float32)
+                ok = (pts[:, 0] >= 0) & (pts[:, 0] <= W - 1) & (pts[:, 1] >= 0) & (pts[:, 1] <= H - 1)
+                if np.count_nonzero(ok) >= 2:
+                    lanes.append(pts[ok])
+                    sc.append(float(p[b, q]))
+            images.append(lanes)
+            scores.append(sc)
+        return self.points_to_laneset(images, scores)

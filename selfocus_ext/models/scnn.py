@@ -1,0 +1,132 @@
+"""SCNN-S: segmentation lanes after SCNN (Pan et al. 2018).
+
+A stride-8 feature map goes through SCNN's spatial message passing (slice by slice downward, upward,
+rightward, leftward); heads: ``out`` [B, 5, h, w] per-lane segmentation logits (background + 4 lane slots,
+semantic) and ``lane`` [B, 4] existence logits (confidence). Decoding: for each lane whose existence
+probability exceeds 0.5, its probability map is upsampled to the input, blurred, and on every sample row the
+arg-max column above 0.3 is a lane point.
+"""
+from __future__ import annotations
+
+from typing import Dict, List
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .backbone import SmallResNet, TopDownNeck, conv_bn
+from .base import HeadSpec, LaneModel
+from .targets import slot_points
+
+STRIDE = 8
+SLOTS = 4
+
+
+class MessagePassing(nn.Module):
+    """SCNN's sequential convolutions across rows (1 x k kernels) and columns (k x 1 kernels)."""
+
+    def __init__(self, channels: int, k: int = 9):
+        super().__init__()
+        self.down = nn.Conv2d(channels, channels, (1, k), padding=(0, k // 2), bias=False)
+        self.up = nn.Conv2d(channels, channels, (1, k), padding=(0, k // 2), bias=False)
+        self.right = nn.Conv2d(channels, channels, (k, 1), padding=(k // 2, 0), bias=False)
+        self.left = nn.Conv2d(channels, channels, (k, 1), padding=(k // 2, 0), bias=False)
+
+    @staticmethod
+    def _sweep(x: torch.Tensor, conv: nn.Conv2d, dim: int, reverse: bool) -> torch.Tensor:
+        slices = list(x.split(1, dim=dim))
+        order = range(len(slices) - 2, -1, -1) if reverse else range(1, len(slices))
+        for i in order:
+            prev = slices[i + 1] if reverse else slices[i - 1]
+            slices[i] = slices[i] + F.relu(conv(prev))
+        return torch.cat(slices, dim=dim)
+
+    def forward(self, x):
+        x = self._sweep(x, self.down, 2, False)
+        x = self._sweep(x, self.up, 2, True)
+        x = self._sweep(x, self.right, 3, False)
+        return self._sweep(x, self.left, 3, True)
+
+
+class SCNNS(LaneModel):
+    family = "segmentation"
+    heads = [
+        HeadSpec("lane", "lane", "confidence", conf_fn="sigmoid"),
+        HeadSpec("out", "out", "semantic", mask_from="lane"),
+    ]
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.backbone = SmallResNet()
+        c = self.backbone.out_channels
+        self.neck = TopDownNeck(c["s8"], c["s16"], 64)
+        self.reduce = conv_bn(64, 32, 1)
+        self.mp = MessagePassing(32)
+        self.seg = nn.Sequential(nn.Dropout2d(0.1), nn.Conv2d(32, SLOTS + 1, 1))
+        self.exist = nn.Sequential(nn.AdaptiveAvgPool2d((4, 8)), nn.Flatten(), nn.Linear((SLOTS + 1) * 32, 64),
+                                   nn.ReLU(inplace=True), nn.Linear(64, SLOTS))
+
+    def forward(self, x) -> Dict[str, torch.Tensor]:
+        f = self.mp(self.reduce(self.neck(self.backbone(x))))
+        out = self.seg(f)
+        return {"out": out, "lane": self.exist(F.softmax(out, dim=1))}
+
+    def confidence_mask(self, semantic: str, outputs):
+        # existence [B, 4] -> [B, 5, 1, 1]; the background channel is kept at 1
+        p = torch.sigmoid(outputs["lane"])
+        return torch.cat([torch.ones_like(p[:, :1]), p], dim=1)[:, :, None, None]
+
+    # ---- training -----------------------------------------------------------------------------------
+    def targets(self, slots: np.ndarray) -> Dict[str, torch.Tensor]:
+        from ..data.synth import _cv2
+
+        cv2 = _cv2()
+        W, H = self.model_input.size
+        B = slots.shape[0]
+        seg = np.zeros((B, H // STRIDE, W // STRIDE), np.int64)
+        exist = np.zeros((B, SLOTS), np.float32)
+        for b in range(B):
+            canvas = np.zeros((H, W), np.uint8)
+            for s, lane in enumerate(slot_points(slots[b], self.model_input)):
+                if lane is None:
+                    continue
+                cv2.polylines(canvas, [np.round(lane).astype(np.int32)], False, s + 1, thickness=16)
+                exist[b, s] = 1.0
+            seg[b] = canvas[STRIDE // 2::STRIDE, STRIDE // 2::STRIDE]
+        return {"seg": torch.from_numpy(seg), "exist": torch.from_numpy(exist)}
+
+    def loss(self, out, t):
+        w = torch.tensor([0.4] + [1.0] * SLOTS)
+        ce = F.cross_entropy(out["out"], t["seg"], weight=w)
+        return ce + 0.1 * F.binary_cross_entropy_with_logits(out["lane"], t["exist"])
+
+    # ---- decoding (reference) ------------------------------------------------------------------------
+    def decode(self, outputs, exist_threshold: float = 0.5, point_threshold: float = 0.3, blur: int = 9):
+        from ..data.synth import _cv2
+
+        cv2 = _cv2()
+        W, H = self.model_input.size
+        prob = torch.softmax(outputs["out"].detach().float(), dim=1)
+        prob = F.interpolate(prob, size=(H, W), mode="bilinear", align_corners=False).cpu().numpy()
+        exist = torch.sigmoid(outputs["lane"].detach().float()).cpu().numpy()
+        ys = self.model_input.frame.ys
+        _, rows = self.model_input.to_input(np.zeros_like(ys), ys)
+        rows = np.round(rows[(rows >= 0) & (rows <= H - 1)]).astype(int)
+        images: List[List[np.ndarray]] = []
+        scores: List[List[float]] = []
+        for b in range(prob.shape[0]):
+            lanes, sc = [], []
+            for s in range(SLOTS):
+                if exist[b, s] <= exist_threshold:
+                    continue
+                p = cv2.blur(prob[b, s + 1], (blur, blur))
+                line = p[rows]
+                cols = line.argmax(1)
+                ok = line[np.arange(len(rows)), cols] > point_threshold
+                if np.count_nonzero(ok) >= 2:
+                    lanes.append(np.stack([cols[ok].astype(np.float32), rows[ok].astype(np.float32)], 1))
+                    sc.append(float(exist[b, s]))
+            images.append(lanes)
+            scores.append(sc)
+        return self.points_to_laneset(images, scores)

@@ -1,0 +1,95 @@
+"""The zoo models: forward, head declarations, targets/decoders consistency, training steps."""
+import numpy as np
+import pytest
+import torch
+
+from selfocus_ext import models
+from selfocus_ext.eval import culane
+from selfocus_ext.models.targets import build_trainset, to_input_tensor
+
+NAMES = ["ganet-s", "laneatt-s", "bezier-s", "scnn-s"]
+
+
+@pytest.fixture(scope="module")
+def batch():
+    model = models.build("ganet-s")
+    data = build_trainset(24, 5, model.model_input, cache=False)
+    return data
+
+
+def gt_points(slots, ys):
+    return [[np.stack([l[~np.isnan(l)], ys[~np.isnan(l)]], 1) for l in s if not np.isnan(l).all()] for s in slots]
+
+
+def test_registry():
+    assert set(NAMES) <= set(models.available())
+    with pytest.raises(ValueError, match="unknown model 'nope'"):
+        models.build("nope")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_forward_and_heads(name, batch):
+    torch.manual_seed(0)
+    m = models.build(name).eval()
+    x = to_input_tensor(batch["images"][:2], m.model_input)
+    out = m(x)
+    keys = {h.output_key for h in m.heads}
+    assert keys == set(out)
+    for h in m.heads:
+        if h.role == "semantic":
+            conf = m.head(h.mask_from)
+            assert conf.role == "confidence"
+            mask = m.confidence_mask(h.name, out)
+            torch.broadcast_shapes(mask.shape, out[h.output_key].shape)  # raises if not broadcastable
+            assert torch.all((mask >= 0) & (mask <= 1))
+    n_params = sum(p.numel() for p in m.parameters())
+    assert 3e5 < n_params < 2.5e6
+    lanes = m.decode(out)
+    assert lanes.xs.shape[0] == 2 and lanes.xs.shape[2] == m.model_input.frame.rows
+
+
+def _oracle(name, m, t):
+    if name == "ganet-s":
+        return {"kpts_hm": torch.logit(t["hm"].clamp(1e-4, 1 - 1e-4)), "pts_offset": t["pts"], "int_offset": t["int"]}
+    if name == "scnn-s":
+        return {"out": torch.nn.functional.one_hot(t["seg"], 5).permute(0, 3, 1, 2).float() * 20,
+                "lane": (t["exist"] * 2 - 1) * 10}
+    if name == "laneatt-s":
+        logits = torch.stack([torch.zeros(t["label"].shape), (t["label"] * 2 - 1).float() * 10], -1)
+        return {"cls_logits": logits, "reg": torch.cat([t["length"][..., None], t["off"]], -1)}
+    # bezier: put each GT curve on its own query
+    B, Q = len(t["curves"]), m.queries
+    logits = torch.full((B, Q), -10.0)
+    curves = torch.zeros(B, Q, 4, 2)
+    for b, c in enumerate(t["curves"]):
+        for g in range(len(c)):
+            q = 2 + 6 * g
+            logits[b, q] = 10.0
+            curves[b, q] = torch.from_numpy(c[g])
+    return {"logits": logits, "curves": curves}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_decoding_the_training_targets_recovers_the_lanes(name, batch):
+    m = models.build(name)
+    slots = batch["slots"][:12]
+    out = _oracle(name, m, m.targets(slots))
+    res = culane.evaluate(m.decode(out).to_points(), gt_points(slots, m.model_input.frame.ys))[0.5]
+    assert res.fp == 0 and res.fn <= 1 and res.tp >= 15, res
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_few_training_steps_lower_the_loss(name, batch):
+    torch.manual_seed(0)
+    m = models.build(name).train()
+    x = to_input_tensor(batch["images"][:8], m.model_input)
+    t = m.targets(batch["slots"][:8])
+    opt = torch.optim.Adam(m.parameters(), 2e-3)
+    losses = []
+    for _ in range(12):
+        loss = m.loss(m(x), t)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.8 * losses[0], losses
