@@ -93,3 +93,35 @@ def test_a_few_training_steps_lower_the_loss(name, batch):
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.8 * losses[0], losses
+
+
+def _shipped():
+    import os
+
+    from selfocus_ext.models import registry
+
+    return [n for n in NAMES if os.path.isfile(registry.weights_path(n)) and os.path.isfile(registry.weights_path(n)[:-3] + ".json")]
+
+
+@pytest.mark.parametrize("name", _shipped())
+def test_shipped_model_reproduces_its_card(name):
+    import json
+
+    from selfocus_ext.models import evaluation, registry
+
+    with open(registry.weights_path(name)[:-3] + ".json") as f:
+        card = json.load(f)
+    model = models.load(name)
+    data = evaluation.generated_test_set(200, model.model_input)
+    res = evaluation.evaluate_generated(model, data=data)
+    assert abs(res["total"].f1 * 100 - card["f1_first200"]) <= 1.0
+    assert sum(p.numel() for p in model.parameters()) == card["parameters"]
+
+
+def test_missing_weights_error(tmp_path, monkeypatch):
+    from selfocus_ext.models import registry
+
+    monkeypatch.setattr(registry, "WEIGHTS_DIR", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="no trained weights for 'ganet-s'"):
+        models.load("ganet-s")
+    assert models.load("ganet-s", pretrained=False) is not None
