@@ -81,7 +81,18 @@ class LaneModel(nn.Module):
     def decode(self, outputs: Dict[str, torch.Tensor], **kw) -> LaneSet:
         raise NotImplementedError
 
+    def decode_reference(self, outputs: Dict[str, torch.Tensor], **kw) -> LaneSet:
+        return self.decode(outputs, **kw)
+
     # helpers shared by the decoders ---------------------------------------------------------------------
+    def laneset_from_tensors(self, xs: torch.Tensor, scores: torch.Tensor):
+        """A LaneSet from a C++ decoder's [B, L, R] output; with a Monte-Carlo dimension, the raw
+        (xs [K, B, L, R], scores [K, B, L]) pair is returned instead."""
+        ys = torch.from_numpy(self.model_input.frame.ys)
+        if xs.dim() == 4:
+            return xs, scores
+        return LaneSet(ys, xs, scores)
+
     def points_to_laneset(self, images: List[List[np.ndarray]], scores: Optional[List[List[float]]] = None,
                           max_lanes: int = 8) -> LaneSet:
         """Per image, lanes as (N, 2) points in model-input pixels -> LaneSet on the frame's rows."""
@@ -104,3 +115,34 @@ class LaneModel(nn.Module):
                 out.scores[b, k] = float(scores[b][i]) if scores else 1.0
                 k += 1
         return out
+
+
+# Fake kernels of the batched decoders: [B, max_lanes, rows] (or [K, B, ...] with a Monte-Carlo dimension).
+def _decoder_fake(first: torch.Tensor, image_dims: int, ys: torch.Tensor, max_lanes: int, *others: torch.Tensor):
+    lead = [t.shape[0] for t in (first,) + others if t.dim() == image_dims + 2]
+    batch = first.shape[1] if first.dim() == image_dims + 2 else first.shape[0]
+    shape = ([lead[0]] if lead else []) + [batch]
+    return first.new_empty(shape + [max_lanes, ys.shape[0]]), first.new_empty(shape + [max_lanes])
+
+
+@torch.library.register_fake("selfocus::decode_ganet")
+def _decode_ganet_fake(hm, pts, intr, ys, sx, sy, crop_top, frame_width, max_lanes=8, *args):
+    return _decoder_fake(hm, 3, ys, max_lanes, pts, intr)
+
+
+@torch.library.register_fake("selfocus::decode_laneatt")
+def _decode_laneatt_fake(cls, reg, anchor_xs, row_ys, ys, sx, sy, crop_top, frame_width, input_width, max_lanes=8,
+                         *args):
+    return _decoder_fake(cls, 2, ys, max_lanes, reg)
+
+
+@torch.library.register_fake("selfocus::decode_bezier")
+def _decode_bezier_fake(logits, curves, ys, sx, sy, crop_top, frame_width, input_width, input_height, max_lanes=8,
+                        *args):
+    return _decoder_fake(logits, 1, ys, max_lanes, curves)
+
+
+@torch.library.register_fake("selfocus::decode_scnn")
+def _decode_scnn_fake(out, lane, rows, ys, sx, sy, crop_top, frame_width, input_width, input_height, max_lanes=8,
+                      *args):
+    return _decoder_fake(out, 3, ys, max_lanes, lane)

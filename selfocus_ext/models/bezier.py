@@ -1,9 +1,10 @@
 """BezierLaneNet-S: curve lanes after BezierLaneNet (Feng et al. 2022).
 
-Stride-16 features are averaged over height into Q column queries; 1-D convolutions predict per query an
-existence logit ``logits`` [B, Q] (confidence) and cubic Bezier control points ``curves`` [B, Q, 4, 2]
+Stride-16 features are averaged over height into Q column queries (a learned weighting over the height);
+1-D convolutions predict per query an existence logit ``logits`` [B, Q] (confidence) and cubic Bezier control points ``curves`` [B, Q, 4, 2]
 (semantic, normalised input coordinates). Training matches queries to ground-truth curves one to one
-(Hungarian, on control-point distance and existence). Decoding: existence threshold, 1-D local maximum
+(Hungarian, on the distance of sampled curve points, existence, and a prior toward the lane's mean column)
+and regresses the sampled points. Decoding: existence threshold, 1-D local maximum
 over neighbouring queries (window 9), Bernstein sampling of each kept curve.
 """
 from __future__ import annotations
@@ -52,6 +53,9 @@ class BezierS(LaneModel):
         self.backbone = SmallResNet()
         c = self.backbone.out_channels["s16"]
         self.pre = conv_bn(c, 64, 3)
+        # collapses the height with a learned weighting (keeps where along the height features are)
+        self.collapse = nn.Sequential(nn.Conv2d(64, 64, (self.model_input.size[1] // 16, 1), bias=False),
+                                      nn.BatchNorm2d(64), nn.ReLU(inplace=True))
         self.columns = nn.Sequential(
             nn.Conv1d(64, 64, 3, padding=1), nn.BatchNorm1d(64), nn.ReLU(inplace=True),
             nn.Conv1d(64, 64, 3, padding=1), nn.BatchNorm1d(64), nn.ReLU(inplace=True))
@@ -61,7 +65,7 @@ class BezierS(LaneModel):
         nn.init.constant_(self.exist.bias, -2.0)
 
     def forward(self, x) -> Dict[str, torch.Tensor]:
-        f = self.pre(self.backbone(x)["s16"]).mean(dim=2)  # [B, 64, Q]
+        f = self.collapse(self.pre(self.backbone(x)["s16"]))[:, :, 0]  # [B, 64, Q]
         h = self.columns(f)
         B, _, Q = h.shape
         # curves as offsets from each query's column so that queries specialise by position
@@ -89,26 +93,45 @@ class BezierS(LaneModel):
         target = torch.zeros_like(logits)
         l_curve = logits.new_zeros(())
         matched = 0
+        basis = torch.from_numpy(bernstein(np.linspace(0, 1, 20)).astype(np.float32))  # [20, 4]
+        centres = (torch.arange(Q, dtype=torch.float32) + 0.5) / Q
         with torch.no_grad():
             prob = torch.sigmoid(logits)
         for b in range(B):
             gt = torch.from_numpy(t["curves"][b])
             if len(gt) == 0:
                 continue
-            cost = (curves[b].detach()[None] - gt[:, None]).abs().mean(dim=(2, 3))  # [G, Q]
-            weight = -(cost * 5.0) + prob[b][None]  # maximise: close curves, confident queries
+            gt_pts = basis @ gt  # [G, 20, 2]
+            pred_pts = basis @ curves[b]  # [Q, 20, 2]
+            cost = (pred_pts.detach()[None] - gt_pts[:, None]).abs().mean(dim=(2, 3))  # [G, Q]
+            # a positional prior keeps each lane on the queries around its mean column, so that the
+            # decoder's local maximum separates lanes
+            where = (gt_pts[:, :, 0].mean(1)[:, None] - centres[None]).abs()
+            weight = -(cost * 5.0 + where * 2.0) + prob[b][None]
             match = max_weight_matching(weight - weight.min())
             for g, q in enumerate(match.tolist()):
                 if q < 0:
                     continue
                 target[b, q] = 1.0
-                l_curve = l_curve + (curves[b, q] - gt[g]).abs().mean()
+                l_curve = l_curve + (pred_pts[q] - gt_pts[g]).abs().mean() + 0.5 * (curves[b, q] - gt[g]).abs().mean()
                 matched += 1
         bce = F.binary_cross_entropy_with_logits(logits, target, pos_weight=torch.tensor(4.0))
         return bce + 5.0 * l_curve / max(matched, 1)
 
-    # ---- decoding (reference) ------------------------------------------------------------------------
-    def decode(self, outputs, threshold: float = 0.5, window: int = 9):
+    # ---- decoding -----------------------------------------------------------------------------------
+    def decode(self, outputs, threshold: float = 0.5, window: int = 9, backend: str = "cpp"):
+        """LaneSet of the outputs (batched C++ decoder; ``backend="python"`` runs the reference)."""
+        if backend == "python":
+            return self.decode_reference(outputs, threshold, window)
+        mi = self.model_input
+        sx, sy = mi.scale
+        xs, scores = torch.ops.selfocus.decode_bezier(
+            outputs["logits"], outputs["curves"], torch.from_numpy(mi.frame.ys), float(sx), float(sy),
+            float(mi.crop_top), mi.frame.width, mi.size[0], mi.size[1], 8, threshold, window, SAMPLES)
+        return self.laneset_from_tensors(xs, scores)
+
+    def decode_reference(self, outputs, threshold: float = 0.5, window: int = 9):
+        """Plain-Python decoding: the readable specification of the C++ decoder."""
         W, H = self.model_input.size
         logits = outputs["logits"].detach().float()
         p = torch.sigmoid(logits)

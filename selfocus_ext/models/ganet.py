@@ -91,9 +91,24 @@ class GANetS(LaneModel):
         l1 = ((out["pts_offset"] - t["pts"]).abs() * m).sum() / n + ((out["int_offset"] - t["int"]).abs() * m).sum() / n
         return focal / n + 0.5 * l1
 
-    # ---- decoding (reference) ------------------------------------------------------------------------
+    # ---- decoding -----------------------------------------------------------------------------------
     def decode(self, outputs: Dict[str, torch.Tensor], threshold: float = 0.4, seed_dist: float = 1.0,
-               cluster_dist: float = 5.0, assign_dist: float = 4.0):
+               cluster_dist: float = 5.0, assign_dist: float = 4.0, backend: str = "cpp"):
+        """LaneSet of the outputs (batched C++ decoder; ``backend="python"`` runs the reference). Any head may
+        carry a leading Monte-Carlo dimension K: the result's xs are then [K, B, L, R]."""
+        if backend == "python":
+            return self.decode_reference(outputs, threshold, seed_dist, cluster_dist, assign_dist)
+        mi = self.model_input
+        sx, sy = mi.scale
+        ys = torch.from_numpy(mi.frame.ys)
+        xs, scores = torch.ops.selfocus.decode_ganet(
+            outputs["kpts_hm"], outputs["pts_offset"], outputs["int_offset"], ys, float(sx), float(sy),
+            float(mi.crop_top), mi.frame.width, 8, threshold, seed_dist, cluster_dist, assign_dist, STRIDE)
+        return self.laneset_from_tensors(xs, scores)
+
+    def decode_reference(self, outputs: Dict[str, torch.Tensor], threshold: float = 0.4, seed_dist: float = 1.0,
+                         cluster_dist: float = 5.0, assign_dist: float = 4.0):
+        """Plain-Python decoding: the readable specification of the C++ decoder."""
         hm = torch.sigmoid(outputs["kpts_hm"].detach().float())
         keep = hm == F.max_pool2d(hm, (1, 3), stride=1, padding=(0, 1))
         hm = (hm * keep).cpu().numpy()[:, 0]
@@ -115,7 +130,7 @@ class GANetS(LaneModel):
             seeds = np.hypot(pts[b, 0, rr, cc], pts[b, 1, rr, cc]) < seed_dist
             # cluster seed positions (greedy, strongest first)
             centres: List[np.ndarray] = []
-            for i in np.argsort(-conf):
+            for i in np.argsort(-conf, kind="stable"):
                 if not seeds[i]:
                     continue
                 p = np.array([pos_x[i], pos_y[i]])

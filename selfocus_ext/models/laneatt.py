@@ -131,8 +131,21 @@ class LaneATTS(LaneModel):
         l_len = (F.smooth_l1_loss(reg[..., 0], t["length"], reduction="none") * pos).sum() / npos
         return focal / npos * 10 + l_off + 0.1 * l_len
 
-    # ---- decoding (reference) ------------------------------------------------------------------------
-    def decode(self, outputs, threshold: float = 0.5, nms_dist: float = 12.0, top_k: int = 4):
+    # ---- decoding -----------------------------------------------------------------------------------
+    def decode(self, outputs, threshold: float = 0.5, nms_dist: float = 12.0, top_k: int = 4, backend: str = "cpp"):
+        """LaneSet of the outputs (batched C++ decoder; ``backend="python"`` runs the reference)."""
+        if backend == "python":
+            return self.decode_reference(outputs, threshold, nms_dist, top_k)
+        mi = self.model_input
+        sx, sy = mi.scale
+        xs, scores = torch.ops.selfocus.decode_laneatt(
+            outputs["cls_logits"], outputs["reg"], self.anchor_rows, torch.from_numpy(self.row_ys),
+            torch.from_numpy(mi.frame.ys), float(sx), float(sy), float(mi.crop_top), mi.frame.width, mi.size[0], 8,
+            threshold, nms_dist, top_k)
+        return self.laneset_from_tensors(xs, scores)
+
+    def decode_reference(self, outputs, threshold: float = 0.5, nms_dist: float = 12.0, top_k: int = 4):
+        """Plain-Python decoding: the readable specification of the C++ decoder."""
         W, H = self.model_input.size
         score = torch.softmax(outputs["cls_logits"].detach().float(), -1)[..., 1].cpu().numpy()
         reg = outputs["reg"].detach().float().cpu().numpy()

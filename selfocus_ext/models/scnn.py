@@ -4,7 +4,7 @@ A stride-8 feature map goes through SCNN's spatial message passing (slice by sli
 rightward, leftward); heads: ``out`` [B, 5, h, w] per-lane segmentation logits (background + 4 lane slots,
 semantic) and ``lane`` [B, 4] existence logits (confidence). Decoding: for each lane whose existence
 probability exceeds 0.5, its probability map is upsampled to the input, blurred, and on every sample row the
-arg-max column above 0.3 is a lane point.
+arg-max column (the leftmost within 1e-5 of the maximum) above 0.3 is a lane point.
 """
 from __future__ import annotations
 
@@ -101,8 +101,29 @@ class SCNNS(LaneModel):
         ce = F.cross_entropy(out["out"], t["seg"], weight=w)
         return ce + 0.1 * F.binary_cross_entropy_with_logits(out["lane"], t["exist"])
 
-    # ---- decoding (reference) ------------------------------------------------------------------------
-    def decode(self, outputs, exist_threshold: float = 0.5, point_threshold: float = 0.3, blur: int = 9):
+    # ---- decoding -----------------------------------------------------------------------------------
+    def sample_rows(self) -> np.ndarray:
+        """Input rows of the frame's rows that the model sees (the rows lane points are read on)."""
+        H = self.model_input.size[1]
+        ys = self.model_input.frame.ys
+        _, rows = self.model_input.to_input(np.zeros_like(ys), ys)
+        return np.round(rows[(rows >= 0) & (rows <= H - 1)]).astype(int)
+
+    def decode(self, outputs, exist_threshold: float = 0.5, point_threshold: float = 0.3, blur: int = 9,
+               backend: str = "cpp"):
+        """LaneSet of the outputs (batched C++ decoder; ``backend="python"`` runs the reference)."""
+        if backend == "python":
+            return self.decode_reference(outputs, exist_threshold, point_threshold, blur)
+        mi = self.model_input
+        sx, sy = mi.scale
+        rows = torch.from_numpy(self.sample_rows().astype(np.int32))
+        xs, scores = torch.ops.selfocus.decode_scnn(
+            outputs["out"], outputs["lane"], rows, torch.from_numpy(mi.frame.ys), float(sx), float(sy),
+            float(mi.crop_top), mi.frame.width, mi.size[0], mi.size[1], 8, exist_threshold, point_threshold, blur)
+        return self.laneset_from_tensors(xs, scores)
+
+    def decode_reference(self, outputs, exist_threshold: float = 0.5, point_threshold: float = 0.3, blur: int = 9):
+        """Plain-Python decoding: the readable specification of the C++ decoder."""
         from ..data.synth import _cv2
 
         cv2 = _cv2()
@@ -110,9 +131,7 @@ class SCNNS(LaneModel):
         prob = torch.softmax(outputs["out"].detach().float(), dim=1)
         prob = F.interpolate(prob, size=(H, W), mode="bilinear", align_corners=False).cpu().numpy()
         exist = torch.sigmoid(outputs["lane"].detach().float()).cpu().numpy()
-        ys = self.model_input.frame.ys
-        _, rows = self.model_input.to_input(np.zeros_like(ys), ys)
-        rows = np.round(rows[(rows >= 0) & (rows <= H - 1)]).astype(int)
+        rows = self.sample_rows()
         images: List[List[np.ndarray]] = []
         scores: List[List[float]] = []
         for b in range(prob.shape[0]):
@@ -122,8 +141,10 @@ class SCNNS(LaneModel):
                     continue
                 p = cv2.blur(prob[b, s + 1], (blur, blur))
                 line = p[rows]
-                cols = line.argmax(1)
-                ok = line[np.arange(len(rows)), cols] > point_threshold
+                best = line.max(1)
+                # leftmost column within 1e-5 of the row maximum: plateaus are not decided by rounding
+                cols = (line >= best[:, None] - 1e-5).argmax(1)
+                ok = best > point_threshold
                 if np.count_nonzero(ok) >= 2:
                     lanes.append(np.stack([cols[ok].astype(np.float32), rows[ok].astype(np.float32)], 1))
                     sc.append(float(exist[b, s]))

@@ -1,0 +1,93 @@
+"""The batched C++ decoders against the Python reference decoders."""
+import numpy as np
+import pytest
+import torch
+
+from selfocus_ext import models
+from selfocus_ext.models.targets import build_trainset, to_input_tensor
+
+from test_models import _oracle
+
+NAMES = ["ganet-s", "laneatt-s", "bezier-s", "scnn-s"]
+
+
+@pytest.fixture(scope="module")
+def data():
+    return build_trainset(16, 7, models.DEFAULT_INPUT, cache=False)
+
+
+def perturbed(out, scale, seed):
+    g = torch.Generator().manual_seed(seed)
+    return {k: v + scale * torch.randn(v.shape, generator=g) * v.std().clamp(min=1e-3) for k, v in out.items()}
+
+
+def assert_same_lanes(a, b, atol, name):
+    pa, pb = a.present(), b.present()
+    assert torch.equal(pa, pb), f"{name}: different lanes found"
+    xa, xb = a.xs[pa], b.xs[pb]
+    assert torch.equal(torch.isnan(xa), torch.isnan(xb)), f"{name}: different rows covered"
+    ok = ~torch.isnan(xa)
+    if ok.any():
+        diff = (xa[ok] - xb[ok]).abs()
+        assert float(diff.max()) <= atol, f"{name}: max |dx| {float(diff.max())}"
+
+
+def candidates(name, m, data):
+    t = m.targets(data["slots"])
+    oracle = _oracle(name, m, t)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        raw = m.eval()(to_input_tensor(data["images"], m.model_input))
+    return {"oracle": oracle, "noisy": perturbed(oracle, 0.3, 1), "untrained": raw}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_cpp_equals_reference(name, data):
+    m = models.build(name)
+    atol = 1e-2
+    for kind, out in candidates(name, m, data).items():
+        cpp = m.decode(out)
+        ref = m.decode_reference(out)
+        assert_same_lanes(cpp, ref, atol, f"{name}/{kind}")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_monte_carlo_shape(name, data):
+    m = models.build(name)
+    out = _oracle(name, m, m.targets(data["slots"][:6]))
+    head = m.heads[-1].output_key  # a semantic head: K noisy copies, the other heads shared
+    k = 3
+    noisy = torch.stack([perturbed({head: out[head]}, 0.2 * (i + 1), 10 + i)[head] for i in range(k)])
+    xs, scores = m.decode({**out, head: noisy})
+    assert xs.shape[:2] == (k, 6)
+    for i in range(k):
+        single = m.decode({**out, head: noisy[i]})
+        assert torch.equal(torch.isnan(xs[i]), torch.isnan(single.xs))
+        assert torch.allclose(torch.nan_to_num(xs[i]), torch.nan_to_num(single.xs))
+
+
+def test_trained_model_outputs():
+    import os
+
+    from selfocus_ext.models import registry
+
+    for name in NAMES:
+        if not os.path.isfile(registry.weights_path(name)):
+            continue
+        m = models.load(name)
+        d = build_trainset(32, 11, m.model_input, cache=False)
+        with torch.no_grad():
+            out = m(to_input_tensor(d["images"], m.model_input))
+        assert_same_lanes(m.decode(out), m.decode_reference(out), 1e-2, name)
+
+
+def test_decoder_bad_input():
+    with pytest.raises(RuntimeError, match="decode_ganet: kpts_hm must have 4 dims"):
+        torch.ops.selfocus.decode_ganet(torch.zeros(2, 3), torch.zeros(2, 2, 4, 4), torch.zeros(2, 2, 4, 4),
+                                        torch.zeros(5), 0.25, 0.5, 270.0, 1640, 8, 0.4, 1.0, 5.0, 4.0, 8)
+    with pytest.raises(RuntimeError, match="same batch"):
+        torch.ops.selfocus.decode_ganet(torch.zeros(2, 1, 4, 4), torch.zeros(3, 2, 4, 4), torch.zeros(2, 2, 4, 4),
+                                        torch.zeros(5), 0.25, 0.5, 270.0, 1640, 8, 0.4, 1.0, 5.0, 4.0, 8)
+    with pytest.raises(RuntimeError, match="sample row 500 outside the input height 160"):
+        torch.ops.selfocus.decode_scnn(torch.zeros(1, 5, 20, 50), torch.zeros(1, 4), torch.tensor([500], dtype=torch.int32),
+                                       torch.zeros(5), 0.25, 0.5, 270.0, 1640, 400, 160, 8, 0.5, 0.3, 9)
