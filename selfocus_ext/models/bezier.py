@@ -44,6 +44,7 @@ def fit_bezier(points: np.ndarray) -> np.ndarray:
 
 class BezierS(LaneModel):
     family = "curve"
+    head_layers = ["exist", "curve"]
     heads = [
         HeadSpec("logits", "logits", "confidence", conf_fn="sigmoid"),
         HeadSpec("curves", "curves", "semantic", mask_from="logits"),

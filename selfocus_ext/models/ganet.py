@@ -27,6 +27,7 @@ def _head(cin: int, cout: int) -> nn.Sequential:
 
 class GANetS(LaneModel):
     family = "keypoint"
+    head_layers = ["hm.1", "pts.1", "int.1"]
     heads = [
         HeadSpec("kpts_hm", "kpts_hm", "confidence", conf_fn="sigmoid"),
         HeadSpec("pts_offset", "pts_offset", "semantic", mask_from="kpts_hm"),

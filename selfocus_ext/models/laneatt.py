@@ -48,6 +48,7 @@ def anchor_xs(anchors: np.ndarray, ys: np.ndarray) -> np.ndarray:
 
 class LaneATTS(LaneModel):
     family = "anchor"
+    head_layers = ["cls", "reg_head"]
     heads = [
         HeadSpec("cls_logits", "cls_logits", "confidence", conf_fn="softmax1"),
         HeadSpec("reg", "reg", "semantic", mask_from="cls_logits"),

@@ -51,6 +51,7 @@ class MessagePassing(nn.Module):
 
 class SCNNS(LaneModel):
     family = "segmentation"
+    head_layers = ["seg.1", "exist.4"]
     heads = [
         HeadSpec("lane", "lane", "confidence", conf_fn="sigmoid"),
         HeadSpec("out", "out", "semantic", mask_from="lane"),

@@ -1,0 +1,21 @@
+"""Quantization: observers (min-max, ACIQ, OMSE, EMA-MSE), quantizers on the fused ops, quantized layers,
+BatchNorm folding, model conversion and calibration."""
+from .convert import (
+    calibrate,
+    export_int_weights,
+    fold_batchnorm,
+    load_quantized,
+    parse_bits,
+    quant_layers,
+    quantize_model,
+    save_quantized,
+)
+from .modules import QuantConv1d, QuantConv2d, QuantLinear
+from .observers import ACIQObserver, EMAMSEObserver, MinMaxObserver, MSEObserver, make_observer, mse_search
+from .quantizers import ActQuantizer, WeightQuantizer
+
+__all__ = [
+    "ACIQObserver", "ActQuantizer", "EMAMSEObserver", "MSEObserver", "MinMaxObserver", "QuantConv1d", "QuantConv2d",
+    "QuantLinear", "WeightQuantizer", "calibrate", "export_int_weights", "fold_batchnorm", "load_quantized",
+    "make_observer", "mse_search", "parse_bits", "quant_layers", "quantize_model", "save_quantized",
+]

@@ -1,0 +1,172 @@
+"""Model conversion: BatchNorm folding, quantized layers in place of convolutions and linear layers,
+calibration, saving and loading, integer export."""
+from __future__ import annotations
+
+import copy
+import re
+import warnings
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from .modules import QUANT_TYPES, QuantLayer
+from .observers import check_bits, check_finite
+
+_BN = (nn.BatchNorm1d, nn.BatchNorm2d)
+
+
+def parse_bits(bits: str) -> Tuple[int, int]:
+    """"w4a4" -> (4, 4)."""
+    m = re.fullmatch(r"w(\d+)a(\d+)", str(bits).lower())
+    if not m:
+        raise ValueError(f"bits must look like 'w4a4' (weights then activations), got {bits!r}")
+    return check_bits(int(m.group(1))), check_bits(int(m.group(2)))
+
+
+@torch.no_grad()
+def fold_batchnorm(model: nn.Module) -> int:
+    """Folds every BatchNorm that directly follows a convolution inside a container into that convolution
+    (running statistics, i.e. inference behaviour); the BatchNorm becomes Identity. Returns the count."""
+    folded = 0
+    for parent in model.modules():
+        names = list(parent._modules)
+        for a, b in zip(names, names[1:]):
+            conv, bn = parent._modules[a], parent._modules[b]
+            if not (isinstance(conv, (nn.Conv1d, nn.Conv2d)) and isinstance(bn, _BN)):
+                continue
+            if bn.num_features != conv.out_channels or not bn.track_running_stats:
+                continue
+            inv = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            conv.weight.mul_(inv.reshape(-1, *([1] * (conv.weight.dim() - 1))))
+            bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
+            new_bias = (bias - bn.running_mean) * inv + bn.bias
+            conv.bias = nn.Parameter(new_bias)
+            parent._modules[b] = nn.Identity()
+            folded += 1
+    return folded
+
+
+def _quantizable(model: nn.Module) -> List[str]:
+    return [n for n, m in model.named_modules() if type(m) in QUANT_TYPES]
+
+
+def quantize_model(model: nn.Module, bits: str = "w4a4", first_last_8bit: bool = True, skip: Sequence[str] = (),
+                   weight_observer: str = "omse", act_observer: str = "ema_mse") -> nn.Module:
+    """A copy of ``model`` with BatchNorm folded and every Conv1d/Conv2d/Linear replaced by its quantized
+    version (weights per output channel, input activations per tensor). The first layer and the heads'
+    output layers (``model.head_layers`` when declared, else the last layer) stay at 8 bits unless
+    ``first_last_8bit=False``; layers named in ``skip`` stay in float. Other layer types with parameters
+    are left in float and listed in a warning. Call ``calibrate`` before use."""
+    w_bits, a_bits = parse_bits(bits)
+    qmodel = copy.deepcopy(model).eval()
+    folded = fold_batchnorm(qmodel)
+    names = _quantizable(qmodel)
+    if not names:
+        raise ValueError("quantize_model: the model has no Conv1d, Conv2d or Linear layer to quantize")
+    heads = list(getattr(model, "head_layers", None) or [names[-1]])
+    unknown = [h for h in list(heads) + list(skip) if h not in names]
+    if unknown:
+        raise ValueError(f"quantize_model: no quantizable layer named {unknown}; layers: {names}")
+    eight = {names[0], *heads} if first_last_8bit else set()
+    for name in names:
+        if name in skip:
+            continue
+        parent, attr = _parent(qmodel, name)
+        layer = getattr(parent, attr)
+        wb, ab = (8, 8) if name in eight else (w_bits, a_bits)
+        setattr(parent, attr, QUANT_TYPES[type(layer)](layer, wb, ab, weight_observer, act_observer))
+    left = sorted({type(m).__name__ for m in qmodel.modules()
+                   if not isinstance(m, (QuantLayer, nn.Identity)) and not list(m.children())
+                   and any(True for _ in m.parameters(recurse=False)) and type(m) not in QUANT_TYPES})
+    if left:
+        warnings.warn(f"quantize_model: layers of these types stay in float: {left}", stacklevel=2)
+    qmodel.quant_config = dict(bits=bits, first_last_8bit=first_last_8bit, skip=list(skip),
+                               weight_observer=weight_observer, act_observer=act_observer, folded_bn=folded)
+    return qmodel
+
+
+def _parent(model: nn.Module, name: str):
+    parts = name.split(".")
+    parent = model
+    for p in parts[:-1]:
+        parent = getattr(parent, p)
+    return parent, parts[-1]
+
+
+def quant_layers(model: nn.Module) -> Dict[str, QuantLayer]:
+    return {n: m for n, m in model.named_modules() if isinstance(m, QuantLayer)}
+
+
+def _batches(images: torch.Tensor, batch_size: int) -> Iterable[torch.Tensor]:
+    for i in range(0, len(images), batch_size):
+        yield images[i : i + batch_size]
+
+
+@torch.no_grad()
+def calibrate(qmodel: nn.Module, images: torch.Tensor, weight_observer: Optional[str] = None,
+              act_observer: Optional[str] = None, batch_size: int = 32, progress: bool = False) -> nn.Module:
+    """Sets every scale: weights from their observer, activation steps from two passes over ``images``
+    with the float model (the first fixes signedness, the second runs the observer). Scales are then
+    frozen. Deterministic for the same images."""
+    if not isinstance(images, torch.Tensor) or images.numel() == 0 or len(images) == 0:
+        raise ValueError("calibrate: the calibration set is empty")
+    check_finite(images, "calibrate: calibration images")
+    layers = quant_layers(qmodel)
+    if not layers:
+        raise ValueError("calibrate: no quantized layers (use quantize_model first)")
+    qmodel.eval()
+    for layer in layers.values():
+        if weight_observer:
+            layer.weight_quantizer.observer_name = weight_observer
+        if act_observer:
+            layer.input_quantizer.observer_name = act_observer
+        layer.weight_quantizer.calibrate(layer.weight)
+        layer.quantize_weight = False
+    for phase in ("sign", "observe"):
+        for layer in layers.values():
+            q = layer.input_quantizer
+            q.begin_sign_pass() if phase == "sign" else q.begin_observe_pass()
+        for batch in tqdm(list(_batches(images, batch_size)), desc=f"calibration ({phase})", disable=not progress):
+            qmodel(batch)
+    for layer in layers.values():
+        layer.input_quantizer.end_calibration()
+        layer.quantize_weight = True
+    return qmodel
+
+
+def save_quantized(qmodel: nn.Module, path: str) -> None:
+    """The quantized model's configuration and state (float weights, scales, steps, AdaRound state)."""
+    torch.save({"config": qmodel.quant_config, "state": qmodel.state_dict()}, path)
+
+
+def load_quantized(float_model: nn.Module, path: str) -> nn.Module:
+    """Rebuilds the quantized model around ``float_model`` (same architecture) and loads the saved state."""
+    saved = torch.load(path, map_location="cpu", weights_only=False)
+    cfg = dict(saved["config"])
+    cfg.pop("folded_bn", None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        qmodel = quantize_model(float_model, **cfg)
+    state = saved["state"]
+    for name, layer in quant_layers(qmodel).items():
+        layer.weight_quantizer.scale = torch.empty_like(state[f"{name}.weight_quantizer.scale"])
+        layer.input_quantizer.step = torch.empty_like(state[f"{name}.input_quantizer.step"])
+    qmodel.load_state_dict(state)
+    return qmodel.eval()
+
+
+@torch.no_grad()
+def export_int_weights(qmodel: nn.Module) -> Dict[str, Dict[str, torch.Tensor]]:
+    """Integer weights for inspection: per layer the int8 levels, the per-channel scales and the bits."""
+    from .observers import qmax
+
+    out = {}
+    for name, layer in quant_layers(qmodel).items():
+        wq = layer.weight_quantizer
+        s = wq.scale.reshape(-1, *([1] * (layer.weight.dim() - 1)))
+        levels = torch.round(layer.qweight() / s).to(torch.int8)
+        out[name] = {"weight": levels, "scale": wq.scale.clone(), "bits": torch.tensor(wq.bits)}
+        assert int(levels.abs().max()) <= qmax(wq.bits, True) + 1
+    return out
