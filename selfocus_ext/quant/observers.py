@@ -102,8 +102,9 @@ def mse_search(v: torch.Tensor, bits: int, signed: bool, candidates: int = 100, 
     K, C = clips.shape
     N = v.shape[1]
     err = torch.empty(K, C, dtype=v.dtype, device=v.device)
-    # candidates in blocks (about 16M values each), every channel at once: one fused fake-quant per block
-    block = max(1, (1 << 24) // max(1, C * N))
+    # candidates in cache-sized blocks (about 256K values each), every channel at once: one fused
+    # fake-quant per block
+    block = max(1, (1 << 18) // max(1, C * N))
     for k0 in range(0, K, block):
         k1 = min(K, k0 + block)
         xq = fake_quant(v[None].expand(k1 - k0, C, N).reshape((k1 - k0) * C, N), scales[k0:k1].reshape(-1),
