@@ -59,25 +59,18 @@ def summarize(data):
             continue
         fused_t, nbytes = impls["fused"]
         base_name = next((k for k in ("composite", "native", "reference") if k in impls), None)
-        if nbytes == 0:  # not an elementwise op: report items per second instead of a memory floor
-            if base_name:
-                base_t = impls[base_name][0]
-                items.append(
-                    f"| {op} | {n} | {fmt_ms(fused_t)} | {base_name} | {fmt_ms(base_t)} | {base_t / fused_t:.0f}x | "
-                    f"{n / fused_t:,.0f} |"
-                )
-            else:
-                items.append(f"| {op} | {n} | {fmt_ms(fused_t)} | - | - | - | {n / fused_t:,.0f} |")
-            continue
-        floor = nbytes / copy_bw[n] if n in copy_bw else float("nan")
         if base_name:
             base_t = impls[base_name][0]
-            out.append(
-                f"| {op} | {mode} | {n} | {fmt_ms(fused_t)} | {base_name} | {fmt_ms(base_t)} | "
-                f"{base_t / fused_t:.1f}x | {fused_t / floor:.1f} |"
-            )
+            base = (base_name, fmt_ms(base_t), base_t / fused_t)
         else:
-            out.append(f"| {op} | {mode} | {n} | {fmt_ms(fused_t)} | - | - | - | {fused_t / floor:.1f} |")
+            base = ("-", "-", None)
+        if nbytes == 0:  # not an elementwise op: report items per second instead of a memory floor
+            speed = "-" if base[2] is None else f"{base[2]:.0f}x"
+            items.append(f"| {op} | {n} | {fmt_ms(fused_t)} | {base[0]} | {base[1]} | {speed} | {n / fused_t:,.0f} |")
+            continue
+        floor = nbytes / copy_bw[n] if n in copy_bw else float("nan")
+        speed = "-" if base[2] is None else f"{base[2]:.1f}x"
+        out.append(f"| {op} | {mode} | {n} | {fmt_ms(fused_t)} | {base[0]} | {base[1]} | {speed} | {fused_t / floor:.1f} |")
     if items:
         out.append("")
         out.append("| lane op | items | C++ ms | baseline | baseline ms | speedup | C++ items/s |")

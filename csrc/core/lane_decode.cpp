@@ -73,17 +73,14 @@ void emit_lanes(const std::vector<Lane>& lanes, const InputMap& map, const float
     std::stable_sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return pts[a].first < pts[b].first; });
     uy.clear();
     ux.clear();
-    std::vector<double> sum, cnt;
     for (size_t t = 0; t < idx.size();) {
+      // equal-y points are summed in their original order (the stable sort kept it), as np.bincount does
       const double y = pts[idx[t]].first;
-      // sum in original order among equal y
-      std::vector<size_t> same;
-      while (t < idx.size() && pts[idx[t]].first == y) same.push_back(idx[t++]);
-      std::sort(same.begin(), same.end());
       double s = 0.0;
-      for (size_t q : same) s += pts[q].second;
+      size_t count = 0;
+      for (; t < idx.size() && pts[idx[t]].first == y; ++t, ++count) s += pts[idx[t]].second;
       uy.push_back(y);
-      ux.push_back(s / static_cast<double>(same.size()));
+      ux.push_back(s / static_cast<double>(count));
     }
     int valid = 0;
     for (int r = 0; r < rows; ++r) {

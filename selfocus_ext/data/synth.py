@@ -306,7 +306,6 @@ def render(scene: Scene, size: Optional[Tuple[int, int]] = None, crop_top: float
     lum = road["base"] * (1 - road["gradient"] * fade)[:, None] + road["texture"] * noise * (1 - fade)[:, None]
 
     # road edges and verge
-    centre = scene.lateral(np.where(ground, z, 0), 0.0)
     left_edge = scene.lines[0].offset - road["shoulder"]
     right_edge = scene.lines[-1].offset + road["shoulder"]
     u_left = _to_out_u(cam, sx, scene.lateral(np.where(ground, z, 0), left_edge), zc)
@@ -317,7 +316,6 @@ def render(scene: Scene, size: Optional[Tuple[int, int]] = None, crop_top: float
     verge = np.array([90, 105, 70]) if road["verge"] < 0.6 else np.array([125, 115, 95])
     for ch in range(3):
         img[..., ch] = np.where(on_road, lum, verge[ch] * (1 - 0.3 * fade)[:, None] + 6 * noise)
-    del centre
 
     # markings
     paint_total = np.zeros((out_h, out_w), np.float32)

@@ -100,7 +100,7 @@ class LaneModel(nn.Module):
         ys = frame.ys
         out = LaneSet.empty(len(images), max_lanes, ys)
         for b, lanes in enumerate(images):
-            order = np.argsort([-(s if scores else 0.0) for s in (scores[b] if scores else [0.0] * len(lanes))], kind="stable")
+            order = np.argsort(-np.asarray(scores[b], np.float64), kind="stable") if scores else range(len(lanes))
             k = 0
             for i in order:
                 pts = lanes[i]
