@@ -1,0 +1,123 @@
+"""Noise-score curves (Sensitivity Aware Selection's lookup table, paper appendix C).
+
+For every head: Gaussian noise of a given RMS is added to the cached FP output of that head (raw output,
+logits included; the other heads keep their FP outputs), the noisy outputs are decoded by the model's
+batched decoder, and the Lane Distortion Score against the FP lanes is averaged over images and reruns.
+Noise levels are geometric fractions of the head output's own RMS, so one level grid suits heads of any
+scale; the curve's x axis is absolute (the head's unit), the same unit as a quantized model's RMS error on
+that head, so the current error reads straight off the curve.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..lanes import distortion_score
+
+CURVE_VERSION = 1
+
+
+@dataclass
+class NoiseScoreCurve:
+    """Mean Lane Distortion Score per noise level (RMS, the head's unit); (0, 0) is implied."""
+
+    head: str
+    levels: List[float]
+    scores: List[float]
+    output_rms: float
+
+    def __post_init__(self):
+        if len(self.levels) != len(self.scores) or not self.levels:
+            raise ValueError("NoiseScoreCurve: levels and scores must be non-empty and of equal length")
+        if any(b <= a for a, b in zip(self.levels, self.levels[1:])) or self.levels[0] <= 0:
+            raise ValueError("NoiseScoreCurve: levels must be positive and strictly increasing")
+
+    def __call__(self, level) -> np.ndarray:
+        """Piecewise-linear interpolation through (0, 0) and the samples; constant beyond the last level.
+        Monotone wherever the samples are."""
+        xs = np.concatenate([[0.0], self.levels])
+        ys = np.concatenate([[0.0], self.scores])
+        return np.interp(np.asarray(level, np.float64), xs, ys)
+
+
+def default_levels(count: int) -> np.ndarray:
+    """Noise RMS as fractions of the head output's RMS: geometric from 1/128 to 1."""
+    return np.geomspace(1.0 / 128.0, 1.0, count)
+
+
+@torch.no_grad()
+def head_outputs(model, images: torch.Tensor, batch_size: int = 64) -> Dict[str, torch.Tensor]:
+    outs = [model(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
+    return {k: torch.cat([o[k] for o in outs]) for k in outs[0]}
+
+
+@torch.no_grad()
+def build_curves(model, images: torch.Tensor, levels: int = 8, reruns: int = 20, seed: int = 0,
+                 progress: bool = True, outputs: Optional[Dict[str, torch.Tensor]] = None
+                 ) -> Dict[str, NoiseScoreCurve]:
+    """One curve per head of ``model`` from ``images`` (or their cached FP ``outputs``)."""
+    if reruns < 1 or levels < 1:
+        raise ValueError(f"build_curves: levels and reruns must be >= 1, got {levels} and {reruns}")
+    fp = outputs if outputs is not None else head_outputs(model, images)
+    ref = model.decode(fp)
+    gen = torch.Generator().manual_seed(seed)
+    fractions = default_levels(levels)
+    curves = {}
+    bar = tqdm(total=len(model.heads) * levels, desc="noise-score curves", unit="level", disable=not progress)
+    for spec in model.heads:
+        out = fp[spec.output_key]
+        rms = float(out.double().pow(2).mean().sqrt())
+        if not np.isfinite(rms) or rms == 0.0:
+            rms = 1.0
+        scores = []
+        for f in fractions:
+            noise = torch.randn((reruns,) + tuple(out.shape), generator=gen, dtype=out.dtype)
+            noisy = dict(fp)
+            noisy[spec.output_key] = out.unsqueeze(0) + float(f * rms) * noise
+            xs, _ = model.decode(noisy)
+            scores.append(float(distortion_score(ref, xs).double().mean()))
+            bar.update()
+        curves[spec.name] = NoiseScoreCurve(spec.name, [float(f * rms) for f in fractions], scores, rms)
+    bar.close()
+    return curves
+
+
+def cache_key(model, images: torch.Tensor, levels: int, reruns: int, seed: int) -> str:
+    """Keyed by the model's weights, the images and the settings."""
+    h = hashlib.sha1()
+    h.update(f"v{CURVE_VERSION}-{type(model).__name__}-{levels}-{reruns}-{seed}".encode())
+    for k, v in sorted(model.state_dict().items()):
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    h.update(images.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:20]
+
+
+def load_or_build_curves(model, images: torch.Tensor, cache_dir: Optional[str], levels: int = 8, reruns: int = 20,
+                         seed: int = 0, progress: bool = True, name: str = "model"):
+    """(curves, seconds spent building, whether they came from the cache)."""
+    path = None
+    if cache_dir:
+        path = os.path.join(cache_dir, f"curves-{name}-{cache_key(model, images, levels, reruns, seed)}.json")
+        if os.path.isfile(path):
+            with open(path) as f:
+                data = json.load(f)
+            return {k: NoiseScoreCurve(**v) for k, v in data.items()}, 0.0, True
+    t0 = time.perf_counter()
+    curves = build_curves(model, images, levels, reruns, seed, progress)
+    seconds = time.perf_counter() - t0
+    if path:
+        os.makedirs(cache_dir, exist_ok=True)
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump({k: asdict(v) for k, v in curves.items()}, f, indent=1)
+        os.replace(tmp, path)
+    return curves, seconds, False

@@ -1,0 +1,231 @@
+"""The reconstruction engine: layer-wise (AdaRound), block-wise (BRECQ, QDrop) and network-wise (Selective
+Focus and its ablations) tuning of a calibrated quantized model, with checkpoints and resume."""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from typing import Callable, Dict, List, Optional
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from ..quant.convert import quant_layers
+from . import config
+from .config import Budget, Method
+from .curves import NoiseScoreCurve
+from .losses import head_losses, tree_squared_error
+from .rounding import RoundingSchedule, cosine_lr
+from .selection import head_error_levels, select_heads
+from .state import (DeferredInterrupt, Interrupted, atomic_save, finish_layers, keep_prob_one, prepare_layers,
+                    quantization_disabled, restore, structure)
+from .units import Unit, capture, find_units, index, tree_nbytes
+
+CHECKPOINT_KIND = "selfocus-recon-v1"
+PROBE_IMAGES = 32
+
+
+class Reconstructor:
+    """Tunes ``qmodel`` (calibrated, from ``quantize_model``) in place with ``method`` on ``images`` (model
+    inputs). Every random draw (batches, QDrop masks and seeds) comes from one generator seeded by ``seed``,
+    so a run is reproducible and a resumed run continues the same sequence. ``checkpoint``: a file written
+    every ``budget.checkpoint_every`` iterations, after every unit, and when Ctrl-C / SIGTERM arrives."""
+
+    def __init__(self, qmodel: nn.Module, method: Method, budget: Budget, images: torch.Tensor, seed: int = 0,
+                 checkpoint: Optional[str] = None, curves: Optional[Dict[str, NoiseScoreCurve]] = None,
+                 top_k: Optional[int] = None, lam: float = config.SF_LAMBDA, progress: bool = True,
+                 log: Callable[[str], None] = lambda s: None):
+        if method.granularity is None:
+            raise ValueError(f"method {method.name!r} has no reconstruction stage")
+        if not isinstance(images, torch.Tensor) or images.dim() != 4 or len(images) == 0:
+            raise ValueError("Reconstructor: images must be a non-empty [N, 3, H, W] tensor of model inputs")
+        if method.select and not curves:
+            raise ValueError(f"method {method.name!r} selects heads and needs noise-score curves")
+        if lam <= 0:
+            raise ValueError(f"lam must be positive, got {lam}")
+        self.qmodel, self.method, self.budget, self.images = qmodel.eval(), method, budget, images
+        self.seed, self.checkpoint, self.curves, self.lam = seed, checkpoint, curves, lam
+        heads = getattr(qmodel, "heads", None) or []
+        self.top_k = top_k if top_k is not None else config.default_top_k(len(heads))
+        self.progress, self.log = progress, log
+        self.gen = torch.Generator().manual_seed(seed)
+        self.history: List[dict] = []
+        self.unit_seconds: Dict[str, float] = {}
+        self.start_unit, self.start_it = 0, 0
+        self._optim_state = None
+        self.stop_after: Optional[int] = None  # for tests: request an interrupt after this many iterations
+        self._iters_run = 0
+
+    # ---- checkpoints ------------------------------------------------------------------------------------
+    def _save(self, unit: int, it: int, optim: Optional[torch.optim.Optimizer]) -> None:
+        if not self.checkpoint:
+            return
+        atomic_save({
+            "kind": CHECKPOINT_KIND, "method": self.method.name, "budget": asdict(self.budget), "seed": self.seed,
+            "unit": unit, "it": it, "structure": structure(self.qmodel), "state": self.qmodel.state_dict(),
+            "optim": optim.state_dict() if optim is not None else None, "gen": self.gen.get_state(),
+            "history": self.history, "unit_seconds": self.unit_seconds, "top_k": self.top_k, "lam": self.lam,
+        }, self.checkpoint)
+
+    def load_checkpoint(self, path: str) -> None:
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+        if ck.get("kind") != CHECKPOINT_KIND:
+            raise ValueError(f"{path} is not a reconstruction checkpoint")
+        if ck["method"] != self.method.name or ck["seed"] != self.seed or ck["budget"] != asdict(self.budget):
+            raise ValueError(f"{path} belongs to another run (method {ck['method']}, seed {ck['seed']}, "
+                             f"budget {ck['budget']['name']}); start a new output directory")
+        for name, layer in quant_layers(self.qmodel).items():
+            layer.weight_quantizer.scale = torch.empty_like(ck["state"][f"{name}.weight_quantizer.scale"])
+            layer.input_quantizer.step = torch.empty_like(ck["state"][f"{name}.input_quantizer.step"])
+        restore(self.qmodel, ck["structure"], ck["state"])
+        self.gen.set_state(ck["gen"])
+        self.history, self.unit_seconds = ck["history"], ck["unit_seconds"]
+        self.top_k, self.lam = ck["top_k"], ck["lam"]
+        self.start_unit, self.start_it, self._optim_state = ck["unit"], ck["it"], ck["optim"]
+
+    # ---- shared pieces ----------------------------------------------------------------------------------
+    def _optimizer(self, layers) -> torch.optim.Optimizer:
+        vs = [l.weight_quantizer.v for l in layers if l.weight_quantizer.v is not None]
+        steps = [l.input_quantizer.step for l in layers if isinstance(l.input_quantizer.step, nn.Parameter)]
+        groups = [{"params": vs, "lr": config.V_LR}]
+        if steps:
+            groups.append({"params": steps, "lr": self.method.step_lr})
+        opt = torch.optim.Adam(groups)
+        if self._optim_state is not None:
+            opt.load_state_dict(self._optim_state)
+            self._optim_state = None
+        return opt
+
+    def _draw_seeds(self, layers) -> None:
+        for l in layers:
+            l.input_quantizer.seed = int(torch.randint(0, 2**31 - 1, (1,), generator=self.gen))
+
+    def _step(self, opt, loss, it: int, iters: int) -> None:
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if len(opt.param_groups) > 1:
+            opt.param_groups[1]["lr"] = cosine_lr(self.method.step_lr, it, iters)
+        opt.step()
+
+    def _after_iteration(self, unit: int, it: int, opt, guard: DeferredInterrupt) -> None:
+        self._iters_run += 1
+        if self.stop_after is not None and self._iters_run >= self.stop_after:
+            guard.requested = True
+        if guard.requested:
+            self._save(unit, it + 1, opt)
+            raise Interrupted(f"interrupted at iteration {it + 1}; checkpoint written to {self.checkpoint}")
+        if (it + 1) % self.budget.checkpoint_every == 0:
+            self._save(unit, it + 1, opt)
+
+    # ---- entry point ------------------------------------------------------------------------------------
+    def run(self) -> Dict[str, object]:
+        t0 = time.perf_counter()
+        with DeferredInterrupt() as guard:
+            if self.method.granularity == "network":
+                self._run_network(guard)
+            else:
+                self._run_units(guard)
+        return {"history": self.history, "unit_seconds": self.unit_seconds, "seconds": time.perf_counter() - t0}
+
+    # ---- layer / block ----------------------------------------------------------------------------------
+    def _run_units(self, guard: DeferredInterrupt) -> None:
+        units = find_units(self.qmodel, self.images[:1], self.method.granularity)
+        iters = self.budget.iters(self.method.granularity)
+        total = len(units) * iters
+        bar = tqdm(total=total, initial=self.start_unit * iters + self.start_it, unit="it",
+                   desc=f"{self.method.name} ({len(units)} {self.method.granularity}s)", disable=not self.progress)
+        for ui in range(self.start_unit, len(units)):
+            unit = units[ui]
+            t = time.perf_counter()
+            start = self.start_it if ui == self.start_unit else 0
+            self._tune_unit(ui, unit, iters, start, bar, guard)
+            self.unit_seconds[unit.name] = self.unit_seconds.get(unit.name, 0.0) + time.perf_counter() - t
+            self._save(ui + 1, 0, None)
+        bar.close()
+
+    def _tune_unit(self, ui: int, unit: Unit, iters: int, start: int, bar, guard) -> None:
+        bs = self.budget.batch_size
+        with quantization_disabled(self.qmodel):
+            fp_in, fp_out = capture(self.qmodel, unit.module, self.images, 64, want_output=True)
+        q_in, _ = capture(self.qmodel, unit.module, self.images, 64, want_output=False)
+        bar.set_postfix_str(f"{unit.name}: cache {(tree_nbytes(fp_in) * 2 + tree_nbytes(fp_out)) / 2**20:.0f} MiB")
+        layers = unit.layers
+        if start == 0:
+            prepare_layers(layers, self.method.keep_prob)
+        opt = self._optimizer(layers)
+        rounding = RoundingSchedule(iters)
+        n = len(self.images)
+        p = self.method.keep_prob
+        for it in range(start, iters):
+            idx = torch.randint(0, n, (bs,), generator=self.gen)
+            inp = index(q_in, idx)
+            if p < 1.0:  # QDrop: the block input mixes quantized and FP activations element-wise
+                fpi = index(fp_in, idx)
+                inp = tuple(torch.where(torch.rand(a.shape, generator=self.gen) < p, a, b)
+                            if isinstance(a, torch.Tensor) else a for a, b in zip(inp, fpi))
+            self._draw_seeds(layers)
+            out = unit.module(*inp)
+            rec = tree_squared_error(out, index(fp_out, idx))
+            loss = rec + rounding.loss(layers, it)
+            self._step(opt, loss, it, iters)
+            bar.update()
+            if it % 10 == 0:
+                bar.set_postfix_str(f"{unit.name}: rec {float(rec):.4g}")
+            self._after_iteration(ui, it, opt, guard)
+        finish_layers(layers)
+
+    # ---- network ----------------------------------------------------------------------------------------
+    def _run_network(self, guard: DeferredInterrupt) -> None:
+        q = self.qmodel
+        heads = [h.name for h in q.heads]
+        bs, iters = self.budget.batch_size, self.budget.network_iters
+        with torch.no_grad(), quantization_disabled(q):
+            fp = [q(self.images[i : i + 64]) for i in range(0, len(self.images), 64)]
+        fp_out = {k: torch.cat([o[k] for o in fp]) for k in fp[0]}
+        probe = torch.arange(min(PROBE_IMAGES, len(self.images)))
+        layers = list(quant_layers(q).values())
+        if self.start_it == 0:
+            prepare_layers(layers, self.method.keep_prob)
+        opt = self._optimizer(layers)
+        rounding = RoundingSchedule(iters)
+        refresh = max(1, self.budget.refresh)
+        selected = self.history[-1]["selected"] if self.history else heads
+        t = time.perf_counter()
+        bar = tqdm(total=iters, initial=self.start_it, unit="it", desc=f"{self.method.name} (network)",
+                   disable=not self.progress)
+        for it in range(self.start_it, iters):
+            if it % refresh == 0 and (not self.history or self.history[-1]["iteration"] != it):
+                selected = self._refresh(it, probe, fp_out, heads)
+            idx = torch.randint(0, len(self.images), (bs,), generator=self.gen)
+            self._draw_seeds(layers)
+            out = q(self.images[idx])
+            terms = head_losses(q, out, index(fp_out, idx), selected, self.method.focus, self.lam)
+            rec = sum(terms.values())
+            self._step(opt, rec + rounding.loss(layers, it), it, iters)
+            bar.update()
+            if it % 10 == 0:
+                bar.set_postfix_str(f"rec {float(rec):.4g} heads {'+'.join(selected)}")
+            self._after_iteration(0, it, opt, guard)
+        bar.close()
+        finish_layers(layers)
+        self._refresh(iters, probe, fp_out, heads, final=True)
+        self.unit_seconds["network"] = self.unit_seconds.get("network", 0.0) + time.perf_counter() - t
+        self._save(1, 0, None)
+
+    @torch.no_grad()
+    def _refresh(self, it: int, probe, fp_out, heads, final: bool = False) -> List[str]:
+        """Measures every head's current error on the probe images; selects the top-k when the method does."""
+        with keep_prob_one(self.qmodel):
+            out = self.qmodel(self.images[probe])
+        levels = head_error_levels(self.qmodel, out, index(fp_out, probe))
+        predicted = {h: float(self.curves[h](v)) for h, v in levels.items()} if self.curves else {}
+        if self.method.select and not final:
+            selected = select_heads(self.curves, levels, self.top_k)
+        else:
+            selected = list(heads)
+        self.history.append({"iteration": it, "levels": levels, "predicted": predicted, "selected": selected,
+                             "final": final})
+        if not final:
+            self.log(f"iteration {it}: error {', '.join(f'{h} {v:.3g}' for h, v in levels.items())}"
+                     f" -> heads {'+'.join(selected)}")
+        return selected

@@ -1,0 +1,124 @@
+"""Preparing quantized layers for tuning, finishing them, and checkpoints that survive interruption."""
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from typing import Dict, Iterable, Iterator
+
+import torch
+from torch import nn
+
+from ..quant.convert import quant_layers
+from ..quant.modules import QuantLayer
+
+
+def prepare_layers(layers: Iterable[QuantLayer], keep_prob: float, learn_steps: bool = True) -> None:
+    """AdaRound soft rounding from the current weights; learnable activation steps; QDrop's keep probability."""
+    for layer in layers:
+        layer.weight_quantizer.init_adaround(layer.weight)
+        q = layer.input_quantizer
+        if learn_steps and q.enabled and not isinstance(q.step, nn.Parameter):
+            q.make_learnable()
+        q.keep_prob = keep_prob
+
+
+@torch.no_grad()
+def finish_layers(layers: Iterable[QuantLayer]) -> None:
+    """Hard rounding written back into the weights, steps frozen, activation quantization always on."""
+    for layer in layers:
+        wq = layer.weight_quantizer
+        if wq.v is not None:
+            layer.weight.copy_(wq.harden(layer.weight))
+        q = layer.input_quantizer
+        if isinstance(q.step, nn.Parameter):
+            value = q.step.detach().clone()
+            del q._parameters["step"]
+            q.register_buffer("step", value)
+        q.keep_prob = 1.0
+
+
+def structure(qmodel: nn.Module) -> Dict[str, Dict[str, bool]]:
+    """Which layers are mid-tuning (AdaRound ``v`` present, learnable step): what a checkpoint must rebuild."""
+    return {n: {"v": l.weight_quantizer.v is not None, "learn": isinstance(l.input_quantizer.step, nn.Parameter),
+                "keep_prob": l.input_quantizer.keep_prob}
+            for n, l in quant_layers(qmodel).items()}
+
+
+def restore(qmodel: nn.Module, struct: Dict[str, Dict[str, bool]], state: Dict[str, torch.Tensor]) -> None:
+    layers = quant_layers(qmodel)
+    for name, s in struct.items():
+        layer = layers[name]
+        if s["v"]:
+            layer.weight_quantizer.v = nn.Parameter(torch.empty_like(state[f"{name}.weight_quantizer.v"]))
+            layer.weight_quantizer.mode = "soft"
+        if s["learn"] and not isinstance(layer.input_quantizer.step, nn.Parameter):
+            layer.input_quantizer.make_learnable()
+        layer.input_quantizer.keep_prob = s["keep_prob"]
+    qmodel.load_state_dict(state)
+
+
+@contextlib.contextmanager
+def quantization_disabled(qmodel: nn.Module) -> Iterator[None]:
+    """The quantized model computing in float (folded BatchNorm, float weights and activations)."""
+    layers = list(quant_layers(qmodel).values())
+    saved = [(l.quantize_weight, l.input_quantizer.enabled) for l in layers]
+    for l in layers:
+        l.quantize_weight, l.input_quantizer.enabled = False, False
+    try:
+        yield
+    finally:
+        for l, (w, a) in zip(layers, saved):
+            l.quantize_weight, l.input_quantizer.enabled = w, a
+
+
+@contextlib.contextmanager
+def keep_prob_one(qmodel: nn.Module) -> Iterator[None]:
+    """Deployment behaviour (no QDrop drop) for a measurement in the middle of tuning."""
+    layers = list(quant_layers(qmodel).values())
+    saved = [l.input_quantizer.keep_prob for l in layers]
+    for l in layers:
+        l.input_quantizer.keep_prob = 1.0
+    try:
+        yield
+    finally:
+        for l, p in zip(layers, saved):
+            l.input_quantizer.keep_prob = p
+
+
+def atomic_save(obj, path: str) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".tmp"
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+class DeferredInterrupt:
+    """Turns the first Ctrl-C / SIGTERM into a flag checked between iterations, so a checkpoint is written
+    from a consistent state; a second Ctrl-C interrupts at once."""
+
+    def __init__(self):
+        self.requested = False
+        self._saved = {}
+
+    def _handler(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self):
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._saved[sig] = signal.signal(sig, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, h in self._saved.items():
+            signal.signal(sig, h)
+        return False
+
+
+class Interrupted(Exception):
+    """Tuning stopped on request after writing its checkpoint."""
