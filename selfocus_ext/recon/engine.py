@@ -170,7 +170,7 @@ class Reconstructor:
             self._step(opt, loss, it, iters)
             bar.update()
             if it % 10 == 0:
-                bar.set_postfix_str(f"{unit.name}: rec {float(rec):.4g}")
+                bar.set_postfix_str(f"{unit.name}: rec {float(rec.detach()):.4g}")
             self._after_iteration(ui, it, opt, guard)
         finish_layers(layers)
 
@@ -204,7 +204,7 @@ class Reconstructor:
             self._step(opt, rec + rounding.loss(layers, it), it, iters)
             bar.update()
             if it % 10 == 0:
-                bar.set_postfix_str(f"rec {float(rec):.4g} heads {'+'.join(selected)}")
+                bar.set_postfix_str(f"rec {float(rec.detach()):.4g} heads {'+'.join(selected)}")
             self._after_iteration(0, it, opt, guard)
         bar.close()
         finish_layers(layers)

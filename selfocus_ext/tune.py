@@ -1,0 +1,286 @@
+"""Quantize a lane model end to end: calibrate, tune, evaluate, report, save.
+
+    python -m selfocus_ext.tune [--model ganet-s] [--bits w4a4] [--method sf] [--data synth | culane:ROOT |
+                                tusimple:ROOT] [--calib 512] [--budget quick] [--out runs/NAME] [--resume]
+                                [--device cpu|cuda]
+
+With no arguments: the shipped ganet-s, generated scenes, W4A4, Selective Focus, quick budget. Every stage
+saves what it finished under --out; --resume continues an interrupted run from there (tuning from its last
+checkpoint, to the same result).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import warnings
+from dataclasses import asdict
+from typing import Dict, List, Optional
+
+import torch
+
+from .models import registry
+from .quant import calibrate, load_quantized, parse_bits, quantize_model, save_quantized
+from .recon import (BUDGETS, METHODS, Interrupted, NoiseScoreCurve, Reconstructor, get_budget, get_method,
+                    load_or_build_curves)
+from .recon import config as rconfig
+from .workflow import plots
+from .workflow.data import DATA_HELP, calibration_set, evaluation_set, model_input_for, parse_data
+from .workflow.evaluation import evaluate
+from .workflow.report import format_table, write_reports
+
+RUN_FILE = "run.json"
+PROGRESS_FILE = "progress.json"
+TEST_SEED = 20261126
+
+
+class UsageError(ValueError):
+    pass
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m selfocus_ext.tune", description=__doc__.splitlines()[0])
+    p.add_argument("--model", default="ganet-s", help=f"zoo model ({', '.join(registry.available())})")
+    p.add_argument("--bits", default="w4a4", help="weight and activation bits, e.g. w4a4, w8a4 (2-8 bits)")
+    p.add_argument("--method", default="sf", help=f"one of {', '.join(METHODS)}")
+    p.add_argument("--data", default="synth", help=DATA_HELP)
+    p.add_argument("--calib", type=int, default=512, help="calibration images (default 512)")
+    p.add_argument("--budget", default="quick", help=f"iteration budget: {', '.join(BUDGETS)} (default quick)")
+    p.add_argument("--iters", type=int, help="override the budget's iterations (per unit, or for the network)")
+    p.add_argument("--batch-size", type=int, help="override the budget's batch size")
+    p.add_argument("--test", type=int, help="test images (default: the budget's count of generated scenes; "
+                                            "all test images of a data set)")
+    p.add_argument("--top-k", type=int, help="heads selected by Sensitivity Aware Selection (default: 1 for "
+                                             "two-head models, 2 otherwise)")
+    p.add_argument("--lam", type=float, default=rconfig.SF_LAMBDA,
+                   help=f"confidence weight of Semantic Guided Focus (default {rconfig.SF_LAMBDA})")
+    p.add_argument("--keep-prob", type=float, help="QDrop keep probability (default: the method's)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="output directory (default runs/MODEL-BITS-METHOD-BUDGET)")
+    p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--cache-dir", default=os.path.join(os.path.expanduser("~"), ".cache", "selfocus_ext"),
+                   help="where noise-score curves are cached ('' disables)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p
+
+
+def settings_from_args(args) -> Dict[str, object]:
+    """Validates every argument (one clear error each) and returns the run's settings."""
+    if args.model not in registry.available():
+        raise UsageError(f"--model: unknown model {args.model!r}; available: {', '.join(registry.available())}")
+    try:
+        parse_bits(args.bits)
+    except ValueError as exc:
+        raise UsageError(f"--bits: {exc}") from None
+    for check in (lambda: get_method(args.method), lambda: get_budget(args.budget)):
+        try:
+            check()
+        except ValueError as exc:
+            raise UsageError(f"--{'method' if 'method' in str(exc) else 'budget'}: {exc}") from None
+    try:
+        data = parse_data(args.data)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    for name in ("calib", "iters", "batch_size", "test", "top_k"):
+        v = getattr(args, name)
+        if v is not None and v <= 0:
+            raise UsageError(f"--{name.replace('_', '-')} must be positive, got {v}")
+    if args.keep_prob is not None and not 0.0 < args.keep_prob <= 1.0:
+        raise UsageError(f"--keep-prob must be in (0, 1], got {args.keep_prob}")
+    if args.lam <= 0:
+        raise UsageError(f"--lam must be positive, got {args.lam}")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: no CUDA device is available to this torch build")
+    return {"model": args.model, "bits": args.bits.lower(), "method": args.method, "data": str(data),
+            "calib": args.calib, "budget": args.budget, "iters": args.iters, "batch_size": args.batch_size,
+            "test": args.test, "top_k": args.top_k, "lam": args.lam, "keep_prob": args.keep_prob, "seed": args.seed}
+
+
+def prepare_out(out: str, settings: Dict[str, object], resume: bool) -> Dict[str, object]:
+    """Claims ``out`` for this run; with ``resume`` returns what earlier sessions finished."""
+    run_file = os.path.join(out, RUN_FILE)
+    if os.path.isfile(run_file):
+        with open(run_file) as f:
+            saved = json.load(f)
+        if not resume:
+            raise UsageError(f"--out {out} holds another run ({saved.get('method')} on {saved.get('model')}); "
+                             "pass --resume to continue it or choose another directory")
+        if saved != settings:
+            diff = {k: (saved.get(k), v) for k, v in settings.items() if saved.get(k) != v}
+            raise UsageError(f"--resume: {out} holds a run with other settings (saved, given): {diff}")
+        path = os.path.join(out, PROGRESS_FILE)
+        if os.path.isfile(path):
+            with open(path) as f:
+                return json.load(f)
+        return {}
+    if os.path.isdir(out) and os.listdir(out) and not resume:
+        raise UsageError(f"--out {out} is not empty and holds no run; choose an empty or new directory")
+    os.makedirs(out, exist_ok=True)
+    with open(run_file, "w") as f:
+        json.dump(settings, f, indent=1)
+    return {}
+
+
+class Run:
+    """One tuning job; each stage records its results in progress.json as it finishes."""
+
+    def __init__(self, settings: Dict[str, object], out: str, progress: Dict[str, object], device: str,
+                 cache_dir: str, show_progress: bool):
+        self.s, self.out, self.p = settings, out, progress
+        self.device, self.cache_dir, self.bars = device, cache_dir, show_progress
+        self.method = get_method(settings["method"])
+        if settings["keep_prob"] is not None:
+            from dataclasses import replace
+
+            self.method = replace(self.method, keep_prob=settings["keep_prob"])
+        self.budget = get_budget(settings["budget"], batch_size=settings["batch_size"])
+        if settings["iters"]:
+            from dataclasses import replace
+
+            it = settings["iters"]
+            self.budget = replace(self.budget, layer_iters=it, block_iters=it, network_iters=it,
+                                  refresh=max(1, round(it * self.budget.refresh / self.budget.network_iters)))
+        self.model = registry.load(settings["model"])
+        spec = parse_data(settings["data"])
+        self.spec = spec
+        self.model.model_input = model_input_for(spec, self.model.model_input)
+        self.p.setdefault("seconds", {})
+
+    def path(self, name: str) -> str:
+        return os.path.join(self.out, name)
+
+    def say(self, msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    def save_progress(self) -> None:
+        tmp = self.path(PROGRESS_FILE + ".tmp")
+        with open(tmp, "w") as f:
+            json.dump(self.p, f, indent=1)
+        os.replace(tmp, self.path(PROGRESS_FILE))
+
+    def _eval(self, model, key: str, desc: str, reference=None) -> torch.Tensor:
+        t = time.perf_counter()
+        r = evaluate(model, self.evalset, progress=self.bars, desc=desc, reference=reference,
+                     device=self.device)
+        xs = r.pop("xs")
+        torch.save(xs, self.path(f"lanes-{key}.pt"))
+        self.p[key] = r
+        self.p["seconds"][f"evaluate {key}"] = time.perf_counter() - t
+        self.save_progress()
+        return xs
+
+    def execute(self) -> int:
+        s = self.s
+        self.say(f"{s['model']} {s['bits'].upper()} {self.method.name} ({self.budget.name} budget) on {s['data']}"
+                 f" -> {self.out}")
+        self.evalset = evaluation_set(self.spec, s["test"] or (self.budget.test_scenes if self.spec.kind == "synth"
+                                                               else None), self.model.model_input, TEST_SEED)
+        # 1. the FP model
+        if "fp" not in self.p:
+            self._eval(self.model, "fp", "FP model")
+        fp_xs = torch.load(self.path("lanes-fp.pt"))
+        # 2. calibration
+        t = time.perf_counter()
+        images = calibration_set(self.spec, s["calib"], s["seed"], self.model.model_input,
+                                 progress=lambda it: _bar(it, "calibration images", self.bars))
+        self.p["seconds"]["calibration images"] = time.perf_counter() - t
+        if "calibrated" not in self.p:
+            t = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                qmodel = quantize_model(self.model, s["bits"], weight_observer=self.method.weight_observer,
+                                        act_observer=self.method.act_observer)
+            calibrate(qmodel, images, progress=self.bars)
+            save_quantized(qmodel, self.path("calibrated.pt"))
+            self.p["seconds"]["calibration"] = time.perf_counter() - t
+            self._eval(qmodel, "calibrated", "calibrated model", reference=fp_xs)
+        qmodel = load_quantized(self.model, self.path("calibrated.pt"))
+        # 3. noise-score curves
+        curves = None
+        if self.method.select:
+            if "curves" not in self.p:
+                n = min(self.budget.curve_images, len(images))
+                curves, secs, cached = load_or_build_curves(
+                    self.model, images[:n], self.cache_dir or None, self.budget.curve_levels, self.budget.curve_reruns,
+                    s["seed"], self.bars, s["model"])
+                self.p["curves"] = {k: asdict(v) for k, v in curves.items()}
+                self.p["seconds"]["noise-score curves" + (" (cached)" if cached else "")] = secs
+                self.save_progress()
+            curves = {k: NoiseScoreCurve(**v) for k, v in self.p["curves"].items()}
+        # 4. tuning
+        if self.method.granularity is not None and "tuned" not in self.p:
+            rec = Reconstructor(qmodel.to(self.device), self.method, self.budget, images.to(self.device),
+                                seed=s["seed"], checkpoint=self.path("checkpoint.pt"), curves=curves,
+                                top_k=s["top_k"], lam=s["lam"], progress=self.bars)
+            if os.path.isfile(self.path("checkpoint.pt")):
+                rec.load_checkpoint(self.path("checkpoint.pt"))
+                self.say(f"resuming tuning from {self.path('checkpoint.pt')}")
+            try:
+                result = rec.run()
+            except Interrupted as exc:
+                self.say(f"{exc}\ncontinue with: python -m selfocus_ext.tune --out {self.out} --resume (and the same "
+                         "arguments)")
+                return 130
+            qmodel = qmodel.cpu()
+            save_quantized(qmodel, self.path("quantized.pt"))
+            self.p["seconds"]["tuning"] = sum(result["unit_seconds"].values())
+            self.p["selection"] = result["history"]
+            self.p["unit_seconds"] = result["unit_seconds"]
+            self._eval(qmodel, "tuned", "tuned model", reference=fp_xs)
+            os.remove(self.path("checkpoint.pt"))
+        elif self.method.granularity is None and not os.path.isfile(self.path("quantized.pt")):
+            save_quantized(qmodel, self.path("quantized.pt"))
+        final = load_quantized(self.model, self.path("quantized.pt"))
+        self.figures(final, fp_xs, curves)
+        report = write_reports(self.out, self.s, self.p, self.method, self.budget)
+        print(format_table(report))
+        return 0
+
+    def figures(self, qmodel, fp_xs: torch.Tensor, curves) -> None:
+        key = "tuned" if "tuned" in self.p else "calibrated"
+        q_xs = torch.load(self.path(f"lanes-{key}.pt"))
+        if curves:
+            plots.save_png(self.path("curves.png"), plots.curves_figure(curves))
+        if self.p.get("selection"):
+            plots.save_png(self.path("selection.png"), plots.selection_figure(self.p["selection"]))
+        # the four test images where quantization moved the lanes most (and the first image, for reference)
+        from .workflow.evaluation import per_image_distortion
+
+        d = per_image_distortion(fp_xs, q_xs, torch.from_numpy(self.model.model_input.frame.ys))
+        picks = [0] + [int(i) for i in torch.argsort(d, descending=True)[:3] if int(i) != 0][:3]
+        for rank, i in enumerate(picks):
+            _, labels = self.evalset.items(i, i + 1)
+            img = plots.lanes_figure(self.evalset.raw(i), self.model.model_input,
+                                     {"ground truth": labels[0]["xs"], "FP": fp_xs[i].numpy(),
+                                      "quantized": q_xs[i].numpy()})
+            plots.save_png(self.path(f"lanes-{rank}-image{i}.png"), img)
+
+
+def _bar(it, desc, show):
+    from tqdm import tqdm
+
+    return tqdm(it, desc=desc, unit="img", disable=not show)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = settings_from_args(args)
+        out = args.out or os.path.join("runs", f"{args.model}-{settings['bits']}-{args.method}-{args.budget}")
+        progress = prepare_out(out, settings, args.resume)
+        run = Run(settings, out, progress, args.device, args.cache_dir, not args.quiet)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return run.execute()
+    except KeyboardInterrupt:
+        print(f"interrupted; what finished is saved in {out} (continue with --resume)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

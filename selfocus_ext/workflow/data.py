@@ -1,0 +1,128 @@
+"""``--data`` specifications: generated scenes, or a CULane / TuSimple tree; calibration and test sets."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable, List, Optional, Tuple
+
+import numpy as np
+import torch
+
+from ..data import synth
+from ..data.datasets import CULaneDataset, DatasetError, ModelInput, SyntheticLaneDataset, TuSimpleDataset
+from ..lanes.frames import get_frame
+
+DATA_HELP = "synth (generated scenes), culane:ROOT or tusimple:ROOT"
+# TuSimple images keep the frame below row 330: the share of the frame the CULane input keeps.
+TUSIMPLE_CROP = 330.0
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    kind: str  # "synth" | "culane" | "tusimple"
+    root: Optional[str] = None
+
+    def __str__(self) -> str:
+        return self.kind if self.root is None else f"{self.kind}:{self.root}"
+
+
+def parse_data(text: str) -> DataSpec:
+    """Checks the spec and, for a data set, that ROOT holds its layout."""
+    if text == "synth":
+        return DataSpec("synth")
+    kind, sep, root = text.partition(":")
+    if not sep or kind not in ("culane", "tusimple") or not root:
+        raise ValueError(f"--data must be {DATA_HELP}; got {text!r}")
+    if not os.path.isdir(root):
+        raise ValueError(f"--data {text}: {root} is not a directory")
+    if kind == "culane":
+        lists = [os.path.join(root, "list", f) for f in ("train.txt", "test.txt")]
+        if not any(os.path.isfile(f) for f in lists):
+            raise ValueError(f"--data {text}: not a CULane layout (no list/train.txt or list/test.txt under {root})")
+    else:
+        names = os.listdir(root)
+        if "test_label.json" not in names and not any(n.startswith("label_data") and n.endswith(".json") for n in names):
+            raise ValueError(f"--data {text}: not a TuSimple layout (no test_label.json or label_data_*.json in {root})")
+    return DataSpec(kind, root)
+
+
+def model_input_for(spec: DataSpec, base: ModelInput) -> ModelInput:
+    """The zoo models' input geometry on the data's frame."""
+    if spec.kind == "tusimple":
+        return ModelInput(get_frame("tusimple"), base.size, TUSIMPLE_CROP)
+    return base
+
+
+def _dataset(spec: DataSpec, split: str, transform):
+    if spec.kind == "culane":
+        has = os.path.isfile(os.path.join(spec.root, "list", f"{split}.txt"))
+        return CULaneDataset(spec.root, split if has else "test", transform=transform)
+    has = split == "test" or any(n.startswith("label_data") for n in os.listdir(spec.root))
+    return TuSimpleDataset(spec.root, split if has else "test", transform=transform)
+
+
+def calibration_set(spec: DataSpec, n: int, seed: int, model_input: ModelInput, progress=lambda it: it) -> torch.Tensor:
+    """n unlabelled model inputs: generated scenes, or a seeded random choice of the data set's training images."""
+    if n <= 0:
+        raise ValueError(f"--calib must be positive, got {n}")
+    if spec.kind == "synth":
+        ds = SyntheticLaneDataset(n, seed=seed, frame=model_input.frame.name, size=model_input.size,
+                                  crop_top=model_input.crop_top)
+        idx = range(n)
+    else:
+        ds = _dataset(spec, "train", model_input)
+        if len(ds) < n:
+            raise ValueError(f"--calib {n}: the data set has only {len(ds)} training images")
+        idx = sorted(np.random.default_rng(seed).choice(len(ds), n, replace=False).tolist())
+    return torch.stack([torch.as_tensor(ds[i]["image"]) for i in progress(idx)])
+
+
+@dataclass
+class EvalSet:
+    """Test images with their ground truth, read batch by batch: ``items(i0, i1)`` -> (model inputs, labels),
+    each label a dict with ``lanes`` (point arrays, frame pixels), ``xs`` ([L, R] on the frame's rows) and
+    ``scenario``; ``raw(i)`` is image i as uint8 RGB at the model's input size (for drawings)."""
+
+    metric: str  # "culane" or "tusimple"
+    model_input: ModelInput
+    count: int
+    items: Callable[[int, int], Tuple[torch.Tensor, List[dict]]]
+    raw: Callable[[int], np.ndarray]
+
+
+def _points(xs: np.ndarray, ys: np.ndarray) -> List[np.ndarray]:
+    return [np.stack([l[~np.isnan(l)], ys[~np.isnan(l)]], 1) for l in xs if (~np.isnan(l)).sum() >= 2]
+
+
+def evaluation_set(spec: DataSpec, n: Optional[int], model_input: ModelInput, seed: int) -> EvalSet:
+    """The generated test set (n scenes of the default mix, fixed seed), or the data set's test split (its
+    first n images when n is given)."""
+    ys = model_input.frame.ys
+    if spec.kind == "synth":
+        n = n or 1000
+        scenes = [synth.sample_scene(s, model_input.frame) for s in synth.scene_seeds(seed, n)]
+
+        def raw(i):
+            return synth.render(scenes[i], model_input.size, model_input.crop_top).image
+
+        def items(i0, i1):
+            labels = []
+            for i in range(i0, i1):
+                xs = synth.ground_truth(scenes[i])
+                labels.append({"lanes": _points(xs, ys), "xs": xs, "scenario": scenes[i].scenario})
+            return torch.stack([model_input.normalize(raw(i)) for i in range(i0, i1)]), labels
+
+        return EvalSet("culane", model_input, n, items, raw)
+    ds = _dataset(spec, "test", None)
+    count = min(n, len(ds)) if n else len(ds)
+    cv2 = synth._cv2()
+
+    def raw(i):
+        img = ds[i]["image"]
+        return cv2.resize(img[int(round(model_input.crop_top)):], model_input.size, interpolation=cv2.INTER_AREA)
+
+    def items(i0, i1):
+        got = [ds[i] for i in range(i0, i1)]
+        return torch.stack([model_input(g["image"]) for g in got]), got
+
+    return EvalSet(spec.kind, model_input, count, items, raw)

@@ -1,0 +1,87 @@
+"""Scoring a model (FP or quantized) on an evaluation set: CULane F1 per scenario or TuSimple accuracy, and
+the mean Lane Distortion Score against reference lanes."""
+from __future__ import annotations
+
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..data import synth
+from ..eval import culane
+from ..eval import tusimple as tus
+from ..lanes import LaneSet, distortion_score
+from .data import EvalSet
+
+
+@torch.no_grad()
+def evaluate(model, evalset: EvalSet, batch_size: int = 64, progress: bool = True, desc: str = "evaluating",
+             reference: Optional[torch.Tensor] = None, device: str = "cpu") -> Dict[str, object]:
+    """Decoded lanes of every test image and their scores. Returns a dict with ``xs`` ([N, L, R] tensor,
+    kept for comparisons), the metric's numbers, and ``lds`` against ``reference`` xs when given."""
+    model.eval()
+    ys = torch.from_numpy(evalset.model_input.frame.ys)
+    saved = model.model_input
+    model.model_input = evalset.model_input
+    all_xs: List[torch.Tensor] = []
+    labels: List[dict] = []
+    try:
+        for i in tqdm(range(0, evalset.count, batch_size), desc=desc, unit="batch", disable=not progress):
+            inputs, lab = evalset.items(i, min(i + batch_size, evalset.count))
+            out = model(inputs.to(device))
+            lanes = model.decode({k: v.cpu() for k, v in out.items()})
+            all_xs.append(lanes.xs)
+            labels.extend(lab)
+    finally:
+        model.model_input = saved
+    width = max(x.shape[1] for x in all_xs)
+    xs = torch.cat([torch.nn.functional.pad(x, (0, 0, 0, width - x.shape[1]), value=float("nan")) for x in all_xs])
+    result = {"xs": xs}
+    preds = LaneSet(ys, xs, torch.where(torch.isnan(xs).all(-1), float("nan"), 1.0)).to_points()
+    if evalset.metric == "tusimple":
+        acc = fp = fn = 0.0
+        rows = evalset.model_input.frame.ys.tolist()
+        for p, lab in zip(preds, labels):
+            pl = [_tusimple_lane(l, rows) for l in p]
+            gl = [[-2.0 if np.isnan(v) else float(v) for v in x] for x in lab["xs"]]
+            a, f, m = tus.bench(pl, gl, rows, 0)
+            acc, fp, fn = acc + a, fp + f, fn + m
+        n = max(1, len(preds))
+        r = tus.Result(acc / n, fp / n, fn / n)
+        result.update(f1=100 * r.f1, accuracy=100 * r.accuracy, fp=r.fp, fn=r.fn, per_scenario={})
+    else:
+        groups: Dict[str, tuple] = {}
+        for p, lab in zip(preds, labels):
+            g = groups.setdefault(lab["scenario"] or "all", ([], []))
+            g[0].append(p)
+            g[1].append(lab["lanes"])
+        order = [s for s in synth.SCENARIOS if s in groups] + sorted(s for s in groups if s not in synth.SCENARIOS)
+        res = culane.evaluate_scenarios({s: groups[s] for s in order}, (0.5,))
+        total = res["total"][0.5]
+        result.update(f1=100 * total.f1, precision=100 * total.precision, recall=100 * total.recall,
+                      per_scenario={s: (100 * res[s][0.5].f1 if s != "cross" else None) for s in order},
+                      cross_fp=res["cross"][0.5].fp if "cross" in res else None)
+    if reference is not None:
+        result["lds"] = lane_distortion(reference, xs, ys)
+    return result
+
+
+def _tusimple_lane(points: np.ndarray, rows: List[float]) -> List[float]:
+    lut = {float(y): float(x) for x, y in points}
+    return [lut.get(float(y), -2.0) for y in rows]
+
+
+def per_image_distortion(reference: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
+    """Lane Distortion Score of ``xs`` against ``reference`` (both [N, L, R]) per image."""
+    width = max(reference.shape[1], xs.shape[1])
+
+    def pad(t):
+        return torch.nn.functional.pad(t, (0, 0, 0, width - t.shape[1]), value=float("nan"))
+
+    return distortion_score(pad(reference), pad(xs), ys)
+
+
+def lane_distortion(reference: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor) -> float:
+    """Mean Lane Distortion Score of ``xs`` against ``reference``."""
+    return float(per_image_distortion(reference, xs, ys).double().mean())

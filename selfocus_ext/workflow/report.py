@@ -1,0 +1,69 @@
+"""The run's summary: report.json, report.md and the table printed at the end."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from typing import Dict
+
+from ..data import synth
+
+
+def build_report(settings: Dict, progress: Dict, method, budget) -> Dict:
+    rows = []
+    for key, label in (("fp", "FP"), ("calibrated", "calibration only"), ("tuned", f"tuned ({method.name})")):
+        if key in progress:
+            r = progress[key]
+            rows.append({"stage": label, "f1": r["f1"], "lds": r.get("lds"), "per_scenario": r.get("per_scenario", {}),
+                         "extra": {k: r[k] for k in ("accuracy", "fp", "fn", "precision", "recall", "cross_fp")
+                                   if r.get(k) is not None}})
+    return {"settings": settings, "method": asdict(method), "budget": asdict(budget), "results": rows,
+            "seconds": progress.get("seconds", {}), "selection": progress.get("selection", []),
+            "unit_seconds": progress.get("unit_seconds", {})}
+
+
+def format_table(report: Dict) -> str:
+    s = report["settings"]
+    lines = [f"{s['model']} {s['bits'].upper()} {s['method']} ({s['budget']} budget), data {s['data']}, "
+             f"{s['calib']} calibration images", ""]
+    lines.append(f"{'stage':<22} {'F1':>7} {'LDS vs FP':>10}")
+    for r in report["results"]:
+        lds = "-" if r["lds"] is None else f"{r['lds']:.3f}"
+        lines.append(f"{r['stage']:<22} {r['f1']:>7.2f} {lds:>10}")
+    scen = [k for k in synth.SCENARIOS if any(k in r["per_scenario"] for r in report["results"])]
+    scen += sorted({k for r in report["results"] for k in r["per_scenario"]} - set(scen))
+    if scen:
+        lines += ["", "F1 per scenario (cross: false positives)"]
+        lines.append(f"{'stage':<22} " + " ".join(f"{k[:7]:>7}" for k in scen))
+        for r in report["results"]:
+            cells = []
+            for k in scen:
+                v = r["per_scenario"].get(k)
+                cells.append(f"{r['extra'].get('cross_fp', '-'):>7}" if k == "cross" else
+                             (f"{v:>7.2f}" if v is not None else f"{'-':>7}"))
+            lines.append(f"{r['stage']:<22} " + " ".join(cells))
+    lines += ["", "time per stage"]
+    for k, v in report["seconds"].items():
+        lines.append(f"  {k:<30} {v:8.1f} s")
+    return "\n".join(lines)
+
+
+def write_reports(out: str, settings: Dict, progress: Dict, method, budget) -> Dict:
+    report = build_report(settings, progress, method, budget)
+    with open(os.path.join(out, "report.json"), "w") as f:
+        json.dump(report, f, indent=1)
+    md = ["# Tuning report", "", "```", format_table(report), "```", ""]
+    figures = sorted(f for f in os.listdir(out) if f.endswith(".png"))
+    if figures:
+        md += ["## Figures", ""] + [f"![{f}]({f})" for f in figures] + [""]
+    if report["selection"]:
+        md += ["## Selection history", "", "| iteration | " + " | ".join(report["selection"][0]["levels"]) +
+               " | selected |", "|---" * (len(report["selection"][0]["levels"]) + 2) + "|"]
+        for h in report["selection"]:
+            cells = [f"{h['levels'][k]:.4g}" + (f" (LDS {h['predicted'][k]:.2f})" if h.get("predicted") else "")
+                     for k in h["levels"]]
+            md.append(f"| {h['iteration']}{' (final)' if h.get('final') else ''} | " + " | ".join(cells) +
+                      f" | {'+'.join(h['selected']) if not h.get('final') else '-'} |")
+    with open(os.path.join(out, "report.md"), "w") as f:
+        f.write("\n".join(md) + "\n")
+    return report
