@@ -2,10 +2,12 @@
 
     python -m selfocus_ext.evaluate culane --pred DIR --gt ROOT [--list FILE ...] [--iou 0.5] [--mf1]
     python -m selfocus_ext.evaluate tusimple --pred FILE --gt FILE
+    python -m selfocus_ext.evaluate --model NAME [--quantized FILE] [--data synth | culane:ROOT | tusimple:ROOT]
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import List, Optional
 
@@ -58,8 +60,53 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def model_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m selfocus_ext.evaluate --model",
+                                description="Evaluate a zoo model, FP or quantized (a file saved by the tune command)")
+    p.add_argument("--model", required=True, help="zoo model name")
+    p.add_argument("--quantized", help="quantized model file (quantized.pt of a tune run)")
+    p.add_argument("--data", default="synth", help="synth, culane:ROOT or tusimple:ROOT")
+    p.add_argument("--test", type=int, help="test images (default: 1000 generated scenes; all of a data set)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run_model)
+    return p
+
+
+def run_model(args) -> int:
+    from .models import registry
+    from .quant import load_quantized
+    from .tune import TEST_SEED
+    from .workflow.data import evaluation_set, model_input_for, parse_data
+    from .workflow.evaluation import evaluate
+
+    if args.model not in registry.available():
+        raise ValueError(f"--model: unknown model {args.model!r}; available: {', '.join(registry.available())}")
+    if args.quantized and not os.path.isfile(args.quantized):
+        raise ValueError(f"--quantized: no file {args.quantized}")
+    spec = parse_data(args.data)
+    model = registry.load(args.model)
+    model.model_input = model_input_for(spec, model.model_input)
+    if args.quantized:
+        try:
+            model = load_quantized(model, args.quantized)
+        except (KeyError, RuntimeError) as exc:
+            raise ValueError(f"--quantized: {args.quantized} is not a quantized {args.model}: {exc}") from None
+    model = model.to(args.device)
+    evalset = evaluation_set(spec, args.test or (1000 if spec.kind == "synth" else None), model.model_input, TEST_SEED)
+    r = evaluate(model, evalset, progress=not args.quiet, device=args.device)
+    print(f"{args.model}{' (quantized)' if args.quantized else ''} on {spec}: F1 {r['f1']:.2f}")
+    for k, v in r.get("per_scenario", {}).items():
+        print(f"  {k:<8} {'-' if v is None else f'{v:.2f}'}")
+    if "accuracy" in r:
+        print(f"  accuracy {r['accuracy']:.2f}  FP {r['fp']:.4f}  FN {r['fn']:.4f}")
+    return 0
+
+
 def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    parser = model_parser() if any(a == "--model" or a.startswith("--model=") for a in argv) else build_parser()
+    args = parser.parse_args(argv)
     try:
         return args.run(args)
     except (OSError, ValueError) as exc:

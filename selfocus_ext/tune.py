@@ -183,10 +183,13 @@ class Run:
             self._eval(self.model, "fp", "FP model")
         fp_xs = torch.load(self.path("lanes-fp.pt"))
         # 2. calibration
-        t = time.perf_counter()
-        images = calibration_set(self.spec, s["calib"], s["seed"], self.model.model_input,
-                                 progress=lambda it: _bar(it, "calibration images", self.bars))
-        self.p["seconds"]["calibration images"] = time.perf_counter() - t
+        needs_images = ("calibrated" not in self.p or (self.method.select and "curves" not in self.p)
+                        or (self.method.granularity is not None and "tuned" not in self.p))
+        if needs_images:
+            t = time.perf_counter()
+            images = calibration_set(self.spec, s["calib"], s["seed"], self.model.model_input,
+                                     progress=lambda it: _bar(it, "calibration images", self.bars))
+            self.p["seconds"].setdefault("calibration images", time.perf_counter() - t)
         if "calibrated" not in self.p:
             t = time.perf_counter()
             with warnings.catch_warnings():

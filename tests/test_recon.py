@@ -1,0 +1,208 @@
+"""The reconstruction engine, Selective Focus's loss and selection, and the methods end to end (ci budget)."""
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from selfocus_ext import models
+from selfocus_ext.data.datasets import calibration_images
+from selfocus_ext.models.base import HeadSpec, LaneModel
+from selfocus_ext.quant import calibrate, quant_layers, quantize_model
+from selfocus_ext.recon import (METHODS, Interrupted, NoiseScoreCurve, Reconstructor, build_curves, find_units,
+                                get_budget, get_method, head_losses, select_heads, selective_focus_loss)
+from selfocus_ext.recon.rounding import RoundingSchedule, cosine_lr
+
+
+@pytest.fixture(scope="module")
+def images():
+    return calibration_images(8, seed=5)
+
+
+def quantized(name, images, bits="w4a4"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        q = quantize_model(models.load(name), bits)
+    return calibrate(q, images)
+
+
+# ---- the loss ------------------------------------------------------------------------------------------
+class TwoHeads(LaneModel):
+    heads = [HeadSpec("conf", "conf", "confidence", conf_fn="sigmoid"),
+             HeadSpec("sem", "sem", "semantic", mask_from="conf")]
+
+
+def test_sgf_loss_equals_its_formula():
+    g = torch.Generator().manual_seed(0)
+    fp = {"conf": torch.randn(2, 1, 3, 4, generator=g), "sem": torch.randn(2, 2, 3, 4, generator=g)}
+    q = {k: v + 0.1 * torch.randn(v.shape, generator=g) for k, v in fp.items()}
+    m = TwoHeads()
+    c = torch.sigmoid(fp["conf"])  # broadcast over the semantic channels
+    sem = ((c * (q["sem"] - fp["sem"])) ** 2).sum(1).mean()
+    conf = ((q["conf"] - fp["conf"]) ** 2).sum(1).mean()
+    lam = 3.0
+    got = selective_focus_loss(m, q, fp, ["conf", "sem"], focus=True, lam=lam)
+    torch.testing.assert_close(got, sem + lam * conf)
+    # the selected heads only; without focus: plain squared error, no mask, no lambda
+    torch.testing.assert_close(selective_focus_loss(m, q, fp, ["sem"], True, lam), sem)
+    plain = ((q["sem"] - fp["sem"]) ** 2).sum(1).mean() + conf
+    torch.testing.assert_close(selective_focus_loss(m, q, fp, ["conf", "sem"], focus=False, lam=lam), plain)
+    with pytest.raises(ValueError, match="no heads"):
+        selective_focus_loss(m, q, fp, [])
+
+
+def test_sgf_mask_is_a_constant_of_the_fp_model():
+    fp = {"conf": torch.randn(1, 1, 2, 2, requires_grad=True), "sem": torch.randn(1, 2, 2, 2)}
+    q = {"conf": torch.randn(1, 1, 2, 2), "sem": torch.randn(1, 2, 2, 2, requires_grad=True)}
+    head_losses(TwoHeads(), q, fp, ["sem"], True, 2.0)["sem"].backward()
+    assert fp["conf"].grad is None and q["sem"].grad is not None
+
+
+# ---- curves and selection ------------------------------------------------------------------------------
+def test_curve_interpolation_is_monotone_where_the_samples_are():
+    c = NoiseScoreCurve("h", [0.1, 0.2, 0.4, 0.8], [1.0, 2.0, 2.0, 5.0], 1.0)
+    grid = np.linspace(0, 2, 401)
+    v = c(grid)
+    assert np.all(np.diff(v) >= 0)
+    assert c(0.0) == 0.0 and c(0.2) == 2.0 and c(0.3) == 2.0 and c(0.6) == pytest.approx(3.5)
+    assert c(5.0) == 5.0  # constant beyond the last level
+    with pytest.raises(ValueError, match="increasing"):
+        NoiseScoreCurve("h", [0.2, 0.1], [1, 2], 1.0)
+
+
+def test_selection_picks_the_heads_the_curves_rank_highest():
+    steep = NoiseScoreCurve("a", [1.0, 2.0], [10.0, 20.0], 1.0)
+    flat = NoiseScoreCurve("b", [1.0, 2.0], [1.0, 2.0], 1.0)
+    mid = NoiseScoreCurve("c", [1.0, 2.0], [4.0, 8.0], 1.0)
+    curves = {"a": steep, "b": flat, "c": mid}
+    # same error everywhere: the steepest curve wins
+    assert select_heads(curves, {"a": 1.0, "b": 1.0, "c": 1.0}, 1) == ["a"]
+    # a large error on a flat head can outrank a small error on a steep one
+    assert select_heads(curves, {"a": 0.05, "b": 2.0, "c": 0.1}, 2) == ["b", "a"]
+    with pytest.raises(ValueError, match="k must be"):
+        select_heads(curves, {"a": 1.0}, 0)
+    with pytest.raises(ValueError, match="no noise-score curve"):
+        select_heads(curves, {"z": 1.0}, 1)
+
+
+def test_noise_curves_rise_with_noise(images):
+    m = models.load("bezier-s")
+    curves = build_curves(m, images, levels=4, reruns=2, progress=False)
+    assert set(curves) == {h.name for h in m.heads}
+    for c in curves.values():
+        assert len(c.levels) == 4 and all(s >= 0 for s in c.scores)
+        assert c.scores[-1] > c.scores[0]  # the full-RMS noise distorts more than 1/128 of it
+
+
+# ---- units and schedules -------------------------------------------------------------------------------
+def test_units_cover_every_layer_once(images):
+    q = quantized("scnn-s", images)
+    layers = set(quant_layers(q).values())
+    for granularity in ("layer", "block"):
+        units = find_units(q, images[:1], granularity)
+        seen = [l for u in units for l in u.layers]
+        assert len(seen) == len(layers) and set(seen) == layers
+    blocks = {u.name: u for u in find_units(q, images[:1], "block")}
+    assert "mp" in blocks and len(blocks["mp"].layers) == 4  # message passing runs its convs repeatedly
+    assert "backbone.layer1" in blocks  # a residual block (3 layers with its shortcut)
+    layer_units = find_units(q, images[:1], "layer")
+    assert all(len(u.layers) == 1 for u in layer_units if u.name != "mp")
+    with pytest.raises(ValueError, match="granularity"):
+        find_units(q, images[:1], "net")
+
+
+def test_rounding_schedule():
+    s = RoundingSchedule(100)
+    assert not s.active(19) and s.active(20)
+    assert s.beta(20) == 20.0 and s.beta(100) == 2.0 and s.beta(60) == pytest.approx(11.0)
+    assert cosine_lr(1.0, 0, 10) == 1.0 and cosine_lr(1.0, 10, 10) == pytest.approx(0.0)
+
+
+# ---- methods end to end -------------------------------------------------------------------------------
+def _run(name, method, images, seed=0, checkpoint=None, stop_after=None, resume=False):
+    q = quantized(name, images)
+    m = models.load(name)
+    meth = get_method(method)
+    curves = build_curves(m, images, levels=3, reruns=2, progress=False) if meth.select else None
+    rec = Reconstructor(q, meth, get_budget("ci"), images, seed=seed, checkpoint=checkpoint, curves=curves,
+                        progress=False)
+    if resume:
+        rec.load_checkpoint(checkpoint)
+    rec.stop_after = stop_after
+    return q, rec, rec.run()
+
+
+@pytest.mark.parametrize("method", [m for m, v in METHODS.items() if v.granularity])
+def test_every_tuning_method_runs_and_leaves_a_deployable_model(method, images):
+    q, rec, result = _run("ganet-s", method, images)
+    for layer in quant_layers(q).values():
+        assert layer.weight_quantizer.v is None and layer.weight_quantizer.mode == "rtn"
+        assert not isinstance(layer.input_quantizer.step, nn.Parameter) and layer.input_quantizer.keep_prob == 1.0
+        # hard rounding was written back: the weights sit on their quantization grid
+        torch.testing.assert_close(layer.qweight(), layer.weight, rtol=0, atol=1e-6)
+    with torch.no_grad():
+        out = q(images[:2])
+    assert all(torch.isfinite(v).all() for v in out.values())
+    if get_method(method).granularity == "network":
+        hist = result["history"]
+        assert hist[0]["iteration"] == 0 and hist[-1]["final"]
+        k = 2 if get_method(method).select else 3  # ganet-s has three heads
+        assert all(len(h["selected"]) == k for h in hist if not h["final"])
+
+
+@pytest.mark.parametrize("name", ["laneatt-s", "bezier-s", "scnn-s"])
+@pytest.mark.parametrize("method", ["qdrop", "sf"])
+def test_other_zoo_models_tune(name, method, images):
+    q, rec, result = _run(name, method, images)
+    if method == "sf":
+        assert all(len(h["selected"]) == 1 for h in result["history"] if not h["final"])  # two-head models
+
+
+def test_tuning_changes_the_rounding_and_is_deterministic(images):
+    calibrated = quantized("ganet-s", images)
+    a, _, _ = _run("ganet-s", "qdrop", images, seed=1)
+    b, _, _ = _run("ganet-s", "qdrop", images, seed=1)
+    c, _, _ = _run("ganet-s", "qdrop", images, seed=2)
+    sa, sb, sc = a.state_dict(), b.state_dict(), c.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert any(not torch.equal(sa[k], sc[k]) for k in sa)
+    moved = [k for k in sa if k.endswith("input_quantizer.step") and not torch.equal(sa[k], calibrated.state_dict()[k])]
+    assert moved  # the learned activation steps moved
+
+
+@pytest.mark.parametrize("method,stop", [("brecq", 6), ("qdrop", 9), ("sf", 5)])
+def test_resume_equals_an_uninterrupted_run(method, stop, images, tmp_path):
+    full, _, _ = _run("ganet-s", method, images, seed=3)
+    ck = str(tmp_path / "ck.pt")
+    with pytest.raises(Interrupted):
+        _run("ganet-s", method, images, seed=3, checkpoint=ck, stop_after=stop)
+    resumed, _, result = _run("ganet-s", method, images, seed=3, checkpoint=ck, resume=True)
+    sf, sr = full.state_dict(), resumed.state_dict()
+    assert sf.keys() == sr.keys()
+    for k in sf:
+        assert torch.equal(sf[k], sr[k]), k
+
+
+def test_checkpoint_of_another_run_is_refused(images, tmp_path):
+    ck = str(tmp_path / "ck.pt")
+    with pytest.raises(Interrupted):
+        _run("ganet-s", "brecq", images, seed=3, checkpoint=ck, stop_after=2)
+    q = quantized("ganet-s", images)
+    rec = Reconstructor(q, get_method("qdrop"), get_budget("ci"), images, seed=3, progress=False)
+    with pytest.raises(ValueError, match="another run"):
+        rec.load_checkpoint(ck)
+
+
+def test_reconstructor_rejects_bad_input(images):
+    q = quantized("ganet-s", images)
+    with pytest.raises(ValueError, match="no reconstruction"):
+        Reconstructor(q, get_method("omse"), get_budget("ci"), images)
+    with pytest.raises(ValueError, match="curves"):
+        Reconstructor(q, get_method("sf"), get_budget("ci"), images)
+    with pytest.raises(ValueError, match="images"):
+        Reconstructor(q, get_method("brecq"), get_budget("ci"), images[0])
+    with pytest.raises(ValueError, match="unknown method"):
+        get_method("gptq")
+    with pytest.raises(ValueError, match="unknown budget"):
+        get_budget("huge")

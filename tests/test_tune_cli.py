@@ -1,0 +1,108 @@
+"""``python -m selfocus_ext.tune`` and ``python -m selfocus_ext.evaluate --model``: runs on the ci budget,
+outputs, resume, and one clear error line for each bad argument."""
+import json
+import os
+
+import pytest
+
+from selfocus_ext import evaluate as evaluate_cli
+from selfocus_ext import tune
+from selfocus_ext.data.layouts import write_culane
+
+FAST = ["--budget", "ci", "--calib", "8", "--test", "16", "--quiet"]
+
+
+def run(args, capsys):
+    code = tune.main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--model", "resnet-50"], "unknown model"),
+    (["--bits", "w3a9"], "--bits"),
+    (["--bits", "four"], "--bits"),
+    (["--method", "gptq"], "unknown method"),
+    (["--budget", "forever"], "unknown budget"),
+    (["--data", "kitti:/tmp"], "--data must be"),
+    (["--calib", "0"], "--calib must be positive"),
+    (["--keep-prob", "1.5"], "--keep-prob"),
+])
+def test_bad_arguments_get_one_line_and_exit_2(args, message, capsys, tmp_path):
+    code, out, err = run(args + ["--out", str(tmp_path / "r")], capsys)
+    assert code == 2
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+    assert not (tmp_path / "r").exists()
+
+
+def test_data_path_that_is_not_a_layout(capsys, tmp_path):
+    (tmp_path / "empty").mkdir()
+    for kind in ("culane", "tusimple"):
+        code, _, err = run(["--data", f"{kind}:{tmp_path / 'empty'}", "--out", str(tmp_path / "r")], capsys)
+        assert code == 2 and f"not a {'CULane' if kind == 'culane' else 'TuSimple'} layout" in err
+    code, _, err = run(["--data", f"culane:{tmp_path / 'missing'}", "--out", str(tmp_path / "r")], capsys)
+    assert code == 2 and "not a directory" in err
+
+
+def test_sf_run_writes_its_outputs_and_resume_refuses_other_runs(capsys, tmp_path):
+    out = str(tmp_path / "sf")
+    code, table, _ = run(FAST + ["--out", out, "--cache-dir", str(tmp_path / "cache")], capsys)
+    assert code == 0
+    for name in ("report.json", "report.md", "quantized.pt", "curves.png", "selection.png", "calibrated.pt"):
+        assert os.path.isfile(os.path.join(out, name)), name
+    assert any(f.startswith("lanes-0-") and f.endswith(".png") for f in os.listdir(out))
+    assert not os.path.exists(os.path.join(out, "checkpoint.pt"))
+    report = json.load(open(os.path.join(out, "report.json")))
+    stages = [r["stage"] for r in report["results"]]
+    assert stages == ["FP", "calibration only", "tuned (sf)"]
+    assert report["results"][1]["lds"] >= 0 and report["selection"]
+    assert "FP" in table and "time per stage" in table and "normal" in table
+    # the same --out without --resume is refused; with --resume the finished run re-reports
+    code, _, err = run(FAST + ["--out", out], capsys)
+    assert code == 2 and "holds another run" in err
+    code, table2, _ = run(FAST + ["--out", out, "--resume"], capsys)
+    assert code == 0 and table2 == table
+    code, _, err = run(FAST + ["--out", out, "--resume", "--bits", "w8a8"], capsys)
+    assert code == 2 and "other settings" in err
+    # the saved model evaluates alone
+    code = evaluate_cli.main(["--model", "ganet-s", "--quantized", os.path.join(out, "quantized.pt"), "--test", "16",
+                              "--quiet"])
+    text = capsys.readouterr().out
+    assert code == 0 and f"{report['results'][2]['f1']:.2f}" in text
+
+
+def test_interrupted_tuning_resumes_from_its_checkpoint(capsys, tmp_path, monkeypatch):
+    out = str(tmp_path / "q")
+    args = FAST + ["--method", "qdrop", "--out", out]
+    original = tune.Reconstructor.run
+
+    def interrupted(self):
+        self.stop_after = 7
+        return original(self)
+
+    monkeypatch.setattr(tune.Reconstructor, "run", interrupted)
+    code, _, err = run(args, capsys)
+    assert code == 130 and "--resume" in err and os.path.isfile(os.path.join(out, "checkpoint.pt"))
+    monkeypatch.setattr(tune.Reconstructor, "run", original)
+    code, _, err = run(args + ["--resume"], capsys)
+    assert code == 0 and "resuming tuning" in err
+    straight = str(tmp_path / "q2")
+    assert run(FAST + ["--method", "qdrop", "--out", straight], capsys)[0] == 0
+    a = json.load(open(os.path.join(out, "report.json")))["results"][2]
+    b = json.load(open(os.path.join(straight, "report.json")))["results"][2]
+    assert a["f1"] == b["f1"] and a["lds"] == b["lds"]
+
+
+def test_calibration_only_method_on_a_culane_tree(capsys, tmp_path):
+    root = str(tmp_path / "culane")
+    write_culane(root, 12, seed=1, split="test")
+    code, table, _ = run(["--method", "omse", "--data", f"culane:{root}", "--budget", "ci", "--calib", "4", "--quiet",
+                          "--out", str(tmp_path / "o")], capsys)
+    assert code == 0 and "calibration only" in table and "tuned" not in table
+
+
+def test_evaluate_model_errors(capsys, tmp_path):
+    assert evaluate_cli.main(["--model", "nope"]) == 2
+    assert "unknown model" in capsys.readouterr().err
+    assert evaluate_cli.main(["--model", "ganet-s", "--quantized", str(tmp_path / "x.pt")]) == 2
+    assert "no file" in capsys.readouterr().err
