@@ -153,3 +153,28 @@ def test_lane_distortion_cuda_equals_cpu():
     gpu = distortion_score(base.cuda(), pert.cuda(), ys.cuda())
     torch.testing.assert_close(gpu.cpu(), cpu, rtol=1e-5, atol=1e-4)
     torch.library.opcheck(torch.ops.selfocus.lane_distortion.default, (base.cuda(), pert.cuda(), ys.cuda(), 30.0, 1.0, 0.5))
+
+
+@pytest.mark.parametrize("name", ["ganet-s", "laneatt-s", "bezier-s", "scnn-s"])
+def test_decoders_cuda_equal_cpu(name):
+    """The CUDA decoders (one thread per image, csrc/core/decode_portable.h) give the CPU's LaneSets, also
+    with the Monte-Carlo dimension."""
+    from selfocus_ext import models
+    from selfocus_ext.data.datasets import calibration_images
+
+    m = models.load(name)
+    x = calibration_images(24, seed=9)
+    with torch.no_grad():
+        out = m(x)
+    head = m.heads[-1].output_key
+    g = torch.Generator().manual_seed(0)
+    noisy = {**out, head: out[head][None] + 0.3 * out[head].std() * torch.randn((5,) + tuple(out[head].shape), generator=g)}
+    for case in (out, noisy):
+        cpu = m.decode(case)
+        gpu = m.decode({k: v.cuda() for k, v in case.items()})
+        cx, cs = (cpu.xs, cpu.scores) if hasattr(cpu, "xs") else cpu
+        gx, gs = (gpu.xs, gpu.scores) if hasattr(gpu, "xs") else gpu
+        assert gx.is_cuda
+        # same lanes; x within float rounding (the device's hypotf and the host's may differ by an ulp)
+        torch.testing.assert_close(gx.cpu(), cx, rtol=0, atol=1e-3, equal_nan=True)
+        torch.testing.assert_close(gs.cpu(), cs, rtol=0, atol=1e-6, equal_nan=True)

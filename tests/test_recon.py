@@ -206,3 +206,53 @@ def test_reconstructor_rejects_bad_input(images):
         get_method("gptq")
     with pytest.raises(ValueError, match="unknown budget"):
         get_budget("huge")
+
+
+# ---- a user's model ------------------------------------------------------------------------------------
+class _UserNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        z = models.load("bezier-s")
+        self.z = z
+
+    def forward(self, x):
+        o = self.z(x)
+        return {"exist": o["logits"], "shape": o["curves"]}
+
+
+def _wrapped(mc: bool):
+    from selfocus_ext.models.base import WrappedLaneModel
+
+    inner = models.build("bezier-s")
+
+    def decode(out):
+        return inner.decode({"logits": out["exist"], "curves": out["shape"]})
+
+    return WrappedLaneModel(_UserNet(), [HeadSpec("exist", "exist", "confidence", conf_fn="sigmoid"),
+                                         HeadSpec("shape", "shape", "semantic", mask_from="exist")],
+                            decode, head_layers=["z.exist", "z.curve"], supports_monte_carlo=mc)
+
+
+def test_wrapped_user_model_builds_curves_either_way_and_tunes(images):
+    a = build_curves(_wrapped(True), images, levels=2, reruns=2, seed=4, progress=False)
+    b = build_curves(_wrapped(False), images, levels=2, reruns=2, seed=4, progress=False)
+    for h in a:  # one batched Monte-Carlo call or one call per copy: the same scores
+        assert a[h].scores == pytest.approx(b[h].scores, abs=1e-9)
+    w = _wrapped(False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        q = calibrate(quantize_model(w, "w4a4"), images)
+    assert quant_layers(q)["module.z.curve"].weight_quantizer.bits == 8  # a declared head layer
+    Reconstructor(q, get_method("sf"), get_budget("ci"), images, curves=b, progress=False).run()
+
+
+def test_wrapped_model_rejects_inconsistent_heads():
+    from selfocus_ext.models.base import WrappedLaneModel
+
+    with pytest.raises(ValueError, match="not a confidence head"):
+        WrappedLaneModel(nn.Identity(), [HeadSpec("s", "s", "semantic", mask_from="c")], lambda o: None)
+    with pytest.raises(ValueError, match="unique"):
+        WrappedLaneModel(nn.Identity(), [], lambda o: None)
+    m = WrappedLaneModel(nn.Identity(), [HeadSpec("c", "c", "confidence", conf_fn="sigmoid")], lambda o: None)
+    with pytest.raises(TypeError, match="dict of head tensors"):
+        m(torch.zeros(1, 3, 4, 4))

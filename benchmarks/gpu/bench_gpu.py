@@ -61,6 +61,32 @@ def cases(n):
     ]
 
 
+def decoder_lines():
+    """The batched decoders on a Monte-Carlo batch (20 noisy copies of 100 images' last head): CUDA against
+    the CPU op (this machine's cores) on the same outputs."""
+    import time
+
+    from selfocus_ext import models
+    from selfocus_ext.data.datasets import calibration_images
+
+    out_lines = ["\n| decoder (20 x 100 images) | CUDA ms | CPU ms | CPU / CUDA |", "|---|---|---|---|"]
+    x = calibration_images(100, seed=1)
+    for name in ["ganet-s", "laneatt-s", "bezier-s", "scnn-s"]:
+        m = models.load(name)
+        with torch.no_grad():
+            out = m(x)
+        head = m.heads[-1].output_key
+        noisy = {**out, head: out[head][None] + 0.1 * out[head].std() * torch.randn((20,) + tuple(out[head].shape))}
+        gpu = {k: v.cuda() for k, v in noisy.items()}
+        gpu_ms = cuda_time_ms(lambda: m.decode(gpu), iters=5, warmup=1)
+        t0 = time.perf_counter()
+        for _ in range(3):
+            m.decode(noisy)
+        cpu_ms = (time.perf_counter() - t0) / 3 * 1e3
+        out_lines.append(f"| {name} | {gpu_ms:.2f} | {cpu_ms:.2f} | {cpu_ms / gpu_ms:.1f} |")
+    return out_lines
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", required=True)
@@ -106,6 +132,7 @@ def main():
     cpu_ms = (time.perf_counter() - t0) / 5 * 1e3
     lines.append(f"\nLane Distortion Score, 16,000 pairs (4 lanes, 32 rows): CUDA {lds_ms:.3f} ms, "
                  f"CPU (this machine's cores) {cpu_ms:.3f} ms.\n")
+    lines += decoder_lines()
     se.ops.set_device_value_checks(True)
     x = torch.randn(a.sizes[0], device="cuda")
     with_checks = cuda_time_ms(lambda: se.fake_quant(x, torch.tensor(0.02, device="cuda"), 8))

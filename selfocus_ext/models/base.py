@@ -117,6 +117,45 @@ class LaneModel(nn.Module):
         return out
 
 
+class WrappedLaneModel(LaneModel):
+    """A user's ``nn.Module`` that returns a dict of head tensors, declared with its ``HeadSpec``s and a
+    ``decode(outputs) -> LaneSet`` function, so that quantization, reconstruction and Selective Focus treat it
+    like a zoo model. ``head_layers``: names (inside ``module``) of the heads' output layers, kept at 8 bits.
+    A decoder that cannot take a leading Monte-Carlo dimension is called once per noisy copy when curves are
+    built (``supports_monte_carlo=False``)."""
+
+    def __init__(self, module: nn.Module, heads: List[HeadSpec], decode: Callable[..., LaneSet],
+                 model_input: ModelInput = DEFAULT_INPUT, head_layers: Optional[List[str]] = None,
+                 family: str = "custom", supports_monte_carlo: bool = False):
+        super().__init__(model_input)
+        names = [h.name for h in heads]
+        if not heads or len(set(names)) != len(names):
+            raise ValueError(f"WrappedLaneModel: heads must be non-empty with unique names, got {names}")
+        roles = {h.name: h.role for h in heads}
+        for h in heads:
+            if h.role == "semantic" and roles.get(h.mask_from) != "confidence":
+                raise ValueError(f"WrappedLaneModel: head {h.name!r} is masked by {h.mask_from!r}, which is not a "
+                                 "confidence head of this model")
+        if not callable(decode):
+            raise TypeError("WrappedLaneModel: decode must be callable (outputs dict -> LaneSet)")
+        self.module, self.heads, self._decode = module, list(heads), decode
+        self.family, self.supports_monte_carlo = family, supports_monte_carlo
+        if head_layers:
+            self.head_layers = [f"module.{n}" for n in head_layers]
+
+    def forward(self, x) -> Dict[str, torch.Tensor]:
+        out = self.module(x)
+        if not isinstance(out, dict):
+            raise TypeError(f"WrappedLaneModel: the module must return a dict of head tensors, got {type(out).__name__}")
+        missing = [h.output_key for h in self.heads if h.output_key not in out]
+        if missing:
+            raise KeyError(f"WrappedLaneModel: the module's outputs lack {missing}")
+        return out
+
+    def decode(self, outputs: Dict[str, torch.Tensor], **kw):
+        return self._decode(outputs, **kw)
+
+
 # Fake kernels of the batched decoders: [B, max_lanes, rows] (or [K, B, ...] with a Monte-Carlo dimension).
 def _decoder_fake(first: torch.Tensor, image_dims: int, ys: torch.Tensor, max_lanes: int, *others: torch.Tensor):
     lead = [t.shape[0] for t in (first,) + others if t.dim() == image_dims + 2]

@@ -10,11 +10,17 @@ from .base import LaneModel
 
 WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights")
 _BUILDERS: Dict[str, Callable[[], LaneModel]] = {}
+_OWN_WEIGHTS = set()
 
 
-def register(name: str):
+def register(name: str, own_weights: bool = False):
+    """Registers a builder under ``name``. ``own_weights``: the builder returns a trained model itself (a
+    user's model), so ``load`` does not look for shipped weights."""
+
     def wrap(builder):
         _BUILDERS[name] = builder
+        if own_weights:
+            _OWN_WEIGHTS.add(name)
         return builder
 
     return wrap
@@ -38,7 +44,7 @@ def build(name: str) -> LaneModel:
 def load(name: str, pretrained: bool = True) -> LaneModel:
     """A zoo model by name, in eval mode, with its shipped weights unless ``pretrained=False``."""
     model = build(name)
-    if pretrained:
+    if pretrained and name not in _OWN_WEIGHTS:
         path = weights_path(name)
         if not os.path.isfile(path):
             raise FileNotFoundError(

@@ -82,12 +82,23 @@ def build_curves(model, images: torch.Tensor, levels: int = 8, reruns: int = 20,
             noise = torch.randn((reruns,) + tuple(out.shape), generator=gen, dtype=out.dtype)
             noisy = dict(fp)
             noisy[spec.output_key] = out.unsqueeze(0) + float(f * rms) * noise
-            xs, _ = model.decode(noisy)
+            xs = _decode_copies(model, noisy, spec.output_key, reruns)
             scores.append(float(distortion_score(ref, xs).double().mean()))
             bar.update()
         curves[spec.name] = NoiseScoreCurve(spec.name, [float(f * rms) for f in fractions], scores, rms)
     bar.close()
     return curves
+
+
+def _decode_copies(model, noisy: Dict[str, torch.Tensor], key: str, copies: int) -> torch.Tensor:
+    """xs [K, B, L, R] of K noisy copies of one head: one batched call when the decoder takes the Monte-Carlo
+    dimension (the zoo's decoders), else one call per copy."""
+    if getattr(model, "supports_monte_carlo", True):
+        return model.decode(noisy)[0]
+    sets = [model.decode({**noisy, key: noisy[key][k]}) for k in range(copies)]
+    width = max(s.xs.shape[1] for s in sets)
+    return torch.stack([torch.nn.functional.pad(s.xs, (0, 0, 0, width - s.xs.shape[1]), value=float("nan"))
+                        for s in sets])
 
 
 def cache_key(model, images: torch.Tensor, levels: int, reruns: int, seed: int) -> str:

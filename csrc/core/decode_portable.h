@@ -1,0 +1,563 @@
+// The zoo's lane decoders written once for a CUDA thread and a CPU thread: no allocation (every array lives
+// in a caller-provided workspace), no standard containers, __host__ __device__. One call decodes one image
+// into one LaneSet row, with the same steps, orders and float arithmetic as lane_decode.cpp, which stays
+// the CPU op's default (it is faster there). The CPU op can run these instead (set_decode_backend), which is
+// how the tests hold them to lane_decode.cpp on a machine without a GPU.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+
+#include "lane_decode.h"  // InputMap, *Params
+
+// Not force-inlined (unlike SF_HD): these are whole decoders, and numpy_sum recurses.
+#ifdef __CUDACC__
+#define SF_HDF __host__ __device__ inline
+#else
+#define SF_HDF inline
+#endif
+
+namespace selfocus {
+namespace decode {
+namespace portable {
+
+// ---- workspace -----------------------------------------------------------------------------------------
+// Carves typed arrays out of one byte buffer; with a null base it only counts, so the same code sizes the
+// workspace and uses it.
+struct Carver {
+  unsigned char* base;
+  size_t used;
+  template <typename T>
+  SF_HDF T* take(int64_t n) {
+    used = (used + 7) & ~static_cast<size_t>(7);
+    T* p = base ? reinterpret_cast<T*>(base + used) : nullptr;
+    used += static_cast<size_t>(n > 0 ? n : 0) * sizeof(T);
+    return p;
+  }
+};
+
+struct LaneSpan {
+  int begin, count;  // points [begin, begin + count) of the point buffers
+  float score;
+};
+
+SF_HDF float nan_value() { return __builtin_nanf(""); }
+SF_HDF bool is_finite(float x) { return x == x && x - x == 0.0f; }
+
+// Stable bottom-up merge sort of `a[n]` with `tmp[n]`; `less(x, y)` is the strict order.
+template <typename Less>
+SF_HDF void stable_sort(int* a, int* tmp, int n, Less less) {
+  int* src = a;
+  int* dst = tmp;
+  for (int width = 1; width < n; width *= 2) {
+    for (int lo = 0; lo < n; lo += 2 * width) {
+      const int mid = lo + width < n ? lo + width : n;
+      const int hi = lo + 2 * width < n ? lo + 2 * width : n;
+      int i = lo, j = mid, k = lo;
+      while (i < mid && j < hi) dst[k++] = less(src[j], src[i]) ? src[j++] : src[i++];
+      while (i < mid) dst[k++] = src[i++];
+      while (j < hi) dst[k++] = src[j++];
+    }
+    int* t = src;
+    src = dst;
+    dst = t;
+  }
+  if (src != a)
+    for (int i = 0; i < n; ++i) a[i] = src[i];
+}
+
+// numpy's pairwise float32 sum (8 accumulators, blocks of 128), so np.mean is reproduced bit for bit.
+SF_HDF float numpy_sum(const float* a, int64_t n) {
+  if (n < 8) {
+    float r = 0.0f;
+    for (int64_t i = 0; i < n; ++i) r += a[i];
+    return r;
+  }
+  if (n <= 128) {
+    float r[8];
+    for (int j = 0; j < 8; ++j) r[j] = a[j];
+    int64_t i = 8;
+    for (; i < n - (n % 8); i += 8)
+      for (int j = 0; j < 8; ++j) r[j] += a[i + j];
+    float res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+    for (; i < n; ++i) res += a[i];
+    return res;
+  }
+  int64_t n2 = n / 2;
+  n2 -= n2 % 8;
+  return numpy_sum(a, n2) + numpy_sum(a + n2, n - n2);
+}
+
+// ---- emit: lanes in model-input pixels -> one LaneSet row --------------------------------------------
+struct EmitScratch {
+  int *order, *tmp, *idx;
+  double *fy, *fx, *uy, *ux;
+  static SF_HDF EmitScratch carve(Carver& c, int max_spans, int max_points) {
+    EmitScratch s;
+    s.order = c.take<int>(max_spans);
+    s.tmp = c.take<int>(max_spans > max_points ? max_spans : max_points);
+    s.idx = c.take<int>(max_points);
+    s.fy = c.take<double>(max_points);
+    s.fx = c.take<double>(max_points);
+    s.uy = c.take<double>(max_points);
+    s.ux = c.take<double>(max_points);
+    return s;
+  }
+};
+
+// numpy.interp of (py, px) (py strictly increasing, n >= 1) at y inside [py[0], py[n-1]].
+SF_HDF double interp(double y, const double* py, const double* px, int n) {
+  if (n == 1 || y == py[n - 1]) return px[n - 1];
+  int lo = 0, hi = n;  // first index with py > y
+  while (lo < hi) {
+    const int mid = (lo + hi) / 2;
+    if (py[mid] > y) hi = mid; else lo = mid + 1;
+  }
+  const int j = lo - 1;
+  if (py[j] == y) return px[j];
+  const double slope = (px[j + 1] - px[j]) / (py[j + 1] - py[j]);
+  return slope * (y - py[j]) + px[j];
+}
+
+// As lane_decode.cpp's emit_lanes: highest score first (stable), frame mapping in float32, equal rows
+// averaged, linear resampling on `ys` inside the lane's extent, at least two points inside the frame.
+SF_HDF void emit(const LaneSpan* lanes, int n, const float* px, const float* py, const InputMap& map, const float* ys,
+                int rows, int max_lanes, float* xs, float* scores, EmitScratch s) {
+  for (int64_t i = 0; i < static_cast<int64_t>(max_lanes) * rows; ++i) xs[i] = nan_value();
+  for (int i = 0; i < max_lanes; ++i) scores[i] = nan_value();
+  for (int i = 0; i < n; ++i) s.order[i] = i;
+  stable_sort(s.order, s.tmp, n, [&](int a, int b) { return lanes[a].score > lanes[b].score; });
+  int k = 0;
+  for (int oi = 0; oi < n; ++oi) {
+    const LaneSpan& lane = lanes[s.order[oi]];
+    if (lane.count < 2 || k >= max_lanes) continue;
+    for (int j = 0; j < lane.count; ++j) {
+      const float fx = (px[lane.begin + j] + 0.5f) / map.sx - 0.5f;
+      const float fy = (py[lane.begin + j] + 0.5f) / map.sy - 0.5f + map.crop_top;
+      s.fx[j] = static_cast<double>(fx);
+      s.fy[j] = static_cast<double>(fy);
+      s.idx[j] = j;
+    }
+    const double* fyv = s.fy;
+    stable_sort(s.idx, s.tmp, lane.count, [&](int a, int b) { return fyv[a] < fyv[b]; });
+    int u = 0;
+    for (int t = 0; t < lane.count;) {
+      const double y = s.fy[s.idx[t]];
+      double sum = 0.0;
+      int count = 0;
+      for (; t < lane.count && s.fy[s.idx[t]] == y; ++t, ++count) sum += s.fx[s.idx[t]];
+      s.uy[u] = y;
+      s.ux[u] = sum / static_cast<double>(count);
+      ++u;
+    }
+    float* row = xs + static_cast<int64_t>(k) * rows;
+    int valid = 0;
+    for (int r = 0; r < rows; ++r) {
+      const double y = ys[r];
+      float v = nan_value();
+      if (y >= s.uy[0] && y <= s.uy[u - 1]) v = static_cast<float>(interp(y, s.uy, s.ux, u));
+      if (!(v >= 0.0f && v <= static_cast<float>(map.frame_width - 1))) v = nan_value();
+      valid += v == v;
+      row[r] = v;
+    }
+    if (valid < 2) {
+      for (int r = 0; r < rows; ++r) row[r] = nan_value();
+      continue;
+    }
+    scores[k] = lane.score;
+    ++k;
+  }
+}
+
+// ---- GANet ---------------------------------------------------------------------------------------------
+struct GANetScratch {
+  int *kp, *order, *tmp, *cluster, *members;
+  float* conf;
+  double *pos_x, *pos_y, *start_x, *start_y, *cx, *cy;
+  unsigned char* seed;
+  LaneSpan* spans;
+  float *px, *py;
+  EmitScratch emit;
+  static SF_HDF GANetScratch carve(Carver& c, int h, int w) {
+    const int n = h * w;
+    GANetScratch s;
+    s.kp = c.take<int>(n);
+    s.order = c.take<int>(n);
+    s.tmp = c.take<int>(n);
+    s.cluster = c.take<int>(n);
+    s.members = c.take<int>(n);
+    s.conf = c.take<float>(n);
+    s.pos_x = c.take<double>(n);
+    s.pos_y = c.take<double>(n);
+    s.start_x = c.take<double>(n);
+    s.start_y = c.take<double>(n);
+    s.cx = c.take<double>(n);
+    s.cy = c.take<double>(n);
+    s.seed = c.take<unsigned char>(n);
+    s.spans = c.take<LaneSpan>(n);
+    s.px = c.take<float>(n);
+    s.py = c.take<float>(n);
+    s.emit = EmitScratch::carve(c, n, n);
+    return s;
+  }
+};
+
+SF_HDF size_t ganet_workspace(int h, int w) {
+  Carver c{nullptr, 0};
+  GANetScratch::carve(c, h, w);
+  return c.used;
+}
+
+SF_HDF void ganet_item(const float* prob, const float* pts, const float* intr, int h, int w, const GANetParams& p,
+                      const InputMap& map, const float* ys, int rows, int max_lanes, float* xs, float* scores,
+                      unsigned char* workspace) {
+  Carver c{workspace, 0};
+  GANetScratch s = GANetScratch::carve(c, h, w);
+  const int64_t plane = static_cast<int64_t>(h) * w;
+  int n = 0;
+  for (int r = 0; r < h; ++r) {
+    for (int col = 0; col < w; ++col) {
+      const float v = prob[r * w + col];
+      const float left = col > 0 ? prob[r * w + col - 1] : -INFINITY;
+      const float right = col + 1 < w ? prob[r * w + col + 1] : -INFINITY;
+      if (v >= left && v >= right && v > p.threshold) {
+        s.kp[n] = r * w + col;
+        s.conf[n] = v;
+        ++n;
+      }
+    }
+  }
+  int n_lanes = 0;
+  if (n > 0) {
+    for (int i = 0; i < n; ++i) {
+      const int o = s.kp[i];
+      const double cxd = (o % w) + 0.5, cyd = (o / w) + 0.5;
+      s.pos_x[i] = cxd + intr[o];
+      s.pos_y[i] = cyd + intr[plane + o];
+      s.start_x[i] = cxd + pts[o];
+      s.start_y[i] = cyd + pts[plane + o];
+      s.seed[i] = hypotf(pts[o], pts[plane + o]) < p.seed_dist;  // float, as std::hypot(float, float)
+      s.order[i] = i;
+    }
+    const float* conf = s.conf;
+    stable_sort(s.order, s.tmp, n, [&](int a, int b) { return conf[a] > conf[b]; });
+    int centres = 0;
+    for (int t = 0; t < n; ++t) {
+      const int i = s.order[t];
+      if (!s.seed[i]) continue;
+      bool far = true;
+      for (int q = 0; q < centres; ++q) far = far && hypot(s.pos_x[i] - s.cx[q], s.pos_y[i] - s.cy[q]) > p.cluster_dist;
+      if (far) {
+        s.cx[centres] = s.pos_x[i];
+        s.cy[centres] = s.pos_y[i];
+        ++centres;
+      }
+    }
+    for (int i = 0; i < n; ++i) {
+      int best = 0;
+      double best_d = INFINITY;
+      for (int q = 0; q < centres; ++q) {
+        const double d = hypot(s.start_x[i] - s.cx[q], s.start_y[i] - s.cy[q]);
+        if (d < best_d) {
+          best_d = d;
+          best = q;
+        }
+      }
+      s.cluster[i] = centres > 0 && best_d <= p.assign_dist ? best : -1;
+    }
+    int used = 0;
+    for (int q = 0; q < centres; ++q) {
+      int m = 0;
+      for (int i = 0; i < n; ++i)
+        if (s.cluster[i] == q) s.members[m++] = i;
+      if (m < 2) continue;
+      // score: mean confidence in keypoint (row-major) order, the reference's np.mean
+      float* cbuf = s.px + used;  // the lane's points are written over it only afterwards
+      for (int t = 0; t < m; ++t) cbuf[t] = s.conf[s.members[t]];
+      const float score = numpy_sum(cbuf, m) / static_cast<float>(m);
+      const double* pos_y = s.pos_y;
+      stable_sort(s.members, s.order, m, [&](int a, int b) { return pos_y[a] > pos_y[b]; });
+      for (int t = 0; t < m; ++t) {
+        const int i = s.members[t];
+        s.px[used + t] = static_cast<float>(s.pos_x[i]) * static_cast<float>(p.stride) - 0.5f;
+        s.py[used + t] = static_cast<float>(s.pos_y[i]) * static_cast<float>(p.stride) - 0.5f;
+      }
+      s.spans[n_lanes++] = {used, m, score};
+      used += m;
+    }
+  }
+  emit(s.spans, n_lanes, s.px, s.py, map, ys, rows, max_lanes, xs, scores, s.emit);
+}
+
+// ---- LaneATT -------------------------------------------------------------------------------------------
+struct LaneATTScratch {
+  int *order, *tmp;
+  float *lane_xs, *kept;
+  LaneSpan* spans;
+  float *px, *py;
+  EmitScratch emit;
+  static SF_HDF LaneATTScratch carve(Carver& c, int n, int rows, int top_k) {
+    LaneATTScratch s;
+    s.order = c.take<int>(n);
+    s.tmp = c.take<int>(n);
+    s.lane_xs = c.take<float>(rows);
+    s.kept = c.take<float>(static_cast<int64_t>(top_k) * rows);
+    s.spans = c.take<LaneSpan>(top_k);
+    s.px = c.take<float>(static_cast<int64_t>(top_k) * rows);
+    s.py = c.take<float>(static_cast<int64_t>(top_k) * rows);
+    s.emit = EmitScratch::carve(c, top_k, rows);
+    return s;
+  }
+};
+
+SF_HDF size_t laneatt_workspace(int n, int rows, int top_k) {
+  Carver c{nullptr, 0};
+  LaneATTScratch::carve(c, n, rows, top_k);
+  return c.used;
+}
+
+SF_HDF void laneatt_item(const float* score, const float* reg, const float* anchor_xs, const float* row_ys, int n,
+                        int rows, const LaneATTParams& p, const InputMap& map, const float* ys, int frame_rows,
+                        int max_lanes, float* xs, float* scores, unsigned char* workspace) {
+  Carver c{workspace, 0};
+  const int top_k = p.top_k > 0 ? p.top_k : 0;
+  LaneATTScratch s = LaneATTScratch::carve(c, n, rows, top_k);
+  int m = 0;
+  for (int i = 0; i < n; ++i)
+    if (score[i] > p.threshold) s.order[m++] = i;
+  stable_sort(s.order, s.tmp, m, [&](int a, int b) { return score[a] > score[b]; });
+  const int stride = 1 + rows;
+  int kept = 0, used = 0;
+  for (int t = 0; t < m; ++t) {
+    const int i = s.order[t];
+    if (!(score[i] > p.threshold) || kept >= top_k) break;
+    const float* ax = anchor_xs + static_cast<int64_t>(i) * rows;
+    int k0 = -1;
+    for (int r = 0; r < rows; ++r)
+      if (ax[r] == ax[r]) {
+        k0 = r;
+        break;
+      }
+    if (k0 < 0) continue;
+    const float len = reg[static_cast<int64_t>(i) * stride];
+    const int span = static_cast<int>(nearbyintf(len > 0.0f ? len : 0.0f));
+    const int k1 = rows < k0 + span ? rows : k0 + span;
+    int valid = 0;
+    for (int r = 0; r < rows; ++r) s.lane_xs[r] = nan_value();
+    for (int r = k0; r < k1; ++r) {
+      const float x = ax[r] + reg[static_cast<int64_t>(i) * stride + 1 + r];
+      if (is_finite(x) && x >= 0.0f && x <= static_cast<float>(p.width - 1)) {
+        s.lane_xs[r] = x;
+        ++valid;
+      }
+    }
+    if (valid < 2) continue;
+    bool dup = false;
+    for (int q = 0; q < kept && !dup; ++q) {
+      const float* other = s.kept + static_cast<int64_t>(q) * rows;
+      double sum = 0.0;
+      int cnt = 0;
+      for (int r = 0; r < rows; ++r) {
+        if (s.lane_xs[r] == s.lane_xs[r] && other[r] == other[r]) {
+          sum += fabs(static_cast<double>(s.lane_xs[r]) - other[r]);
+          ++cnt;
+        }
+      }
+      dup = cnt > 0 && sum / cnt < p.nms_dist;
+    }
+    if (dup) continue;
+    int count = 0;
+    for (int r = 0; r < rows; ++r) {
+      if (s.lane_xs[r] == s.lane_xs[r]) {
+        s.px[used + count] = s.lane_xs[r];
+        s.py[used + count] = row_ys[r];
+        ++count;
+      }
+    }
+    for (int r = 0; r < rows; ++r) s.kept[static_cast<int64_t>(kept) * rows + r] = s.lane_xs[r];
+    s.spans[kept++] = {used, count, score[i]};
+    used += count;
+  }
+  emit(s.spans, kept, s.px, s.py, map, ys, frame_rows, max_lanes, xs, scores, s.emit);
+}
+
+// ---- Bezier --------------------------------------------------------------------------------------------
+struct BezierScratch {
+  LaneSpan* spans;
+  float *px, *py;
+  EmitScratch emit;
+  static SF_HDF BezierScratch carve(Carver& c, int queries, int samples) {
+    BezierScratch s;
+    s.spans = c.take<LaneSpan>(queries);
+    s.px = c.take<float>(static_cast<int64_t>(queries) * samples);
+    s.py = c.take<float>(static_cast<int64_t>(queries) * samples);
+    s.emit = EmitScratch::carve(c, queries, samples);
+    return s;
+  }
+};
+
+SF_HDF size_t bezier_workspace(int queries, int samples) {
+  Carver c{nullptr, 0};
+  BezierScratch::carve(c, queries, samples);
+  return c.used;
+}
+
+SF_HDF void bezier_item(const float* prob, const float* curves, int queries, const BezierParams& p, const InputMap& map,
+                       const float* ys, int rows, int max_lanes, float* xs, float* scores, unsigned char* workspace) {
+  Carver c{workspace, 0};
+  BezierScratch s = BezierScratch::carve(c, queries, p.samples);
+  const int half = p.window / 2;
+  int n_lanes = 0, used = 0;
+  for (int q = 0; q < queries; ++q) {
+    float m = -INFINITY;
+    const int j0 = q - half > 0 ? q - half : 0;
+    const int j1 = q + half < queries - 1 ? q + half : queries - 1;
+    for (int j = j0; j <= j1; ++j) m = prob[j] > m ? prob[j] : m;
+    if (!(prob[q] > p.threshold) || prob[q] != m) continue;
+    const float* cp = curves + static_cast<int64_t>(q) * 8;
+    int count = 0;
+    for (int smp = 0; smp < p.samples; ++smp) {
+      // Bernstein basis in double, rounded to float32 (as the reference)
+      const double t = p.samples > 1 ? static_cast<double>(smp) / (p.samples - 1) : 0.0;
+      const double u = 1.0 - t;
+      const double b[4] = {u * u * u, 3 * t * u * u, 3 * t * t * u, t * t * t};
+      float x = 0.0f, y = 0.0f;
+      for (int k = 0; k < 4; ++k) {
+        const float bk = static_cast<float>(b[k]);
+        x += bk * cp[2 * k];
+        y += bk * cp[2 * k + 1];
+      }
+      x *= static_cast<float>(p.width);
+      y *= static_cast<float>(p.height);
+      if (x >= 0.0f && x <= static_cast<float>(p.width - 1) && y >= 0.0f && y <= static_cast<float>(p.height - 1)) {
+        s.px[used + count] = x;
+        s.py[used + count] = y;
+        ++count;
+      }
+    }
+    if (count >= 2) {
+      s.spans[n_lanes++] = {used, count, prob[q]};
+      used += count;
+    }
+  }
+  emit(s.spans, n_lanes, s.px, s.py, map, ys, rows, max_lanes, xs, scores, s.emit);
+}
+
+// ---- SCNN ----------------------------------------------------------------------------------------------
+SF_HDF int reflect101(int i, int n) {
+  if (n == 1) return 0;
+  while (i < 0 || i >= n) i = i < 0 ? -i : 2 * (n - 1) - i;
+  return i;
+}
+
+// Source index and weights of PyTorch's bilinear interpolate(align_corners=False), as lane_decode.cpp.
+SF_HDF void bilinear_tap(int in, int out, int d, int* i0, int* i1, float* w0, float* w1) {
+  const float scale = static_cast<float>(in) / static_cast<float>(out);
+  float src = scale * (static_cast<float>(d) + 0.5f) - 0.5f;
+  if (src < 0.0f) src = 0.0f;
+  *i0 = static_cast<int>(src);
+  *i1 = *i0 < in - 1 ? *i0 + 1 : *i0;
+  const float l1 = src - static_cast<float>(*i0);
+  *w0 = 1.0f - l1;
+  *w1 = l1;
+}
+
+constexpr float kPortableTieTolerance = 1e-5f;  // as lane_decode.cpp's kTieTolerance
+
+struct SCNNScratch {
+  float *hrows, *up, *blurred;
+  double* colsum;
+  unsigned char* have;
+  LaneSpan* spans;
+  float *px, *py;
+  EmitScratch emit;
+  static SF_HDF SCNNScratch carve(Carver& c, int channels, int h, int n_rows, const SCNNParams& p) {
+    SCNNScratch s;
+    s.hrows = c.take<float>(static_cast<int64_t>(h) * p.width);
+    s.up = c.take<float>(static_cast<int64_t>(p.height) * p.width);
+    s.blurred = c.take<float>(p.width);
+    s.colsum = c.take<double>(p.width);
+    s.have = c.take<unsigned char>(p.height);
+    s.spans = c.take<LaneSpan>(channels);
+    s.px = c.take<float>(static_cast<int64_t>(channels) * n_rows);
+    s.py = c.take<float>(static_cast<int64_t>(channels) * n_rows);
+    s.emit = EmitScratch::carve(c, channels, n_rows);
+    return s;
+  }
+};
+
+SF_HDF size_t scnn_workspace(int channels, int h, int n_rows, const SCNNParams& p) {
+  Carver c{nullptr, 0};
+  SCNNScratch::carve(c, channels, h, n_rows, p);
+  return c.used;
+}
+
+SF_HDF void scnn_item(const float* prob, const float* exist, int channels, int h, int w, const int* sample_rows,
+                     int n_rows, const SCNNParams& p, const InputMap& map, const float* ys, int rows, int max_lanes,
+                     float* xs, float* scores, unsigned char* workspace) {
+  Carver c{workspace, 0};
+  SCNNScratch s = SCNNScratch::carve(c, channels, h, n_rows, p);
+  const int64_t plane = static_cast<int64_t>(h) * w;
+  const int half = p.blur / 2;
+  int n_lanes = 0, used = 0;
+  for (int lane_c = 1; lane_c < channels; ++lane_c) {
+    const float e = exist[lane_c - 1];
+    if (!(e > p.exist_threshold)) continue;
+    const float* pc = prob + static_cast<int64_t>(lane_c) * plane;
+    for (int sr = 0; sr < h; ++sr) {
+      float* dst = s.hrows + static_cast<int64_t>(sr) * p.width;
+      for (int x = 0; x < p.width; ++x) {
+        int i0, i1;
+        float w0, w1;
+        bilinear_tap(w, p.width, x, &i0, &i1, &w0, &w1);
+        dst[x] = w0 * pc[sr * w + i0] + w1 * pc[sr * w + i1];
+      }
+    }
+    for (int r = 0; r < p.height; ++r) s.have[r] = 0;
+    int count = 0;
+    for (int k = 0; k < n_rows; ++k) {
+      const int r = sample_rows[k];
+      for (int x = 0; x < p.width; ++x) s.colsum[x] = 0.0;
+      for (int d = -half; d <= half; ++d) {
+        const int rr = reflect101(r + d, p.height);
+        float* ur = s.up + static_cast<int64_t>(rr) * p.width;
+        if (!s.have[rr]) {
+          int i0, i1;
+          float w0, w1;
+          bilinear_tap(h, p.height, rr, &i0, &i1, &w0, &w1);
+          const float* top = s.hrows + static_cast<int64_t>(i0) * p.width;
+          const float* bot = s.hrows + static_cast<int64_t>(i1) * p.width;
+          for (int x = 0; x < p.width; ++x) ur[x] = w0 * top[x] + w1 * bot[x];
+          s.have[rr] = 1;
+        }
+        for (int x = 0; x < p.width; ++x) s.colsum[x] += ur[x];
+      }
+      float best_v = -INFINITY;
+      const double norm = 1.0 / (static_cast<double>(p.blur) * p.blur);
+      double run = 0.0;
+      for (int d = -half; d <= half; ++d) run += s.colsum[reflect101(d, p.width)];
+      for (int x = 0; x < p.width; ++x) {
+        if (x > 0) run += s.colsum[reflect101(x + half, p.width)] - s.colsum[reflect101(x - half - 1, p.width)];
+        s.blurred[x] = static_cast<float>(run * norm);
+        best_v = s.blurred[x] > best_v ? s.blurred[x] : best_v;
+      }
+      int best = 0;
+      while (s.blurred[best] < best_v - kPortableTieTolerance) ++best;
+      if (best_v > p.point_threshold) {
+        s.px[used + count] = static_cast<float>(best);
+        s.py[used + count] = static_cast<float>(r);
+        ++count;
+      }
+    }
+    if (count >= 2) {
+      s.spans[n_lanes++] = {used, count, e};
+      used += count;
+    }
+  }
+  emit(s.spans, n_lanes, s.px, s.py, map, ys, rows, max_lanes, xs, scores, s.emit);
+}
+
+}  // namespace portable
+}  // namespace decode
+}  // namespace selfocus

@@ -1,0 +1,47 @@
+// CUDA launchers of the batched lane decoders. No ATen: raw device pointers, sizes and a stream. Each
+// (draw, image) item is decoded by one thread with the portable per-image decoder
+// (csrc/core/decode_portable.h, the same code the CPU op runs with set_decode_backend("portable")); the
+// per-pixel work before it (sigmoid / softmax of the confidence outputs) runs as ATen kernels in the glue.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+#include "../core/decode_portable.h"
+
+namespace selfocus {
+namespace cuda {
+
+// One head's tensor: item (k, b) starts at base + k * k_stride + b * image_stride (k_stride 0: shared).
+struct HeadPtr {
+  const float* base;
+  int64_t k_stride, image_stride;
+};
+
+// The LaneSet rows of items [first, first + count) (item = k * B + b) into xs [items, max_lanes, rows] and
+// scores [items, max_lanes]; `workspace` holds `count` slices of `workspace_per_item` bytes.
+struct DecodeOut {
+  const float* ys;
+  int rows, max_lanes;
+  float *xs, *scores;
+  unsigned char* workspace;
+  size_t workspace_per_item;
+};
+
+cudaError_t decode_ganet(HeadPtr prob, HeadPtr pts, HeadPtr intr, int64_t B, int64_t first, int64_t count, int h,
+                         int w, decode::GANetParams params, decode::InputMap map, DecodeOut out, cudaStream_t stream);
+
+cudaError_t decode_laneatt(HeadPtr score, HeadPtr reg, const float* anchor_xs, const float* row_ys, int64_t B,
+                           int64_t first, int64_t count, int anchors, int rows, decode::LaneATTParams params,
+                           decode::InputMap map, DecodeOut out, cudaStream_t stream);
+
+cudaError_t decode_bezier(HeadPtr prob, HeadPtr curves, int64_t B, int64_t first, int64_t count, int queries,
+                          decode::BezierParams params, decode::InputMap map, DecodeOut out, cudaStream_t stream);
+
+cudaError_t decode_scnn(HeadPtr prob, HeadPtr exist, const int* sample_rows, int n_rows, int64_t B, int64_t first,
+                        int64_t count, int channels, int h, int w, decode::SCNNParams params, decode::InputMap map,
+                        DecodeOut out, cudaStream_t stream);
+
+}  // namespace cuda
+}  // namespace selfocus

@@ -1,0 +1,234 @@
+// Argument checks and preparation of the batched lane decoders, shared by the CPU and CUDA implementations.
+// Head outputs may carry a leading Monte-Carlo dimension K (K noisy copies of one head, the other heads
+// shared); confidence outputs become probabilities here with ATen's kernels (the reference decoders' own),
+// on the heads' device.
+#pragma once
+
+#include <ATen/ATen.h>
+#include <c10/util/Exception.h>
+
+#include <cmath>
+#include <initializer_list>
+#include <string>
+
+#include "../core/lane_decode.h"
+
+namespace selfocus {
+namespace glue {
+
+// Which per-image decoders the CPU op runs: "native" (lane_decode.cpp, the default) or "portable"
+// (decode_portable.h, the code the CUDA kernels run).
+void set_decode_backend(const std::string& name);
+std::string decode_backend();
+
+struct BatchView {
+  at::Tensor t;  // contiguous float32
+  bool has_k;
+  int64_t image_numel;
+};
+
+inline BatchView head_view(const char* op, const char* name, const at::Tensor& t, int64_t image_dims) {
+  TORCH_CHECK(t.defined(), op, ": ", name, " must be a tensor, got None");
+  TORCH_CHECK(t.is_floating_point(), op, ": ", name, " must be floating point, got ", t.scalar_type());
+  TORCH_CHECK(t.dim() == image_dims + 1 || t.dim() == image_dims + 2, op, ": ", name, " must have ",
+              image_dims + 1, " dims [B, ...] or ", image_dims + 2, " dims [K, B, ...], got ", t.sizes());
+  at::Tensor c = t.detach().to(at::kFloat).contiguous();
+  const bool has_k = c.dim() == image_dims + 2;
+  int64_t n = 1;
+  for (int64_t d = c.dim() - image_dims; d < c.dim(); ++d) n *= c.size(d);
+  return {c, has_k, n};
+}
+
+struct Batch {
+  int64_t K = 1, B = 0;
+  bool any_k = false;
+};
+
+inline Batch batch_of(const char* op, std::initializer_list<const BatchView*> views) {
+  Batch b;
+  const BatchView* first = *views.begin();
+  for (const BatchView* v : views) {
+    TORCH_CHECK(v->t.device() == first->t.device(), op, ": all heads must be on one device, got ", v->t.device(),
+                " and ", first->t.device());
+    const int64_t bb = v->t.size(v->has_k ? 1 : 0);
+    if (b.B == 0) b.B = bb;
+    TORCH_CHECK(bb == b.B, op, ": all heads must describe the same batch, got ", bb, " and ", b.B);
+    if (v->has_k) {
+      TORCH_CHECK(!b.any_k || v->t.size(0) == b.K, op, ": Monte-Carlo dimensions differ: ", v->t.size(0), " vs ", b.K);
+      b.K = v->t.size(0);
+      b.any_k = true;
+    }
+  }
+  return b;
+}
+
+// Item (k, b)'s slice of a head.
+inline const float* image_ptr(const BatchView& v, int64_t k, int64_t b, int64_t B) {
+  const int64_t index = v.has_k ? k * B + b : b;
+  return v.t.data_ptr<float>() + index * v.image_numel;
+}
+
+inline decode::InputMap input_map(const char* op, double sx, double sy, double crop_top, int64_t frame_width) {
+  TORCH_CHECK(sx > 0 && sy > 0 && std::isfinite(sx) && std::isfinite(sy), op, ": sx and sy must be positive");
+  TORCH_CHECK(std::isfinite(crop_top), op, ": crop_top must be finite");
+  TORCH_CHECK(frame_width > 0, op, ": frame_width must be positive");
+  return {static_cast<float>(sx), static_cast<float>(sy), static_cast<float>(crop_top), static_cast<int>(frame_width)};
+}
+
+// Everything one decoder call needs after the checks.
+struct DecodeCall {
+  BatchView a, b, c;  // the heads in decoder order (c unused by two-head decoders)
+  Batch bt;
+  decode::InputMap map;
+  at::Tensor ys;  // float32 [rows], contiguous, on the CPU
+  int rows = 0;
+  int64_t max_lanes = 8;
+  at::Tensor aux0, aux1;  // laneatt: anchor_xs, row_ys; scnn: sample_rows (CPU)
+  int h = 0, w = 0, n = 0, channels = 0;
+  decode::GANetParams ganet;
+  decode::LaneATTParams laneatt;
+  decode::BezierParams bezier;
+  decode::SCNNParams scnn;
+};
+
+inline void check_common(const char* op, DecodeCall& call, const at::Tensor& ys, int64_t max_lanes) {
+  TORCH_CHECK(ys.defined() && ys.dim() == 1 && ys.scalar_type() == at::kFloat, op, ": ys must be float32 [rows]");
+  TORCH_CHECK(max_lanes >= 1 && max_lanes <= 64, op, ": max_lanes must be in 1..64, got ", max_lanes);
+  call.ys = ys.detach().cpu().contiguous();
+  call.rows = static_cast<int>(ys.size(0));
+  call.max_lanes = max_lanes;
+}
+
+inline DecodeCall prepare_ganet(const at::Tensor& hm, const at::Tensor& pts, const at::Tensor& intr,
+                                const at::Tensor& ys, double sx, double sy, double crop_top, int64_t frame_width,
+                                int64_t max_lanes, double threshold, double seed_dist, double cluster_dist,
+                                double assign_dist, int64_t stride) {
+  const char* op = "decode_ganet";
+  DecodeCall call;
+  TORCH_CHECK(hm.defined() && hm.is_floating_point(), op, ": kpts_hm must be a floating-point tensor");
+  call.a = head_view(op, "kpts_hm", at::sigmoid(hm.detach().to(at::kFloat)), 3);
+  call.b = head_view(op, "pts_offset", pts, 3);
+  call.c = head_view(op, "int_offset", intr, 3);
+  const at::Tensor &h = call.a.t, &p = call.b.t, &q = call.c.t;
+  TORCH_CHECK(h.size(-3) == 1 && p.size(-3) == 2 && q.size(-3) == 2, op,
+              ": expected kpts_hm [.., 1, h, w] and offsets [.., 2, h, w]");
+  TORCH_CHECK(h.size(-1) == p.size(-1) && h.size(-2) == p.size(-2) && q.size(-1) == h.size(-1) &&
+                  q.size(-2) == h.size(-2), op, ": heads must share the grid size");
+  TORCH_CHECK(stride >= 1, op, ": stride must be positive");
+  check_common(op, call, ys, max_lanes);
+  call.bt = batch_of(op, {&call.a, &call.b, &call.c});
+  call.map = input_map(op, sx, sy, crop_top, frame_width);
+  call.h = static_cast<int>(h.size(-2));
+  call.w = static_cast<int>(h.size(-1));
+  call.ganet.threshold = static_cast<float>(threshold);
+  call.ganet.seed_dist = static_cast<float>(seed_dist);
+  call.ganet.cluster_dist = static_cast<float>(cluster_dist);
+  call.ganet.assign_dist = static_cast<float>(assign_dist);
+  call.ganet.stride = static_cast<int>(stride);
+  return call;
+}
+
+inline DecodeCall prepare_laneatt(const at::Tensor& cls, const at::Tensor& reg, const at::Tensor& anchor_xs,
+                                  const at::Tensor& row_ys, const at::Tensor& ys, double sx, double sy,
+                                  double crop_top, int64_t frame_width, int64_t input_width, int64_t max_lanes,
+                                  double threshold, double nms_dist, int64_t top_k) {
+  const char* op = "decode_laneatt";
+  DecodeCall call;
+  TORCH_CHECK(cls.defined() && cls.is_floating_point() && cls.dim() >= 2 && cls.size(-1) == 2, op,
+              ": expected cls_logits [.., N, 2] logits, got ", cls.defined() ? cls.sizes() : at::IntArrayRef{});
+  // foreground probability of the 2-class softmax, with the same kernel as the reference
+  call.a = head_view(op, "cls_logits", at::softmax(cls.detach().to(at::kFloat), -1).select(-1, 1), 1);
+  call.b = head_view(op, "reg", reg, 2);
+  const int64_t n = call.a.t.size(-1), rows = call.b.t.size(-1) - 1;
+  TORCH_CHECK(call.b.t.size(-2) == n && rows >= 1, op, ": expected reg [.., N, 1 + R] with N = ", n);
+  TORCH_CHECK(anchor_xs.defined() && anchor_xs.scalar_type() == at::kFloat && anchor_xs.dim() == 2 &&
+                  anchor_xs.size(0) == n && anchor_xs.size(1) == rows, op,
+              ": anchor_xs must be float32 [N, R] = [", n, ", ", rows, "]");
+  TORCH_CHECK(row_ys.defined() && row_ys.scalar_type() == at::kFloat && row_ys.dim() == 1 && row_ys.size(0) == rows,
+              op, ": row_ys must be float32 [R]");
+  TORCH_CHECK(input_width >= 1, op, ": input_width must be positive");
+  check_common(op, call, ys, max_lanes);
+  call.bt = batch_of(op, {&call.a, &call.b});
+  call.map = input_map(op, sx, sy, crop_top, frame_width);
+  call.aux0 = anchor_xs.detach().cpu().contiguous();
+  call.aux1 = row_ys.detach().cpu().contiguous();
+  call.n = static_cast<int>(n);
+  call.h = static_cast<int>(rows);  // offset rows per anchor
+  call.laneatt.threshold = static_cast<float>(threshold);
+  call.laneatt.nms_dist = static_cast<float>(nms_dist);
+  call.laneatt.top_k = static_cast<int>(top_k);
+  call.laneatt.width = static_cast<int>(input_width);
+  return call;
+}
+
+inline DecodeCall prepare_bezier(const at::Tensor& logits, const at::Tensor& curves, const at::Tensor& ys, double sx,
+                                 double sy, double crop_top, int64_t frame_width, int64_t input_width,
+                                 int64_t input_height, int64_t max_lanes, double threshold, int64_t window,
+                                 int64_t samples) {
+  const char* op = "decode_bezier";
+  DecodeCall call;
+  TORCH_CHECK(logits.defined() && logits.is_floating_point(), op, ": logits must be a floating-point tensor");
+  call.a = head_view(op, "logits", at::sigmoid(logits.detach().to(at::kFloat)), 1);
+  call.b = head_view(op, "curves", curves, 3);
+  const int64_t q = call.a.t.size(-1);
+  TORCH_CHECK(call.b.t.size(-3) == q && call.b.t.size(-2) == 4 && call.b.t.size(-1) == 2, op,
+              ": expected logits [.., Q] and curves [.., Q, 4, 2]");
+  TORCH_CHECK(window >= 1 && window % 2 == 1 && samples >= 2, op, ": window must be odd and samples >= 2");
+  TORCH_CHECK(input_width >= 1 && input_height >= 1, op, ": input size must be positive");
+  check_common(op, call, ys, max_lanes);
+  call.bt = batch_of(op, {&call.a, &call.b});
+  call.map = input_map(op, sx, sy, crop_top, frame_width);
+  call.n = static_cast<int>(q);
+  call.bezier.threshold = static_cast<float>(threshold);
+  call.bezier.window = static_cast<int>(window);
+  call.bezier.samples = static_cast<int>(samples);
+  call.bezier.width = static_cast<int>(input_width);
+  call.bezier.height = static_cast<int>(input_height);
+  return call;
+}
+
+inline DecodeCall prepare_scnn(const at::Tensor& seg, const at::Tensor& exist, const at::Tensor& sample_rows,
+                               const at::Tensor& ys, double sx, double sy, double crop_top, int64_t frame_width,
+                               int64_t input_width, int64_t input_height, int64_t max_lanes, double exist_threshold,
+                               double point_threshold, int64_t blur) {
+  const char* op = "decode_scnn";
+  DecodeCall call;
+  TORCH_CHECK(seg.defined() && seg.is_floating_point() && (seg.dim() == 4 || seg.dim() == 5), op,
+              ": out must be floating point [B, C, h, w] or [K, B, C, h, w]");
+  TORCH_CHECK(input_width > 0 && input_height > 0, op, ": input size must be positive");
+  // softmax over channels with the reference's kernel (the upsampling happens per image, row by row)
+  call.a = head_view(op, "out", at::softmax(seg.detach().to(at::kFloat), seg.dim() - 3), 3);
+  TORCH_CHECK(exist.defined() && exist.is_floating_point(), op, ": lane must be a floating-point tensor");
+  call.b = head_view(op, "lane", at::sigmoid(exist.detach().to(at::kFloat)), 1);
+  const int64_t channels = call.a.t.size(-3);
+  TORCH_CHECK(call.b.t.size(-1) == channels - 1, op, ": lane must have one logit per lane channel (", channels - 1, ")");
+  TORCH_CHECK(sample_rows.defined() && sample_rows.scalar_type() == at::kInt && sample_rows.dim() == 1, op,
+              ": sample_rows must be int32 [n]");
+  const at::Tensor rows = sample_rows.detach().cpu().contiguous();
+  const int* rp = rows.data_ptr<int>();
+  for (int64_t i = 0; i < rows.size(0); ++i)
+    TORCH_CHECK(rp[i] >= 0 && rp[i] < input_height, op, ": sample row ", rp[i], " outside the input height ", input_height);
+  TORCH_CHECK(blur >= 1 && blur % 2 == 1, op, ": blur must be odd");
+  check_common(op, call, ys, max_lanes);
+  call.bt = batch_of(op, {&call.a, &call.b});
+  call.map = input_map(op, sx, sy, crop_top, frame_width);
+  call.aux0 = rows;
+  call.channels = static_cast<int>(channels);
+  call.h = static_cast<int>(call.a.t.size(-2));
+  call.w = static_cast<int>(call.a.t.size(-1));
+  call.scnn.exist_threshold = static_cast<float>(exist_threshold);
+  call.scnn.point_threshold = static_cast<float>(point_threshold);
+  call.scnn.blur = static_cast<int>(blur);
+  call.scnn.width = static_cast<int>(input_width);
+  call.scnn.height = static_cast<int>(input_height);
+  return call;
+}
+
+// [K, B, L, R] and [K, B, L] outputs, without K when no input had it.
+inline std::tuple<at::Tensor, at::Tensor> finish(const DecodeCall& call, at::Tensor xs, at::Tensor sc) {
+  if (!call.bt.any_k) return {xs.squeeze(0), sc.squeeze(0)};
+  return {xs, sc};
+}
+
+}  // namespace glue
+}  // namespace selfocus

@@ -1,0 +1,121 @@
+// CUDA implementations of the batched lane decoders. Compiled only when torch has CUDA. Probabilities come
+// from ATen on the device; the per-image decoding runs in csrc/cuda/decode_kernels.cu, items in chunks
+// whose workspace stays within a fixed budget.
+#include <ATen/ATen.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#include <torch/library.h>
+
+#include <algorithm>
+
+#include "../cuda/decode_kernels.cuh"
+#include "decode_args.h"
+
+namespace selfocus {
+namespace glue {
+namespace {
+
+constexpr size_t kWorkspaceBudget = size_t{256} << 20;  // bytes of per-item scratch in flight
+
+cuda::HeadPtr head_ptr(const BatchView& v, int64_t B) {
+  return {v.t.data_ptr<float>(), v.has_k ? B * v.image_numel : 0, v.image_numel};
+}
+
+// Allocates the outputs and the workspace, then calls `launch(first, count, out)` chunk by chunk.
+template <typename Launch>
+std::tuple<at::Tensor, at::Tensor> run_cuda(const char* op, const DecodeCall& call, size_t per_item, Launch&& launch) {
+  const c10::cuda::CUDAGuard guard(call.a.t.device());
+  const int64_t items = call.bt.K * call.bt.B;
+  at::Tensor xs = at::empty({call.bt.K, call.bt.B, call.max_lanes, call.rows}, call.a.t.options());
+  at::Tensor sc = at::empty({call.bt.K, call.bt.B, call.max_lanes}, call.a.t.options());
+  const at::Tensor ys = call.ys.to(call.a.t.device());
+  per_item = (per_item + 15) & ~size_t{15};
+  const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(items, kWorkspaceBudget / std::max<size_t>(per_item, 1)));
+  at::Tensor ws = at::empty({static_cast<int64_t>(per_item) * chunk}, call.a.t.options().dtype(at::kByte));
+  cuda::DecodeOut out{ys.data_ptr<float>(), call.rows, static_cast<int>(call.max_lanes), xs.data_ptr<float>(),
+                      sc.data_ptr<float>(), ws.data_ptr<uint8_t>(), per_item};
+  for (int64_t first = 0; first < items; first += chunk) {
+    const cudaError_t err = launch(first, std::min(chunk, items - first), out, c10::cuda::getCurrentCUDAStream());
+    TORCH_CHECK(err == cudaSuccess, op, ": CUDA kernel launch failed: ", cudaGetErrorString(err));
+  }
+  return finish(call, xs, sc);
+}
+
+std::tuple<at::Tensor, at::Tensor> decode_ganet_cuda(const at::Tensor& hm, const at::Tensor& pts,
+                                                     const at::Tensor& intr, const at::Tensor& ys, double sx, double sy,
+                                                     double crop_top, int64_t frame_width, int64_t max_lanes,
+                                                     double threshold, double seed_dist, double cluster_dist,
+                                                     double assign_dist, int64_t stride) {
+  const c10::cuda::CUDAGuard guard(hm.device());
+  const DecodeCall c = prepare_ganet(hm, pts, intr, ys, sx, sy, crop_top, frame_width, max_lanes, threshold, seed_dist,
+                                     cluster_dist, assign_dist, stride);
+  const int64_t B = c.bt.B;
+  return run_cuda("decode_ganet", c, decode::portable::ganet_workspace(c.h, c.w),
+                  [&](int64_t first, int64_t count, const cuda::DecodeOut& o, cudaStream_t s) {
+                    return cuda::decode_ganet(head_ptr(c.a, B), head_ptr(c.b, B), head_ptr(c.c, B), B, first, count,
+                                              c.h, c.w, c.ganet, c.map, o, s);
+                  });
+}
+
+std::tuple<at::Tensor, at::Tensor> decode_laneatt_cuda(const at::Tensor& cls, const at::Tensor& reg,
+                                                       const at::Tensor& anchor_xs, const at::Tensor& row_ys,
+                                                       const at::Tensor& ys, double sx, double sy, double crop_top,
+                                                       int64_t frame_width, int64_t input_width, int64_t max_lanes,
+                                                       double threshold, double nms_dist, int64_t top_k) {
+  const c10::cuda::CUDAGuard guard(cls.device());
+  const DecodeCall c = prepare_laneatt(cls, reg, anchor_xs, row_ys, ys, sx, sy, crop_top, frame_width, input_width,
+                                       max_lanes, threshold, nms_dist, top_k);
+  const int64_t B = c.bt.B;
+  const at::Tensor ax = c.aux0.to(c.a.t.device()), ry = c.aux1.to(c.a.t.device());
+  return run_cuda("decode_laneatt", c, decode::portable::laneatt_workspace(c.n, c.h, c.laneatt.top_k),
+                  [&](int64_t first, int64_t count, const cuda::DecodeOut& o, cudaStream_t s) {
+                    return cuda::decode_laneatt(head_ptr(c.a, B), head_ptr(c.b, B), ax.data_ptr<float>(),
+                                                ry.data_ptr<float>(), B, first, count, c.n, c.h, c.laneatt, c.map, o, s);
+                  });
+}
+
+std::tuple<at::Tensor, at::Tensor> decode_bezier_cuda(const at::Tensor& logits, const at::Tensor& curves,
+                                                      const at::Tensor& ys, double sx, double sy, double crop_top,
+                                                      int64_t frame_width, int64_t input_width, int64_t input_height,
+                                                      int64_t max_lanes, double threshold, int64_t window,
+                                                      int64_t samples) {
+  const c10::cuda::CUDAGuard guard(logits.device());
+  const DecodeCall c = prepare_bezier(logits, curves, ys, sx, sy, crop_top, frame_width, input_width, input_height,
+                                      max_lanes, threshold, window, samples);
+  const int64_t B = c.bt.B;
+  return run_cuda("decode_bezier", c, decode::portable::bezier_workspace(c.n, c.bezier.samples),
+                  [&](int64_t first, int64_t count, const cuda::DecodeOut& o, cudaStream_t s) {
+                    return cuda::decode_bezier(head_ptr(c.a, B), head_ptr(c.b, B), B, first, count, c.n, c.bezier,
+                                               c.map, o, s);
+                  });
+}
+
+std::tuple<at::Tensor, at::Tensor> decode_scnn_cuda(const at::Tensor& seg, const at::Tensor& exist,
+                                                    const at::Tensor& sample_rows, const at::Tensor& ys, double sx,
+                                                    double sy, double crop_top, int64_t frame_width,
+                                                    int64_t input_width, int64_t input_height, int64_t max_lanes,
+                                                    double exist_threshold, double point_threshold, int64_t blur) {
+  const c10::cuda::CUDAGuard guard(seg.device());
+  const DecodeCall c = prepare_scnn(seg, exist, sample_rows, ys, sx, sy, crop_top, frame_width, input_width,
+                                    input_height, max_lanes, exist_threshold, point_threshold, blur);
+  const int64_t B = c.bt.B;
+  const int n_rows = static_cast<int>(c.aux0.size(0));
+  const at::Tensor rows = c.aux0.to(c.a.t.device());
+  return run_cuda("decode_scnn", c, decode::portable::scnn_workspace(c.channels, c.h, n_rows, c.scnn),
+                  [&](int64_t first, int64_t count, const cuda::DecodeOut& o, cudaStream_t s) {
+                    return cuda::decode_scnn(head_ptr(c.a, B), head_ptr(c.b, B), rows.data_ptr<int>(), n_rows, B, first,
+                                             count, c.channels, c.h, c.w, c.scnn, c.map, o, s);
+                  });
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(selfocus, CUDA, m) {
+  m.impl("decode_ganet", &decode_ganet_cuda);
+  m.impl("decode_laneatt", &decode_laneatt_cuda);
+  m.impl("decode_bezier", &decode_bezier_cuda);
+  m.impl("decode_scnn", &decode_scnn_cuda);
+}
+
+}  // namespace glue
+}  // namespace selfocus
