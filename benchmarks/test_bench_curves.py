@@ -22,7 +22,9 @@ def test_curves(benchmark, images, name, path):
     outputs = head_outputs(model, images)
     model.supports_monte_carlo = path == "batched"
     benchmark.group = f"curves {name}"
-    benchmark.extra_info.update(images=100, levels=8, reruns=20, heads=len(model.heads))
+    # in the summary table: "fused" = batched, "reference" = one copy at a time; items = decoded copies
+    benchmark.extra_info.update(op=f"curves {name} (decoded copies)", impl="fused" if path == "batched" else "reference",
+                                mode="items", n=len(model.heads) * 8 * 20 * 100, bytes=0)
     curves = benchmark.pedantic(build_curves, args=(model, images), kwargs=dict(outputs=outputs, progress=False),
                                 rounds=1, iterations=1)
     assert set(curves) == {h.name for h in model.heads}
@@ -32,4 +34,6 @@ def test_curves_forward_included(benchmark, images):
     """The whole stage as the tune command runs it: FP forward of the 100 images, then every head's curve."""
     model = models.load("ganet-s")
     benchmark.group = "curves ganet-s"
+    benchmark.extra_info.update(op="curves ganet-s incl. FP forward (decoded copies)", impl="fused", mode="items",
+                                n=3 * 8 * 20 * 100, bytes=0)
     benchmark.pedantic(build_curves, args=(model, images), kwargs=dict(progress=False), rounds=1, iterations=1)
