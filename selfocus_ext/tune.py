@@ -163,8 +163,11 @@ class Run:
 
     def _eval(self, model, key: str, desc: str, reference=None) -> torch.Tensor:
         t = time.perf_counter()
-        r = evaluate(model, self.evalset, progress=self.bars, desc=desc, reference=reference,
-                     device=self.device)
+        try:
+            r = evaluate(model.to(self.device), self.evalset, progress=self.bars, desc=desc, reference=reference,
+                         device=self.device)
+        finally:
+            model.cpu()
         xs = r.pop("xs")
         torch.save(xs, self.path(f"lanes-{key}.pt"))
         self.p[key] = r

@@ -152,10 +152,10 @@ def test_every_tuning_method_runs_and_leaves_a_deployable_model(method, images):
 
 
 @pytest.mark.parametrize("name", ["laneatt-s", "bezier-s", "scnn-s"])
-@pytest.mark.parametrize("method", ["qdrop", "sf"])
+@pytest.mark.parametrize("method", [m for m, v in METHODS.items() if v.granularity])
 def test_other_zoo_models_tune(name, method, images):
     q, rec, result = _run(name, method, images)
-    if method == "sf":
+    if get_method(method).select:
         assert all(len(h["selected"]) == 1 for h in result["history"] if not h["final"])  # two-head models
 
 

@@ -161,7 +161,7 @@ class Reconstructor:
             inp = index(q_in, idx)
             if p < 1.0:  # QDrop: the block input mixes quantized and FP activations element-wise
                 fpi = index(fp_in, idx)
-                inp = tuple(torch.where(torch.rand(a.shape, generator=self.gen) < p, a, b)
+                inp = tuple(torch.where((torch.rand(a.shape, generator=self.gen) < p).to(a.device), a, b)
                             if isinstance(a, torch.Tensor) else a for a, b in zip(inp, fpi))
             self._draw_seeds(layers)
             out = unit.module(*inp)
