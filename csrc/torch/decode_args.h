@@ -136,8 +136,9 @@ inline DecodeCall prepare_laneatt(const at::Tensor& cls, const at::Tensor& reg, 
   DecodeCall call;
   TORCH_CHECK(cls.defined() && cls.is_floating_point() && cls.dim() >= 2 && cls.size(-1) == 2, op,
               ": expected cls_logits [.., N, 2] logits, got ", cls.defined() ? cls.sizes() : at::IntArrayRef{});
-  // foreground probability of the 2-class softmax, with the same kernel as the reference
-  call.a = head_view(op, "cls_logits", at::softmax(cls.detach().to(at::kFloat), -1).select(-1, 1), 1);
+  // foreground probability of the 2-class softmax as sigmoid(l1 - l0), the reference's expression and kernels
+  const at::Tensor logits = cls.detach().to(at::kFloat);
+  call.a = head_view(op, "cls_logits", at::sigmoid(logits.select(-1, 1) - logits.select(-1, 0)), 1);
   call.b = head_view(op, "reg", reg, 2);
   const int64_t n = call.a.t.size(-1), rows = call.b.t.size(-1) - 1;
   TORCH_CHECK(call.b.t.size(-2) == n && rows >= 1, op, ": expected reg [.., N, 1 + R] with N = ", n);

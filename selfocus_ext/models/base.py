@@ -40,11 +40,18 @@ class HeadSpec:
             raise ValueError(f"HeadSpec {self.name}: a semantic head needs mask_from")
 
 
+def softmax_foreground(logits: torch.Tensor) -> torch.Tensor:
+    """The foreground column of a 2-class softmax, as sigmoid(l1 - l0): the same function, one elementwise
+    kernel instead of a softmax over a dimension of size 2 (ATen's slowest case). The C++ decoders compute
+    it with the same expression and kernels."""
+    return torch.sigmoid(logits[..., 1] - logits[..., 0])
+
+
 def probability(spec: HeadSpec, output: torch.Tensor) -> torch.Tensor:
     if spec.conf_fn == "sigmoid":
         return torch.sigmoid(output)
     if spec.conf_fn == "softmax1":
-        return torch.softmax(output, dim=-1)[..., 1]
+        return softmax_foreground(output)
     raise ValueError(f"head {spec.name} is not a confidence head")
 
 

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .backbone import SmallResNet, conv_bn
-from .base import HeadSpec, LaneModel
+from .base import HeadSpec, LaneModel, softmax_foreground
 from .targets import slot_points, x_at
 
 ROWS = 40  # offset rows, every 4 input px from the bottom
@@ -148,7 +148,7 @@ class LaneATTS(LaneModel):
     def decode_reference(self, outputs, threshold: float = 0.5, nms_dist: float = 12.0, top_k: int = 4):
         """Plain-Python decoding: the readable specification of the C++ decoder."""
         W, H = self.model_input.size
-        score = torch.softmax(outputs["cls_logits"].detach().float(), -1)[..., 1].cpu().numpy()
+        score = softmax_foreground(outputs["cls_logits"].detach().float()).cpu().numpy()
         reg = outputs["reg"].detach().float().cpu().numpy()
         ax = self.anchor_rows.numpy()
         images: List[List[np.ndarray]] = []
