@@ -2,7 +2,6 @@
 the paper's sizes (100 images, 8 noise levels, 20 reruns), batched through the Monte-Carlo decoders and
 distortion score, against the same curves built one noisy copy at a time."""
 import pytest
-import torch
 
 from selfocus_ext import models
 from selfocus_ext.data.datasets import calibration_images

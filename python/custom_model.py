@@ -8,7 +8,6 @@ quantizing; any ``nn.Module`` that returns a dict of head tensors works the same
 """
 import sys
 
-import torch
 from torch import nn
 
 from selfocus_ext import models, tune

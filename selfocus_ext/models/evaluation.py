@@ -1,7 +1,7 @@
 """FP evaluation of a zoo model on the fixed generated test set (CULane frame, default scenario mix)."""
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Dict
 
 import numpy as np
 import torch

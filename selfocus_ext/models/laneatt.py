@@ -9,7 +9,6 @@ small model.)
 """
 from __future__ import annotations
 
-import math
 from typing import Dict, List
 
 import numpy as np

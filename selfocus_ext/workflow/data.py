@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ..data import synth
-from ..data.datasets import CULaneDataset, DatasetError, ModelInput, SyntheticLaneDataset, TuSimpleDataset
+from ..data.datasets import CULaneDataset, ModelInput, SyntheticLaneDataset, TuSimpleDataset
 from ..lanes.frames import get_frame
 
 DATA_HELP = "synth (generated scenes), culane:ROOT or tusimple:ROOT"
