@@ -16,7 +16,7 @@ import os
 import sys
 import time
 import warnings
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Dict, List, Optional
 
 import torch
@@ -133,13 +133,9 @@ class Run:
         self.device, self.cache_dir, self.bars = device, cache_dir, show_progress
         self.method = get_method(settings["method"])
         if settings["keep_prob"] is not None:
-            from dataclasses import replace
-
             self.method = replace(self.method, keep_prob=settings["keep_prob"])
         self.budget = get_budget(settings["budget"], batch_size=settings["batch_size"])
         if settings["iters"]:
-            from dataclasses import replace
-
             it = settings["iters"]
             self.budget = replace(self.budget, layer_iters=it, block_iters=it, network_iters=it,
                                   refresh=max(1, round(it * self.budget.refresh / self.budget.network_iters)))

@@ -66,7 +66,8 @@ def test_monte_carlo_shape(name, data):
         assert torch.allclose(torch.nan_to_num(xs[i]), torch.nan_to_num(single.xs))
 
 
-def test_trained_model_outputs():
+def trained_outputs(seed):
+    """(name, model, head outputs on 32 generated scenes) for every shipped model."""
     import os
 
     from selfocus_ext.models import registry
@@ -75,9 +76,13 @@ def test_trained_model_outputs():
         if not os.path.isfile(registry.weights_path(name)):
             continue
         m = models.load(name)
-        d = build_trainset(32, 11, m.model_input, cache=False)
+        d = build_trainset(32, seed, m.model_input, cache=False)
         with torch.no_grad():
-            out = m(to_input_tensor(d["images"], m.model_input))
+            yield name, m, m(to_input_tensor(d["images"], m.model_input))
+
+
+def test_trained_model_outputs():
+    for name, m, out in trained_outputs(11):
         assert_same_lanes(m.decode(out), m.decode_reference(out), 1e-2, name)
 
 
@@ -140,17 +145,7 @@ def test_portable_ganet_on_a_plateau():
 
 
 def test_portable_on_trained_outputs():
-    import os
-
-    from selfocus_ext.models import registry
-
-    for name in NAMES:
-        if not os.path.isfile(registry.weights_path(name)):
-            continue
-        m = models.load(name)
-        d = build_trainset(32, 12, m.model_input, cache=False)
-        with torch.no_grad():
-            out = m(to_input_tensor(d["images"], m.model_input))
+    for name, m, out in trained_outputs(12):
         native, port = _decode_both(m, out)
         _assert_identical(native, port, name)
 

@@ -463,7 +463,7 @@ SF_HDF void bilinear_tap(int in, int out, int d, int* i0, int* i1, float* w0, fl
   *w1 = l1;
 }
 
-constexpr float kPortableTieTolerance = 1e-5f;  // as lane_decode.cpp's kTieTolerance
+constexpr float kTieTolerance = 1e-5f;  // the arg-max plateau rule of both decoders
 
 struct SCNNScratch {
   float *hrows, *up, *blurred;
@@ -543,7 +543,7 @@ SF_HDF void scnn_item(const float* prob, const float* exist, int channels, int h
         best_v = s.blurred[x] > best_v ? s.blurred[x] : best_v;
       }
       int best = 0;
-      while (s.blurred[best] < best_v - kPortableTieTolerance) ++best;
+      while (s.blurred[best] < best_v - kTieTolerance) ++best;
       if (best_v > p.point_threshold) {
         s.px[used + count] = static_cast<float>(best);
         s.py[used + count] = static_cast<float>(r);

@@ -1,5 +1,7 @@
 #include "lane_decode.h"
 
+#include "decode_portable.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -18,38 +20,11 @@ namespace {
 
 const float kNaN = std::numeric_limits<float>::quiet_NaN();
 
-// Linear interpolation of (py, px) (py strictly increasing) at y, as numpy.interp computes it.
-double interp(double y, const std::vector<double>& py, const std::vector<double>& px) {
-  const size_t n = py.size();
-  if (n == 1 || y == py[n - 1]) return px[n - 1];
-  const size_t j = static_cast<size_t>(std::upper_bound(py.begin(), py.end(), y) - py.begin()) - 1;
-  if (py[j] == y) return px[j];
-  const double slope = (px[j + 1] - px[j]) / (py[j + 1] - py[j]);
-  return slope * (y - py[j]) + px[j];
-}
-
-// Sum of float32 values in numpy's order (pairwise, 8 accumulators, blocks of 128), so that a mean computed
-// by the reference with np.mean is reproduced bit for bit.
-float numpy_sum(const float* a, size_t n) {
-  if (n < 8) {
-    float r = 0.0f;
-    for (size_t i = 0; i < n; ++i) r += a[i];
-    return r;
-  }
-  if (n <= 128) {
-    float r[8];
-    for (int j = 0; j < 8; ++j) r[j] = a[j];
-    size_t i = 8;
-    for (; i < n - (n % 8); i += 8)
-      for (int j = 0; j < 8; ++j) r[j] += a[i + j];
-    float res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-    for (; i < n; ++i) res += a[i];
-    return res;
-  }
-  size_t n2 = n / 2;
-  n2 -= n2 % 8;
-  return numpy_sum(a, n2) + numpy_sum(a + n2, n - n2);
-}
+// numpy's interp and pairwise sum, OpenCV's reflect-101 border and PyTorch's bilinear taps are shared with the
+// portable decoders, so that both reproduce the references with the same code.
+using portable::interp;
+using portable::numpy_sum;
+using portable::reflect101;
 
 }  // namespace
 
@@ -93,7 +68,7 @@ void emit_lanes(const std::vector<Lane>& lanes, const InputMap& map, const float
     for (int r = 0; r < rows; ++r) {
       const double y = ys[r];
       float v = kNaN;
-      if (y >= uy.front() && y <= uy.back()) v = static_cast<float>(interp(y, uy, ux));
+      if (y >= uy.front() && y <= uy.back()) v = static_cast<float>(interp(y, uy.data(), ux.data(), static_cast<int>(uy.size())));
       if (!(v >= 0.0f && v <= static_cast<float>(map.frame_width - 1))) v = kNaN;
       valid += v == v;
       row[r] = v;
@@ -281,17 +256,6 @@ std::vector<Lane> bezier_image(const float* prob, const float* curves, int queri
 
 namespace {
 
-// Border index of OpenCV's default BORDER_REFLECT_101 (…, 2, 1 | 0, 1, 2 … n-1 | n-2, …).
-inline int reflect101(int i, int n) {
-  if (n == 1) return 0;
-  while (i < 0 || i >= n) i = i < 0 ? -i : 2 * (n - 1) - i;
-  return i;
-}
-
-}  // namespace
-
-namespace {
-
 // Source rows/columns and weights of PyTorch's bilinear interpolate(align_corners=False).
 struct Tap {
   int i0, i1;
@@ -300,21 +264,13 @@ struct Tap {
 
 std::vector<Tap> bilinear_taps(int in, int out) {
   std::vector<Tap> taps(out);
-  const float scale = static_cast<float>(in) / static_cast<float>(out);
-  for (int d = 0; d < out; ++d) {
-    float src = scale * (static_cast<float>(d) + 0.5f) - 0.5f;
-    if (src < 0.0f) src = 0.0f;
-    const int i0 = static_cast<int>(src);
-    const int i1 = i0 < in - 1 ? i0 + 1 : i0;
-    const float l1 = src - static_cast<float>(i0);
-    taps[d] = {i0, i1, 1.0f - l1, l1};
-  }
+  for (int d = 0; d < out; ++d) portable::bilinear_tap(in, out, d, &taps[d].i0, &taps[d].i1, &taps[d].w0, &taps[d].w1);
   return taps;
 }
 
 }  // namespace
 
-constexpr float kTieTolerance = 1e-5f;
+using portable::kTieTolerance;
 
 SF_DECODE_CLONES
 std::vector<Lane> scnn_image(const float* prob, const float* exist, int channels, int h, int w, const int* sample_rows,

@@ -150,6 +150,24 @@ def evaluate_scenarios(
     return result
 
 
+def evaluate_grouped(
+    preds: Sequence[Lanes],
+    gts: Sequence[Lanes],
+    labels: Sequence[str],
+    thresholds: Sequence[float] = (0.5,),
+    order: Sequence[str] = (),
+) -> Dict[str, Dict[float, Counts]]:
+    """``evaluate_scenarios`` on images grouped by their scenario label: the labels in ``order`` first,
+    then the others sorted."""
+    groups: Dict[str, Tuple[list, list]] = {}
+    for p, g, label in zip(preds, gts, labels):
+        group = groups.setdefault(label, ([], []))
+        group[0].append(p)
+        group[1].append(g)
+    names = [s for s in order if s in groups] + sorted(s for s in groups if s not in order)
+    return evaluate_scenarios({s: groups[s] for s in names}, thresholds)
+
+
 def format_table(result: Mapping[str, Mapping[float, Counts]], threshold: float = 0.5) -> str:
     """The per-scenario summary: TP, FP, FN, precision, recall and F1; "cross" has no lanes, so only its FP
     is meaningful (as in the official summary)."""

@@ -46,13 +46,7 @@ def evaluate_generated(model: LaneModel, n: int = 2000, seed: int = TEST_SEED, d
     model.eval()
     images, gts, scen = data if data is not None else generated_test_set(n, model.model_input, seed)
     preds = predict(model, images, progress=progress)
-    groups: Dict[str, tuple] = {}
-    for p, g, s in zip(preds, gts, scen):
-        groups.setdefault(s, ([], []))
-        groups[s][0].append(p)
-        groups[s][1].append(g)
-    ordered = {name: groups[name] for name in synth.SCENARIOS if name in groups}
-    res = culane.evaluate_scenarios(ordered, (0.5,))
+    res = culane.evaluate_grouped(preds, gts, scen, (0.5,), synth.SCENARIOS)
     return {k: v[0.5] for k, v in res.items()}
 
 

@@ -51,16 +51,11 @@ def evaluate(model, evalset: EvalSet, batch_size: int = 64, progress: bool = Tru
         r = tus.Result(acc / n, fp / n, fn / n)
         result.update(f1=100 * r.f1, accuracy=100 * r.accuracy, fp=r.fp, fn=r.fn, per_scenario={})
     else:
-        groups: Dict[str, tuple] = {}
-        for p, lab in zip(preds, labels):
-            g = groups.setdefault(lab["scenario"] or "all", ([], []))
-            g[0].append(p)
-            g[1].append(lab["lanes"])
-        order = [s for s in synth.SCENARIOS if s in groups] + sorted(s for s in groups if s not in synth.SCENARIOS)
-        res = culane.evaluate_scenarios({s: groups[s] for s in order}, (0.5,))
-        total = res["total"][0.5]
+        res = culane.evaluate_grouped(preds, [lab["lanes"] for lab in labels],
+                                      [lab["scenario"] or "all" for lab in labels], (0.5,), synth.SCENARIOS)
+        total = res.pop("total")[0.5]
         result.update(f1=100 * total.f1, precision=100 * total.precision, recall=100 * total.recall,
-                      per_scenario={s: (100 * res[s][0.5].f1 if s != "cross" else None) for s in order},
+                      per_scenario={s: (100 * c[0.5].f1 if s != "cross" else None) for s, c in res.items()},
                       cross_fp=res["cross"][0.5].fp if "cross" in res else None)
     if reference is not None:
         result["lds"] = lane_distortion(reference, xs, ys)
