@@ -1,6 +1,7 @@
 """Evaluate lane predictions stored in the real data set layouts.
 
     python -m selfocus_ext.evaluate culane --pred DIR --gt ROOT [--list FILE ...] [--iou 0.5] [--mf1]
+                                           [--matcher official|exact]
     python -m selfocus_ext.evaluate tusimple --pred FILE --gt FILE
     python -m selfocus_ext.evaluate --model NAME [--quantized FILE] [--data synth | culane:ROOT | tusimple:ROOT]
 """
@@ -26,7 +27,7 @@ def run_culane(args) -> int:
     with tqdm(total=total_images, desc="reading lanes", unit="img", disable=args.quiet) as bar:
         for list_file in lists:
             scenarios[culane_files.scenario_name(list_file)] = culane_files.load_pairs(args.pred, args.gt, list_file, bar)
-    result = culane.evaluate_scenarios(scenarios, thresholds, args.width, args.height, args.lane_width)
+    result = culane.evaluate_scenarios(scenarios, thresholds, args.width, args.height, args.lane_width, args.matcher)
     print(culane.format_table(result, args.iou))
     if args.mf1:
         print(f"mF1 (IoU 0.50:0.05:0.95), total: {culane.mean_f1(result['total']) * 100:.2f}")
@@ -48,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--list", nargs="+", help="list files (default: ROOT/list/test_split/test*_*.txt or ROOT/list/test.txt)")
     c.add_argument("--iou", type=float, default=0.5, help="IoU threshold of a true positive (default 0.5)")
     c.add_argument("--mf1", action="store_true", help="also report mF1 over IoU 0.50:0.05:0.95")
+    c.add_argument("--matcher", choices=culane.MATCHERS, default="official",
+                   help="official: the official tool's matching, count for count (default); exact: the "
+                   "maximum-total-IoU matching")
     c.add_argument("--lane-width", type=int, default=30)
     c.add_argument("--width", type=int, default=1640)
     c.add_argument("--height", type=int, default=590)

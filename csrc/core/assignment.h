@@ -7,11 +7,11 @@
 namespace selfocus {
 namespace lanes {
 
-// weight: row-major [rows, cols]. Writes row_match[r] = matched column or -1. Every row is matched when
+// weight: row-major [rows, cols] (float or double). Writes row_match[r] = matched column or -1. Every row is matched when
 // rows <= cols, every column otherwise; a pair's weight may be zero (callers drop pairs they do not
 // accept). Requires rows, cols <= kMax.
-template <int kMax>
-SF_HD void max_weight_matching(const float* weight, int rows, int cols, int* row_match) {
+template <int kMax, typename Weight>
+SF_HD void max_weight_matching(const Weight* weight, int rows, int cols, int* row_match) {
   for (int r = 0; r < rows; ++r) row_match[r] = -1;
   if (rows == 0 || cols == 0) return;
   // Work on the orientation with n <= m; cost = -weight (minimisation).

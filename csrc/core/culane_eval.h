@@ -1,5 +1,5 @@
-// Per-image matching of the CULane metric (no torch): lane IoUs on rasterised masks, then the one-to-one
-// matching that maximises total IoU, as the official evaluation tool does.
+// Per-image counting of the CULane metric (no torch): lane IoUs on rasterised masks, then the one-to-one
+// matching, either the official tool's (the default) or an exact maximum-total-IoU assignment.
 #pragma once
 
 #include <cstdint>
@@ -9,22 +9,37 @@
 namespace selfocus {
 namespace culane {
 
-constexpr int kMaxLanesPerImage = 64;
+// The exact matcher works on fixed-size arrays (assignment.h); the official one has no such limit.
+constexpr int kMaxLanesExact = 64;
 
 struct LaneView {
   const Point* pts;
   int n;
 };
 
+enum class Matcher {
+  kOfficial,  // hungarianGraph.hpp of the official tool, reproduced (see official_match)
+  kExact,     // maximum total IoU (Kuhn-Munkres with potentials); 0/0 IoUs count as 0
+};
+
 struct MetricParams {
   int width;       // canvas width (1640 for CULane)
   int height;      // canvas height (590)
   int lane_width;  // line thickness in px (30)
+  Matcher matcher;
 };
 
-// iou: [n_gt, n_pred] row-major; gt_match[g]: the pred lane matched to GT lane g, or -1.
-// n_gt, n_pred <= kMaxLanesPerImage.
-void match_image(const LaneView* gt, int n_gt, const LaneView* pred, int n_pred, MetricParams params, float* iou,
+// The official tool's matching of a similarity matrix [rows, cols] (row-major): a Kuhn-Munkres that
+// tests equality with a 1e-2 tolerance, run with the side that has fewer lanes on the left. NaN entries
+// never compare true, so they are never chosen, and a row whose entries are all NaN ends the matching
+// there (later rows stay unmatched), as in the official tool. row_match[r] = matched column or -1.
+void official_match(const double* sim, int rows, int cols, int* row_match);
+
+// iou: [n_gt, n_pred] row-major, IoU of the rasterised lanes (0 when a lane has fewer than 2 points, NaN
+// when neither lane draws a pixel); gt_match[g]: the prediction matched to GT lane g, or -1. A match
+// counts as a true positive when its IoU exceeds the threshold. With the exact matcher, n_gt and n_pred
+// are at most kMaxLanesExact.
+void match_image(const LaneView* gt, int n_gt, const LaneView* pred, int n_pred, MetricParams params, double* iou,
                  int64_t* gt_match);
 
 }  // namespace culane

@@ -2,6 +2,8 @@
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
+#include <limits>
+#include <string>
 #include <vector>
 
 #include "../core/assignment.h"
@@ -40,7 +42,7 @@ struct PackedLanes {
 };
 
 PackedLanes check_packed(const char* op, const char* name, const at::Tensor& points, const at::Tensor& lanes,
-                         const at::Tensor& images) {
+                         const at::Tensor& images, int64_t max_lanes) {
   TORCH_CHECK(points.device().is_cpu() && lanes.device().is_cpu() && images.device().is_cpu(), op, ": ", name,
               " lanes must be CPU tensors");
   TORCH_CHECK(points.scalar_type() == at::kFloat && points.dim() == 2 && points.size(1) == 2, op, ": ", name,
@@ -57,27 +59,41 @@ PackedLanes check_packed(const char* op, const char* name, const at::Tensor& poi
               out.points.size(0), " (the number of points)");
   TORCH_CHECK(im[0] == 0 && im[ni] == nl, op, ": ", name, "_images must start at 0 and end at ", nl,
               " (the number of lanes)");
-  for (int64_t i = 0; i < nl; ++i)
+  for (int64_t i = 0; i < nl; ++i) {
     TORCH_CHECK(l[i] <= l[i + 1], op, ": ", name, "_lanes must be non-decreasing (at ", i, ")");
+    TORCH_CHECK(l[i + 1] - l[i] <= std::numeric_limits<int>::max(), op, ": ", name, " lane ", i, " has too many points");
+  }
   for (int64_t i = 0; i < ni; ++i) {
     TORCH_CHECK(im[i] <= im[i + 1], op, ": ", name, "_images must be non-decreasing (at ", i, ")");
-    TORCH_CHECK(im[i + 1] - im[i] <= culane::kMaxLanesPerImage, op, ": at most ", culane::kMaxLanesPerImage,
-                " lanes per image, image ", i, " of ", name, " has ", im[i + 1] - im[i]);
+    TORCH_CHECK(im[i + 1] - im[i] <= max_lanes, op, ": at most ", max_lanes, " lanes per image, image ", i, " of ",
+                name, " has ", im[i + 1] - im[i]);
   }
-  TORCH_CHECK(at::isfinite(out.points).all().item<bool>(), op, ": ", name, "_points must be finite");
+  // Non-finite coordinates are allowed: they are rasterised as the official tool does (cvRound gives
+  // INT_MIN), which is what a coordinate beyond float32's range in a .lines.txt file becomes there.
   return out;
+}
+
+culane::Matcher parse_matcher(const char* op, c10::string_view matcher) {
+  if (matcher == "official") return culane::Matcher::kOfficial;
+  if (matcher == "exact") return culane::Matcher::kExact;
+  TORCH_CHECK(false, op, ": matcher must be 'official' or 'exact', got '", std::string(matcher.data(), matcher.size()), "'");
 }
 
 std::tuple<at::Tensor, at::Tensor> culane_match_cpu(const at::Tensor& pred_points, const at::Tensor& pred_lanes,
                                                     const at::Tensor& pred_images, const at::Tensor& gt_points,
                                                     const at::Tensor& gt_lanes, const at::Tensor& gt_images,
-                                                    int64_t width, int64_t height, int64_t lane_width) {
+                                                    int64_t width, int64_t height, int64_t lane_width,
+                                                    c10::string_view matcher) {
   const char* op = "culane_match";
+  const culane::Matcher which = parse_matcher(op, matcher);
+  // The official matcher has no fixed limit; 1024 lanes (about 120 MB of masks) bounds the memory an image
+  // can take.
+  const int64_t max_lanes = which == culane::Matcher::kExact ? culane::kMaxLanesExact : 1024;
   TORCH_CHECK(width > 0 && height > 0 && width <= 65536 && height <= 65536, op,
               ": width and height must be in 1..65536, got ", width, "x", height);
   TORCH_CHECK(lane_width >= 2 && lane_width <= 1024, op, ": lane_width must be in 2..1024, got ", lane_width);
-  const PackedLanes pred = check_packed(op, "pred", pred_points, pred_lanes, pred_images);
-  const PackedLanes gt = check_packed(op, "gt", gt_points, gt_lanes, gt_images);
+  const PackedLanes pred = check_packed(op, "pred", pred_points, pred_lanes, pred_images, max_lanes);
+  const PackedLanes gt = check_packed(op, "gt", gt_points, gt_lanes, gt_images, max_lanes);
   const int64_t images = gt.images.size(0) - 1;
   TORCH_CHECK(pred.images.size(0) - 1 == images, op, ": pred and gt must describe the same number of images, got ",
               pred.images.size(0) - 1, " and ", images);
@@ -88,13 +104,14 @@ std::tuple<at::Tensor, at::Tensor> culane_match_cpu(const at::Tensor& pred_point
   // Offsets of each image's IoU block.
   std::vector<int64_t> iou_start(images + 1, 0);
   for (int64_t i = 0; i < images; ++i) iou_start[i + 1] = iou_start[i] + (gi[i + 1] - gi[i]) * (pi[i + 1] - pi[i]);
-  at::Tensor iou = at::zeros({iou_start[images]}, gt.points.options());
+  at::Tensor iou = at::zeros({iou_start[images]}, gt.points.options().dtype(at::kDouble));
   at::Tensor match = at::full({gt.lanes.size(0) - 1}, -1, gt.lanes.options());
   const auto* pp = reinterpret_cast<const culane::Point*>(pred.points.data_ptr<float>());
   const auto* gp = reinterpret_cast<const culane::Point*>(gt.points.data_ptr<float>());
-  float* iou_p = iou.data_ptr<float>();
+  double* iou_p = iou.data_ptr<double>();
   int64_t* match_p = match.data_ptr<int64_t>();
-  const culane::MetricParams params{static_cast<int>(width), static_cast<int>(height), static_cast<int>(lane_width)};
+  const culane::MetricParams params{static_cast<int>(width), static_cast<int>(height), static_cast<int>(lane_width),
+                                    which};
   at::parallel_for(0, images, 1, [&](int64_t b, int64_t e) {
     std::vector<culane::LaneView> gv, pv;
     for (int64_t i = b; i < e; ++i) {
@@ -113,12 +130,12 @@ at::Tensor max_weight_matching_cpu(const at::Tensor& weight) {
   const char* op = "max_weight_matching";
   TORCH_CHECK(weight.scalar_type() == at::kFloat && weight.dim() == 2, op,
               ": weight must be a float32 [rows, cols] matrix, got ", weight.scalar_type(), " ", weight.sizes());
-  TORCH_CHECK(weight.size(0) <= culane::kMaxLanesPerImage && weight.size(1) <= culane::kMaxLanesPerImage, op,
-              ": at most ", culane::kMaxLanesPerImage, " rows and columns, got ", weight.sizes());
+  TORCH_CHECK(weight.size(0) <= culane::kMaxLanesExact && weight.size(1) <= culane::kMaxLanesExact, op,
+              ": at most ", culane::kMaxLanesExact, " rows and columns, got ", weight.sizes());
   TORCH_CHECK(at::isfinite(weight).all().item<bool>(), op, ": weight must be finite");
   const at::Tensor w = weight.contiguous();
-  int match[culane::kMaxLanesPerImage];
-  lanes::max_weight_matching<culane::kMaxLanesPerImage>(w.data_ptr<float>(), static_cast<int>(w.size(0)),
+  int match[culane::kMaxLanesExact];
+  lanes::max_weight_matching<culane::kMaxLanesExact>(w.data_ptr<float>(), static_cast<int>(w.size(0)),
                                                        static_cast<int>(w.size(1)), match);
   at::Tensor out = at::empty({w.size(0)}, w.options().dtype(at::kLong));
   for (int64_t r = 0; r < w.size(0); ++r) out[r] = match[r];
@@ -133,7 +150,7 @@ TORCH_LIBRARY_FRAGMENT(selfocus, m) {
       "float min_iou=0.5) -> Tensor");
   m.def(
       "culane_match(Tensor pred_points, Tensor pred_lanes, Tensor pred_images, Tensor gt_points, Tensor gt_lanes, "
-      "Tensor gt_images, int width=1640, int height=590, int lane_width=30) -> (Tensor, Tensor)");
+      "Tensor gt_images, int width=1640, int height=590, int lane_width=30, str matcher=\"official\") -> (Tensor, Tensor)");
   m.def("max_weight_matching(Tensor weight) -> Tensor");
 }
 

@@ -1,11 +1,12 @@
 """The CULane metric: per-image TP/FP/FN and precision, recall and F1, as the official evaluation tool.
 
 Each lane (a list of (x, y) points in the 1640x590 frame) is drawn 30 px thick through a natural cubic
-spline of its points; two lanes' similarity is the IoU of their pixels; GT and predicted lanes are
-matched one to one maximising total IoU; a match with IoU above the threshold is a true positive. Totals are
-summed over images (and scenarios) before precision, recall and F1. The rasterisation, IoUs and matching run
-in C++ (csrc/core/culane_*), in parallel over images. docs/lanes.md lists where this deliberately differs
-from the official tool.
+spline of its points; two lanes' similarity is the IoU of their pixels; GT and predicted lanes are matched
+one to one; a match with IoU above the threshold is a true positive. Totals are summed over images (and
+scenarios) before precision, recall and F1. The rasterisation, IoUs and matching run in C++
+(csrc/core/culane_*), in parallel over images, and by default reproduce the official tool count for count,
+its matcher included (``matcher="official"``); ``matcher="exact"`` uses the maximum-total-IoU matching
+instead (docs/lanes.md).
 """
 from __future__ import annotations
 
@@ -21,24 +22,30 @@ Lanes = Sequence[np.ndarray]  # the lanes of one image, each (N, 2) float (x, y)
 
 SCENARIOS = ("normal", "crowd", "hlight", "shadow", "noline", "arrow", "curve", "cross", "night")
 MF1_THRESHOLDS = tuple(np.round(np.arange(0.5, 0.951, 0.05), 2))
+MATCHERS = ("official", "exact")
 
 
 @torch.library.register_fake("selfocus::culane_match")
 def _culane_match_fake(pred_points, pred_lanes, pred_images, gt_points, gt_lanes, gt_images, width=1640, height=590,
-                       lane_width=30):
+                       lane_width=30, matcher="official"):
     # The IoU block sizes depend on the offsets' values.
     pairs = torch.library.get_ctx().new_dynamic_size()
-    return gt_lanes.new_empty((gt_lanes.shape[0] - 1,)), gt_points.new_empty((pairs,))
+    return gt_lanes.new_empty((gt_lanes.shape[0] - 1,)), gt_points.new_empty((pairs,), dtype=torch.float64)
 
 
 def pack_lanes(images: Sequence[Lanes]) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Lanes of many images as CSR tensors: points [P, 2] float32, lane offsets [L + 1], image offsets [N + 1]."""
+    """Lanes of many images as CSR tensors: points [P, 2] float32, lane offsets [L + 1], image offsets [N + 1].
+
+    NaN is rejected. Like the official tool (whose points are float32), a value beyond float32's range
+    becomes infinite, and infinite coordinates are drawn as the official tool draws them."""
     points, lane_starts, image_starts = [], [0], [0]
     for i, lanes in enumerate(images):
         for j, lane in enumerate(lanes):
-            pts = np.asarray(lane, dtype=np.float32).reshape(-1, 2)
-            if not np.all(np.isfinite(pts)):
-                raise ValueError(f"image {i}, lane {j}: coordinates must be finite")
+            pts = np.asarray(lane, dtype=np.float64).reshape(-1, 2)
+            if np.isnan(pts).any():
+                raise ValueError(f"image {i}, lane {j}: coordinates must not be NaN")
+            with np.errstate(over="ignore"):
+                pts = pts.astype(np.float32)
             points.append(pts)
             lane_starts.append(lane_starts[-1] + len(pts))
         image_starts.append(len(lane_starts) - 1)
@@ -54,7 +61,7 @@ def pack_lanes(images: Sequence[Lanes]) -> Tuple[torch.Tensor, torch.Tensor, tor
 class ImageMatch:
     """One image: IoU of every (GT, predicted) lane pair and the predicted lane matched to each GT lane."""
 
-    iou: np.ndarray  # [n_gt, n_pred]
+    iou: np.ndarray  # [n_gt, n_pred] float64; NaN where neither lane draws a pixel (0/0)
     gt_match: np.ndarray  # [n_gt], -1 for none
 
     def tp(self, threshold: float = 0.5) -> int:
@@ -66,15 +73,30 @@ class ImageMatch:
         return tp, n_pred - tp, n_gt - tp
 
 
+def check_matcher(matcher: str) -> str:
+    if matcher not in MATCHERS:
+        raise ValueError(f"matcher must be one of {', '.join(MATCHERS)}, got {matcher!r}")
+    return matcher
+
+
 def match_images(
-    preds: Sequence[Lanes], gts: Sequence[Lanes], width: int = 1640, height: int = 590, lane_width: int = 30
+    preds: Sequence[Lanes],
+    gts: Sequence[Lanes],
+    width: int = 1640,
+    height: int = 590,
+    lane_width: int = 30,
+    matcher: str = "official",
 ) -> List[ImageMatch]:
-    """Lane IoUs and the maximum-total-IoU matching of every image (predictions vs ground truth)."""
+    """Lane IoUs and the matching of every image (predictions vs ground truth): the official tool's
+    matcher by default, or ``"exact"`` (maximum total IoU)."""
     if len(preds) != len(gts):
         raise ValueError(f"got predictions for {len(preds)} images but ground truth for {len(gts)}")
+    check_matcher(matcher)
     pp, pl, pi = pack_lanes(preds)
     gp, gl, gi = pack_lanes(gts)
-    match, iou = torch.ops.selfocus.culane_match(pp, pl, pi, gp, gl, gi, int(width), int(height), int(lane_width))
+    match, iou = torch.ops.selfocus.culane_match(
+        pp, pl, pi, gp, gl, gi, int(width), int(height), int(lane_width), matcher
+    )
     match, iou = match.numpy(), iou.numpy()
     out, m0, i0 = [], 0, 0
     for pred, gt in zip(preds, gts):
@@ -122,9 +144,10 @@ def evaluate(
     width: int = 1640,
     height: int = 590,
     lane_width: int = 30,
+    matcher: str = "official",
 ) -> Dict[float, Counts]:
     """Summed TP/FP/FN over the images at each IoU threshold (the matching does not depend on it)."""
-    matches = match_images(preds, gts, width, height, lane_width)
+    matches = match_images(preds, gts, width, height, lane_width, matcher)
     return {float(t): counts(matches, t) for t in thresholds}
 
 
@@ -139,11 +162,12 @@ def evaluate_scenarios(
     width: int = 1640,
     height: int = 590,
     lane_width: int = 30,
+    matcher: str = "official",
 ) -> Dict[str, Dict[float, Counts]]:
     """Counts per scenario plus ``"total"``: the scenarios' TP/FP/FN summed before precision, recall, F1."""
     result: Dict[str, Dict[float, Counts]] = {}
     for name, (preds, gts) in scenarios.items():
-        result[name] = evaluate(preds, gts, thresholds, width, height, lane_width)
+        result[name] = evaluate(preds, gts, thresholds, width, height, lane_width, matcher)
     result["total"] = {
         float(t): sum((result[name][float(t)] for name in scenarios), Counts()) for t in thresholds
     }
@@ -156,6 +180,7 @@ def evaluate_grouped(
     labels: Sequence[str],
     thresholds: Sequence[float] = (0.5,),
     order: Sequence[str] = (),
+    matcher: str = "official",
 ) -> Dict[str, Dict[float, Counts]]:
     """``evaluate_scenarios`` on images grouped by their scenario label: the labels in ``order`` first,
     then the others sorted."""
@@ -165,7 +190,7 @@ def evaluate_grouped(
         group[0].append(p)
         group[1].append(g)
     names = [s for s in order if s in groups] + sorted(s for s in groups if s not in order)
-    return evaluate_scenarios({s: groups[s] for s in names}, thresholds)
+    return evaluate_scenarios({s: groups[s] for s in names}, thresholds, matcher=matcher)
 
 
 def format_table(result: Mapping[str, Mapping[float, Counts]], threshold: float = 0.5) -> str:

@@ -13,11 +13,16 @@ class LaneFormatError(ValueError):
 def parse_culane_lines(text: str, source: str = "<text>") -> List[np.ndarray]:
     """Lanes of a CULane ``.lines.txt``: one lane per line, ``x y x y ...``.
 
-    A blank line is an empty lane (the official tool counts it as a lane: it becomes a prediction that
-    matches nothing). Returns (N, 2) float32 arrays of (x, y).
+    Lines end at "\n" only, as the official tool's getline reads them ("\r" is whitespace); a blank line
+    is an empty lane (the official tool counts it as a lane: it becomes a prediction that matches nothing).
+    Values are read as doubles, then rounded to float32 (the official tool's cv::Point2f). Returns (N, 2)
+    float32 arrays of (x, y).
     """
     lanes = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # the text ends with a newline: no lane after it
+    for number, line in enumerate(lines, start=1):
         tokens = line.split()
         try:
             values = np.array([float(t) for t in tokens], dtype=np.float64)
@@ -28,7 +33,8 @@ def parse_culane_lines(text: str, source: str = "<text>") -> List[np.ndarray]:
             raise LaneFormatError(f"{source}:{number}: odd number of values ({len(values)}); expected x y pairs")
         if not np.all(np.isfinite(values)):
             raise LaneFormatError(f"{source}:{number}: infinite or NaN coordinate")
-        lanes.append(values.reshape(-1, 2).astype(np.float32))
+        with np.errstate(over="ignore"):  # beyond float32's range: infinite, as in the official tool
+            lanes.append(values.reshape(-1, 2).astype(np.float32))
     return lanes
 
 

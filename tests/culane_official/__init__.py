@@ -1,0 +1,1 @@
+"""The official CULane evaluator as a test oracle: building it, generating CULane-layout cases, comparing."""
