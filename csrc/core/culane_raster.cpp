@@ -383,7 +383,11 @@ std::vector<Point> interpolate_lane(const Point* p, int n, int samples_per_segme
   return out;
 }
 
-void draw_thick_line(Mask& mask, int32_t x0, int32_t y0, int32_t x1, int32_t y1, int thickness) {
+namespace {
+
+// One segment of cv::line's thick line: the quadrilateral (when the end points differ) and the end caps
+// selected by `caps` (bit 0: at (x0, y0), bit 1: at (x1, y1)), as ThickLine's flags do.
+void thick_segment(Mask& mask, int32_t x0, int32_t y0, int32_t x1, int32_t y1, int thickness, int caps) {
   const FixedPoint p0{int64_t{x0} * kOne, int64_t{y0} * kOne};
   const FixedPoint p1{int64_t{x1} * kOne, int64_t{y1} * kOne};
   const double dx = static_cast<double>(p0.x - p1.x) / static_cast<double>(kOne);
@@ -400,15 +404,34 @@ void draw_thick_line(Mask& mask, int32_t x0, int32_t y0, int32_t x1, int32_t y1,
     fill_convex(mask, quad, 4);
   }
   const int radius = static_cast<int>((half + kHalf) >> kShift);
-  fill_circle(mask, x0, y0, radius);
-  fill_circle(mask, x1, y1, radius);
+  if (caps & 1) fill_circle(mask, x0, y0, radius);
+  if (caps & 2) fill_circle(mask, x1, y1, radius);
+}
+
+}  // namespace
+
+void draw_thick_line(Mask& mask, int32_t x0, int32_t y0, int32_t x1, int32_t y1, int thickness) {
+  thick_segment(mask, x0, y0, x1, y1, thickness, 3);
 }
 
 void draw_lane(Mask& mask, const Point* pts, int n, int thickness) {
   const std::vector<Point> line = interpolate_lane(pts, n);
-  for (size_t i = 0; i + 1 < line.size(); ++i) {
-    draw_thick_line(mask, round_to_pixel(line[i].x), round_to_pixel(line[i].y), round_to_pixel(line[i + 1].x),
-                    round_to_pixel(line[i + 1].y), thickness);
+  if (line.size() < 2) return;
+  // The mask is a union, so what a segment would draw again is skipped: consecutive segments share a cap,
+  // and the 50 samples per spline segment often round to the same pixel (a zero-length segment is its cap).
+  int32_t px = round_to_pixel(line[0].x), py = round_to_pixel(line[0].y);
+  bool cap_drawn = false;  // the cap at (px, py)
+  for (size_t i = 1; i < line.size(); ++i) {
+    const int32_t x = round_to_pixel(line[i].x), y = round_to_pixel(line[i].y);
+    if (x == px && y == py) {
+      if (!cap_drawn) thick_segment(mask, px, py, px, py, thickness, 1);
+      cap_drawn = true;
+      continue;
+    }
+    thick_segment(mask, px, py, x, y, thickness, cap_drawn ? 2 : 3);
+    px = x;
+    py = y;
+    cap_drawn = true;
   }
 }
 
