@@ -18,13 +18,3 @@ def cuda_compiled() -> bool:
 def set_device_value_checks(enabled: bool) -> None:
     """Check scale/step values on CUDA tensors (one device-to-host sync per call; on by default)."""
     _C.set_device_value_checks(bool(enabled))
-
-
-def set_decode_backend(name: str) -> None:
-    """The per-image code the CPU lane decoders run: "native" (default, the faster CPU code) or "portable"
-    (the code the CUDA kernels run, so that it can be tested on a machine without a GPU)."""
-    _C.set_decode_backend(str(name))
-
-
-def decode_backend() -> str:
-    return str(_C.decode_backend())

@@ -98,60 +98,23 @@ def test_decoder_bad_input():
                                        torch.zeros(5), 0.25, 0.5, 270.0, 1640, 400, 160, 8, 0.5, 0.3, 9)
 
 
-# ---- the portable per-image decoders (the code of the CUDA kernels), run on the CPU -----------------------
-def _decode_both(m, out):
-    from selfocus_ext.ops import set_decode_backend
-
-    native = m.decode(out)
-    set_decode_backend("portable")
-    try:
-        port = m.decode(out)
-    finally:
-        set_decode_backend("native")
-    return native, port
-
-
-def _assert_identical(a, b, what):
-    xa, sa = (a.xs, a.scores) if hasattr(a, "xs") else a
-    xb, sb = (b.xs, b.scores) if hasattr(b, "xs") else b
-    torch.testing.assert_close(xa, xb, rtol=0, atol=0, equal_nan=True, msg=what)
-    torch.testing.assert_close(sa, sb, rtol=0, atol=0, equal_nan=True, msg=what)
-
-
+# ---- edge workloads: heavy noise, an empty batch, a keypoint plateau --------------------------------------
 @pytest.mark.parametrize("name", NAMES)
-def test_portable_decoders_equal_native(name, data):
+def test_heavy_noise_and_empty_batch(name, data):
     m = models.build(name)
-    cands = candidates(name, m, data)
-    head = m.heads[-1].output_key
-    base = cands["oracle"]
-    cands["monte-carlo"] = {**base, head: torch.stack([perturbed({head: base[head]}, 0.1 * (i + 1), 30 + i)[head]
-                                                         for i in range(3)])}
-    cands["heavy noise"] = perturbed(base, 2.0, 5)
-    cands["empty batch"] = {k: v[:0] for k, v in base.items()}
-    for kind, out in cands.items():
-        native, port = _decode_both(m, out)
-        _assert_identical(native, port, f"{name}/{kind}")
+    base = candidates(name, m, data)["oracle"]
+    heavy = perturbed(base, 2.0, 5)
+    # far-out control points and offsets: float32 sampling differs from numpy's by a few hundredths of a px
+    assert_same_lanes(m.decode(heavy), m.decode_reference(heavy), 5e-2, f"{name}/heavy noise")
+    empty = m.decode({k: v[:0] for k, v in base.items()})
+    assert empty.xs.shape[0] == 0 and empty.scores.shape[0] == 0
 
 
-def test_portable_ganet_on_a_plateau():
+def test_ganet_on_a_plateau():
     """Every cell a keypoint (a flat heatmap above threshold): the workspace holds h*w keypoints."""
     m = models.build("ganet-s")
     hm = torch.full((2, 1, 20, 50), 3.0)
     g = torch.Generator().manual_seed(3)
     out = {"kpts_hm": hm, "pts_offset": torch.randn(2, 2, 20, 50, generator=g) * 3,
            "int_offset": torch.rand(2, 2, 20, 50, generator=g) - 0.5}
-    native, port = _decode_both(m, out)
-    _assert_identical(native, port, "ganet plateau")
-
-
-def test_portable_on_trained_outputs():
-    for name, m, out in trained_outputs(12):
-        native, port = _decode_both(m, out)
-        _assert_identical(native, port, name)
-
-
-def test_decode_backend_rejects_unknown_names():
-    from selfocus_ext.ops import set_decode_backend
-
-    with pytest.raises(RuntimeError, match="expected 'native' or 'portable'"):
-        set_decode_backend("gpu")
+    assert_same_lanes(m.decode(out), m.decode_reference(out), 1e-2, "ganet plateau")

@@ -1,5 +1,5 @@
-// CUDA kernels of the batched lane decoders: one thread per (draw, image) item runs the portable decoder
-// of csrc/core/decode_portable.h in its own workspace slice. Items are independent, and the grouping steps
+// CUDA kernels of the batched lane decoders: one thread per (draw, image) item runs the per-image decoder
+// of csrc/core/lane_decoders.h in its own workspace slice. Items are independent, and the grouping steps
 // (clustering keypoints, line NMS, local maxima) are sequential per image, so a thread per image is the
 // unit of parallelism; the Monte-Carlo batches (K x B items) keep the device busy.
 #include <cuda_runtime.h>
@@ -25,7 +25,7 @@ __global__ void ganet_kernel(HeadPtr prob, HeadPtr pts, HeadPtr intr, int64_t B,
   for (int64_t t = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; t < count;
        t += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t item = first + t;
-    decode::portable::ganet_item(at_item(prob, item, B), at_item(pts, item, B), at_item(intr, item, B), h, w, p, map,
+    decode::ganet_item(at_item(prob, item, B), at_item(pts, item, B), at_item(intr, item, B), h, w, p, map,
                                  o.ys, o.rows, o.max_lanes, o.xs + item * o.max_lanes * o.rows,
                                  o.scores + item * o.max_lanes, slice(o, t));
   }
@@ -37,7 +37,7 @@ __global__ void laneatt_kernel(HeadPtr score, HeadPtr reg, const float* anchor_x
   for (int64_t t = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; t < count;
        t += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t item = first + t;
-    decode::portable::laneatt_item(at_item(score, item, B), at_item(reg, item, B), anchor_xs, row_ys, anchors, rows, p,
+    decode::laneatt_item(at_item(score, item, B), at_item(reg, item, B), anchor_xs, row_ys, anchors, rows, p,
                                    map, o.ys, o.rows, o.max_lanes, o.xs + item * o.max_lanes * o.rows,
                                    o.scores + item * o.max_lanes, slice(o, t));
   }
@@ -48,7 +48,7 @@ __global__ void bezier_kernel(HeadPtr prob, HeadPtr curves, int64_t B, int64_t f
   for (int64_t t = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; t < count;
        t += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t item = first + t;
-    decode::portable::bezier_item(at_item(prob, item, B), at_item(curves, item, B), queries, p, map, o.ys, o.rows,
+    decode::bezier_item(at_item(prob, item, B), at_item(curves, item, B), queries, p, map, o.ys, o.rows,
                                   o.max_lanes, o.xs + item * o.max_lanes * o.rows, o.scores + item * o.max_lanes,
                                   slice(o, t));
   }
@@ -60,7 +60,7 @@ __global__ void scnn_kernel(HeadPtr prob, HeadPtr exist, const int* sample_rows,
   for (int64_t t = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; t < count;
        t += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t item = first + t;
-    decode::portable::scnn_item(at_item(prob, item, B), at_item(exist, item, B), channels, h, w, sample_rows, n_rows,
+    decode::scnn_item(at_item(prob, item, B), at_item(exist, item, B), channels, h, w, sample_rows, n_rows,
                                 p, map, o.ys, o.rows, o.max_lanes, o.xs + item * o.max_lanes * o.rows,
                                 o.scores + item * o.max_lanes, slice(o, t));
   }

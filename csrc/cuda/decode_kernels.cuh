@@ -1,6 +1,6 @@
 // CUDA launchers of the batched lane decoders. No ATen: raw device pointers, sizes and a stream. Each
-// (draw, image) item is decoded by one thread with the portable per-image decoder
-// (csrc/core/decode_portable.h, the same code the CPU op runs with set_decode_backend("portable")); the
+// (draw, image) item is decoded by one thread with the per-image decoder of csrc/core/lane_decoders.h (the
+// same code the CPU op runs); the
 // per-pixel work before it (sigmoid / softmax of the confidence outputs) runs as ATen kernels in the glue.
 #pragma once
 
@@ -8,7 +8,7 @@
 
 #include <cstdint>
 
-#include "../core/decode_portable.h"
+#include "../core/lane_decoders.h"
 
 namespace selfocus {
 namespace cuda {

@@ -11,15 +11,10 @@
 #include <initializer_list>
 #include <string>
 
-#include "../core/lane_decode.h"
+#include "../core/lane_decoders.h"
 
 namespace selfocus {
 namespace glue {
-
-// Which per-image decoders the CPU op runs: "native" (lane_decode.cpp, the default) or "portable"
-// (decode_portable.h, the code the CUDA kernels run).
-void set_decode_backend(const std::string& name);
-std::string decode_backend();
 
 struct BatchView {
   at::Tensor t;  // contiguous float32
@@ -75,23 +70,43 @@ inline decode::InputMap input_map(const char* op, double sx, double sy, double c
   return {static_cast<float>(sx), static_cast<float>(sy), static_cast<float>(crop_top), static_cast<int>(frame_width)};
 }
 
-// Everything one decoder call needs after the checks.
-struct DecodeCall {
-  BatchView a, b, c;  // the heads in decoder order (c unused by two-head decoders)
+// What every decoder call has after the checks: the batch, the frame mapping and the output rows.
+struct DecodeCommon {
   Batch bt;
   decode::InputMap map;
   at::Tensor ys;  // float32 [rows], contiguous, on the CPU
   int rows = 0;
   int64_t max_lanes = 8;
-  at::Tensor aux0, aux1;  // laneatt: anchor_xs, row_ys; scnn: sample_rows (CPU)
-  int h = 0, w = 0, n = 0, channels = 0;
-  decode::GANetParams ganet;
-  decode::LaneATTParams laneatt;
-  decode::BezierParams bezier;
-  decode::SCNNParams scnn;
 };
 
-inline void check_common(const char* op, DecodeCall& call, const at::Tensor& ys, int64_t max_lanes) {
+// The heads and settings of each family's call, checked.
+struct GANetCall : DecodeCommon {
+  BatchView kpts_prob, pts_offset, int_offset;
+  int h = 0, w = 0;  // grid size
+  decode::GANetParams params;
+};
+
+struct LaneATTCall : DecodeCommon {
+  BatchView fg_prob, reg;
+  at::Tensor anchor_xs, row_ys;  // CPU
+  int anchors = 0, offset_rows = 0;
+  decode::LaneATTParams params;
+};
+
+struct BezierCall : DecodeCommon {
+  BatchView exist_prob, curves;
+  int queries = 0;
+  decode::BezierParams params;
+};
+
+struct SCNNCall : DecodeCommon {
+  BatchView seg_prob, exist_prob;
+  at::Tensor sample_rows;  // int32, CPU
+  int channels = 0, h = 0, w = 0;
+  decode::SCNNParams params;
+};
+
+inline void check_common(const char* op, DecodeCommon& call, const at::Tensor& ys, int64_t max_lanes) {
   TORCH_CHECK(ys.defined() && ys.dim() == 1 && ys.scalar_type() == at::kFloat, op, ": ys must be float32 [rows]");
   TORCH_CHECK(max_lanes >= 1 && max_lanes <= 64, op, ": max_lanes must be in 1..64, got ", max_lanes);
   call.ys = ys.detach().cpu().contiguous();
@@ -99,49 +114,49 @@ inline void check_common(const char* op, DecodeCall& call, const at::Tensor& ys,
   call.max_lanes = max_lanes;
 }
 
-inline DecodeCall prepare_ganet(const at::Tensor& hm, const at::Tensor& pts, const at::Tensor& intr,
+inline GANetCall prepare_ganet(const at::Tensor& hm, const at::Tensor& pts, const at::Tensor& intr,
                                 const at::Tensor& ys, double sx, double sy, double crop_top, int64_t frame_width,
                                 int64_t max_lanes, double threshold, double seed_dist, double cluster_dist,
                                 double assign_dist, int64_t stride) {
   const char* op = "decode_ganet";
-  DecodeCall call;
+  GANetCall call;
   TORCH_CHECK(hm.defined() && hm.is_floating_point(), op, ": kpts_hm must be a floating-point tensor");
-  call.a = head_view(op, "kpts_hm", at::sigmoid(hm.detach().to(at::kFloat)), 3);
-  call.b = head_view(op, "pts_offset", pts, 3);
-  call.c = head_view(op, "int_offset", intr, 3);
-  const at::Tensor &h = call.a.t, &p = call.b.t, &q = call.c.t;
+  call.kpts_prob = head_view(op, "kpts_hm", at::sigmoid(hm.detach().to(at::kFloat)), 3);
+  call.pts_offset = head_view(op, "pts_offset", pts, 3);
+  call.int_offset = head_view(op, "int_offset", intr, 3);
+  const at::Tensor &h = call.kpts_prob.t, &p = call.pts_offset.t, &q = call.int_offset.t;
   TORCH_CHECK(h.size(-3) == 1 && p.size(-3) == 2 && q.size(-3) == 2, op,
               ": expected kpts_hm [.., 1, h, w] and offsets [.., 2, h, w]");
   TORCH_CHECK(h.size(-1) == p.size(-1) && h.size(-2) == p.size(-2) && q.size(-1) == h.size(-1) &&
                   q.size(-2) == h.size(-2), op, ": heads must share the grid size");
   TORCH_CHECK(stride >= 1, op, ": stride must be positive");
   check_common(op, call, ys, max_lanes);
-  call.bt = batch_of(op, {&call.a, &call.b, &call.c});
+  call.bt = batch_of(op, {&call.kpts_prob, &call.pts_offset, &call.int_offset});
   call.map = input_map(op, sx, sy, crop_top, frame_width);
   call.h = static_cast<int>(h.size(-2));
   call.w = static_cast<int>(h.size(-1));
-  call.ganet.threshold = static_cast<float>(threshold);
-  call.ganet.seed_dist = static_cast<float>(seed_dist);
-  call.ganet.cluster_dist = static_cast<float>(cluster_dist);
-  call.ganet.assign_dist = static_cast<float>(assign_dist);
-  call.ganet.stride = static_cast<int>(stride);
+  call.params.threshold = static_cast<float>(threshold);
+  call.params.seed_dist = static_cast<float>(seed_dist);
+  call.params.cluster_dist = static_cast<float>(cluster_dist);
+  call.params.assign_dist = static_cast<float>(assign_dist);
+  call.params.stride = static_cast<int>(stride);
   return call;
 }
 
-inline DecodeCall prepare_laneatt(const at::Tensor& cls, const at::Tensor& reg, const at::Tensor& anchor_xs,
+inline LaneATTCall prepare_laneatt(const at::Tensor& cls, const at::Tensor& reg, const at::Tensor& anchor_xs,
                                   const at::Tensor& row_ys, const at::Tensor& ys, double sx, double sy,
                                   double crop_top, int64_t frame_width, int64_t input_width, int64_t max_lanes,
                                   double threshold, double nms_dist, int64_t top_k) {
   const char* op = "decode_laneatt";
-  DecodeCall call;
+  LaneATTCall call;
   TORCH_CHECK(cls.defined() && cls.is_floating_point() && cls.dim() >= 2 && cls.size(-1) == 2, op,
               ": expected cls_logits [.., N, 2] logits, got ", cls.defined() ? cls.sizes() : at::IntArrayRef{});
   // foreground probability of the 2-class softmax as sigmoid(l1 - l0), the reference's expression and kernels
   const at::Tensor logits = cls.detach().to(at::kFloat);
-  call.a = head_view(op, "cls_logits", at::sigmoid(logits.select(-1, 1) - logits.select(-1, 0)), 1);
-  call.b = head_view(op, "reg", reg, 2);
-  const int64_t n = call.a.t.size(-1), rows = call.b.t.size(-1) - 1;
-  TORCH_CHECK(call.b.t.size(-2) == n && rows >= 1, op, ": expected reg [.., N, 1 + R] with N = ", n);
+  call.fg_prob = head_view(op, "cls_logits", at::sigmoid(logits.select(-1, 1) - logits.select(-1, 0)), 1);
+  call.reg = head_view(op, "reg", reg, 2);
+  const int64_t n = call.fg_prob.t.size(-1), rows = call.reg.t.size(-1) - 1;
+  TORCH_CHECK(call.reg.t.size(-2) == n && rows >= 1, op, ": expected reg [.., N, 1 + R] with N = ", n);
   TORCH_CHECK(anchor_xs.defined() && anchor_xs.scalar_type() == at::kFloat && anchor_xs.dim() == 2 &&
                   anchor_xs.size(0) == n && anchor_xs.size(1) == rows, op,
               ": anchor_xs must be float32 [N, R] = [", n, ", ", rows, "]");
@@ -149,60 +164,60 @@ inline DecodeCall prepare_laneatt(const at::Tensor& cls, const at::Tensor& reg, 
               op, ": row_ys must be float32 [R]");
   TORCH_CHECK(input_width >= 1, op, ": input_width must be positive");
   check_common(op, call, ys, max_lanes);
-  call.bt = batch_of(op, {&call.a, &call.b});
+  call.bt = batch_of(op, {&call.fg_prob, &call.reg});
   call.map = input_map(op, sx, sy, crop_top, frame_width);
-  call.aux0 = anchor_xs.detach().cpu().contiguous();
-  call.aux1 = row_ys.detach().cpu().contiguous();
-  call.n = static_cast<int>(n);
-  call.h = static_cast<int>(rows);  // offset rows per anchor
-  call.laneatt.threshold = static_cast<float>(threshold);
-  call.laneatt.nms_dist = static_cast<float>(nms_dist);
-  call.laneatt.top_k = static_cast<int>(top_k);
-  call.laneatt.width = static_cast<int>(input_width);
+  call.anchor_xs = anchor_xs.detach().cpu().contiguous();
+  call.row_ys = row_ys.detach().cpu().contiguous();
+  call.anchors = static_cast<int>(n);
+  call.offset_rows = static_cast<int>(rows);
+  call.params.threshold = static_cast<float>(threshold);
+  call.params.nms_dist = static_cast<float>(nms_dist);
+  call.params.top_k = static_cast<int>(top_k);
+  call.params.width = static_cast<int>(input_width);
   return call;
 }
 
-inline DecodeCall prepare_bezier(const at::Tensor& logits, const at::Tensor& curves, const at::Tensor& ys, double sx,
+inline BezierCall prepare_bezier(const at::Tensor& logits, const at::Tensor& curves, const at::Tensor& ys, double sx,
                                  double sy, double crop_top, int64_t frame_width, int64_t input_width,
                                  int64_t input_height, int64_t max_lanes, double threshold, int64_t window,
                                  int64_t samples) {
   const char* op = "decode_bezier";
-  DecodeCall call;
+  BezierCall call;
   TORCH_CHECK(logits.defined() && logits.is_floating_point(), op, ": logits must be a floating-point tensor");
-  call.a = head_view(op, "logits", at::sigmoid(logits.detach().to(at::kFloat)), 1);
-  call.b = head_view(op, "curves", curves, 3);
-  const int64_t q = call.a.t.size(-1);
-  TORCH_CHECK(call.b.t.size(-3) == q && call.b.t.size(-2) == 4 && call.b.t.size(-1) == 2, op,
+  call.exist_prob = head_view(op, "logits", at::sigmoid(logits.detach().to(at::kFloat)), 1);
+  call.curves = head_view(op, "curves", curves, 3);
+  const int64_t q = call.exist_prob.t.size(-1);
+  TORCH_CHECK(call.curves.t.size(-3) == q && call.curves.t.size(-2) == 4 && call.curves.t.size(-1) == 2, op,
               ": expected logits [.., Q] and curves [.., Q, 4, 2]");
   TORCH_CHECK(window >= 1 && window % 2 == 1 && samples >= 2, op, ": window must be odd and samples >= 2");
   TORCH_CHECK(input_width >= 1 && input_height >= 1, op, ": input size must be positive");
   check_common(op, call, ys, max_lanes);
-  call.bt = batch_of(op, {&call.a, &call.b});
+  call.bt = batch_of(op, {&call.exist_prob, &call.curves});
   call.map = input_map(op, sx, sy, crop_top, frame_width);
-  call.n = static_cast<int>(q);
-  call.bezier.threshold = static_cast<float>(threshold);
-  call.bezier.window = static_cast<int>(window);
-  call.bezier.samples = static_cast<int>(samples);
-  call.bezier.width = static_cast<int>(input_width);
-  call.bezier.height = static_cast<int>(input_height);
+  call.queries = static_cast<int>(q);
+  call.params.threshold = static_cast<float>(threshold);
+  call.params.window = static_cast<int>(window);
+  call.params.samples = static_cast<int>(samples);
+  call.params.width = static_cast<int>(input_width);
+  call.params.height = static_cast<int>(input_height);
   return call;
 }
 
-inline DecodeCall prepare_scnn(const at::Tensor& seg, const at::Tensor& exist, const at::Tensor& sample_rows,
+inline SCNNCall prepare_scnn(const at::Tensor& seg, const at::Tensor& exist, const at::Tensor& sample_rows,
                                const at::Tensor& ys, double sx, double sy, double crop_top, int64_t frame_width,
                                int64_t input_width, int64_t input_height, int64_t max_lanes, double exist_threshold,
                                double point_threshold, int64_t blur) {
   const char* op = "decode_scnn";
-  DecodeCall call;
+  SCNNCall call;
   TORCH_CHECK(seg.defined() && seg.is_floating_point() && (seg.dim() == 4 || seg.dim() == 5), op,
               ": out must be floating point [B, C, h, w] or [K, B, C, h, w]");
   TORCH_CHECK(input_width > 0 && input_height > 0, op, ": input size must be positive");
   // softmax over channels with the reference's kernel (the upsampling happens per image, row by row)
-  call.a = head_view(op, "out", at::softmax(seg.detach().to(at::kFloat), seg.dim() - 3), 3);
+  call.seg_prob = head_view(op, "out", at::softmax(seg.detach().to(at::kFloat), seg.dim() - 3), 3);
   TORCH_CHECK(exist.defined() && exist.is_floating_point(), op, ": lane must be a floating-point tensor");
-  call.b = head_view(op, "lane", at::sigmoid(exist.detach().to(at::kFloat)), 1);
-  const int64_t channels = call.a.t.size(-3);
-  TORCH_CHECK(call.b.t.size(-1) == channels - 1, op, ": lane must have one logit per lane channel (", channels - 1, ")");
+  call.exist_prob = head_view(op, "lane", at::sigmoid(exist.detach().to(at::kFloat)), 1);
+  const int64_t channels = call.seg_prob.t.size(-3);
+  TORCH_CHECK(call.exist_prob.t.size(-1) == channels - 1, op, ": lane must have one logit per lane channel (", channels - 1, ")");
   TORCH_CHECK(sample_rows.defined() && sample_rows.scalar_type() == at::kInt && sample_rows.dim() == 1, op,
               ": sample_rows must be int32 [n]");
   const at::Tensor rows = sample_rows.detach().cpu().contiguous();
@@ -211,22 +226,22 @@ inline DecodeCall prepare_scnn(const at::Tensor& seg, const at::Tensor& exist, c
     TORCH_CHECK(rp[i] >= 0 && rp[i] < input_height, op, ": sample row ", rp[i], " outside the input height ", input_height);
   TORCH_CHECK(blur >= 1 && blur % 2 == 1, op, ": blur must be odd");
   check_common(op, call, ys, max_lanes);
-  call.bt = batch_of(op, {&call.a, &call.b});
+  call.bt = batch_of(op, {&call.seg_prob, &call.exist_prob});
   call.map = input_map(op, sx, sy, crop_top, frame_width);
-  call.aux0 = rows;
+  call.sample_rows = rows;
   call.channels = static_cast<int>(channels);
-  call.h = static_cast<int>(call.a.t.size(-2));
-  call.w = static_cast<int>(call.a.t.size(-1));
-  call.scnn.exist_threshold = static_cast<float>(exist_threshold);
-  call.scnn.point_threshold = static_cast<float>(point_threshold);
-  call.scnn.blur = static_cast<int>(blur);
-  call.scnn.width = static_cast<int>(input_width);
-  call.scnn.height = static_cast<int>(input_height);
+  call.h = static_cast<int>(call.seg_prob.t.size(-2));
+  call.w = static_cast<int>(call.seg_prob.t.size(-1));
+  call.params.exist_threshold = static_cast<float>(exist_threshold);
+  call.params.point_threshold = static_cast<float>(point_threshold);
+  call.params.blur = static_cast<int>(blur);
+  call.params.width = static_cast<int>(input_width);
+  call.params.height = static_cast<int>(input_height);
   return call;
 }
 
 // [K, B, L, R] and [K, B, L] outputs, without K when no input had it.
-inline std::tuple<at::Tensor, at::Tensor> finish(const DecodeCall& call, at::Tensor xs, at::Tensor sc) {
+inline std::tuple<at::Tensor, at::Tensor> finish(const DecodeCommon& call, at::Tensor xs, at::Tensor sc) {
   if (!call.bt.any_k) return {xs.squeeze(0), sc.squeeze(0)};
   return {xs, sc};
 }

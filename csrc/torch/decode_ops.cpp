@@ -1,56 +1,49 @@
-// Batched lane decoders: schemas and CPU implementations over csrc/core (lane_decode.cpp by default, or the
-// portable per-image decoders that the CUDA kernels run). Inputs may carry a leading Monte-Carlo dimension
-// K (K noisy copies of one head with the other heads shared): the output is then [K, B, ...].
+// Batched lane decoders: schemas and CPU implementations. Every (draw, image) item runs the per-image
+// decoder of csrc/core/lane_decoders.h (the code the CUDA kernels run), in parallel over items. Inputs may
+// carry a leading Monte-Carlo dimension K (K noisy copies of one head with the other heads shared): the
+// output is then [K, B, ...].
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
-#include <atomic>
 #include <torch/library.h>
 #include <vector>
 
-#include "../core/decode_portable.h"
+#include "../core/lane_decoders.h"
 #include "decode_args.h"
+
+// Wider vector units for SCNN's map loops on the host (elementwise: the results do not change).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(SELFOCUS_NO_CLONES)
+#define SF_DECODE_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"), flatten))
+#else
+#define SF_DECODE_CLONES
+#endif
 
 namespace selfocus {
 namespace glue {
-
-namespace {
-std::atomic<bool> g_portable{false};
-}  // namespace
-
-void set_decode_backend(const std::string& name) {
-  TORCH_CHECK(name == "native" || name == "portable", "set_decode_backend: expected 'native' or 'portable', got '",
-              name, "'");
-  g_portable = name == "portable";
-}
-
-std::string decode_backend() { return g_portable ? "portable" : "native"; }
-
 namespace {
 
-// Decodes every (draw, image) item: `native(k, b)` returns the image's lanes for emit_lanes; `portable(k, b,
-// xs, scores, workspace)` writes the LaneSet row itself in a workspace of `workspace_bytes`.
-template <typename Native, typename Portable>
-std::tuple<at::Tensor, at::Tensor> run_cpu(const DecodeCall& call, size_t workspace_bytes, Native&& native,
-                                           Portable&& portable) {
+// Decodes every (draw, image) item: `item(k, b, xs, scores, workspace)` writes the item's LaneSet row, with
+// a workspace of `workspace_bytes` per thread.
+template <typename Item>
+std::tuple<at::Tensor, at::Tensor> run_cpu(const DecodeCommon& call, const at::TensorOptions& options,
+                                           size_t workspace_bytes, Item&& item) {
   const int64_t rows = call.rows, L = call.max_lanes, B = call.bt.B;
-  at::Tensor xs = at::empty({call.bt.K, B, L, rows}, call.a.t.options());
-  at::Tensor sc = at::empty({call.bt.K, B, L}, call.a.t.options());
-  const float* ys = call.ys.data_ptr<float>();
-  const bool use_portable = g_portable;
+  at::Tensor xs = at::empty({call.bt.K, B, L, rows}, options);
+  at::Tensor sc = at::empty({call.bt.K, B, L}, options);
   at::parallel_for(0, call.bt.K * B, 1, [&](int64_t s, int64_t e) {
-    std::vector<unsigned char> ws(use_portable ? workspace_bytes : 0);
-    for (int64_t i = s; i < e; ++i) {
-      float* x = xs.data_ptr<float>() + i * L * rows;
-      float* c = sc.data_ptr<float>() + i * L;
-      if (use_portable) {
-        portable(i / B, i % B, x, c, ws.data());
-      } else {
-        decode::emit_lanes(native(i / B, i % B), call.map, ys, static_cast<int>(rows), static_cast<int>(L), x, c);
-      }
-    }
+    std::vector<unsigned char> ws(workspace_bytes);
+    for (int64_t i = s; i < e; ++i)
+      item(i / B, i % B, xs.data_ptr<float>() + i * L * rows, sc.data_ptr<float>() + i * L, ws.data());
   });
   return finish(call, xs, sc);
+}
+
+SF_DECODE_CLONES
+void scnn_item_host(const float* prob, const float* exist, int channels, int h, int w, const int* sample_rows,
+                    int n_rows, const decode::SCNNParams& p, const decode::InputMap& map, const float* ys, int rows,
+                    int max_lanes, float* xs, float* scores, unsigned char* workspace) {
+  decode::scnn_item(prob, exist, channels, h, w, sample_rows, n_rows, p, map, ys, rows, max_lanes, xs, scores,
+                    workspace);
 }
 
 std::tuple<at::Tensor, at::Tensor> decode_ganet_cpu(const at::Tensor& hm, const at::Tensor& pts, const at::Tensor& intr,
@@ -58,20 +51,15 @@ std::tuple<at::Tensor, at::Tensor> decode_ganet_cpu(const at::Tensor& hm, const 
                                                     int64_t frame_width, int64_t max_lanes, double threshold,
                                                     double seed_dist, double cluster_dist, double assign_dist,
                                                     int64_t stride) {
-  const DecodeCall c = prepare_ganet(hm, pts, intr, ys, sx, sy, crop_top, frame_width, max_lanes, threshold, seed_dist,
-                                     cluster_dist, assign_dist, stride);
+  const GANetCall c = prepare_ganet(hm, pts, intr, ys, sx, sy, crop_top, frame_width, max_lanes, threshold, seed_dist,
+                                    cluster_dist, assign_dist, stride);
   const int64_t B = c.bt.B;
-  return run_cpu(
-      c, decode::portable::ganet_workspace(c.h, c.w),
-      [&](int64_t k, int64_t b) {
-        return decode::ganet_image(image_ptr(c.a, k, b, B), image_ptr(c.b, k, b, B), image_ptr(c.c, k, b, B), c.h, c.w,
-                                   c.ganet);
-      },
-      [&](int64_t k, int64_t b, float* x, float* s, unsigned char* ws) {
-        decode::portable::ganet_item(image_ptr(c.a, k, b, B), image_ptr(c.b, k, b, B), image_ptr(c.c, k, b, B), c.h,
-                                     c.w, c.ganet, c.map, c.ys.data_ptr<float>(), c.rows, static_cast<int>(c.max_lanes),
-                                     x, s, ws);
-      });
+  return run_cpu(c, c.kpts_prob.t.options(), decode::ganet_workspace(c.h, c.w),
+                 [&](int64_t k, int64_t b, float* x, float* s, unsigned char* ws) {
+                   decode::ganet_item(image_ptr(c.kpts_prob, k, b, B), image_ptr(c.pts_offset, k, b, B),
+                                      image_ptr(c.int_offset, k, b, B), c.h, c.w, c.params, c.map,
+                                      c.ys.data_ptr<float>(), c.rows, static_cast<int>(c.max_lanes), x, s, ws);
+                 });
 }
 
 std::tuple<at::Tensor, at::Tensor> decode_laneatt_cpu(const at::Tensor& cls, const at::Tensor& reg,
@@ -79,20 +67,16 @@ std::tuple<at::Tensor, at::Tensor> decode_laneatt_cpu(const at::Tensor& cls, con
                                                       const at::Tensor& ys, double sx, double sy, double crop_top,
                                                       int64_t frame_width, int64_t input_width, int64_t max_lanes,
                                                       double threshold, double nms_dist, int64_t top_k) {
-  const DecodeCall c = prepare_laneatt(cls, reg, anchor_xs, row_ys, ys, sx, sy, crop_top, frame_width, input_width,
-                                       max_lanes, threshold, nms_dist, top_k);
+  const LaneATTCall c = prepare_laneatt(cls, reg, anchor_xs, row_ys, ys, sx, sy, crop_top, frame_width, input_width,
+                                        max_lanes, threshold, nms_dist, top_k);
   const int64_t B = c.bt.B;
-  const float* ax = c.aux0.data_ptr<float>();
-  const float* ry = c.aux1.data_ptr<float>();
-  return run_cpu(
-      c, decode::portable::laneatt_workspace(c.n, c.h, c.laneatt.top_k),
-      [&](int64_t k, int64_t b) {
-        return decode::laneatt_image(image_ptr(c.a, k, b, B), image_ptr(c.b, k, b, B), ax, ry, c.n, c.h, c.laneatt);
-      },
-      [&](int64_t k, int64_t b, float* x, float* s, unsigned char* ws) {
-        decode::portable::laneatt_item(image_ptr(c.a, k, b, B), image_ptr(c.b, k, b, B), ax, ry, c.n, c.h, c.laneatt,
-                                       c.map, c.ys.data_ptr<float>(), c.rows, static_cast<int>(c.max_lanes), x, s, ws);
-      });
+  return run_cpu(c, c.fg_prob.t.options(), decode::laneatt_workspace(c.anchors, c.offset_rows, c.params.top_k),
+                 [&](int64_t k, int64_t b, float* x, float* s, unsigned char* ws) {
+                   decode::laneatt_item(image_ptr(c.fg_prob, k, b, B), image_ptr(c.reg, k, b, B),
+                                        c.anchor_xs.data_ptr<float>(), c.row_ys.data_ptr<float>(), c.anchors,
+                                        c.offset_rows, c.params, c.map, c.ys.data_ptr<float>(), c.rows,
+                                        static_cast<int>(c.max_lanes), x, s, ws);
+                 });
 }
 
 std::tuple<at::Tensor, at::Tensor> decode_bezier_cpu(const at::Tensor& logits, const at::Tensor& curves,
@@ -100,18 +84,15 @@ std::tuple<at::Tensor, at::Tensor> decode_bezier_cpu(const at::Tensor& logits, c
                                                      int64_t frame_width, int64_t input_width, int64_t input_height,
                                                      int64_t max_lanes, double threshold, int64_t window,
                                                      int64_t samples) {
-  const DecodeCall c = prepare_bezier(logits, curves, ys, sx, sy, crop_top, frame_width, input_width, input_height,
+  const BezierCall c = prepare_bezier(logits, curves, ys, sx, sy, crop_top, frame_width, input_width, input_height,
                                       max_lanes, threshold, window, samples);
   const int64_t B = c.bt.B;
-  return run_cpu(
-      c, decode::portable::bezier_workspace(c.n, c.bezier.samples),
-      [&](int64_t k, int64_t b) {
-        return decode::bezier_image(image_ptr(c.a, k, b, B), image_ptr(c.b, k, b, B), c.n, c.bezier);
-      },
-      [&](int64_t k, int64_t b, float* x, float* s, unsigned char* ws) {
-        decode::portable::bezier_item(image_ptr(c.a, k, b, B), image_ptr(c.b, k, b, B), c.n, c.bezier, c.map,
-                                      c.ys.data_ptr<float>(), c.rows, static_cast<int>(c.max_lanes), x, s, ws);
-      });
+  return run_cpu(c, c.exist_prob.t.options(), decode::bezier_workspace(c.queries, c.params.samples),
+                 [&](int64_t k, int64_t b, float* x, float* s, unsigned char* ws) {
+                   decode::bezier_item(image_ptr(c.exist_prob, k, b, B), image_ptr(c.curves, k, b, B), c.queries,
+                                       c.params, c.map, c.ys.data_ptr<float>(), c.rows, static_cast<int>(c.max_lanes),
+                                       x, s, ws);
+                 });
 }
 
 std::tuple<at::Tensor, at::Tensor> decode_scnn_cpu(const at::Tensor& seg, const at::Tensor& exist,
@@ -119,22 +100,16 @@ std::tuple<at::Tensor, at::Tensor> decode_scnn_cpu(const at::Tensor& seg, const 
                                                    double sy, double crop_top, int64_t frame_width,
                                                    int64_t input_width, int64_t input_height, int64_t max_lanes,
                                                    double exist_threshold, double point_threshold, int64_t blur) {
-  const DecodeCall c = prepare_scnn(seg, exist, sample_rows, ys, sx, sy, crop_top, frame_width, input_width,
-                                    input_height, max_lanes, exist_threshold, point_threshold, blur);
+  const SCNNCall c = prepare_scnn(seg, exist, sample_rows, ys, sx, sy, crop_top, frame_width, input_width,
+                                  input_height, max_lanes, exist_threshold, point_threshold, blur);
   const int64_t B = c.bt.B;
-  const int* rp = c.aux0.data_ptr<int>();
-  const int n_rows = static_cast<int>(c.aux0.size(0));
-  return run_cpu(
-      c, decode::portable::scnn_workspace(c.channels, c.h, n_rows, c.scnn),
-      [&](int64_t k, int64_t b) {
-        return decode::scnn_image(image_ptr(c.a, k, b, B), image_ptr(c.b, k, b, B), c.channels, c.h, c.w, rp, n_rows,
-                                  c.scnn);
-      },
-      [&](int64_t k, int64_t b, float* x, float* s, unsigned char* ws) {
-        decode::portable::scnn_item(image_ptr(c.a, k, b, B), image_ptr(c.b, k, b, B), c.channels, c.h, c.w, rp, n_rows,
-                                    c.scnn, c.map, c.ys.data_ptr<float>(), c.rows, static_cast<int>(c.max_lanes), x, s,
-                                    ws);
-      });
+  const int n_rows = static_cast<int>(c.sample_rows.size(0));
+  return run_cpu(c, c.seg_prob.t.options(), decode::scnn_workspace(c.channels, c.h, n_rows, c.params),
+                 [&](int64_t k, int64_t b, float* x, float* s, unsigned char* ws) {
+                   scnn_item_host(image_ptr(c.seg_prob, k, b, B), image_ptr(c.exist_prob, k, b, B), c.channels, c.h,
+                                  c.w, c.sample_rows.data_ptr<int>(), n_rows, c.params, c.map, c.ys.data_ptr<float>(),
+                                  c.rows, static_cast<int>(c.max_lanes), x, s, ws);
+                 });
 }
 
 }  // namespace

@@ -23,15 +23,16 @@ cuda::HeadPtr head_ptr(const BatchView& v, int64_t B) {
 
 // Allocates the outputs and the workspace, then calls `launch(first, count, out)` chunk by chunk.
 template <typename Launch>
-std::tuple<at::Tensor, at::Tensor> run_cuda(const char* op, const DecodeCall& call, size_t per_item, Launch&& launch) {
-  const c10::cuda::CUDAGuard guard(call.a.t.device());
+std::tuple<at::Tensor, at::Tensor> run_cuda(const char* op, const DecodeCommon& call, const at::Tensor& head,
+                                            size_t per_item, Launch&& launch) {
+  const c10::cuda::CUDAGuard guard(head.device());
   const int64_t items = call.bt.K * call.bt.B;
-  at::Tensor xs = at::empty({call.bt.K, call.bt.B, call.max_lanes, call.rows}, call.a.t.options());
-  at::Tensor sc = at::empty({call.bt.K, call.bt.B, call.max_lanes}, call.a.t.options());
-  const at::Tensor ys = call.ys.to(call.a.t.device());
+  at::Tensor xs = at::empty({call.bt.K, call.bt.B, call.max_lanes, call.rows}, head.options());
+  at::Tensor sc = at::empty({call.bt.K, call.bt.B, call.max_lanes}, head.options());
+  const at::Tensor ys = call.ys.to(head.device());
   per_item = (per_item + 15) & ~size_t{15};
   const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(items, kWorkspaceBudget / std::max<size_t>(per_item, 1)));
-  at::Tensor ws = at::empty({static_cast<int64_t>(per_item) * chunk}, call.a.t.options().dtype(at::kByte));
+  at::Tensor ws = at::empty({static_cast<int64_t>(per_item) * chunk}, head.options().dtype(at::kByte));
   cuda::DecodeOut out{ys.data_ptr<float>(), call.rows, static_cast<int>(call.max_lanes), xs.data_ptr<float>(),
                       sc.data_ptr<float>(), ws.data_ptr<uint8_t>(), per_item};
   for (int64_t first = 0; first < items; first += chunk) {
@@ -47,13 +48,14 @@ std::tuple<at::Tensor, at::Tensor> decode_ganet_cuda(const at::Tensor& hm, const
                                                      double threshold, double seed_dist, double cluster_dist,
                                                      double assign_dist, int64_t stride) {
   const c10::cuda::CUDAGuard guard(hm.device());
-  const DecodeCall c = prepare_ganet(hm, pts, intr, ys, sx, sy, crop_top, frame_width, max_lanes, threshold, seed_dist,
-                                     cluster_dist, assign_dist, stride);
+  const GANetCall c = prepare_ganet(hm, pts, intr, ys, sx, sy, crop_top, frame_width, max_lanes, threshold, seed_dist,
+                                    cluster_dist, assign_dist, stride);
   const int64_t B = c.bt.B;
-  return run_cuda("decode_ganet", c, decode::portable::ganet_workspace(c.h, c.w),
+  return run_cuda("decode_ganet", c, c.kpts_prob.t, decode::ganet_workspace(c.h, c.w),
                   [&](int64_t first, int64_t count, const cuda::DecodeOut& o, cudaStream_t s) {
-                    return cuda::decode_ganet(head_ptr(c.a, B), head_ptr(c.b, B), head_ptr(c.c, B), B, first, count,
-                                              c.h, c.w, c.ganet, c.map, o, s);
+                    return cuda::decode_ganet(head_ptr(c.kpts_prob, B), head_ptr(c.pts_offset, B),
+                                              head_ptr(c.int_offset, B), B, first, count, c.h, c.w, c.params, c.map, o,
+                                              s);
                   });
 }
 
@@ -63,14 +65,15 @@ std::tuple<at::Tensor, at::Tensor> decode_laneatt_cuda(const at::Tensor& cls, co
                                                        int64_t frame_width, int64_t input_width, int64_t max_lanes,
                                                        double threshold, double nms_dist, int64_t top_k) {
   const c10::cuda::CUDAGuard guard(cls.device());
-  const DecodeCall c = prepare_laneatt(cls, reg, anchor_xs, row_ys, ys, sx, sy, crop_top, frame_width, input_width,
-                                       max_lanes, threshold, nms_dist, top_k);
+  const LaneATTCall c = prepare_laneatt(cls, reg, anchor_xs, row_ys, ys, sx, sy, crop_top, frame_width, input_width,
+                                        max_lanes, threshold, nms_dist, top_k);
   const int64_t B = c.bt.B;
-  const at::Tensor ax = c.aux0.to(c.a.t.device()), ry = c.aux1.to(c.a.t.device());
-  return run_cuda("decode_laneatt", c, decode::portable::laneatt_workspace(c.n, c.h, c.laneatt.top_k),
+  const at::Tensor ax = c.anchor_xs.to(c.fg_prob.t.device()), ry = c.row_ys.to(c.fg_prob.t.device());
+  return run_cuda("decode_laneatt", c, c.fg_prob.t, decode::laneatt_workspace(c.anchors, c.offset_rows, c.params.top_k),
                   [&](int64_t first, int64_t count, const cuda::DecodeOut& o, cudaStream_t s) {
-                    return cuda::decode_laneatt(head_ptr(c.a, B), head_ptr(c.b, B), ax.data_ptr<float>(),
-                                                ry.data_ptr<float>(), B, first, count, c.n, c.h, c.laneatt, c.map, o, s);
+                    return cuda::decode_laneatt(head_ptr(c.fg_prob, B), head_ptr(c.reg, B), ax.data_ptr<float>(),
+                                                ry.data_ptr<float>(), B, first, count, c.anchors, c.offset_rows,
+                                                c.params, c.map, o, s);
                   });
 }
 
@@ -80,13 +83,13 @@ std::tuple<at::Tensor, at::Tensor> decode_bezier_cuda(const at::Tensor& logits, 
                                                       int64_t max_lanes, double threshold, int64_t window,
                                                       int64_t samples) {
   const c10::cuda::CUDAGuard guard(logits.device());
-  const DecodeCall c = prepare_bezier(logits, curves, ys, sx, sy, crop_top, frame_width, input_width, input_height,
+  const BezierCall c = prepare_bezier(logits, curves, ys, sx, sy, crop_top, frame_width, input_width, input_height,
                                       max_lanes, threshold, window, samples);
   const int64_t B = c.bt.B;
-  return run_cuda("decode_bezier", c, decode::portable::bezier_workspace(c.n, c.bezier.samples),
+  return run_cuda("decode_bezier", c, c.exist_prob.t, decode::bezier_workspace(c.queries, c.params.samples),
                   [&](int64_t first, int64_t count, const cuda::DecodeOut& o, cudaStream_t s) {
-                    return cuda::decode_bezier(head_ptr(c.a, B), head_ptr(c.b, B), B, first, count, c.n, c.bezier,
-                                               c.map, o, s);
+                    return cuda::decode_bezier(head_ptr(c.exist_prob, B), head_ptr(c.curves, B), B, first, count,
+                                               c.queries, c.params, c.map, o, s);
                   });
 }
 
@@ -96,15 +99,15 @@ std::tuple<at::Tensor, at::Tensor> decode_scnn_cuda(const at::Tensor& seg, const
                                                     int64_t input_width, int64_t input_height, int64_t max_lanes,
                                                     double exist_threshold, double point_threshold, int64_t blur) {
   const c10::cuda::CUDAGuard guard(seg.device());
-  const DecodeCall c = prepare_scnn(seg, exist, sample_rows, ys, sx, sy, crop_top, frame_width, input_width,
-                                    input_height, max_lanes, exist_threshold, point_threshold, blur);
+  const SCNNCall c = prepare_scnn(seg, exist, sample_rows, ys, sx, sy, crop_top, frame_width, input_width,
+                                  input_height, max_lanes, exist_threshold, point_threshold, blur);
   const int64_t B = c.bt.B;
-  const int n_rows = static_cast<int>(c.aux0.size(0));
-  const at::Tensor rows = c.aux0.to(c.a.t.device());
-  return run_cuda("decode_scnn", c, decode::portable::scnn_workspace(c.channels, c.h, n_rows, c.scnn),
+  const int n_rows = static_cast<int>(c.sample_rows.size(0));
+  const at::Tensor rows = c.sample_rows.to(c.seg_prob.t.device());
+  return run_cuda("decode_scnn", c, c.seg_prob.t, decode::scnn_workspace(c.channels, c.h, n_rows, c.params),
                   [&](int64_t first, int64_t count, const cuda::DecodeOut& o, cudaStream_t s) {
-                    return cuda::decode_scnn(head_ptr(c.a, B), head_ptr(c.b, B), rows.data_ptr<int>(), n_rows, B, first,
-                                             count, c.channels, c.h, c.w, c.scnn, c.map, o, s);
+                    return cuda::decode_scnn(head_ptr(c.seg_prob, B), head_ptr(c.exist_prob, B), rows.data_ptr<int>(),
+                                             n_rows, B, first, count, c.channels, c.h, c.w, c.params, c.map, o, s);
                   });
 }
 

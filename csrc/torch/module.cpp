@@ -2,7 +2,6 @@
 // functions below report how the extension was built and switch the device-side value checks.
 #include <torch/extension.h>
 
-#include "decode_args.h"
 #include "op_args.h"
 
 PYBIND11_MODULE(_C, m) {
@@ -19,7 +18,4 @@ PYBIND11_MODULE(_C, m) {
   m.def("set_device_value_checks", &selfocus::glue::set_device_value_checks, pybind11::arg("enabled"),
         "Check scale/step values on non-CPU devices (one device-to-host sync per op call). On by default.");
   m.def("device_value_checks_enabled", &selfocus::glue::device_value_checks_enabled);
-  m.def("set_decode_backend", &selfocus::glue::set_decode_backend, pybind11::arg("name"),
-        "CPU lane decoders: 'native' (default) or 'portable' (the per-image code the CUDA kernels run).");
-  m.def("decode_backend", &selfocus::glue::decode_backend);
 }

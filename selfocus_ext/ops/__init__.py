@@ -3,7 +3,7 @@
 ``selfocus_ext.ops.reference`` holds a plain-torch implementation of every op: the readable specification
 the tests compare against.
 """
-from .._native import cuda_compiled, decode_backend, set_decode_backend, set_device_value_checks
+from .._native import cuda_compiled, set_device_value_checks
 from .quant import act_quant, adaround_init, adaround_quant, adaround_regularizer, fake_quant, qdrop_mask
 
 __all__ = [
@@ -12,9 +12,7 @@ __all__ = [
     "adaround_quant",
     "adaround_regularizer",
     "cuda_compiled",
-    "decode_backend",
     "fake_quant",
     "qdrop_mask",
-    "set_decode_backend",
     "set_device_value_checks",
 ]

@@ -1,15 +1,15 @@
-// The zoo's lane decoders written once for a CUDA thread and a CPU thread: no allocation (every array lives
-// in a caller-provided workspace), no standard containers, __host__ __device__. One call decodes one image
-// into one LaneSet row, with the same steps, orders and float arithmetic as lane_decode.cpp, which stays
-// the CPU op's default (it is faster there). The CPU op can run these instead (set_decode_backend), which is
-// how the tests hold them to lane_decode.cpp on a machine without a GPU.
+// The zoo's lane decoders, one per family, written once for a CPU thread and a CUDA thread: no allocation
+// (every array lives in a caller-provided workspace), no standard containers, __host__ __device__. One call
+// decodes one image's raw head outputs into one LaneSet row (points mapped to the original frame, resampled
+// on its rows, highest score first), with the steps, orders and float arithmetic of the Python reference
+// decoders (selfocus_ext/models/*.py). The CPU op runs them in a loop over images, the CUDA kernels one
+// thread per image. Probabilities (sigmoid, softmax) come in computed by the caller with the reference's
+// kernels, so that thresholds and score orders agree exactly.
 #pragma once
 
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-
-#include "lane_decode.h"  // InputMap, *Params
 
 // Not force-inlined (unlike SF_HD): these are whole decoders, and numpy_sum recurses.
 #ifdef __CUDACC__
@@ -20,7 +20,41 @@
 
 namespace selfocus {
 namespace decode {
-namespace portable {
+
+// Model input <-> frame: the input covers frame rows [crop_top, height) scaled by (sx, sy).
+struct InputMap {
+  float sx, sy, crop_top;
+  int frame_width;
+};
+
+struct GANetParams {
+  float threshold = 0.4f;
+  float seed_dist = 1.0f;
+  float cluster_dist = 5.0f;
+  float assign_dist = 4.0f;
+  int stride = 8;
+};
+
+struct LaneATTParams {
+  float threshold = 0.5f;
+  float nms_dist = 12.0f;
+  int top_k = 4;
+  int width = 400;  // input width
+};
+
+struct BezierParams {
+  float threshold = 0.5f;
+  int window = 9;
+  int samples = 50;
+  int width = 400, height = 160;  // input size
+};
+
+struct SCNNParams {
+  float exist_threshold = 0.5f;
+  float point_threshold = 0.3f;
+  int blur = 9;
+  int width = 400, height = 160;  // input size
+};
 
 // ---- workspace -----------------------------------------------------------------------------------------
 // Carves typed arrays out of one byte buffer; with a null base it only counts, so the same code sizes the
@@ -120,7 +154,7 @@ SF_HDF double interp(double y, const double* py, const double* px, int n) {
   return slope * (y - py[j]) + px[j];
 }
 
-// As lane_decode.cpp's emit_lanes: highest score first (stable), frame mapping in float32, equal rows
+// Highest score first (stable), frame mapping in float32 (the reference's numpy expressions), equal rows
 // averaged, linear resampling on `ys` inside the lane's extent, at least two points inside the frame.
 SF_HDF void emit(const LaneSpan* lanes, int n, const float* px, const float* py, const InputMap& map, const float* ys,
                 int rows, int max_lanes, float* xs, float* scores, EmitScratch s) {
@@ -209,6 +243,7 @@ SF_HDF size_t ganet_workspace(int h, int w) {
   return c.used;
 }
 
+// prob [h, w] keypoint probabilities, pts / intr [2, h, w] (x plane then y plane), in cells.
 SF_HDF void ganet_item(const float* prob, const float* pts, const float* intr, int h, int w, const GANetParams& p,
                       const InputMap& map, const float* ys, int rows, int max_lanes, float* xs, float* scores,
                       unsigned char* workspace) {
@@ -317,6 +352,8 @@ SF_HDF size_t laneatt_workspace(int n, int rows, int top_k) {
   return c.used;
 }
 
+// score [N] foreground probabilities, reg [N, 1 + R] (length in rows, x offsets), anchor_xs [N, R] (NaN below
+// an anchor's start), row_ys [R] (input rows of the offsets).
 SF_HDF void laneatt_item(const float* score, const float* reg, const float* anchor_xs, const float* row_ys, int n,
                         int rows, const LaneATTParams& p, const InputMap& map, const float* ys, int frame_rows,
                         int max_lanes, float* xs, float* scores, unsigned char* workspace) {
@@ -403,6 +440,7 @@ SF_HDF size_t bezier_workspace(int queries, int samples) {
   return c.used;
 }
 
+// prob [Q] existence probabilities, curves [Q, 4, 2] (normalised input coordinates).
 SF_HDF void bezier_item(const float* prob, const float* curves, int queries, const BezierParams& p, const InputMap& map,
                        const float* ys, int rows, int max_lanes, float* xs, float* scores, unsigned char* workspace) {
   Carver c{workspace, 0};
@@ -451,7 +489,7 @@ SF_HDF int reflect101(int i, int n) {
   return i;
 }
 
-// Source index and weights of PyTorch's bilinear interpolate(align_corners=False), as lane_decode.cpp.
+// Source index and weights of PyTorch's bilinear interpolate(align_corners=False).
 SF_HDF void bilinear_tap(int in, int out, int d, int* i0, int* i1, float* w0, float* w1) {
   const float scale = static_cast<float>(in) / static_cast<float>(out);
   float src = scale * (static_cast<float>(d) + 0.5f) - 0.5f;
@@ -463,11 +501,17 @@ SF_HDF void bilinear_tap(int in, int out, int d, int* i0, int* i1, float* w0, fl
   *w1 = l1;
 }
 
-constexpr float kTieTolerance = 1e-5f;  // the arg-max plateau rule of both decoders
+constexpr float kTieTolerance = 1e-5f;  // the arg-max plateau rule of the reference decoder
+
+struct Tap {
+  int i0, i1;
+  float w0, w1;
+};
 
 struct SCNNScratch {
   float *hrows, *up, *blurred;
-  double* colsum;
+  Tap *tx, *ty;        // bilinear taps along x (input width) and y (input height), computed once per image
+  double* colsum_ext;  // the column sums with their reflected borders: [width + 2 * half + 1]
   unsigned char* have;
   LaneSpan* spans;
   float *px, *py;
@@ -477,7 +521,9 @@ struct SCNNScratch {
     s.hrows = c.take<float>(static_cast<int64_t>(h) * p.width);
     s.up = c.take<float>(static_cast<int64_t>(p.height) * p.width);
     s.blurred = c.take<float>(p.width);
-    s.colsum = c.take<double>(p.width);
+    s.tx = c.take<Tap>(p.width);
+    s.ty = c.take<Tap>(p.height);
+    s.colsum_ext = c.take<double>(p.width + 2 * (p.blur / 2) + 1);
     s.have = c.take<unsigned char>(p.height);
     s.spans = c.take<LaneSpan>(channels);
     s.px = c.take<float>(static_cast<int64_t>(channels) * n_rows);
@@ -493,13 +539,21 @@ SF_HDF size_t scnn_workspace(int channels, int h, int n_rows, const SCNNParams& 
   return c.used;
 }
 
+// prob [C, h, w] per-channel probabilities at the feature resolution (background + lanes), exist [C - 1]
+// probabilities, sample_rows [n_rows]: input rows to read. Each lane map is upsampled (bilinear) only on
+// the rows the box filter reads, and blurred (OpenCV's normalised box filter, reflect-101 borders) only on
+// the sample rows.
 SF_HDF void scnn_item(const float* prob, const float* exist, int channels, int h, int w, const int* sample_rows,
-                     int n_rows, const SCNNParams& p, const InputMap& map, const float* ys, int rows, int max_lanes,
-                     float* xs, float* scores, unsigned char* workspace) {
+                      int n_rows, const SCNNParams& p, const InputMap& map, const float* ys, int rows, int max_lanes,
+                      float* xs, float* scores, unsigned char* workspace) {
   Carver c{workspace, 0};
   SCNNScratch s = SCNNScratch::carve(c, channels, h, n_rows, p);
   const int64_t plane = static_cast<int64_t>(h) * w;
   const int half = p.blur / 2;
+  for (int x = 0; x < p.width; ++x) bilinear_tap(w, p.width, x, &s.tx[x].i0, &s.tx[x].i1, &s.tx[x].w0, &s.tx[x].w1);
+  for (int y = 0; y < p.height; ++y) bilinear_tap(h, p.height, y, &s.ty[y].i0, &s.ty[y].i1, &s.ty[y].w0, &s.ty[y].w1);
+  double* colsum = s.colsum_ext + half + 1;  // colsum[x] for x in [-half - 1, width + half)
+  const double norm = 1.0 / (static_cast<double>(p.blur) * p.blur);
   int n_lanes = 0, used = 0;
   for (int lane_c = 1; lane_c < channels; ++lane_c) {
     const float e = exist[lane_c - 1];
@@ -507,41 +561,39 @@ SF_HDF void scnn_item(const float* prob, const float* exist, int channels, int h
     const float* pc = prob + static_cast<int64_t>(lane_c) * plane;
     for (int sr = 0; sr < h; ++sr) {
       float* dst = s.hrows + static_cast<int64_t>(sr) * p.width;
-      for (int x = 0; x < p.width; ++x) {
-        int i0, i1;
-        float w0, w1;
-        bilinear_tap(w, p.width, x, &i0, &i1, &w0, &w1);
-        dst[x] = w0 * pc[sr * w + i0] + w1 * pc[sr * w + i1];
-      }
+      const float* src = pc + static_cast<int64_t>(sr) * w;
+      for (int x = 0; x < p.width; ++x) dst[x] = s.tx[x].w0 * src[s.tx[x].i0] + s.tx[x].w1 * src[s.tx[x].i1];
     }
     for (int r = 0; r < p.height; ++r) s.have[r] = 0;
     int count = 0;
     for (int k = 0; k < n_rows; ++k) {
       const int r = sample_rows[k];
-      for (int x = 0; x < p.width; ++x) s.colsum[x] = 0.0;
+      for (int x = 0; x < p.width; ++x) colsum[x] = 0.0;
       for (int d = -half; d <= half; ++d) {
         const int rr = reflect101(r + d, p.height);
         float* ur = s.up + static_cast<int64_t>(rr) * p.width;
-        if (!s.have[rr]) {
-          int i0, i1;
-          float w0, w1;
-          bilinear_tap(h, p.height, rr, &i0, &i1, &w0, &w1);
-          const float* top = s.hrows + static_cast<int64_t>(i0) * p.width;
-          const float* bot = s.hrows + static_cast<int64_t>(i1) * p.width;
-          for (int x = 0; x < p.width; ++x) ur[x] = w0 * top[x] + w1 * bot[x];
+        if (!s.have[rr]) {  // upsampled rows are computed once, when first needed
+          const Tap a = s.ty[rr];
+          const float* top = s.hrows + static_cast<int64_t>(a.i0) * p.width;
+          const float* bot = s.hrows + static_cast<int64_t>(a.i1) * p.width;
+          for (int x = 0; x < p.width; ++x) ur[x] = a.w0 * top[x] + a.w1 * bot[x];
           s.have[rr] = 1;
         }
-        for (int x = 0; x < p.width; ++x) s.colsum[x] += ur[x];
+        for (int x = 0; x < p.width; ++x) colsum[x] += ur[x];
       }
+      // the running box sum reads the reflected border columns from the padding (same values, same order)
+      for (int x = -half - 1; x < 0; ++x) colsum[x] = colsum[reflect101(x, p.width)];
+      for (int x = p.width; x < p.width + half; ++x) colsum[x] = colsum[reflect101(x, p.width)];
       float best_v = -INFINITY;
-      const double norm = 1.0 / (static_cast<double>(p.blur) * p.blur);
       double run = 0.0;
-      for (int d = -half; d <= half; ++d) run += s.colsum[reflect101(d, p.width)];
+      for (int d = -half; d <= half; ++d) run += colsum[d];
       for (int x = 0; x < p.width; ++x) {
-        if (x > 0) run += s.colsum[reflect101(x + half, p.width)] - s.colsum[reflect101(x - half - 1, p.width)];
+        if (x > 0) run += colsum[x + half] - colsum[x - half - 1];
         s.blurred[x] = static_cast<float>(run * norm);
         best_v = s.blurred[x] > best_v ? s.blurred[x] : best_v;
       }
+      // the leftmost column within kTieTolerance of the maximum (plateaus of equal probability would
+      // otherwise be decided by rounding)
       int best = 0;
       while (s.blurred[best] < best_v - kTieTolerance) ++best;
       if (best_v > p.point_threshold) {
@@ -558,6 +610,5 @@ SF_HDF void scnn_item(const float* prob, const float* exist, int channels, int h
   emit(s.spans, n_lanes, s.px, s.py, map, ys, rows, max_lanes, xs, scores, s.emit);
 }
 
-}  // namespace portable
 }  // namespace decode
 }  // namespace selfocus
