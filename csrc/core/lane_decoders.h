@@ -71,6 +71,14 @@ struct Carver {
   }
 };
 
+// Bytes of workspace a decoder's scratch needs: its carve run on a counting Carver.
+template <typename Scratch, typename... Args>
+SF_HDF size_t workspace_of(Args... args) {
+  Carver c{nullptr, 0};
+  Scratch::carve(c, args...);
+  return c.used;
+}
+
 struct LaneSpan {
   int begin, count;  // points [begin, begin + count) of the point buffers
   float score;
@@ -237,11 +245,7 @@ struct GANetScratch {
   }
 };
 
-SF_HDF size_t ganet_workspace(int h, int w) {
-  Carver c{nullptr, 0};
-  GANetScratch::carve(c, h, w);
-  return c.used;
-}
+SF_HDF size_t ganet_workspace(int h, int w) { return workspace_of<GANetScratch>(h, w); }
 
 // prob [h, w] keypoint probabilities, pts / intr [2, h, w] (x plane then y plane), in cells.
 SF_HDF void ganet_item(const float* prob, const float* pts, const float* intr, int h, int w, const GANetParams& p,
@@ -346,11 +350,7 @@ struct LaneATTScratch {
   }
 };
 
-SF_HDF size_t laneatt_workspace(int n, int rows, int top_k) {
-  Carver c{nullptr, 0};
-  LaneATTScratch::carve(c, n, rows, top_k);
-  return c.used;
-}
+SF_HDF size_t laneatt_workspace(int n, int rows, int top_k) { return workspace_of<LaneATTScratch>(n, rows, top_k); }
 
 // score [N] foreground probabilities, reg [N, 1 + R] (length in rows, x offsets), anchor_xs [N, R] (NaN below
 // an anchor's start), row_ys [R] (input rows of the offsets).
@@ -434,11 +434,7 @@ struct BezierScratch {
   }
 };
 
-SF_HDF size_t bezier_workspace(int queries, int samples) {
-  Carver c{nullptr, 0};
-  BezierScratch::carve(c, queries, samples);
-  return c.used;
-}
+SF_HDF size_t bezier_workspace(int queries, int samples) { return workspace_of<BezierScratch>(queries, samples); }
 
 // prob [Q] existence probabilities, curves [Q, 4, 2] (normalised input coordinates).
 SF_HDF void bezier_item(const float* prob, const float* curves, int queries, const BezierParams& p, const InputMap& map,
@@ -534,9 +530,7 @@ struct SCNNScratch {
 };
 
 SF_HDF size_t scnn_workspace(int channels, int h, int n_rows, const SCNNParams& p) {
-  Carver c{nullptr, 0};
-  SCNNScratch::carve(c, channels, h, n_rows, p);
-  return c.used;
+  return workspace_of<SCNNScratch>(channels, h, n_rows, p);
 }
 
 // prob [C, h, w] per-channel probabilities at the feature resolution (background + lanes), exist [C - 1]
