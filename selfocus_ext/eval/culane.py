@@ -16,21 +16,13 @@ from typing import Dict, Iterable, List, Mapping, Sequence, Tuple
 import numpy as np
 import torch
 
-from .. import _native  # noqa: F401  (registers torch.ops.selfocus.*)
+from ..ops.lanes import culane_match
 
 Lanes = Sequence[np.ndarray]  # the lanes of one image, each (N, 2) float (x, y)
 
 SCENARIOS = ("normal", "crowd", "hlight", "shadow", "noline", "arrow", "curve", "cross", "night")
 MF1_THRESHOLDS = tuple(np.round(np.arange(0.5, 0.951, 0.05), 2))
 MATCHERS = ("official", "exact")
-
-
-@torch.library.register_fake("selfocus::culane_match")
-def _culane_match_fake(pred_points, pred_lanes, pred_images, gt_points, gt_lanes, gt_images, width=1640, height=590,
-                       lane_width=30, matcher="official"):
-    # The IoU block sizes depend on the offsets' values.
-    pairs = torch.library.get_ctx().new_dynamic_size()
-    return gt_lanes.new_empty((gt_lanes.shape[0] - 1,)), gt_points.new_empty((pairs,), dtype=torch.float64)
 
 
 def pack_lanes(images: Sequence[Lanes]) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -94,9 +86,7 @@ def match_images(
     check_matcher(matcher)
     pp, pl, pi = pack_lanes(preds)
     gp, gl, gi = pack_lanes(gts)
-    match, iou = torch.ops.selfocus.culane_match(
-        pp, pl, pi, gp, gl, gi, int(width), int(height), int(lane_width), matcher
-    )
+    match, iou = culane_match(pp, pl, pi, gp, gl, gi, width, height, lane_width, matcher)
     match, iou = match.numpy(), iou.numpy()
     out, m0, i0 = [], 0, 0
     for pred, gt in zip(preds, gts):

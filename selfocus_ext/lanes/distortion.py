@@ -5,7 +5,7 @@ from typing import Union
 
 import torch
 
-from .. import _native  # noqa: F401  (registers torch.ops.selfocus.*)
+from ..ops.lanes import lane_distortion, max_weight_matching  # noqa: F401  (max_weight_matching: re-exported)
 from .laneset import LaneSet
 
 LanesLike = Union[LaneSet, torch.Tensor]
@@ -45,24 +45,4 @@ def distortion_score(
     ref_xs = _xs(ref, "ref")
     pert_xs = _xs(pert, "pert")
     ys = torch.as_tensor(ys, dtype=torch.float32, device=ref_xs.device)
-    return torch.ops.selfocus.lane_distortion(
-        ref_xs.float(), pert_xs.float(), ys, float(width), float(penalty), float(min_iou)
-    )
-
-
-@torch.library.register_fake("selfocus::lane_distortion")
-def _lane_distortion_fake(ref, pert, ys, width=30.0, penalty=1.0, min_iou=0.5):
-    if pert.dim() == 4:
-        return ref.new_empty((pert.shape[0], ref.shape[0]))
-    return ref.new_empty((ref.shape[0],))
-
-
-def max_weight_matching(weight: torch.Tensor) -> torch.Tensor:
-    """One-to-one matching of rows to columns maximising the total weight (Kuhn-Munkres, C++): for each row
-    the matched column or -1. At most 64 rows and columns."""
-    return torch.ops.selfocus.max_weight_matching(weight.detach().float().cpu())
-
-
-@torch.library.register_fake("selfocus::max_weight_matching")
-def _max_weight_matching_fake(weight):
-    return weight.new_empty((weight.shape[0],), dtype=torch.int64)
+    return lane_distortion(ref_xs, pert_xs, ys, width, penalty, min_iou)

@@ -1,9 +1,12 @@
-"""The fused quantization operators (``torch.ops.selfocus.*``) with autograd, and their references.
+"""The Python face of every ``torch.ops.selfocus.*`` op: wrappers, autograd and fake kernels, registered when
+``selfocus_ext`` is imported. ``quant``: the fused quantization ops; ``lanes``: distortion score, assignment,
+CULane matching; ``decoders``: the batched lane decoders' fake kernels.
 
-``selfocus_ext.ops.reference`` holds a plain-torch implementation of every op: the readable specification
-the tests compare against.
+``selfocus_ext.ops.reference`` holds a plain-torch implementation of the quantization ops: the readable
+specification the tests compare against.
 """
 from .._native import cuda_compiled, set_device_value_checks
+from . import decoders, lanes  # noqa: F401  (fake kernels)
 from .quant import act_quant, adaround_init, adaround_quant, adaround_regularizer, fake_quant, qdrop_mask
 
 __all__ = [
