@@ -4,6 +4,9 @@ These are the baselines of the benchmarks: the fused ops replace exactly these o
 """
 import torch
 
+from selfocus_ext.ops import fake_quant
+from selfocus_ext.quant.observers import MIN_SCALE, qmax
+
 ZETA, GAMMA = 1.1, -0.1
 
 
@@ -46,3 +49,24 @@ def lsq_qdrop_composite(x, delta, zero_point, qmin, qmax, keep_prob, grad_scale)
     if keep_prob < 1.0:
         return torch.where(torch.rand_like(x) < keep_prob, x_dequant, x)
     return x_dequant
+
+
+def mse_search_loop(v: torch.Tensor, bits: int, signed: bool, candidates: int = 100, p: float = 2.0,
+                    shrink_step: float = 0.01) -> torch.Tensor:
+    """selfocus_ext.quant.observers.mse_search done channel by channel and candidate by candidate, as a plain
+    per-channel MSE clip search is written."""
+    out = []
+    for c in range(v.shape[0]):
+        row = v[c]
+        m = float(row.abs().max().clamp(min=MIN_SCALE))
+        best, best_err = m, float("inf")
+        for i in range(candidates):
+            f = 1.0 - shrink_step * i
+            if f <= 0:
+                break
+            s = max(m * f / qmax(bits, signed), MIN_SCALE)
+            err = float((fake_quant(row, s, bits, signed) - row).abs().pow(p).mean())
+            if err < best_err:
+                best, best_err = m * f, err
+        out.append(best)
+    return torch.tensor(out, dtype=v.dtype)

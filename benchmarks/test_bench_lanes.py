@@ -3,13 +3,13 @@
 - Lane Distortion Score: 100 images x 8 noise levels x 20 reruns = 16,000 scored pairs (4 lanes, 32 rows),
   the Monte-Carlo batch of one head's noise-score curve; reference: numpy + scipy's linear_sum_assignment.
 - CULane metric: per-image matching of 200 images; reference: OpenCV drawing + scipy matching
-  (selfocus_ext/eval/culane_reference.py). Both produce the same counts (checked here too).
+  (selfocus_ext/metrics/culane_reference.py). Both produce the same counts (checked here too).
 """
 import numpy as np
 import pytest
 import torch
 
-from selfocus_ext.eval import culane
+from selfocus_ext.metrics import culane
 from selfocus_ext.lanes import distortion_score
 from selfocus_ext.lanes import reference as lds_reference
 
@@ -64,7 +64,7 @@ def culane_images(count=200, seed=1):
 @pytest.mark.parametrize("impl", ["fused", "reference"])
 def test_culane_metric(benchmark, impl):
     pytest.importorskip("cv2")
-    from selfocus_ext.eval import culane_reference
+    from selfocus_ext.metrics import culane_reference
 
     preds, gts = culane_images()
     if impl == "fused":

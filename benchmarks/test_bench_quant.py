@@ -7,7 +7,8 @@ import torch
 
 from selfocus_ext import models
 from selfocus_ext.quant import calibrate, quantize_model
-from selfocus_ext.quant.observers import mse_search, mse_search_loop
+from composites import mse_search_loop
+from selfocus_ext.quant.observers import mse_search
 
 
 @pytest.mark.parametrize("impl", ["fused", "reference"])

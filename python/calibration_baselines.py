@@ -15,8 +15,9 @@ import torch
 
 from selfocus_ext import models
 from selfocus_ext.data import calibration_images
-from selfocus_ext.models import evaluation
 from selfocus_ext.quant import calibrate, quantize_model
+from selfocus_ext.workflow.data import DataSpec, evaluation_set
+from selfocus_ext.workflow.evaluation import evaluate
 
 METHODS = {"ACIQ": ("aciq", "aciq"), "OMSE": ("omse", "ema_mse")}
 
@@ -35,8 +36,8 @@ def main() -> None:
     data = None
     for name in a.models:
         model = models.load(name)
-        data = data or evaluation.generated_test_set(a.scenes, model.model_input)
-        fp = evaluation.evaluate_generated(model, data=data)["total"].f1 * 100
+        data = data or evaluation_set(DataSpec("synth"), a.scenes, model.model_input)
+        fp = evaluate(model, data, progress=False)["f1"]
         row = [name, f"{fp:.2f}"]
         for setting in a.settings:
             for method, (wo, ao) in METHODS.items():
@@ -45,7 +46,7 @@ def main() -> None:
                     warnings.simplefilter("ignore")
                     q = quantize_model(model, setting, weight_observer=wo, act_observer=ao)
                 calibrate(q, images)
-                f1 = evaluation.evaluate_generated(q, data=data)["total"].f1 * 100
+                f1 = evaluate(q, data, progress=False)["f1"]
                 row.append(f"{f1:.2f}")
                 print(f"{name} {setting} {method}: F1 {f1:.2f} ({time.time() - t0:.0f} s)", flush=True)
         rows.append(row)

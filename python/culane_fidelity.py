@@ -4,7 +4,7 @@
 
 Builds the official tool from ../shared/reference/culane-official (needs libopencv-dev), writes a random
 CULane-layout tree of ground truth and predictions (tests/culane_official/cases.py), and compares, image by
-image and list by list, the official counts with `selfocus_ext.eval.culane` and with the
+image and list by list, the official counts with `selfocus_ext.metrics.culane` and with the
 `python -m selfocus_ext.evaluate culane` command. Exits 1 on any difference, after printing the first ones
 with both sides' IoUs.
 """
@@ -29,7 +29,8 @@ sys.path.insert(0, os.path.join(REPO, "tests"))
 from culane_official import cases, oracle  # noqa: E402
 
 from selfocus_ext import evaluate as evaluate_cli  # noqa: E402
-from selfocus_ext.eval import culane, culane_files  # noqa: E402
+from selfocus_ext.data import culane_files  # noqa: E402
+from selfocus_ext.metrics import culane  # noqa: E402
 
 
 def ours_per_image(gt_root, pred_root, list_file, iou):

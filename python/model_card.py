@@ -14,7 +14,11 @@ import time
 import torch
 
 from selfocus_ext import models
-from selfocus_ext.models import evaluation, registry
+from selfocus_ext.lanes.frames import ModelInput, get_frame
+from selfocus_ext.models import registry
+from selfocus_ext.models.complexity import count_macs
+from selfocus_ext.workflow.data import TUSIMPLE_CROP, DataSpec, evaluation_set
+from selfocus_ext.workflow.evaluation import evaluate
 
 
 def main() -> None:
@@ -25,12 +29,14 @@ def main() -> None:
     a = p.parse_args()
     model = models.load(a.model)
     params = sum(t.numel() for t in model.parameters())
-    macs = evaluation.count_macs(model)
+    macs = count_macs(model)
     t0 = time.time()
-    data = evaluation.generated_test_set(a.scenes, model.model_input)
-    full = evaluation.evaluate_generated(model, data=data, progress=True)
-    sliced = evaluation.evaluate_generated(model, data=tuple(d[:200] for d in data))
-    tus = evaluation.evaluate_tusimple_generated(model, 500)
+    synth = DataSpec("synth")
+    full = evaluate(model, evaluation_set(synth, a.scenes, model.model_input))["counts"]
+    sliced = evaluate(model, evaluation_set(synth, 200, model.model_input), progress=False)["counts"]
+    tus_input = ModelInput(get_frame("tusimple"), model.model_input.size, TUSIMPLE_CROP)
+    r = evaluate(model, evaluation_set(synth, 500, tus_input), progress=False)
+    tus = {"accuracy": r["accuracy"] / 100, "fp": r["fp"], "fn": r["fn"]}
     train = {}
     summary = os.path.join(a.workdir, a.model, "summary.json")
     if os.path.isfile(summary):

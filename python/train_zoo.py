@@ -16,8 +16,10 @@ import torch
 from tqdm import tqdm
 
 from selfocus_ext import models
-from selfocus_ext.models import evaluation, registry
-from selfocus_ext.models.targets import build_trainset, to_input_tensor
+from selfocus_ext.models import registry
+from selfocus_ext.models.targets import build_trainset
+from selfocus_ext.workflow.data import DataSpec, evaluation_set
+from selfocus_ext.workflow.evaluation import evaluate
 
 
 def main() -> None:
@@ -68,7 +70,7 @@ def main() -> None:
     try:
         while step < a.steps and (time.time() - t0) < a.minutes * 60:
             idx = rng.integers(0, n, a.batch)
-            x = to_input_tensor(data["images"][idx], mi)
+            x = mi.normalize(data["images"][idx])
             t = model.targets(data["slots"][idx])
             loss = model.loss(model(x), t)
             opt.zero_grad(set_to_none=True)
@@ -92,7 +94,7 @@ def main() -> None:
     os.makedirs(registry.WEIGHTS_DIR, exist_ok=True)
     torch.save({"model": model.state_dict()}, registry.weights_path(a.model))
     model.eval()
-    res = evaluation.evaluate_generated(model, n=a.eval_scenes, progress=True)
+    res = evaluate(model, evaluation_set(DataSpec("synth"), a.eval_scenes, model.model_input))["counts"]
     summary = dict(model=a.model, steps=step, minutes=round(elapsed / 60, 1), batch=a.batch, train_scenes=n,
                    f1={k: round(v.f1 * 100, 2) for k, v in res.items()})
     print(json.dumps(summary, indent=1))

@@ -3,7 +3,7 @@
 Importing the package loads the native extension, which registers ``torch.ops.selfocus.*``, and their
 Python face (selfocus_ext.ops: autograd and fake kernels).
 """
-from . import eval, lanes  # noqa: F401
+from . import lanes, metrics  # noqa: F401
 from .ops import act_quant, adaround_init, adaround_quant, adaround_regularizer, fake_quant, qdrop_mask
 
 __version__ = "0.1.0"

@@ -14,7 +14,8 @@ from typing import List, Optional
 
 from tqdm import tqdm
 
-from .eval import culane, culane_files, tusimple
+from .data import culane_files
+from .metrics import culane, tusimple
 
 
 def run_culane(args) -> int:
@@ -80,8 +81,7 @@ def model_parser() -> argparse.ArgumentParser:
 def run_model(args) -> int:
     from .models import registry
     from .quant import load_quantized
-    from .tune import TEST_SEED
-    from .workflow.data import evaluation_set, model_input_for, parse_data
+    from .workflow.data import TEST_SEED, evaluation_set, model_input_for, parse_data
     from .workflow.evaluation import evaluate
 
     if args.model not in registry.available():

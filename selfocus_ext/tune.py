@@ -27,13 +27,12 @@ from .recon import (BUDGETS, METHODS, Interrupted, NoiseScoreCurve, Reconstructo
                     load_or_build_curves)
 from .recon import config as rconfig
 from .workflow import plots
-from .workflow.data import DATA_HELP, calibration_set, evaluation_set, model_input_for, parse_data
+from .workflow.data import DATA_HELP, TEST_SEED, calibration_set, evaluation_set, model_input_for, parse_data
 from .workflow.evaluation import evaluate
 from .workflow.report import format_table, write_reports
 
 RUN_FILE = "run.json"
 PROGRESS_FILE = "progress.json"
-TEST_SEED = 20261126
 
 
 class UsageError(ValueError):

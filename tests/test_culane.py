@@ -6,11 +6,11 @@ import os
 import numpy as np
 import pytest
 
-from selfocus_ext.eval import culane
+from selfocus_ext.metrics import culane
 
 cv2 = pytest.importorskip("cv2", reason="the OpenCV reference needs opencv-python")
 pytest.importorskip("scipy")
-from selfocus_ext.eval import culane_reference as ref  # noqa: E402
+from selfocus_ext.metrics import culane_reference as ref  # noqa: E402
 
 
 def rand_lane(rng, n=None):
@@ -48,7 +48,7 @@ def _same_iou(ours, official):
 def test_counts_and_ious_equal_the_official_tool(case):
     """Each hand-built case (tests/culane_official/hand_cases.py) reproduces the official tool's counts and
     its IoUs to the last bit, NaN included, read from the files as the evaluate command reads them."""
-    from selfocus_ext.eval import culane_files
+    from selfocus_ext.data import culane_files
 
     want = OFFICIAL[case]
     list_file = os.path.join(DATA, "list", case + ".txt")
@@ -61,7 +61,7 @@ def test_counts_and_ious_equal_the_official_tool(case):
 def test_official_behaviours_named_by_the_cases():
     """What the cases are for: a NaN pair costs a true positive that the exact matcher keeps; the official
     matcher can differ from the maximum-total-IoU one; IoU equal to the threshold is not a match."""
-    from selfocus_ext.eval import culane_files
+    from selfocus_ext.data import culane_files
 
     def load(case):
         return culane_files.load_pairs(os.path.join(DATA, "pred"), os.path.join(DATA, "gt"),
@@ -99,7 +99,7 @@ def test_python_reference_agrees_with_the_official_cases():
     """The OpenCV + Python port (the benchmark's baseline) also gives the official counts. The official
     counts come from the tool built against OpenCV 4.6; OpenCV 5 draws segments that start near INT_MIN
     (coordinates beyond float32 or the int range) differently, so that case needs a 4.x cv2."""
-    from selfocus_ext.eval import culane_files
+    from selfocus_ext.data import culane_files
 
     for case, want in OFFICIAL.items():
         if case == "far_points" and not cv2.__version__.startswith("4."):

@@ -21,7 +21,7 @@ from selfocus_ext.data import (
     write_culane,
     write_tusimple,
 )
-from selfocus_ext.eval import culane, tusimple
+from selfocus_ext.metrics import culane, tusimple
 from selfocus_ext.lanes import CULANE
 
 
@@ -183,7 +183,7 @@ def test_model_input_transform():
     u, v = mi.to_input(np.array([820.0]), np.array([430.0]))
     x, y = mi.to_frame(u, v)
     np.testing.assert_allclose([x[0], y[0]], [820.0, 430.0], atol=1e-4)
-    with pytest.raises(DatasetError, match="does not match the culane frame"):
+    with pytest.raises(ValueError, match="does not match the culane frame"):
         mi(np.zeros((720, 1280, 3), np.uint8))
 
 

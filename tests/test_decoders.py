@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from selfocus_ext import models
-from selfocus_ext.models.targets import build_trainset, to_input_tensor
+from selfocus_ext.models.targets import build_trainset
 
 from test_models import _oracle
 
@@ -37,7 +37,7 @@ def candidates(name, m, data):
     oracle = _oracle(name, m, t)
     torch.manual_seed(0)
     with torch.no_grad():
-        raw = m.eval()(to_input_tensor(data["images"], m.model_input))
+        raw = m.eval()(m.model_input.normalize(data["images"]))
     return {"oracle": oracle, "noisy": perturbed(oracle, 0.3, 1), "untrained": raw}
 
 
@@ -78,7 +78,7 @@ def trained_outputs(seed):
         m = models.load(name)
         d = build_trainset(32, seed, m.model_input, cache=False)
         with torch.no_grad():
-            yield name, m, m(to_input_tensor(d["images"], m.model_input))
+            yield name, m, m(m.model_input.normalize(d["images"]))
 
 
 def test_trained_model_outputs():

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from selfocus_ext import models
-from selfocus_ext.eval import culane
-from selfocus_ext.models.targets import build_trainset, to_input_tensor
+from selfocus_ext.metrics import culane
+from selfocus_ext.models.targets import build_trainset
 
 NAMES = ["ganet-s", "laneatt-s", "bezier-s", "scnn-s"]
 
@@ -31,7 +31,7 @@ def test_registry():
 def test_forward_and_heads(name, batch):
     torch.manual_seed(0)
     m = models.build(name).eval()
-    x = to_input_tensor(batch["images"][:2], m.model_input)
+    x = m.model_input.normalize(batch["images"][:2])
     out = m(x)
     keys = {h.output_key for h in m.heads}
     assert keys == set(out)
@@ -82,7 +82,7 @@ def test_decoding_the_training_targets_recovers_the_lanes(name, batch):
 def test_a_few_training_steps_lower_the_loss(name, batch):
     torch.manual_seed(0)
     m = models.build(name).train()
-    x = to_input_tensor(batch["images"][:8], m.model_input)
+    x = m.model_input.normalize(batch["images"][:8])
     t = m.targets(batch["slots"][:8])
     opt = torch.optim.Adam(m.parameters(), 2e-3)
     losses = []
@@ -107,14 +107,15 @@ def _shipped():
 def test_shipped_model_reproduces_its_card(name):
     import json
 
-    from selfocus_ext.models import evaluation, registry
+    from selfocus_ext.models import registry
+    from selfocus_ext.workflow.data import DataSpec, evaluation_set
+    from selfocus_ext.workflow.evaluation import evaluate
 
     with open(registry.weights_path(name)[:-3] + ".json") as f:
         card = json.load(f)
     model = models.load(name)
-    data = evaluation.generated_test_set(200, model.model_input)
-    res = evaluation.evaluate_generated(model, data=data)
-    assert abs(res["total"].f1 * 100 - card["f1_first200"]) <= 1.0
+    res = evaluate(model, evaluation_set(DataSpec("synth"), 200, model.model_input), progress=False)
+    assert abs(res["f1"] - card["f1_first200"]) <= 1.0
     assert sum(p.numel() for p in model.parameters()) == card["parameters"]
 
 

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from selfocus_ext.eval import tusimple
+from selfocus_ext.metrics import tusimple
 
 H = list(range(160, 720, 10))  # 56 rows
 

@@ -1,5 +1,5 @@
-"""Data sets: readers of the real CULane and TuSimple layouts, a scene generator in memory, calibration
-loaders, and the transform from a frame image to a model's input and back."""
+"""Data sets: readers of the real CULane and TuSimple layouts, a scene generator in memory and calibration
+loaders (the frame-to-model-input transform is selfocus_ext.lanes.frames.ModelInput)."""
 from __future__ import annotations
 
 import json
@@ -7,81 +7,28 @@ import os
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..eval.culane_files import read_lines_file, read_list, scenario_name
+from .culane_files import read_lines_file, read_list, scenario_name
 from ..lanes.formats import lanes_from_tusimple
-from ..lanes.frames import Frame, get_frame
+from ..lanes.frames import Frame, ModelInput, get_frame  # noqa: F401  (ModelInput: re-exported)
 from ..lanes.laneset import LaneSet, resample_points
 from . import synth
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
 
 class DatasetError(ValueError):
     """A data set directory or file that cannot be read as its layout requires."""
 
 
-# ----------------------------------------------------------------------------------------------------------
-# Model input transform
-
-
-@dataclass(frozen=True)
-class ModelInput:
-    """Frame image -> model input: crop the rows below ``crop_top``, resize to ``size`` = (width, height),
-    scale to [0, 1] and normalise. ``to_frame`` / ``to_input`` map coordinates between the two."""
-
-    frame: Frame
-    size: Tuple[int, int] = (400, 160)
-    crop_top: float = 270.0
-    mean: Tuple[float, float, float] = IMAGENET_MEAN
-    std: Tuple[float, float, float] = IMAGENET_STD
-
-    @property
-    def scale(self) -> Tuple[float, float]:
-        return self.size[0] / self.frame.width, self.size[1] / (self.frame.height - self.crop_top)
-
-    def __call__(self, image: np.ndarray) -> torch.Tensor:
-        cv2 = synth._cv2()
-        if image.shape[:2] != (self.frame.height, self.frame.width):
-            raise DatasetError(
-                f"image of shape {image.shape[:2]} does not match the {self.frame.name} frame "
-                f"({self.frame.height}x{self.frame.width})"
-            )
-        crop = image[int(round(self.crop_top)):]
-        small = cv2.resize(crop, self.size, interpolation=cv2.INTER_AREA)
-        return self.normalize(small)
-
-    def normalize(self, rgb: np.ndarray) -> torch.Tensor:
-        t = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div_(255.0)
-        mean = torch.tensor(self.mean).view(3, 1, 1)
-        std = torch.tensor(self.std).view(3, 1, 1)
-        return (t - mean) / std
-
-    def to_input(self, x, y):
-        sx, sy = self.scale
-        return (np.asarray(x) + 0.5) * sx - 0.5, (np.asarray(y) - self.crop_top + 0.5) * sy - 0.5
-
-    def to_frame(self, u, v):
-        sx, sy = self.scale
-        return (np.asarray(u) + 0.5) / sx - 0.5, (np.asarray(v) + 0.5) / sy - 0.5 + self.crop_top
-
-
 def _read_image(path: str) -> np.ndarray:
-    cv2 = synth._cv2()
     if not os.path.isfile(path):
         raise DatasetError(f"missing image {path}")
     img = cv2.imread(path, cv2.IMREAD_COLOR)
     if img is None:
         raise DatasetError(f"cannot decode image {path} (corrupt or not an image)")
     return img[..., ::-1].copy()
-
-
-def lanes_to_laneset(lanes: Sequence[np.ndarray], frame: Frame, max_lanes: Optional[int] = None) -> LaneSet:
-    return LaneSet.from_points([lanes], frame=frame, max_lanes=max_lanes)
 
 
 # ----------------------------------------------------------------------------------------------------------

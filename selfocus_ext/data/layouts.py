@@ -5,9 +5,10 @@ import json
 import os
 from typing import Dict, List, Optional
 
+import cv2
 import numpy as np
 
-from ..lanes.formats import format_culane_lines
+from ..lanes.formats import format_culane_lines, lanes_to_tusimple
 from . import synth
 
 CULANE_SPLIT_FILES = [f"test{i}_{name}.txt" for i, name in enumerate(synth.SCENARIOS)]
@@ -16,7 +17,6 @@ TUSIMPLE_MIX = {"normal": 0.7, "curve": 0.1, "shadow": 0.1, "crowd": 0.1}
 
 
 def _write_jpeg(path: str, rgb: np.ndarray, quality: int = 92) -> None:
-    cv2 = synth._cv2()
     os.makedirs(os.path.dirname(path), exist_ok=True)
     ok = cv2.imwrite(path, rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
@@ -87,7 +87,7 @@ def write_tusimple(out: str, n: int, seed: int = 0, split: str = "test", mix: Op
         image = synth.render(scene).image
         rel = f"clips/{dates[i % len(dates)]}/{split}_{i:06d}/20.jpg"
         _write_jpeg(os.path.join(out, rel), image)
-        lanes = [[-2 if np.isnan(x) else int(round(float(x))) for x in lane] for lane in synth.ground_truth(scene)]
+        lanes = lanes_to_tusimple(synth.ground_truth(scene), decimals=0, keep_absent=True)
         records.append({"lanes": lanes, "h_samples": h_samples, "raw_file": rel})
         paths.append(rel)
         if progress is not None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
+import cv2
 import numpy as np
 
 from ..lanes.frames import Frame, get_frame
@@ -24,14 +25,6 @@ CULANE_TEST_MIX = {
     "normal": 9621, "crowd": 8113, "hlight": 486, "shadow": 930, "noline": 4067,
     "arrow": 890, "curve": 422, "cross": 3122, "night": 7029,
 }
-
-
-def _cv2():
-    try:
-        import cv2
-    except ImportError as exc:  # pragma: no cover - depends on the installation
-        raise ImportError("scene rendering needs OpenCV: pip install opencv-python-headless") from exc
-    return cv2
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -263,7 +256,6 @@ def _noise_bank() -> np.ndarray:
     """A fixed smooth noise texture shared by all scenes (scenes pick offsets into it)."""
     rng = np.random.default_rng(20261126)
     base = rng.normal(0, 1, (256, 256)).astype(np.float32)
-    cv2 = _cv2()
     fine = cv2.GaussianBlur(base, (0, 0), 0.8)
     coarse = cv2.resize(cv2.GaussianBlur(rng.normal(0, 1, (64, 64)).astype(np.float32), (0, 0), 2.0), (256, 256))
     tex = fine * 0.7 + coarse * 1.6
@@ -279,7 +271,6 @@ class Rendered:
 def render(scene: Scene, size: Optional[Tuple[int, int]] = None, crop_top: float = 0.0) -> Rendered:
     """The scene as an RGB image of ``size`` = (width, height) covering frame rows [crop_top, height)
     (default: the whole frame at its own resolution)."""
-    cv2 = _cv2()
     frame, cam, road = scene.frame, scene.camera, scene.road
     W, H = frame.width, frame.height
     out_w, out_h = size or (W, H - int(crop_top))
@@ -361,7 +352,6 @@ def _ground_poly(cam: Camera, scene: Scene, sx: float, sy: float, crop_top: floa
 
 def _render_extras(scene: Scene, img: np.ndarray, cam: Camera, sx: float, sy: float, crop_top: float,
                    z: np.ndarray, ground: np.ndarray) -> None:
-    cv2 = _cv2()
     h, w = img.shape[:2]
     ex = scene.extras
     for sh in ex.get("shadows", []):
@@ -428,7 +418,6 @@ def _render_extras(scene: Scene, img: np.ndarray, cam: Camera, sx: float, sy: fl
 def segmentation(scene: Scene, size: Tuple[int, int], crop_top: float = 0.0, thickness: float = 16.0) -> np.ndarray:
     """Per-lane labels at ``size`` = (width, height): 0 background, i + 1 for ground-truth lane i (left to
     right), lanes drawn ``thickness`` px wide in frame pixels (scaled to the output)."""
-    cv2 = _cv2()
     W, H = scene.frame.width, scene.frame.height
     out_w, out_h = size
     sx, sy = out_w / W, out_h / (H - crop_top)

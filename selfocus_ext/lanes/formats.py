@@ -1,7 +1,7 @@
 """Lane file formats: CULane ``.lines.txt`` text and TuSimple JSON lanes."""
 from __future__ import annotations
 
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
 
@@ -70,11 +70,18 @@ def lanes_from_tusimple(lanes: Sequence[Sequence[float]], h_samples: Sequence[fl
     return out
 
 
-def lanes_to_tusimple(xs_rows: np.ndarray) -> List[List[float]]:
-    """TuSimple ``lanes`` from [L, R] x values on the h_samples rows (NaN -> -2); absent lanes are dropped."""
+def lanes_to_tusimple(xs_rows: np.ndarray, decimals: Optional[int] = 3, keep_absent: bool = False) -> List[list]:
+    """TuSimple ``lanes`` from [L, R] x values on the h_samples rows (NaN -> -2). x is rounded to ``decimals``
+    (0: integers, as the TuSimple labels; None: kept exact); lanes without a point are dropped unless
+    ``keep_absent``."""
     out = []
     for lane in np.asarray(xs_rows, dtype=np.float64):
-        if np.isnan(lane).all():
+        if np.isnan(lane).all() and not keep_absent:
             continue
-        out.append([-2 if np.isnan(x) else round(float(x), 3) for x in lane])
+        if decimals is None:
+            out.append([-2.0 if np.isnan(x) else float(x) for x in lane])
+        elif decimals == 0:
+            out.append([-2 if np.isnan(x) else int(round(float(x))) for x in lane])
+        else:
+            out.append([-2 if np.isnan(x) else round(float(x), decimals) for x in lane])
     return out

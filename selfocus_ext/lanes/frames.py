@@ -1,10 +1,13 @@
-"""Image frames: the size of the original image and the fixed rows lanes are sampled on."""
+"""Image frames: the size of the original image and the fixed rows lanes are sampled on; the transform from
+a frame image to a model's input and back."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, Union
+from typing import Dict, Tuple, Union
 
+import cv2
 import numpy as np
+import torch
 
 
 @dataclass(frozen=True)
@@ -48,3 +51,49 @@ def get_frame(frame: Union[str, Frame]) -> Frame:
         return FRAMES[frame]
     except KeyError:
         raise ValueError(f"unknown frame {frame!r}; expected one of {sorted(FRAMES)} or a Frame") from None
+
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class ModelInput:
+    """Frame image -> model input: crop the rows below ``crop_top``, resize to ``size`` = (width, height),
+    scale to [0, 1] and normalise. ``to_frame`` / ``to_input`` map coordinates between the two."""
+
+    frame: Frame
+    size: Tuple[int, int] = (400, 160)
+    crop_top: float = 270.0
+    mean: Tuple[float, float, float] = IMAGENET_MEAN
+    std: Tuple[float, float, float] = IMAGENET_STD
+
+    @property
+    def scale(self) -> Tuple[float, float]:
+        return self.size[0] / self.frame.width, self.size[1] / (self.frame.height - self.crop_top)
+
+    def __call__(self, image: np.ndarray) -> torch.Tensor:
+        if image.shape[:2] != (self.frame.height, self.frame.width):
+            raise ValueError(
+                f"image of shape {image.shape[:2]} does not match the {self.frame.name} frame "
+                f"({self.frame.height}x{self.frame.width})"
+            )
+        crop = image[int(round(self.crop_top)):]
+        small = cv2.resize(crop, self.size, interpolation=cv2.INTER_AREA)
+        return self.normalize(small)
+
+    def normalize(self, rgb: np.ndarray) -> torch.Tensor:
+        """uint8 RGB images at the input size, [h, w, 3] or [N, h, w, 3] -> normalised [3, h, w] / [N, 3, h, w]
+        (contiguous: one memory layout for the convolutions, whichever way the batch was assembled)."""
+        t = torch.from_numpy(np.ascontiguousarray(rgb)).movedim(-1, -3).float().div_(255.0)
+        mean = torch.tensor(self.mean).view(3, 1, 1)
+        std = torch.tensor(self.std).view(3, 1, 1)
+        return ((t - mean) / std).contiguous()
+
+    def to_input(self, x, y):
+        sx, sy = self.scale
+        return (np.asarray(x) + 0.5) * sx - 0.5, (np.asarray(y) - self.crop_top + 0.5) * sy - 0.5
+
+    def to_frame(self, u, v):
+        sx, sy = self.scale
+        return (np.asarray(u) + 0.5) / sx - 0.5, (np.asarray(v) + 0.5) / sy - 0.5 + self.crop_top

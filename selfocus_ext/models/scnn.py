@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Dict, List
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -80,9 +81,7 @@ class SCNNS(LaneModel):
 
     # ---- training -----------------------------------------------------------------------------------
     def targets(self, slots: np.ndarray) -> Dict[str, torch.Tensor]:
-        from ..data.synth import _cv2
-
-        cv2 = _cv2()
+        
         W, H = self.model_input.size
         B = slots.shape[0]
         seg = np.zeros((B, H // STRIDE, W // STRIDE), np.int64)
@@ -125,9 +124,7 @@ class SCNNS(LaneModel):
 
     def decode_reference(self, outputs, exist_threshold: float = 0.5, point_threshold: float = 0.3, blur: int = 9):
         """Plain-Python decoding: the readable specification of the C++ decoder."""
-        from ..data.synth import _cv2
-
-        cv2 = _cv2()
+        
         W, H = self.model_input.size
         prob = torch.softmax(outputs["out"].detach().float(), dim=1)
         prob = F.interpolate(prob, size=(H, W), mode="bilinear", align_corners=False).cpu().numpy()

@@ -66,10 +66,3 @@ def build_trainset(n: int, seed: int, model_input: ModelInput, cache: bool = Tru
         np.savez(tmp, **data)
         os.replace(tmp, path)
     return data
-
-
-def to_input_tensor(images_u8: np.ndarray, model_input: ModelInput) -> torch.Tensor:
-    t = torch.from_numpy(images_u8).permute(0, 3, 1, 2).float().div_(255.0)
-    mean = torch.tensor(model_input.mean).view(1, 3, 1, 1)
-    std = torch.tensor(model_input.std).view(1, 3, 1, 1)
-    return (t - mean) / std

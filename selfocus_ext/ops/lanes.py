@@ -35,7 +35,7 @@ def _max_weight_matching_fake(weight):
 
 def culane_match(pred_points, pred_lanes, pred_images, gt_points, gt_lanes, gt_images, width: int = 1640,
                  height: int = 590, lane_width: int = 30, matcher: str = "official"):
-    """CULane matching of many images given as CSR tensors (selfocus_ext.eval.culane.pack_lanes): the matched
+    """CULane matching of many images given as CSR tensors (selfocus_ext.metrics.culane.pack_lanes): the matched
     prediction of every GT lane (-1 for none) and every image's [n_gt, n_pred] IoUs, flattened (float64)."""
     return torch.ops.selfocus.culane_match(pred_points, pred_lanes, pred_images, gt_points, gt_lanes, gt_images,
                                            int(width), int(height), int(lane_width), str(matcher))

@@ -114,26 +114,6 @@ def mse_search(v: torch.Tensor, bits: int, signed: bool, candidates: int = 100, 
     return clips[best, torch.arange(C)]
 
 
-def mse_search_loop(v: torch.Tensor, bits: int, signed: bool, candidates: int = 100, p: float = 2.0,
-                    shrink_step: float = 0.01) -> torch.Tensor:
-    """The same search channel by channel and candidate by candidate (the baseline of the benchmark)."""
-    out = []
-    for c in range(v.shape[0]):
-        row = v[c]
-        m = float(row.abs().max().clamp(min=MIN_SCALE))
-        best, best_err = m, float("inf")
-        for i in range(candidates):
-            f = 1.0 - shrink_step * i
-            if f <= 0:
-                break
-            s = max(m * f / qmax(bits, signed), MIN_SCALE)
-            err = float((fake_quant(row, s, bits, signed) - row).abs().pow(p).mean())
-            if err < best_err:
-                best, best_err = m * f, err
-        out.append(best)
-    return torch.tensor(out, dtype=v.dtype)
-
-
 class MSEObserver(Observer):
     """OMSE: the clip minimising the L_p quantization error over a grid of shrink factors of max |x|
     (p = 2.0 by default), per channel when ch_axis is set. Used for weights (one observation)."""

@@ -5,16 +5,20 @@ import os
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Tuple
 
+import cv2
 import numpy as np
 import torch
 
 from ..data import synth
 from ..data.datasets import CULaneDataset, ModelInput, SyntheticLaneDataset, TuSimpleDataset
+from ..data.layouts import TUSIMPLE_MIX
 from ..lanes.frames import get_frame
 
 DATA_HELP = "synth (generated scenes), culane:ROOT or tusimple:ROOT"
 # TuSimple images keep the frame below row 330: the share of the frame the CULane input keeps.
 TUSIMPLE_CROP = 330.0
+# The seed of the generated test scenes (the tune job, the evaluate command, the model cards).
+TEST_SEED = 20261126
 
 
 @dataclass(frozen=True)
@@ -94,13 +98,19 @@ def _points(xs: np.ndarray, ys: np.ndarray) -> List[np.ndarray]:
     return [np.stack([l[~np.isnan(l)], ys[~np.isnan(l)]], 1) for l in xs if (~np.isnan(l)).sum() >= 2]
 
 
-def evaluation_set(spec: DataSpec, n: Optional[int], model_input: ModelInput, seed: int) -> EvalSet:
-    """The generated test set (n scenes of the default mix, fixed seed), or the data set's test split (its
-    first n images when n is given)."""
+def evaluation_set(spec: DataSpec, n: Optional[int], model_input: ModelInput, seed: int = TEST_SEED) -> EvalSet:
+    """The generated test set (n scenes, fixed seed), or the data set's test split (its first n images when n
+    is given). Generated scenes follow the model input's frame: CULane's default scenario mix scored with
+    the CULane metric, or on the TuSimple frame the TuSimple mix (seeds from seed + 1) scored as TuSimple."""
     ys = model_input.frame.ys
     if spec.kind == "synth":
         n = n or 1000
-        scenes = [synth.sample_scene(s, model_input.frame) for s in synth.scene_seeds(seed, n)]
+        if model_input.frame.name == "tusimple":
+            metric = "tusimple"
+            scenes = [synth.sample_scene(s, model_input.frame, mix=TUSIMPLE_MIX) for s in synth.scene_seeds(seed + 1, n)]
+        else:
+            metric = "culane"
+            scenes = [synth.sample_scene(s, model_input.frame) for s in synth.scene_seeds(seed, n)]
 
         def raw(i):
             return synth.render(scenes[i], model_input.size, model_input.crop_top).image
@@ -112,10 +122,9 @@ def evaluation_set(spec: DataSpec, n: Optional[int], model_input: ModelInput, se
                 labels.append({"lanes": _points(xs, ys), "xs": xs, "scenario": scenes[i].scenario})
             return torch.stack([model_input.normalize(raw(i)) for i in range(i0, i1)]), labels
 
-        return EvalSet("culane", model_input, n, items, raw)
+        return EvalSet(metric, model_input, n, items, raw)
     ds = _dataset(spec, "test", None)
     count = min(n, len(ds)) if n else len(ds)
-    cv2 = synth._cv2()
 
     def raw(i):
         img = ds[i]["image"]

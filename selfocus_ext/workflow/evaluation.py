@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
 from ..data import synth
-from ..eval import culane
-from ..eval import tusimple as tus
-from ..lanes import LaneSet, distortion_score
+from ..metrics import culane
+from ..metrics import tusimple as tus
+from ..lanes import LaneSet, distortion_score, lanes_to_tusimple
 from .data import EvalSet
 
 
@@ -38,21 +37,22 @@ def evaluate(model, evalset: EvalSet, batch_size: int = 64, progress: bool = Tru
     width = max(x.shape[1] for x in all_xs)
     xs = torch.cat([torch.nn.functional.pad(x, (0, 0, 0, width - x.shape[1]), value=float("nan")) for x in all_xs])
     result = {"xs": xs}
-    preds = LaneSet(ys, xs, torch.where(torch.isnan(xs).all(-1), float("nan"), 1.0)).to_points()
     if evalset.metric == "tusimple":
         acc = fp = fn = 0.0
         rows = evalset.model_input.frame.ys.tolist()
-        for p, lab in zip(preds, labels):
-            pl = [_tusimple_lane(l, rows) for l in p]
-            gl = [[-2.0 if np.isnan(v) else float(v) for v in x] for x in lab["xs"]]
+        for pred_xs, lab in zip(xs.numpy(), labels):
+            pl = lanes_to_tusimple(pred_xs, decimals=None)
+            gl = lanes_to_tusimple(lab["xs"], decimals=None, keep_absent=True)
             a, f, m = tus.bench(pl, gl, rows, 0)
             acc, fp, fn = acc + a, fp + f, fn + m
-        n = max(1, len(preds))
+        n = max(1, len(labels))
         r = tus.Result(acc / n, fp / n, fn / n)
         result.update(f1=100 * r.f1, accuracy=100 * r.accuracy, fp=r.fp, fn=r.fn, per_scenario={})
     else:
+        preds = LaneSet(ys, xs, torch.where(torch.isnan(xs).all(-1), float("nan"), 1.0)).to_points()
         res = culane.evaluate_grouped(preds, [lab["lanes"] for lab in labels],
                                       [lab["scenario"] or "all" for lab in labels], (0.5,), synth.SCENARIOS)
+        result["counts"] = {s: c[0.5] for s, c in res.items()}  # per scenario and "total"
         total = res.pop("total")[0.5]
         result.update(f1=100 * total.f1, precision=100 * total.precision, recall=100 * total.recall,
                       per_scenario={s: (100 * c[0.5].f1 if s != "cross" else None) for s, c in res.items()},
@@ -60,11 +60,6 @@ def evaluate(model, evalset: EvalSet, batch_size: int = 64, progress: bool = Tru
     if reference is not None:
         result["lds"] = lane_distortion(reference, xs, ys)
     return result
-
-
-def _tusimple_lane(points: np.ndarray, rows: List[float]) -> List[float]:
-    lut = {float(y): float(x) for x, y in points}
-    return [lut.get(float(y), -2.0) for y in rows]
 
 
 def per_image_distortion(reference: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import cv2
 import numpy as np
 
 from ..data import synth
@@ -26,7 +27,6 @@ def _nice_ticks(lo: float, hi: float, n: int = 5) -> List[float]:
 def chart(series: Dict[str, Series], title: str, xlabel: str, ylabel: str, logx: bool = False,
           size: Tuple[int, int] = (640, 400), highlight: Optional[Dict[str, Sequence[bool]]] = None) -> np.ndarray:
     """An RGB line chart; ``highlight[name][i]`` draws point i of a series as a filled marker."""
-    cv2 = synth._cv2()
     w, h = size
     img = np.full((h, w, 3), 255, np.uint8)
     left, right, top, bottom = 70, 150, 34, 46
@@ -103,7 +103,6 @@ def selection_figure(history: List[dict]) -> np.ndarray:
 def lanes_figure(image: np.ndarray, model_input, layers: Dict[str, np.ndarray], scale: int = 2) -> np.ndarray:
     """``image`` (uint8 RGB, model input size) upscaled, with lane sets ([L, R] frame x on the frame rows)
     drawn in order: each entry of ``layers`` gets its colour and a legend."""
-    cv2 = synth._cv2()
     img = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
     ys = model_input.frame.ys
     palette = {"ground truth": (60, 220, 60), "FP": (40, 140, 255), "quantized": (255, 60, 60)}
@@ -122,6 +121,5 @@ def lanes_figure(image: np.ndarray, model_input, layers: Dict[str, np.ndarray], 
 
 
 def save_png(path: str, rgb: np.ndarray) -> None:
-    cv2 = synth._cv2()
     if not cv2.imwrite(path, np.ascontiguousarray(rgb[..., ::-1])):
         raise OSError(f"could not write {path}")

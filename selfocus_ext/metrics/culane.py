@@ -20,7 +20,6 @@ from ..ops.lanes import culane_match
 
 Lanes = Sequence[np.ndarray]  # the lanes of one image, each (N, 2) float (x, y)
 
-SCENARIOS = ("normal", "crowd", "hlight", "shadow", "noline", "arrow", "curve", "cross", "night")
 MF1_THRESHOLDS = tuple(np.round(np.arange(0.5, 0.951, 0.05), 2))
 MATCHERS = ("official", "exact")
 
