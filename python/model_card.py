@@ -15,6 +15,7 @@ import torch
 
 from selfocus_ext import models
 from selfocus_ext.lanes.frames import ModelInput, get_frame
+from selfocus_ext.metrics import culane
 from selfocus_ext.models import registry
 from selfocus_ext.models.complexity import count_macs
 from selfocus_ext.workflow.data import TUSIMPLE_CROP, DataSpec, evaluation_set
@@ -32,8 +33,9 @@ def main() -> None:
     macs = count_macs(model)
     t0 = time.time()
     synth = DataSpec("synth")
-    full = evaluate(model, evaluation_set(synth, a.scenes, model.model_input))["counts"]
-    sliced = evaluate(model, evaluation_set(synth, 200, model.model_input), progress=False)["counts"]
+    counts = evaluate(model, evaluation_set(synth, a.scenes, model.model_input))["counts"]
+    full = {k: culane.Counts(*v) for k, v in counts.items()}
+    sliced = evaluate(model, evaluation_set(synth, 200, model.model_input), progress=False)
     tus_input = ModelInput(get_frame("tusimple"), model.model_input.size, TUSIMPLE_CROP)
     r = evaluate(model, evaluation_set(synth, 500, tus_input), progress=False)
     tus = {"accuracy": r["accuracy"] / 100, "fp": r["fp"], "fn": r["fn"]}
@@ -49,7 +51,7 @@ def main() -> None:
                       train_scenes=train.get("train_scenes")),
         test_scenes=a.scenes, f1={k: round(v.f1 * 100, 2) for k, v in full.items()},
         counts={k: [v.tp, v.fp, v.fn] for k, v in full.items()},
-        f1_first200=round(sliced["total"].f1 * 100, 2), tusimple=tus, eval_seconds=round(time.time() - t0, 1),
+        f1_first200=round(sliced["f1"], 2), tusimple=tus, eval_seconds=round(time.time() - t0, 1),
     )
     with open(os.path.join(registry.WEIGHTS_DIR, f"{a.model}.json"), "w") as f:
         json.dump(card, f, indent=1)

@@ -16,6 +16,7 @@ import torch
 from tqdm import tqdm
 
 from selfocus_ext import models
+from selfocus_ext.metrics import culane
 from selfocus_ext.models import registry
 from selfocus_ext.models.targets import build_trainset
 from selfocus_ext.workflow.data import DataSpec, evaluation_set
@@ -95,6 +96,7 @@ def main() -> None:
     torch.save({"model": model.state_dict()}, registry.weights_path(a.model))
     model.eval()
     res = evaluate(model, evaluation_set(DataSpec("synth"), a.eval_scenes, model.model_input))["counts"]
+    res = {k: culane.Counts(*v) for k, v in res.items()}
     summary = dict(model=a.model, steps=step, minutes=round(elapsed / 60, 1), batch=a.batch, train_scenes=n,
                    f1={k: round(v.f1 * 100, 2) for k, v in res.items()})
     print(json.dumps(summary, indent=1))

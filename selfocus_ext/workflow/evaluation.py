@@ -52,7 +52,8 @@ def evaluate(model, evalset: EvalSet, batch_size: int = 64, progress: bool = Tru
         preds = LaneSet(ys, xs, torch.where(torch.isnan(xs).all(-1), float("nan"), 1.0)).to_points()
         res = culane.evaluate_grouped(preds, [lab["lanes"] for lab in labels],
                                       [lab["scenario"] or "all" for lab in labels], (0.5,), synth.SCENARIOS)
-        result["counts"] = {s: c[0.5] for s, c in res.items()}  # per scenario and "total"
+        # [tp, fp, fn] per scenario and in "total" (plain lists: the result is written as JSON)
+        result["counts"] = {s: [c[0.5].tp, c[0.5].fp, c[0.5].fn] for s, c in res.items()}
         total = res.pop("total")[0.5]
         result.update(f1=100 * total.f1, precision=100 * total.precision, recall=100 * total.recall,
                       per_scenario={s: (100 * c[0.5].f1 if s != "cross" else None) for s, c in res.items()},
