@@ -14,7 +14,7 @@ from ..quant.convert import quant_layers
 from . import config
 from .config import Budget, Method
 from .curves import NoiseScoreCurve
-from .losses import head_losses, tree_squared_error
+from .losses import selective_focus_loss, tree_squared_error
 from .rounding import RoundingSchedule, cosine_lr
 from .selection import head_error_levels, select_heads
 from .state import (DeferredInterrupt, Interrupted, atomic_save, finish_layers, keep_prob_one, prepare_layers,
@@ -199,8 +199,7 @@ class Reconstructor:
             idx = torch.randint(0, len(self.images), (bs,), generator=self.gen)
             self._draw_seeds(layers)
             out = q(self.images[idx])
-            terms = head_losses(q, out, index(fp_out, idx), selected, self.method.focus, self.lam)
-            rec = sum(terms.values())
+            rec = selective_focus_loss(q, out, index(fp_out, idx), selected, self.method.focus, self.lam)
             self._step(opt, rec + rounding.loss(layers, it), it, iters)
             bar.update()
             if it % 10 == 0:
