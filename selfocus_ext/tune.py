@@ -243,10 +243,13 @@ class Run:
     def figures(self, qmodel, fp_xs: torch.Tensor, curves) -> None:
         key = "tuned" if "tuned" in self.p else "calibrated"
         q_xs = torch.load(self.path(f"lanes-{key}.pt"))
-        if curves:
-            plots.save_png(self.path("curves.png"), plots.curves_figure(curves))
-        if self.p.get("selection"):
-            plots.save_png(self.path("selection.png"), plots.selection_figure(self.p["selection"]))
+        if (curves or self.p.get("selection")) and not plots.charts_available():
+            self.say(f"curves.png and selection.png skipped: the line charts need matplotlib ({plots.PLOTS_HINT})")
+        elif curves or self.p.get("selection"):
+            if curves:
+                plots.save_curves_figure(self.path("curves.png"), curves)
+            if self.p.get("selection"):
+                plots.save_selection_figure(self.path("selection.png"), self.p["selection"])
         # the four test images where quantization moved the lanes most (and the first image, for reference)
         from .workflow.evaluation import per_image_distortion
 
