@@ -16,7 +16,7 @@ import os
 import sys
 import time
 import warnings
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Dict, List, Optional
 
 import torch
@@ -37,6 +37,25 @@ PROGRESS_FILE = "progress.json"
 
 class UsageError(ValueError):
     pass
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What defines a run (saved as run.json; --resume requires the same)."""
+
+    model: str
+    bits: str
+    method: str
+    data: str
+    calib: int
+    budget: str
+    iters: Optional[int]
+    batch_size: Optional[int]
+    test: Optional[int]
+    top_k: Optional[int]
+    lam: float
+    keep_prob: Optional[float]
+    seed: int
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def settings_from_args(args) -> Dict[str, object]:
+def settings_from_args(args) -> RunSettings:
     """Validates every argument (one clear error each) and returns the run's settings."""
     if args.model not in registry.available():
         raise UsageError(f"--model: unknown model {args.model!r}; available: {', '.join(registry.available())}")
@@ -93,13 +112,14 @@ def settings_from_args(args) -> Dict[str, object]:
         raise UsageError(f"--lam must be positive, got {args.lam}")
     if args.device == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda: no CUDA device is available to this torch build")
-    return {"model": args.model, "bits": args.bits.lower(), "method": args.method, "data": str(data),
-            "calib": args.calib, "budget": args.budget, "iters": args.iters, "batch_size": args.batch_size,
-            "test": args.test, "top_k": args.top_k, "lam": args.lam, "keep_prob": args.keep_prob, "seed": args.seed}
+    return RunSettings(model=args.model, bits=args.bits.lower(), method=args.method, data=str(data),
+                       calib=args.calib, budget=args.budget, iters=args.iters, batch_size=args.batch_size,
+                       test=args.test, top_k=args.top_k, lam=args.lam, keep_prob=args.keep_prob, seed=args.seed)
 
 
-def prepare_out(out: str, settings: Dict[str, object], resume: bool) -> Dict[str, object]:
+def prepare_out(out: str, run_settings: RunSettings, resume: bool) -> Dict[str, object]:
     """Claims ``out`` for this run; with ``resume`` returns what earlier sessions finished."""
+    settings = asdict(run_settings)
     run_file = os.path.join(out, RUN_FILE)
     if os.path.isfile(run_file):
         with open(run_file) as f:
@@ -124,25 +144,26 @@ def prepare_out(out: str, settings: Dict[str, object], resume: bool) -> Dict[str
 
 
 class Run:
-    """One tuning job; each stage records its results in progress.json as it finishes."""
+    """One tuning job in stages (FP evaluation, calibration, noise-score curves, tuning, report); each stage
+    records its results in progress.json as it finishes, and a resumed run skips what is recorded."""
 
-    def __init__(self, settings: Dict[str, object], out: str, progress: Dict[str, object], device: str,
+    def __init__(self, settings: RunSettings, out: str, progress: Dict[str, object], device: str,
                  cache_dir: str, show_progress: bool):
         self.s, self.out, self.p = settings, out, progress
         self.device, self.cache_dir, self.bars = device, cache_dir, show_progress
-        self.method = get_method(settings["method"])
-        if settings["keep_prob"] is not None:
-            self.method = replace(self.method, keep_prob=settings["keep_prob"])
-        self.budget = get_budget(settings["budget"], batch_size=settings["batch_size"])
-        if settings["iters"]:
-            it = settings["iters"]
+        self.method = get_method(settings.method)
+        if settings.keep_prob is not None:
+            self.method = replace(self.method, keep_prob=settings.keep_prob)
+        self.budget = get_budget(settings.budget, batch_size=settings.batch_size)
+        if settings.iters:
+            it = settings.iters
             self.budget = replace(self.budget, layer_iters=it, block_iters=it, network_iters=it,
                                   refresh=max(1, round(it * self.budget.refresh / self.budget.network_iters)))
-        self.model = registry.load(settings["model"])
-        spec = parse_data(settings["data"])
-        self.spec = spec
-        self.model.model_input = model_input_for(spec, self.model.model_input)
+        self.model = registry.load(settings.model)
+        self.spec = parse_data(settings.data)
+        self.model.model_input = model_input_for(self.spec, self.model.model_input)
         self.p.setdefault("seconds", {})
+        self._images: Optional[torch.Tensor] = None
 
     def path(self, name: str) -> str:
         return os.path.join(self.out, name)
@@ -172,73 +193,91 @@ class Run:
 
     def execute(self) -> int:
         s = self.s
-        self.say(f"{s['model']} {s['bits'].upper()} {self.method.name} ({self.budget.name} budget) on {s['data']}"
-                 f" -> {self.out}")
-        self.evalset = evaluation_set(self.spec, s["test"] or (self.budget.test_scenes if self.spec.kind == "synth"
-                                                               else None), self.model.model_input, TEST_SEED)
-        # 1. the FP model
+        self.say(f"{s.model} {s.bits.upper()} {self.method.name} ({self.budget.name} budget) on {s.data} -> {self.out}")
+        self.evalset = evaluation_set(self.spec, s.test or (self.budget.test_scenes if self.spec.kind == "synth"
+                                                            else None), self.model.model_input, TEST_SEED)
+        fp_xs = self.evaluate_fp()
+        qmodel = self.calibrate(fp_xs)
+        curves = self.noise_score_curves()
+        if self.method.granularity is not None and "tuned" not in self.p:
+            if self.tune(qmodel, curves, fp_xs) is None:
+                return 130
+        elif self.method.granularity is None and not os.path.isfile(self.path("quantized.pt")):
+            save_quantized(qmodel, self.path("quantized.pt"))
+        final = load_quantized(self.model, self.path("quantized.pt"))
+        self.figures(final, fp_xs, curves)
+        report = write_reports(self.out, asdict(self.s), self.p, self.method, self.budget)
+        print(format_table(report))
+        return 0
+
+    def calibration_images(self) -> torch.Tensor:
+        """The calibration images, made once per session (only stages that still need them ask)."""
+        if self._images is None:
+            t = time.perf_counter()
+            self._images = calibration_set(self.spec, self.s.calib, self.s.seed, self.model.model_input,
+                                           progress=lambda it: _bar(it, "calibration images", self.bars))
+            self.p["seconds"].setdefault("calibration images", time.perf_counter() - t)
+        return self._images
+
+    def evaluate_fp(self) -> torch.Tensor:
+        """Stage 1: the FP model's lanes on the test set (the reference of every distortion score)."""
         if "fp" not in self.p:
             self._eval(self.model, "fp", "FP model")
-        fp_xs = torch.load(self.path("lanes-fp.pt"))
-        # 2. calibration
-        needs_images = ("calibrated" not in self.p or (self.method.select and "curves" not in self.p)
-                        or (self.method.granularity is not None and "tuned" not in self.p))
-        if needs_images:
-            t = time.perf_counter()
-            images = calibration_set(self.spec, s["calib"], s["seed"], self.model.model_input,
-                                     progress=lambda it: _bar(it, "calibration images", self.bars))
-            self.p["seconds"].setdefault("calibration images", time.perf_counter() - t)
+        return torch.load(self.path("lanes-fp.pt"))
+
+    def calibrate(self, fp_xs: torch.Tensor):
+        """Stage 2: the converted model with calibrated steps (the start of every tuning method)."""
         if "calibrated" not in self.p:
+            images = self.calibration_images()
             t = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                qmodel = quantize_model(self.model, s["bits"], weight_observer=self.method.weight_observer,
+                qmodel = quantize_model(self.model, self.s.bits, weight_observer=self.method.weight_observer,
                                         act_observer=self.method.act_observer)
             calibrate(qmodel, images, progress=self.bars)
             save_quantized(qmodel, self.path("calibrated.pt"))
             self.p["seconds"]["calibration"] = time.perf_counter() - t
             self._eval(qmodel, "calibrated", "calibrated model", reference=fp_xs)
-        qmodel = load_quantized(self.model, self.path("calibrated.pt"))
-        # 3. noise-score curves
-        curves = None
-        if self.method.select:
-            if "curves" not in self.p:
-                n = min(self.budget.curve_images, len(images))
-                curves, secs, cached = load_or_build_curves(
-                    self.model, images[:n], self.cache_dir or None, self.budget.curve_levels, self.budget.curve_reruns,
-                    s["seed"], self.bars, s["model"])
-                self.p["curves"] = {k: asdict(v) for k, v in curves.items()}
-                self.p["seconds"]["noise-score curves" + (" (cached)" if cached else "")] = secs
-                self.save_progress()
-            curves = {k: NoiseScoreCurve(**v) for k, v in self.p["curves"].items()}
-        # 4. tuning
-        if self.method.granularity is not None and "tuned" not in self.p:
-            rec = Reconstructor(qmodel.to(self.device), self.method, self.budget, images.to(self.device),
-                                seed=s["seed"], checkpoint=self.path("checkpoint.pt"), curves=curves,
-                                top_k=s["top_k"], lam=s["lam"], progress=self.bars)
-            if os.path.isfile(self.path("checkpoint.pt")):
-                rec.load_checkpoint(self.path("checkpoint.pt"))
-                self.say(f"resuming tuning from {self.path('checkpoint.pt')}")
-            try:
-                result = rec.run()
-            except Interrupted as exc:
-                self.say(f"{exc}\ncontinue with: python -m selfocus_ext.tune --out {self.out} --resume (and the same "
-                         "arguments)")
-                return 130
-            qmodel = qmodel.cpu()
-            save_quantized(qmodel, self.path("quantized.pt"))
-            self.p["seconds"]["tuning"] = sum(result["unit_seconds"].values())
-            self.p["selection"] = result["history"]
-            self.p["unit_seconds"] = result["unit_seconds"]
-            self._eval(qmodel, "tuned", "tuned model", reference=fp_xs)
-            os.remove(self.path("checkpoint.pt"))
-        elif self.method.granularity is None and not os.path.isfile(self.path("quantized.pt")):
-            save_quantized(qmodel, self.path("quantized.pt"))
-        final = load_quantized(self.model, self.path("quantized.pt"))
-        self.figures(final, fp_xs, curves)
-        report = write_reports(self.out, self.s, self.p, self.method, self.budget)
-        print(format_table(report))
-        return 0
+        return load_quantized(self.model, self.path("calibrated.pt"))
+
+    def noise_score_curves(self) -> Optional[Dict[str, NoiseScoreCurve]]:
+        """Stage 3 (methods with Sensitivity Aware Selection): one noise-score curve per head."""
+        if not self.method.select:
+            return None
+        if "curves" not in self.p:
+            images = self.calibration_images()
+            n = min(self.budget.curve_images, len(images))
+            curves, secs, cached = load_or_build_curves(
+                self.model, images[:n], self.cache_dir or None, self.budget.curve_levels, self.budget.curve_reruns,
+                self.s.seed, self.bars, self.s.model)
+            self.p["curves"] = {k: asdict(v) for k, v in curves.items()}
+            self.p["seconds"]["noise-score curves" + (" (cached)" if cached else "")] = secs
+            self.save_progress()
+        return {k: NoiseScoreCurve(**v) for k, v in self.p["curves"].items()}
+
+    def tune(self, qmodel, curves, fp_xs: torch.Tensor):
+        """Stage 4 (tuning methods): reconstruction from the last checkpoint; None when interrupted."""
+        s = self.s
+        rec = Reconstructor(qmodel.to(self.device), self.method, self.budget, self.calibration_images().to(self.device),
+                            seed=s.seed, checkpoint=self.path("checkpoint.pt"), curves=curves, top_k=s.top_k,
+                            lam=s.lam, progress=self.bars)
+        if os.path.isfile(self.path("checkpoint.pt")):
+            rec.load_checkpoint(self.path("checkpoint.pt"))
+            self.say(f"resuming tuning from {self.path('checkpoint.pt')}")
+        try:
+            result = rec.run()
+        except Interrupted as exc:
+            self.say(f"{exc}\ncontinue with: python -m selfocus_ext.tune --out {self.out} --resume (and the same "
+                     "arguments)")
+            return None
+        qmodel = qmodel.cpu()
+        save_quantized(qmodel, self.path("quantized.pt"))
+        self.p["seconds"]["tuning"] = sum(result["unit_seconds"].values())
+        self.p["selection"] = result["history"]
+        self.p["unit_seconds"] = result["unit_seconds"]
+        self._eval(qmodel, "tuned", "tuned model", reference=fp_xs)
+        os.remove(self.path("checkpoint.pt"))
+        return qmodel
 
     def figures(self, qmodel, fp_xs: torch.Tensor, curves) -> None:
         key = "tuned" if "tuned" in self.p else "calibrated"
@@ -273,7 +312,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = settings_from_args(args)
-        out = args.out or os.path.join("runs", f"{args.model}-{settings['bits']}-{args.method}-{args.budget}")
+        out = args.out or os.path.join("runs", f"{args.model}-{settings.bits}-{args.method}-{args.budget}")
         progress = prepare_out(out, settings, args.resume)
         run = Run(settings, out, progress, args.device, args.cache_dir, not args.quiet)
     except UsageError as exc:
