@@ -11,7 +11,6 @@ import json
 import os
 import time
 
-import torch
 
 from selfocus_ext import models
 from selfocus_ext.lanes.frames import ModelInput, get_frame

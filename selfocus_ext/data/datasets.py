@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
@@ -14,7 +13,7 @@ from torch.utils.data import Dataset
 
 from .culane_files import read_lines_file, read_list, scenario_name
 from ..lanes.formats import lanes_from_tusimple
-from ..lanes.frames import Frame, ModelInput, get_frame  # noqa: F401  (ModelInput: re-exported)
+from ..lanes.frames import ModelInput, get_frame  # noqa: F401  (ModelInput: re-exported)
 from ..lanes.laneset import LaneSet, resample_points
 from . import synth
 
@@ -140,23 +139,31 @@ class TuSimpleDataset(Dataset):
 
 class SyntheticLaneDataset(Dataset):
     """Scenes rendered on the fly at the model's input resolution (no disk). Items: ``image`` (normalised
-    float tensor [3, h, w]), ``xs`` ([L, R] ground truth on the frame's rows), ``scenario``, ``seed``."""
+    float tensor [3, h, w]), ``xs`` ([L, R] ground truth on the frame's rows), ``scenario``, ``seed``.
+    ``model_input``, when given, sets the frame, size, crop and normalisation instead."""
 
     def __init__(self, n: int, seed: int = 0, frame: str = "culane", size: Tuple[int, int] = (400, 160),
                  crop_top: float = 270.0, scenario: Optional[str] = None, mix: Optional[Dict[str, float]] = None,
-                 normalize: bool = True):
+                 normalize: bool = True, model_input: Optional[ModelInput] = None):
         if n <= 0:
             raise ValueError(f"n must be positive, got {n}")
-        self.frame = get_frame(frame)
+        self.input = model_input or ModelInput(get_frame(frame), size, crop_top)
+        self.frame = self.input.frame
         self.seeds = synth.scene_seeds(seed, n)
         self.scenario, self.mix, self.normalize = scenario, mix, normalize
-        self.input = ModelInput(self.frame, size, crop_top)
 
     def __len__(self) -> int:
         return len(self.seeds)
 
+    def scene(self, i: int) -> synth.Scene:
+        return synth.sample_scene(self.seeds[i], self.frame, self.scenario, self.mix)
+
+    def rgb(self, i: int) -> np.ndarray:
+        """Scene i rendered at the input size, uint8 RGB [h, w, 3]."""
+        return synth.render(self.scene(i), self.input.size, self.input.crop_top).image
+
     def __getitem__(self, i: int) -> dict:
-        scene = synth.sample_scene(self.seeds[i], self.frame, self.scenario, self.mix)
+        scene = self.scene(i)
         rgb = synth.render(scene, self.input.size, self.input.crop_top).image
         image = self.input.normalize(rgb) if self.normalize else torch.from_numpy(rgb).permute(2, 0, 1)
         return {"image": image, "xs": synth.ground_truth(scene), "scenario": scene.scenario, "seed": self.seeds[i]}

@@ -5,7 +5,6 @@ import os
 from typing import Dict, List, Optional
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from ..data import synth

@@ -9,7 +9,6 @@ import cv2
 import numpy as np
 import torch
 
-from ..data import synth
 from ..data.datasets import CULaneDataset, ModelInput, SyntheticLaneDataset, TuSimpleDataset
 from ..data.layouts import TUSIMPLE_MIX
 from ..lanes.frames import get_frame
@@ -105,24 +104,16 @@ def evaluation_set(spec: DataSpec, n: Optional[int], model_input: ModelInput, se
     ys = model_input.frame.ys
     if spec.kind == "synth":
         n = n or 1000
-        if model_input.frame.name == "tusimple":
-            metric = "tusimple"
-            scenes = [synth.sample_scene(s, model_input.frame, mix=TUSIMPLE_MIX) for s in synth.scene_seeds(seed + 1, n)]
-        else:
-            metric = "culane"
-            scenes = [synth.sample_scene(s, model_input.frame) for s in synth.scene_seeds(seed, n)]
-
-        def raw(i):
-            return synth.render(scenes[i], model_input.size, model_input.crop_top).image
+        tusimple = model_input.frame.name == "tusimple"
+        ds = SyntheticLaneDataset(n, seed=seed + 1 if tusimple else seed, mix=TUSIMPLE_MIX if tusimple else None,
+                                  model_input=model_input)
 
         def items(i0, i1):
-            labels = []
-            for i in range(i0, i1):
-                xs = synth.ground_truth(scenes[i])
-                labels.append({"lanes": _points(xs, ys), "xs": xs, "scenario": scenes[i].scenario})
-            return torch.stack([model_input.normalize(raw(i)) for i in range(i0, i1)]), labels
+            got = [ds[i] for i in range(i0, i1)]
+            labels = [{"lanes": _points(g["xs"], ys), "xs": g["xs"], "scenario": g["scenario"]} for g in got]
+            return torch.stack([g["image"] for g in got]), labels
 
-        return EvalSet(metric, model_input, n, items, raw)
+        return EvalSet("tusimple" if tusimple else "culane", model_input, n, items, ds.rgb)
     ds = _dataset(spec, "test", None)
     count = min(n, len(ds)) if n else len(ds)
 
