@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from typing import List, Optional
@@ -18,7 +19,23 @@ from .data import culane_files
 from .metrics import culane, tusimple
 
 
+def check_culane_args(args) -> None:
+    """One clear line for each out-of-range argument, before any file is read."""
+    if not (math.isfinite(args.iou) and 0.0 <= args.iou < 1.0):
+        raise ValueError(f"--iou must be in [0, 1) (a match needs IoU > it), got {args.iou}")
+    if not 2 <= args.lane_width <= 1024:
+        raise ValueError(f"--lane-width must be in 2..1024 px, got {args.lane_width}")
+    for name in ("width", "height"):
+        if not 1 <= getattr(args, name) <= 65536:
+            raise ValueError(f"--{name} must be in 1..65536 px, got {getattr(args, name)}")
+    if not os.path.isdir(args.pred):
+        raise ValueError(f"--pred: no directory {args.pred}")
+    if not os.path.isdir(args.gt):
+        raise ValueError(f"--gt: no directory {args.gt}")
+
+
 def run_culane(args) -> int:
+    check_culane_args(args)
     lists = args.list or culane_files.default_lists(args.gt)
     thresholds = culane.MF1_THRESHOLDS if args.mf1 else (args.iou,)
     if args.iou not in thresholds:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -32,6 +33,7 @@ from .workflow.evaluation import evaluate
 from .workflow.report import format_table, write_reports
 
 RUN_FILE = "run.json"
+MAX_CALIB = 100_000
 PROGRESS_FILE = "progress.json"
 
 
@@ -108,8 +110,12 @@ def settings_from_args(args) -> RunSettings:
             raise UsageError(f"--{name.replace('_', '-')} must be positive, got {v}")
     if args.keep_prob is not None and not 0.0 < args.keep_prob <= 1.0:
         raise UsageError(f"--keep-prob must be in (0, 1], got {args.keep_prob}")
-    if args.lam <= 0:
-        raise UsageError(f"--lam must be positive, got {args.lam}")
+    if not 0 <= args.seed < 2**63:
+        raise UsageError(f"--seed must be in [0, 2**63), got {args.seed}")
+    if args.calib > MAX_CALIB:
+        raise UsageError(f"--calib {args.calib}: at most {MAX_CALIB} calibration images (they are held in memory)")
+    if not (math.isfinite(args.lam) and args.lam > 0):
+        raise UsageError(f"--lam must be a positive finite number, got {args.lam}")
     if args.device == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda: no CUDA device is available to this torch build")
     return RunSettings(model=args.model, bits=args.bits.lower(), method=args.method, data=str(data),
@@ -120,6 +126,8 @@ def settings_from_args(args) -> RunSettings:
 def prepare_out(out: str, run_settings: RunSettings, resume: bool) -> Dict[str, object]:
     """Claims ``out`` for this run; with ``resume`` returns what earlier sessions finished."""
     settings = asdict(run_settings)
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise UsageError(f"--out {out} is a file; give a directory (new or empty, or a run to --resume)")
     run_file = os.path.join(out, RUN_FILE)
     if os.path.isfile(run_file):
         with open(run_file) as f:
@@ -160,6 +168,9 @@ class Run:
             self.budget = replace(self.budget, layer_iters=it, block_iters=it, network_iters=it,
                                   refresh=max(1, round(it * self.budget.refresh / self.budget.network_iters)))
         self.model = registry.load(settings.model)
+        if settings.top_k is not None and settings.top_k > len(self.model.heads):
+            raise UsageError(f"--top-k {settings.top_k}: {settings.model} has {len(self.model.heads)} heads "
+                             f"({', '.join(h.name for h in self.model.heads)})")
         self.spec = parse_data(settings.data)
         self.model.model_input = model_input_for(self.spec, self.model.model_input)
         self.p.setdefault("seconds", {})
@@ -313,8 +324,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         settings = settings_from_args(args)
         out = args.out or os.path.join("runs", f"{args.model}-{settings.bits}-{args.method}-{args.budget}")
-        progress = prepare_out(out, settings, args.resume)
-        run = Run(settings, out, progress, args.device, args.cache_dir, not args.quiet)
+        run = Run(settings, out, {}, args.device, args.cache_dir, not args.quiet)  # checks the model first
+        run.p = prepare_out(out, settings, args.resume)
+        run.p.setdefault("seconds", {})
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

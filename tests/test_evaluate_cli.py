@@ -65,3 +65,35 @@ def test_tusimple_cli(tmp_path):
     out = run("tusimple", "--pred", str(pred), "--gt", str(gt))
     assert out.returncode == 0, out.stderr
     assert "Accuracy 1.000000" in out.stdout and "F1 1.000000" in out.stdout
+
+
+def test_culane_cli_rejects_bad_arguments_in_one_line(tmp_path):
+    lane = np.array([[500, 590], [520, 500], [560, 400]], np.float32)
+    root, pred = str(tmp_path / "culane"), str(tmp_path / "pred")
+    write_culane(root, pred, [("driver_1/a.MP4/00000.jpg", "normal", [lane], [lane])])
+    cases = [
+        (["--iou", "nan"], "--iou must be in [0, 1)"),
+        (["--iou", "1.5"], "--iou must be in [0, 1)"),
+        (["--iou", "-1"], "--iou must be in [0, 1)"),
+        (["--lane-width", "0"], "--lane-width must be in 2..1024"),
+        (["--width", "0"], "--width must be in 1..65536"),
+    ]
+    for extra, message in cases:
+        r = run("culane", "--pred", pred, "--gt", root, *extra)
+        assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, (extra, r.stderr)
+    r = run("culane", "--pred", str(tmp_path / "nowhere"), "--gt", root)
+    assert r.returncode == 2 and "--pred: no directory" in r.stderr
+    # a byte that is not text in a lane file: the file is named
+    bad = os.path.join(pred, "driver_1", "a.MP4", "00000.lines.txt")
+    with open(bad, "wb") as f:
+        f.write(b"500 590 \xff\xfe 400\n")
+    r = run("culane", "--pred", pred, "--gt", root)
+    assert r.returncode == 2 and bad in r.stderr and "is not text" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_tusimple_cli_rejects_empty_ground_truth(tmp_path):
+    gt, pred = tmp_path / "gt.json", tmp_path / "pred.json"
+    gt.write_text("")
+    pred.write_text("")
+    r = run("tusimple", "--pred", str(pred), "--gt", str(gt))
+    assert r.returncode == 2 and "no ground-truth records" in r.stderr

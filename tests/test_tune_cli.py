@@ -27,12 +27,24 @@ def run(args, capsys):
     (["--data", "kitti:/tmp"], "--data must be"),
     (["--calib", "0"], "--calib must be positive"),
     (["--keep-prob", "1.5"], "--keep-prob"),
+    (["--lam", "nan"], "--lam must be a positive finite number"),
+    (["--lam", "inf"], "--lam must be a positive finite number"),
+    (["--top-k", "4"], "--top-k 4: ganet-s has 3 heads"),
+    (["--seed", str(2**70)], "--seed must be in [0, 2**63)"),
+    (["--calib", str(2**70)], "at most 100000 calibration images"),
 ])
 def test_bad_arguments_get_one_line_and_exit_2(args, message, capsys, tmp_path):
     code, out, err = run(args + ["--out", str(tmp_path / "r")], capsys)
     assert code == 2
     assert err.startswith("error: ") and message in err and err.count("\n") == 1
     assert not (tmp_path / "r").exists()
+
+
+def test_out_that_is_a_file(capsys, tmp_path):
+    f = tmp_path / "report.txt"
+    f.write_text("not a run")
+    code, out, err = run(["--out", str(f)], capsys)
+    assert code == 2 and "is a file; give a directory" in err and f.read_text() == "not a run"
 
 
 def test_data_path_that_is_not_a_layout(capsys, tmp_path):

@@ -7,7 +7,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..lanes.formats import parse_culane_lines
+from ..lanes.formats import LaneFormatError, parse_culane_lines
 
 
 def read_list(list_file: str) -> List[str]:
@@ -23,8 +23,14 @@ def lines_path(root: str, image_path: str) -> str:
 
 
 def read_lines_file(path: str) -> List[np.ndarray]:
-    with open(path) as f:
-        return parse_culane_lines(f.read(), source=path)
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        text = data.decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise LaneFormatError(f"{path}: byte {data[exc.start]:#04x} at offset {exc.start} is not text; expected "
+                              "'x y x y ...' lines of numbers") from None
+    return parse_culane_lines(text, source=path)
 
 
 def scenario_name(list_file: str) -> str:

@@ -90,8 +90,12 @@ class Result:
 
 def read_json_lines(path: str) -> List[dict]:
     records = []
-    with open(path) as f:
-        for number, line in enumerate(f, start=1):
+    with open(path, encoding="utf-8", errors="strict") as f:
+        try:
+            lines = f.readlines()
+        except UnicodeDecodeError as exc:
+            raise TuSimpleFormatError(f"{path}: not UTF-8 text (byte offset {exc.start})") from None
+        for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             try:
@@ -128,4 +132,7 @@ def evaluate_records(preds: Sequence[dict], gts: Sequence[dict]) -> Result:
 
 
 def evaluate_files(pred_file: str, gt_file: str) -> Result:
-    return evaluate_records(read_json_lines(pred_file), read_json_lines(gt_file))
+    gts = read_json_lines(gt_file)
+    if not gts:
+        raise TuSimpleFormatError(f"{gt_file}: no ground-truth records (expected one JSON object per line)")
+    return evaluate_records(read_json_lines(pred_file), gts)

@@ -46,6 +46,8 @@ class Reconstructor:
         self.qmodel, self.method, self.budget, self.images = qmodel.eval(), method, budget, images
         self.seed, self.checkpoint, self.curves, self.lam = seed, checkpoint, curves, lam
         heads = getattr(qmodel, "heads", None) or []
+        if top_k is not None and heads and not 1 <= top_k <= len(heads):
+            raise ValueError(f"top_k must be in 1..{len(heads)} (the model's heads), got {top_k}")
         self.top_k = top_k if top_k is not None else config.default_top_k(len(heads))
         self.progress, self.log = progress, log
         self.gen = torch.Generator().manual_seed(seed)
