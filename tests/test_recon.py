@@ -184,6 +184,18 @@ def test_resume_equals_an_uninterrupted_run(method, stop, images, tmp_path):
         assert torch.equal(sf[k], sr[k]), k
 
 
+@pytest.mark.parametrize("method", ["sf", "brecq"])
+def test_resume_from_the_final_checkpoint_keeps_the_tuned_model(method, images, tmp_path):
+    """A run interrupted after tuning finished (while the tuned model is saved or evaluated) resumes to the
+    same tuned model and history, without tuning again."""
+    ck = str(tmp_path / "ck.pt")
+    full, _, first = _run("ganet-s", method, images, seed=3, checkpoint=ck)
+    resumed, rec, again = _run("ganet-s", method, images, seed=3, checkpoint=ck, resume=True)
+    sf, sr = full.state_dict(), resumed.state_dict()
+    assert sf.keys() == sr.keys() and all(torch.equal(sf[k], sr[k]) for k in sf)
+    assert again["history"] == first["history"] and rec._iters_run == 0
+
+
 def test_checkpoint_of_another_run_is_refused(images, tmp_path):
     ck = str(tmp_path / "ck.pt")
     with pytest.raises(Interrupted):

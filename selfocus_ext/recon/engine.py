@@ -178,6 +178,8 @@ class Reconstructor:
 
     # ---- network ----------------------------------------------------------------------------------------
     def _run_network(self, guard: DeferredInterrupt) -> None:
+        if self.start_unit >= 1:
+            return  # resumed from the final checkpoint: the network is tuned (hard rounding, frozen steps)
         q = self.qmodel
         heads = [h.name for h in q.heads]
         bs, iters = self.budget.batch_size, self.budget.network_iters
