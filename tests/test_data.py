@@ -142,6 +142,22 @@ def test_generate_cli_reproduces_files(tmp_path):
     assert outs[0] == outs[1]
 
 
+def test_generate_refuses_to_overwrite_a_split(tmp_path):
+    def gen(*extra):
+        return subprocess.run([sys.executable, "-m", "selfocus_ext.data", "generate", "--out", out, "--n", "2",
+                               "--quiet", *extra], capture_output=True, text=True)
+
+    for frame, label in (("culane", "list/test.txt"), ("tusimple", "test_label.json")):
+        out = str(tmp_path / frame)
+        assert gen("--frame", frame).returncode == 0
+        before = _tree_hash(out)
+        r = gen("--frame", frame, "--seed", "9")
+        assert r.returncode == 2 and label in r.stderr and "--force" in r.stderr
+        assert _tree_hash(out) == before  # nothing touched
+        assert gen("--frame", frame, "--split", "train").returncode == 0  # the other split is fine
+        assert gen("--frame", frame, "--seed", "9", "--force").returncode == 0
+
+
 def test_readers_reject_malformed_layouts(tmp_path):
     root = str(tmp_path / "c")
     write_culane(root, 3, seed=1, split="test")
