@@ -124,7 +124,14 @@ def settings_from_args(args) -> RunSettings:
 
 
 def prepare_out(out: str, run_settings: RunSettings, resume: bool) -> Dict[str, object]:
-    """Claims ``out`` for this run; with ``resume`` returns what earlier sessions finished."""
+    """Claims ``out`` for this run; returns the run's progress record (with ``resume``, what earlier sessions
+    finished)."""
+    progress = _claim_out(out, run_settings, resume)
+    progress.setdefault("seconds", {})
+    return progress
+
+
+def _claim_out(out: str, run_settings: RunSettings, resume: bool) -> Dict[str, object]:
     settings = asdict(run_settings)
     if os.path.exists(out) and not os.path.isdir(out):
         raise UsageError(f"--out {out} is a file; give a directory (new or empty, or a run to --resume)")
@@ -155,9 +162,9 @@ class Run:
     """One tuning job in stages (FP evaluation, calibration, noise-score curves, tuning, report); each stage
     records its results in progress.json as it finishes, and a resumed run skips what is recorded."""
 
-    def __init__(self, settings: RunSettings, out: str, progress: Dict[str, object], device: str,
-                 cache_dir: str, show_progress: bool):
-        self.s, self.out, self.p = settings, out, progress
+    def __init__(self, settings: RunSettings, out: str, device: str, cache_dir: str, show_progress: bool):
+        self.s, self.out = settings, out
+        self.p: Dict[str, object] = {"seconds": {}}  # the progress record; main() loads a resumed one
         self.device, self.cache_dir, self.bars = device, cache_dir, show_progress
         self.method = get_method(settings.method)
         if settings.keep_prob is not None:
@@ -173,7 +180,6 @@ class Run:
                              f"({', '.join(h.name for h in self.model.heads)})")
         self.spec = parse_data(settings.data)
         self.model.model_input = model_input_for(self.spec, self.model.model_input)
-        self.p.setdefault("seconds", {})
         self._images: Optional[torch.Tensor] = None
 
     def path(self, name: str) -> str:
@@ -324,9 +330,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         settings = settings_from_args(args)
         out = args.out or os.path.join("runs", f"{args.model}-{settings.bits}-{args.method}-{args.budget}")
-        run = Run(settings, out, {}, args.device, args.cache_dir, not args.quiet)  # checks the model first
+        run = Run(settings, out, args.device, args.cache_dir, not args.quiet)  # checks the model before --out
         run.p = prepare_out(out, settings, args.resume)
-        run.p.setdefault("seconds", {})
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -9,8 +9,10 @@
 namespace selfocus {
 namespace culane {
 
-// The exact matcher works on fixed-size arrays (assignment.h); the official one has no such limit.
+// The exact matcher works on fixed-size arrays (assignment.h). The official one has no fixed limit; 1024
+// lanes (about 120 MB of masks) bounds the memory one image can take.
 constexpr int kMaxLanesExact = 64;
+constexpr int kMaxLanesOfficial = 1024;
 
 struct LaneView {
   const Point* pts;

@@ -25,9 +25,6 @@ inline int64_t wrap_mul(int64_t a, int64_t b) {
   return static_cast<int64_t>(static_cast<uint64_t>(a) * static_cast<uint64_t>(b));
 }
 inline int32_t wrap_int(int64_t v) { return static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint64_t>(v))); }
-inline int32_t wrap_add32(int32_t a, int32_t b) {
-  return static_cast<int32_t>(static_cast<uint32_t>(a) + static_cast<uint32_t>(b));
-}
 // C++ division (truncation); the two cases where x86 would trap (divide by zero, INT64_MIN / -1) cannot
 // come from the geometry and are given a value instead of a crash.
 inline int64_t trunc_div(int64_t a, int64_t b) {
@@ -237,8 +234,8 @@ void fill_convex(Mask& mask, const FixedPoint* v, int npts) {
     }
     edge[0].x = wrap_add(edge[0].x, edge[0].dx);
     edge[1].x = wrap_add(edge[1].x, edge[1].dx);
-    if (y >= y_last) break;  // OpenCV's `while (++y <= ymax)` (y never passes INT_MAX here)
-    y = wrap_add32(y, 1);
+    if (y >= y_last) break;  // OpenCV's `while (++y <= ymax)`; y < y_last < the height here, so ++y cannot wrap
+    ++y;
   }
 }
 

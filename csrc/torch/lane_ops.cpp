@@ -61,7 +61,8 @@ PackedLanes check_packed(const char* op, const char* name, const at::Tensor& poi
               " (the number of lanes)");
   for (int64_t i = 0; i < nl; ++i) {
     TORCH_CHECK(l[i] <= l[i + 1], op, ": ", name, "_lanes must be non-decreasing (at ", i, ")");
-    TORCH_CHECK(l[i + 1] - l[i] <= std::numeric_limits<int>::max(), op, ": ", name, " lane ", i, " has too many points");
+    TORCH_CHECK(l[i + 1] - l[i] <= std::numeric_limits<int>::max(), op, ": ", name, " lane ", i,
+                " has too many points");
   }
   for (int64_t i = 0; i < ni; ++i) {
     TORCH_CHECK(im[i] <= im[i + 1], op, ": ", name, "_images must be non-decreasing (at ", i, ")");
@@ -76,7 +77,8 @@ PackedLanes check_packed(const char* op, const char* name, const at::Tensor& poi
 culane::Matcher parse_matcher(const char* op, c10::string_view matcher) {
   if (matcher == "official") return culane::Matcher::kOfficial;
   if (matcher == "exact") return culane::Matcher::kExact;
-  TORCH_CHECK(false, op, ": matcher must be 'official' or 'exact', got '", std::string(matcher.data(), matcher.size()), "'");
+  TORCH_CHECK(false, op, ": matcher must be 'official' or 'exact', got '", std::string(matcher.data(), matcher.size()),
+              "'");
 }
 
 std::tuple<at::Tensor, at::Tensor> culane_match_cpu(const at::Tensor& pred_points, const at::Tensor& pred_lanes,
@@ -86,9 +88,7 @@ std::tuple<at::Tensor, at::Tensor> culane_match_cpu(const at::Tensor& pred_point
                                                     c10::string_view matcher) {
   const char* op = "culane_match";
   const culane::Matcher which = parse_matcher(op, matcher);
-  // The official matcher has no fixed limit; 1024 lanes (about 120 MB of masks) bounds the memory an image
-  // can take.
-  const int64_t max_lanes = which == culane::Matcher::kExact ? culane::kMaxLanesExact : 1024;
+  const int64_t max_lanes = which == culane::Matcher::kExact ? culane::kMaxLanesExact : culane::kMaxLanesOfficial;
   TORCH_CHECK(width > 0 && height > 0 && width <= 65536 && height <= 65536, op,
               ": width and height must be in 1..65536, got ", width, "x", height);
   TORCH_CHECK(lane_width >= 2 && lane_width <= 1024, op, ": lane_width must be in 2..1024, got ", lane_width);
@@ -150,7 +150,8 @@ TORCH_LIBRARY_FRAGMENT(selfocus, m) {
       "float min_iou=0.5) -> Tensor");
   m.def(
       "culane_match(Tensor pred_points, Tensor pred_lanes, Tensor pred_images, Tensor gt_points, Tensor gt_lanes, "
-      "Tensor gt_images, int width=1640, int height=590, int lane_width=30, str matcher=\"official\") -> (Tensor, Tensor)");
+      "Tensor gt_images, int width=1640, int height=590, int lane_width=30, str matcher=\"official\") "
+      "-> (Tensor, Tensor)");
   m.def("max_weight_matching(Tensor weight) -> Tensor");
 }
 

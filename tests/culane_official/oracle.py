@@ -6,7 +6,7 @@ import os
 import re
 import shutil
 import subprocess
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -91,6 +91,3 @@ def image_counts(driver: str, gt_root: str, pred_root: str, list_file: str, iou:
 def summed(rows: List[Counts]) -> Counts:
     return tuple(sum(c[i] for c in rows) for i in range(3))  # type: ignore[return-value]
 
-
-def totals_by_list(per_list: Dict[str, Counts]) -> Counts:
-    return summed(list(per_list.values()))
