@@ -47,7 +47,7 @@ def main() -> None:
     ckpt = os.path.join(a.workdir, a.model, "last.pt")
     step, elapsed = 0, 0.0
     if a.resume and os.path.isfile(ckpt):
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         sched.load_state_dict(state["sched"])

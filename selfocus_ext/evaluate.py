@@ -44,7 +44,8 @@ def run_culane(args) -> int:
     scenarios = {}
     with tqdm(total=total_images, desc="reading lanes", unit="img", disable=args.quiet) as bar:
         for list_file in lists:
-            scenarios[culane_files.scenario_name(list_file)] = culane_files.load_pairs(args.pred, args.gt, list_file, bar)
+            pairs = culane_files.load_pairs(args.pred, args.gt, list_file, bar, culane.MAX_LANES[args.matcher])
+            scenarios[culane_files.scenario_name(list_file)] = pairs
     result = culane.evaluate_scenarios(scenarios, thresholds, args.width, args.height, args.lane_width, args.matcher)
     print(culane.format_table(result, args.iou))
     if args.mf1:

@@ -11,7 +11,6 @@ checkpoint, to the same result).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -22,6 +21,7 @@ from typing import Dict, List, Optional
 
 import torch
 
+from .files import DamagedFileError, atomic_write_json, load_checked, read_json, save_checked
 from .models import registry
 from .quant import calibrate, load_quantized, parse_bits, quantize_model, save_quantized
 from .recon import (BUDGETS, METHODS, Interrupted, NoiseScoreCurve, Reconstructor, get_budget, get_method,
@@ -137,8 +137,7 @@ def _claim_out(out: str, run_settings: RunSettings, resume: bool) -> Dict[str, o
         raise UsageError(f"--out {out} is a file; give a directory (new or empty, or a run to --resume)")
     run_file = os.path.join(out, RUN_FILE)
     if os.path.isfile(run_file):
-        with open(run_file) as f:
-            saved = json.load(f)
+        saved = read_json(run_file, "start the run again in a new --out directory")
         if not resume:
             raise UsageError(f"--out {out} holds another run ({saved.get('method')} on {saved.get('model')}); "
                              "pass --resume to continue it or choose another directory")
@@ -147,14 +146,12 @@ def _claim_out(out: str, run_settings: RunSettings, resume: bool) -> Dict[str, o
             raise UsageError(f"--resume: {out} holds a run with other settings (saved, given): {diff}")
         path = os.path.join(out, PROGRESS_FILE)
         if os.path.isfile(path):
-            with open(path) as f:
-                return json.load(f)
+            return read_json(path, "delete it to redo every stage of the run (its files are made again)")
         return {}
     if os.path.isdir(out) and os.listdir(out) and not resume:
         raise UsageError(f"--out {out} is not empty and holds no run; choose an empty or new directory")
     os.makedirs(out, exist_ok=True)
-    with open(run_file, "w") as f:
-        json.dump(settings, f, indent=1)
+    atomic_write_json(settings, run_file)
     return {}
 
 
@@ -189,10 +186,17 @@ class Run:
         print(msg, file=sys.stderr, flush=True)
 
     def save_progress(self) -> None:
-        tmp = self.path(PROGRESS_FILE + ".tmp")
-        with open(tmp, "w") as f:
-            json.dump(self.p, f, indent=1)
-        os.replace(tmp, self.path(PROGRESS_FILE))
+        atomic_write_json(self.p, self.path(PROGRESS_FILE))
+
+    def save_lanes(self, key: str, xs: torch.Tensor) -> None:
+        save_checked({"xs": xs}, self.path(f"lanes-{key}.pt"))
+
+    def load_lanes(self, key: str) -> torch.Tensor:
+        return load_checked(self.path(f"lanes-{key}.pt"), self.redo_hint(key))["xs"]
+
+    def redo_hint(self, stage: str) -> str:
+        return (f"delete it and the entry {stage!r} of {self.path(PROGRESS_FILE)}, then --resume to make it again "
+                "(or start the run again in a new --out directory)")
 
     def _eval(self, model, key: str, desc: str, reference=None) -> torch.Tensor:
         t = time.perf_counter()
@@ -202,7 +206,7 @@ class Run:
         finally:
             model.cpu()
         xs = r.pop("xs")
-        torch.save(xs, self.path(f"lanes-{key}.pt"))
+        self.save_lanes(key, xs)
         self.p[key] = r
         self.p["seconds"][f"evaluate {key}"] = time.perf_counter() - t
         self.save_progress()
@@ -221,7 +225,8 @@ class Run:
                 return 130
         elif self.method.granularity is None and not os.path.isfile(self.path("quantized.pt")):
             save_quantized(qmodel, self.path("quantized.pt"))
-        final = load_quantized(self.model, self.path("quantized.pt"))
+        final = load_quantized(self.model, self.path("quantized.pt"), self.redo_hint(
+            "tuned" if self.method.granularity is not None else "calibrated"))
         self.figures(final, fp_xs, curves)
         report = write_reports(self.out, asdict(self.s), self.p, self.method, self.budget)
         print(format_table(report))
@@ -240,7 +245,7 @@ class Run:
         """Stage 1: the FP model's lanes on the test set (the reference of every distortion score)."""
         if "fp" not in self.p:
             self._eval(self.model, "fp", "FP model")
-        return torch.load(self.path("lanes-fp.pt"))
+        return self.load_lanes("fp")
 
     def calibrate(self, fp_xs: torch.Tensor):
         """Stage 2: the converted model with calibrated steps (the start of every tuning method)."""
@@ -255,7 +260,7 @@ class Run:
             save_quantized(qmodel, self.path("calibrated.pt"))
             self.p["seconds"]["calibration"] = time.perf_counter() - t
             self._eval(qmodel, "calibrated", "calibrated model", reference=fp_xs)
-        return load_quantized(self.model, self.path("calibrated.pt"))
+        return load_quantized(self.model, self.path("calibrated.pt"), self.redo_hint("calibrated"))
 
     def noise_score_curves(self) -> Optional[Dict[str, NoiseScoreCurve]]:
         """Stage 3 (methods with Sensitivity Aware Selection): one noise-score curve per head."""
@@ -298,7 +303,7 @@ class Run:
 
     def figures(self, qmodel, fp_xs: torch.Tensor, curves) -> None:
         key = "tuned" if "tuned" in self.p else "calibrated"
-        q_xs = torch.load(self.path(f"lanes-{key}.pt"))
+        q_xs = self.load_lanes(key)
         if (curves or self.p.get("selection")) and not plots.charts_available():
             self.say(f"curves.png and selection.png skipped: the line charts need matplotlib ({plots.PLOTS_HINT})")
         elif curves or self.p.get("selection"):
@@ -332,11 +337,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         out = args.out or os.path.join("runs", f"{args.model}-{settings.bits}-{args.method}-{args.budget}")
         run = Run(settings, out, args.device, args.cache_dir, not args.quiet)  # checks the model before --out
         run.p = prepare_out(out, settings, args.resume)
-    except UsageError as exc:
+    except (UsageError, DamagedFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
         return run.execute()
+    except DamagedFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"interrupted; what finished is saved in {out} (continue with --resume)", file=sys.stderr)
         return 130

@@ -23,16 +23,16 @@ def test_bits_out_of_range(bits):
             call()
 
 
-@pytest.mark.parametrize("bad", [0.0, -0.1, math.inf, -math.inf, math.nan])
+@pytest.mark.parametrize("bad", [0.0, -0.1, math.inf, -math.inf, math.nan, 1e-39])
 def test_scale_not_positive_finite(bad):
-    with pytest.raises(RuntimeError, match="fake_quant: scale must be positive and finite"):
+    with pytest.raises(RuntimeError, match="fake_quant: scale must be positive, finite and at least"):
         fake_quant(x, bad, 4)
     per_channel = torch.tensor([0.1, 0.2, bad, 0.1, 0.3, 0.2])
-    with pytest.raises(RuntimeError, match="fake_quant: scale must be positive and finite.*index 2"):
+    with pytest.raises(RuntimeError, match="fake_quant: scale must be positive, finite and at least.*index 2"):
         fake_quant(x, per_channel, 4, ch_axis=1)
-    with pytest.raises(RuntimeError, match="adaround_quant: scale must be positive and finite"):
+    with pytest.raises(RuntimeError, match="adaround_quant: scale must be positive, finite and at least"):
         adaround_quant(w, torch.zeros_like(w), torch.tensor([0.1, bad, 0.1, 0.1]), 4)
-    with pytest.raises(RuntimeError, match="act_quant: step must be positive and finite"):
+    with pytest.raises(RuntimeError, match="act_quant: step must be positive, finite and at least"):
         act_quant(x, bad, 4, True)
 
 

@@ -5,8 +5,10 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from selfocus_ext.lanes import format_culane_lines
+from selfocus_ext.metrics import tusimple
 
 
 def write_culane(root, pred_dir, images):
@@ -97,3 +99,47 @@ def test_tusimple_cli_rejects_empty_ground_truth(tmp_path):
     pred.write_text("")
     r = run("tusimple", "--pred", str(pred), "--gt", str(gt))
     assert r.returncode == 2 and "no ground-truth records" in r.stderr
+
+
+@pytest.mark.parametrize("record,message", [
+    ({"raw_file": "a.jpg", "lanes": [[300.0] * 3], "run_time": 3}, "a predicted lane does not have one value per"),
+    ({"raw_file": "a.jpg", "lanes": None, "run_time": 3}, "lanes must be a list of lanes"),
+    ({"raw_file": "a.jpg", "lanes": [[300.0] * 56], "run_time": "fast"}, "run_time must be a finite number"),
+    ({"raw_file": 7, "lanes": [], "run_time": 3}, "raw_file must be a string"),
+    ({"raw_file": ["a.jpg"], "lanes": [], "run_time": 3}, "raw_file must be a string"),
+    ({"raw_file": "a.jpg", "lanes": [[300.0, "x"] + [1.0] * 54], "run_time": 3}, "lanes must be a list of lanes"),
+    ({"raw_file": "a.jpg", "lanes": []}, "lacks 'run_time'"),
+    (5, "expected a JSON object, got int"),
+])
+def test_tusimple_bad_prediction_records_name_file_and_line(record, message, tmp_path):
+    h = list(range(160, 720, 10))
+    gt = tmp_path / "test_label.json"
+    gt.write_text(json.dumps({"raw_file": "a.jpg", "lanes": [[300.0] * len(h)], "h_samples": h}) + "\n")
+    pred = tmp_path / "pred.json"
+    pred.write_text(json.dumps(record) + "\n")
+    with pytest.raises(tusimple.TuSimpleFormatError, match=message) as info:
+        tusimple.evaluate_files(str(pred), str(gt))
+    assert f"{pred}:1" in str(info.value)
+
+
+def test_tusimple_gt_lane_shorter_than_h_samples(tmp_path):
+    h = list(range(160, 720, 10))
+    gt = tmp_path / "test_label.json"
+    gt.write_text(json.dumps({"raw_file": "a.jpg", "lanes": [[300.0] * 10], "h_samples": h}) + "\n")
+    pred = tmp_path / "pred.json"
+    pred.write_text(json.dumps({"raw_file": "a.jpg", "lanes": [], "run_time": 1}) + "\n")
+    r = run("tusimple", "--pred", str(pred), "--gt", str(gt))
+    assert r.returncode == 2 and f"{gt}:1: a lane does not have one value per h_sample" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("matcher,lanes", [("official", 1025), ("exact", 65)])
+def test_culane_too_many_lanes_names_the_file(matcher, lanes, tmp_path):
+    lane = np.array([[500, 590], [520, 500], [560, 400]], np.float32)
+    root, pred = str(tmp_path / "culane"), str(tmp_path / "pred")
+    write_culane(root, pred, [("driver_1/a.MP4/00000.jpg", "normal", [lane], [lane])])
+    bad = os.path.join(pred, "driver_1", "a.MP4", "00000.lines.txt")
+    with open(bad, "w") as f:
+        f.write("500 590 520 400\n" * lanes)
+    r = run("culane", "--pred", pred, "--gt", root, "--matcher", matcher, "--quiet")
+    assert r.returncode == 2 and f"{bad}: {lanes} lanes" in r.stderr and "Traceback" not in r.stderr

@@ -173,22 +173,27 @@ SF_HDF void emit(const LaneSpan* lanes, int n, const float* px, const float* py,
   int k = 0;
   for (int oi = 0; oi < n; ++oi) {
     const LaneSpan& lane = lanes[s.order[oi]];
-    if (lane.count < 2 || k >= max_lanes) continue;
+    if (k >= max_lanes) continue;
+    // A point whose frame position is not finite (a NaN or overflowing head value) is not a point.
+    int n_pts = 0;
     for (int j = 0; j < lane.count; ++j) {
       const float fx = (px[lane.begin + j] + 0.5f) / map.sx - 0.5f;
       const float fy = (py[lane.begin + j] + 0.5f) / map.sy - 0.5f + map.crop_top;
-      s.fx[j] = static_cast<double>(fx);
-      s.fy[j] = static_cast<double>(fy);
-      s.idx[j] = j;
+      if (!is_finite(fx) || !is_finite(fy)) continue;
+      s.fx[n_pts] = static_cast<double>(fx);
+      s.fy[n_pts] = static_cast<double>(fy);
+      s.idx[n_pts] = n_pts;
+      ++n_pts;
     }
+    if (n_pts < 2) continue;
     const double* fyv = s.fy;
-    stable_sort(s.idx, s.tmp, lane.count, [&](int a, int b) { return fyv[a] < fyv[b]; });
+    stable_sort(s.idx, s.tmp, n_pts, [&](int a, int b) { return fyv[a] < fyv[b]; });
     int u = 0;
-    for (int t = 0; t < lane.count;) {
+    for (int t = 0; t < n_pts;) {
       const double y = s.fy[s.idx[t]];
       double sum = 0.0;
       int count = 0;
-      for (; t < lane.count && s.fy[s.idx[t]] == y; ++t, ++count) sum += s.fx[s.idx[t]];
+      for (; t < n_pts && s.fy[s.idx[t]] == y; ++t, ++count) sum += s.fx[s.idx[t]];
       s.uy[u] = y;
       s.ux[u] = sum / static_cast<double>(count);
       ++u;
@@ -247,6 +252,10 @@ struct GANetScratch {
 
 SF_HDF size_t ganet_workspace(int h, int w) { return workspace_of<GANetScratch>(h, w); }
 
+// Candidate keypoints kept per image, the strongest first: clustering is quadratic in them, and a saturated
+// heatmap would otherwise make every cell a candidate.
+constexpr int kGANetMaxKeypoints = 4096;
+
 // prob [h, w] keypoint probabilities, pts / intr [2, h, w] (x plane then y plane), in cells.
 SF_HDF void ganet_item(const float* prob, const float* pts, const float* intr, int h, int w, const GANetParams& p,
                       const InputMap& map, const float* ys, int rows, int max_lanes, float* xs, float* scores,
@@ -266,6 +275,22 @@ SF_HDF void ganet_item(const float* prob, const float* pts, const float* intr, i
         ++n;
       }
     }
+  }
+  if (n > kGANetMaxKeypoints) {
+    // Keep the strongest candidates (ties: row-major order), still in row-major order.
+    for (int i = 0; i < n; ++i) s.order[i] = i;
+    const float* cf = s.conf;
+    stable_sort(s.order, s.tmp, n, [&](int a, int b) { return cf[a] > cf[b]; });
+    for (int i = 0; i < n; ++i) s.cluster[i] = 0;
+    for (int t = 0; t < kGANetMaxKeypoints; ++t) s.cluster[s.order[t]] = 1;
+    int m = 0;
+    for (int i = 0; i < n; ++i) {
+      if (!s.cluster[i]) continue;
+      s.kp[m] = s.kp[i];
+      s.conf[m] = s.conf[i];
+      ++m;
+    }
+    n = m;
   }
   int n_lanes = 0;
   if (n > 0) {
@@ -377,8 +402,10 @@ SF_HDF void laneatt_item(const float* score, const float* reg, const float* anch
         break;
       }
     if (k0 < 0) continue;
+    // rows covered from the start; NaN covers none, a length beyond the rows (inf included) all of them
     const float len = reg[static_cast<int64_t>(i) * stride];
-    const int span = static_cast<int>(nearbyintf(len > 0.0f ? len : 0.0f));
+    const float len0 = len > 0.0f ? len : 0.0f;
+    const int span = len0 >= static_cast<float>(rows) ? rows : static_cast<int>(nearbyintf(len0));
     const int k1 = rows < k0 + span ? rows : k0 + span;
     int valid = 0;
     for (int r = 0; r < rows; ++r) s.lane_xs[r] = nan_value();

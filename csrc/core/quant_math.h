@@ -94,7 +94,9 @@ SF_HD float exp_approx(float x) {
 #if defined(__CUDA_ARCH__)
   return expf(x);
 #else
-  x = clampf(x, -87.33654f, 88.37626f);
+  const float in = x;
+  // NaN is computed as 0 and given back at the end (its conversion to int would be undefined).
+  x = clampf(x == x ? x : 0.0f, -87.33654f, 88.37626f);
   const float n = rint_small(x * 1.44269504088896341f);
   float r = x - n * 0.693359375f;
   r = r - n * -2.12194440e-4f;
@@ -106,7 +108,7 @@ SF_HD float exp_approx(float x) {
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
   const int32_t e = static_cast<int32_t>(n) + 127;
-  return p * as_float(static_cast<uint32_t>(e) << 23);
+  return in == in ? p * as_float(static_cast<uint32_t>(e) << 23) : in;
 #endif
 }
 
@@ -202,9 +204,9 @@ SF_HD float ada_init_value(float w, float inv) {
 SF_HD float ada_reg_value(float v, float beta) {
   const float a = 2.0f * clampf(sigmoid(v) * kStretch + kGamma, 0.0f, 1.0f) - 1.0f;
   const float m = fabsf(a);
-  // log_approx(0) is finite, so the power is computed unconditionally and then selected.
-  const float mp = exp_approx(beta * log_approx(m));
-  return 1.0f - (m > 0.0f ? mp : 0.0f);
+  // The power is computed unconditionally (on 1 where m is 0 or NaN) and then selected; m * 0 keeps a NaN v NaN.
+  const float mp = exp_approx(beta * log_approx(m > 0.0f ? m : 1.0f));
+  return 1.0f - (m > 0.0f ? mp : m * 0.0f);
 }
 
 // ada_reg_value and its derivative in v (written to *grad), sharing the transcendental work.
@@ -214,11 +216,11 @@ SF_HD float ada_reg_value_grad(float v, float beta, float* grad) {
   const float a = 2.0f * clampf(pre, 0.0f, 1.0f) - 1.0f;
   const float m = fabsf(a);
   const bool nonzero = m > 0.0f;
-  const float mp = nonzero ? exp_approx(beta * log_approx(m)) : 0.0f;  // |a|^beta
+  const float mp = nonzero ? exp_approx(beta * log_approx(nonzero ? m : 1.0f)) : m * 0.0f;  // |a|^beta, NaN stays NaN
   const float dh = kStretch * (sg * (1.0f - sg)) * (mask01(pre >= 0.0f) * mask01(pre <= 1.0f));
   // d|a|^beta/da = beta |a|^(beta-1) sign(a) = beta (|a|^beta / |a|) sign(a), taken as 0 at a = 0.
   const float sgn = a > 0.0f ? 1.0f : -1.0f;
-  *grad = nonzero ? -beta * (mp / (nonzero ? m : 1.0f)) * sgn * 2.0f * dh : 0.0f;
+  *grad = nonzero ? -beta * (mp / (nonzero ? m : 1.0f)) * sgn * 2.0f * dh : mp;
   return 1.0f - mp;
 }
 

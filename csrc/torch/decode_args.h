@@ -7,6 +7,7 @@
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
 
+#include <algorithm>
 #include <cmath>
 #include <initializer_list>
 #include <string>
@@ -42,11 +43,11 @@ struct Batch {
 inline Batch batch_of(const char* op, std::initializer_list<const BatchView*> views) {
   Batch b;
   const BatchView* first = *views.begin();
+  b.B = first->t.size(first->has_k ? 1 : 0);
   for (const BatchView* v : views) {
     TORCH_CHECK(v->t.device() == first->t.device(), op, ": all heads must be on one device, got ", v->t.device(),
                 " and ", first->t.device());
     const int64_t bb = v->t.size(v->has_k ? 1 : 0);
-    if (b.B == 0) b.B = bb;
     TORCH_CHECK(bb == b.B, op, ": all heads must describe the same batch, got ", bb, " and ", b.B);
     if (v->has_k) {
       TORCH_CHECK(!b.any_k || v->t.size(0) == b.K, op, ": Monte-Carlo dimensions differ: ", v->t.size(0), " vs ", b.K);
@@ -63,11 +64,28 @@ inline const float* image_ptr(const BatchView& v, int64_t k, int64_t b, int64_t 
   return v.t.data_ptr<float>() + index * v.image_numel;
 }
 
+// An integer argument as int, inside [lo, hi] (the decoders index with int).
+inline int int_arg(const char* op, const char* name, int64_t v, int64_t lo, int64_t hi) {
+  TORCH_CHECK(v >= lo && v <= hi, op, ": ", name, " must be in ", lo, "..", hi, ", got ", v);
+  return static_cast<int>(v);
+}
+
+// Largest image side the decoders accept (input and frame sizes, strides): far beyond any camera, and small
+// enough that products of two sizes stay inside int.
+constexpr int64_t kMaxSide = 1 << 15;
+
+// A map [.., h, w] the decoders can index with int.
+inline void check_map_size(const char* op, const char* name, int64_t h, int64_t w) {
+  TORCH_CHECK(h >= 1 && w >= 1, op, ": ", name, " must have a non-empty map, got ", h, " x ", w);
+  TORCH_CHECK(h <= kMaxSide && w <= kMaxSide && h * w <= (int64_t{1} << 26), op, ": ", name, " map of ", h, " x ", w,
+              " is larger than the decoders accept (sides up to ", kMaxSide, ", 2^26 cells)");
+}
+
 inline decode::InputMap input_map(const char* op, double sx, double sy, double crop_top, int64_t frame_width) {
   TORCH_CHECK(sx > 0 && sy > 0 && std::isfinite(sx) && std::isfinite(sy), op, ": sx and sy must be positive");
   TORCH_CHECK(std::isfinite(crop_top), op, ": crop_top must be finite");
-  TORCH_CHECK(frame_width > 0, op, ": frame_width must be positive");
-  return {static_cast<float>(sx), static_cast<float>(sy), static_cast<float>(crop_top), static_cast<int>(frame_width)};
+  return {static_cast<float>(sx), static_cast<float>(sy), static_cast<float>(crop_top),
+          int_arg(op, "frame_width", frame_width, 1, kMaxSide)};
 }
 
 // What every decoder call has after the checks: the batch, the frame mapping and the output rows.
@@ -109,6 +127,7 @@ struct SCNNCall : DecodeCommon {
 inline void check_common(const char* op, DecodeCommon& call, const at::Tensor& ys, int64_t max_lanes) {
   TORCH_CHECK(ys.defined() && ys.dim() == 1 && ys.scalar_type() == at::kFloat, op, ": ys must be float32 [rows]");
   TORCH_CHECK(max_lanes >= 1 && max_lanes <= 64, op, ": max_lanes must be in 1..64, got ", max_lanes);
+  TORCH_CHECK(ys.size(0) <= kMaxSide, op, ": ys must have at most ", kMaxSide, " rows, got ", ys.size(0));
   call.ys = ys.detach().cpu().contiguous();
   call.rows = static_cast<int>(ys.size(0));
   call.max_lanes = max_lanes;
@@ -129,7 +148,7 @@ inline GANetCall prepare_ganet(const at::Tensor& hm, const at::Tensor& pts, cons
               ": expected kpts_hm [.., 1, h, w] and offsets [.., 2, h, w]");
   TORCH_CHECK(h.size(-1) == p.size(-1) && h.size(-2) == p.size(-2) && q.size(-1) == h.size(-1) &&
                   q.size(-2) == h.size(-2), op, ": heads must share the grid size");
-  TORCH_CHECK(stride >= 1, op, ": stride must be positive");
+  check_map_size(op, "kpts_hm", h.size(-2), h.size(-1));
   check_common(op, call, ys, max_lanes);
   call.bt = batch_of(op, {&call.kpts_prob, &call.pts_offset, &call.int_offset});
   call.map = input_map(op, sx, sy, crop_top, frame_width);
@@ -139,7 +158,7 @@ inline GANetCall prepare_ganet(const at::Tensor& hm, const at::Tensor& pts, cons
   call.params.seed_dist = static_cast<float>(seed_dist);
   call.params.cluster_dist = static_cast<float>(cluster_dist);
   call.params.assign_dist = static_cast<float>(assign_dist);
-  call.params.stride = static_cast<int>(stride);
+  call.params.stride = int_arg(op, "stride", stride, 1, kMaxSide);
   return call;
 }
 
@@ -162,7 +181,8 @@ inline LaneATTCall prepare_laneatt(const at::Tensor& cls, const at::Tensor& reg,
               ": anchor_xs must be float32 [N, R] = [", n, ", ", rows, "]");
   TORCH_CHECK(row_ys.defined() && row_ys.scalar_type() == at::kFloat && row_ys.dim() == 1 && row_ys.size(0) == rows,
               op, ": row_ys must be float32 [R]");
-  TORCH_CHECK(input_width >= 1, op, ": input_width must be positive");
+  TORCH_CHECK(n <= (int64_t{1} << 16) && rows <= 4096, op, ": at most 65536 anchors of 4096 rows, got ", n,
+              " of ", rows);
   check_common(op, call, ys, max_lanes);
   call.bt = batch_of(op, {&call.fg_prob, &call.reg});
   call.map = input_map(op, sx, sy, crop_top, frame_width);
@@ -172,8 +192,8 @@ inline LaneATTCall prepare_laneatt(const at::Tensor& cls, const at::Tensor& reg,
   call.offset_rows = static_cast<int>(rows);
   call.params.threshold = static_cast<float>(threshold);
   call.params.nms_dist = static_cast<float>(nms_dist);
-  call.params.top_k = static_cast<int>(top_k);
-  call.params.width = static_cast<int>(input_width);
+  call.params.top_k = int_arg(op, "top_k", top_k, 0, std::min<int64_t>(n, 1024));
+  call.params.width = int_arg(op, "input_width", input_width, 1, kMaxSide);
   return call;
 }
 
@@ -189,17 +209,17 @@ inline BezierCall prepare_bezier(const at::Tensor& logits, const at::Tensor& cur
   const int64_t q = call.exist_prob.t.size(-1);
   TORCH_CHECK(call.curves.t.size(-3) == q && call.curves.t.size(-2) == 4 && call.curves.t.size(-1) == 2, op,
               ": expected logits [.., Q] and curves [.., Q, 4, 2]");
-  TORCH_CHECK(window >= 1 && window % 2 == 1 && samples >= 2, op, ": window must be odd and samples >= 2");
-  TORCH_CHECK(input_width >= 1 && input_height >= 1, op, ": input size must be positive");
+  TORCH_CHECK(window % 2 == 1, op, ": window must be odd, got ", window);
+  TORCH_CHECK(q <= 4096, op, ": at most 4096 queries, got ", q);
   check_common(op, call, ys, max_lanes);
   call.bt = batch_of(op, {&call.exist_prob, &call.curves});
   call.map = input_map(op, sx, sy, crop_top, frame_width);
   call.queries = static_cast<int>(q);
   call.params.threshold = static_cast<float>(threshold);
-  call.params.window = static_cast<int>(window);
-  call.params.samples = static_cast<int>(samples);
-  call.params.width = static_cast<int>(input_width);
-  call.params.height = static_cast<int>(input_height);
+  call.params.window = int_arg(op, "window", window, 1, 2 * q + 1);
+  call.params.samples = int_arg(op, "samples", samples, 2, kMaxSide);
+  call.params.width = int_arg(op, "input_width", input_width, 1, kMaxSide);
+  call.params.height = int_arg(op, "input_height", input_height, 1, kMaxSide);
   return call;
 }
 
@@ -211,7 +231,14 @@ inline SCNNCall prepare_scnn(const at::Tensor& seg, const at::Tensor& exist, con
   SCNNCall call;
   TORCH_CHECK(seg.defined() && seg.is_floating_point() && (seg.dim() == 4 || seg.dim() == 5), op,
               ": out must be floating point [B, C, h, w] or [K, B, C, h, w]");
-  TORCH_CHECK(input_width > 0 && input_height > 0, op, ": input size must be positive");
+  const int in_w = int_arg(op, "input_width", input_width, 1, kMaxSide);
+  const int in_h = int_arg(op, "input_height", input_height, 1, kMaxSide);
+  TORCH_CHECK(int64_t{in_w} * in_h <= (int64_t{1} << 26), op, ": input of ", in_w, " x ", in_h,
+              " is larger than the decoder accepts (2^26 pixels)");
+  check_map_size(op, "out", seg.size(-2), seg.size(-1));
+  TORCH_CHECK(seg.size(-2) * in_w <= (int64_t{1} << 26), op, ": out's ", seg.size(-2), " rows upsampled to ", in_w,
+              " columns are more than the decoder accepts (2^26 values)");
+  TORCH_CHECK(seg.size(-3) >= 1 && seg.size(-3) <= 1024, op, ": out must have 1..1024 channels, got ", seg.size(-3));
   // softmax over channels with the reference's kernel (the upsampling happens per image, row by row)
   call.seg_prob = head_view(op, "out", at::softmax(seg.detach().to(at::kFloat), seg.dim() - 3), 3);
   TORCH_CHECK(exist.defined() && exist.is_floating_point(), op, ": lane must be a floating-point tensor");
@@ -221,10 +248,11 @@ inline SCNNCall prepare_scnn(const at::Tensor& seg, const at::Tensor& exist, con
   TORCH_CHECK(sample_rows.defined() && sample_rows.scalar_type() == at::kInt && sample_rows.dim() == 1, op,
               ": sample_rows must be int32 [n]");
   const at::Tensor rows = sample_rows.detach().cpu().contiguous();
+  TORCH_CHECK(rows.size(0) <= 4 * int64_t{in_h}, op, ": sample_rows has ", rows.size(0), " rows, more than 4 x the input height");
   const int* rp = rows.data_ptr<int>();
   for (int64_t i = 0; i < rows.size(0); ++i)
     TORCH_CHECK(rp[i] >= 0 && rp[i] < input_height, op, ": sample row ", rp[i], " outside the input height ", input_height);
-  TORCH_CHECK(blur >= 1 && blur % 2 == 1, op, ": blur must be odd");
+  TORCH_CHECK(blur % 2 == 1, op, ": blur must be odd, got ", blur);
   check_common(op, call, ys, max_lanes);
   call.bt = batch_of(op, {&call.seg_prob, &call.exist_prob});
   call.map = input_map(op, sx, sy, crop_top, frame_width);
@@ -234,9 +262,9 @@ inline SCNNCall prepare_scnn(const at::Tensor& seg, const at::Tensor& exist, con
   call.w = static_cast<int>(call.seg_prob.t.size(-1));
   call.params.exist_threshold = static_cast<float>(exist_threshold);
   call.params.point_threshold = static_cast<float>(point_threshold);
-  call.params.blur = static_cast<int>(blur);
-  call.params.width = static_cast<int>(input_width);
-  call.params.height = static_cast<int>(input_height);
+  call.params.blur = int_arg(op, "blur", blur, 1, 1023);
+  call.params.width = in_w;
+  call.params.height = in_h;
   return call;
 }
 

@@ -7,6 +7,7 @@
 #include <c10/util/Exception.h>
 
 #include <cmath>
+#include <limits>
 #include <cstdint>
 
 #include "../core/quant_cpu.h"
@@ -48,18 +49,20 @@ inline void check_like(const char* op, const char* name, const at::Tensor& t, co
               ref.scalar_type(), "), got ", t.scalar_type());
 }
 
-// Checks that every value is positive and finite (scales and steps).
+// Checks that every value is positive, finite and normal (scales and steps: the kernels multiply by 1/s,
+// which is inf for a subnormal s).
 inline void check_positive_finite(const char* op, const char* name, const at::Tensor& s32) {
   if (s32.numel() == 0) return;
+  constexpr float kMin = std::numeric_limits<float>::min();
   if (s32.device().is_cpu()) {
     const float* p = s32.data_ptr<float>();
     for (int64_t i = 0; i < s32.numel(); ++i) {
-      TORCH_CHECK(std::isfinite(p[i]) && p[i] > 0.0f, op, ": ", name,
-                  " must be positive and finite, got ", p[i], " at index ", i);
+      TORCH_CHECK(std::isfinite(p[i]) && p[i] >= kMin, op, ": ", name, " must be positive, finite and at least ",
+                  kMin, ", got ", p[i], " at index ", i);
     }
   } else if (device_value_checks_enabled()) {
-    const bool ok = at::logical_and(s32 > 0, at::isfinite(s32)).all().item<bool>();
-    TORCH_CHECK(ok, op, ": ", name, " must be positive and finite (found a value that is not)");
+    const bool ok = at::logical_and(s32 >= kMin, at::isfinite(s32)).all().item<bool>();
+    TORCH_CHECK(ok, op, ": ", name, " must be positive, finite and at least ", kMin, " (found a value that is not)");
   }
 }
 

@@ -22,7 +22,8 @@ def lines_path(root: str, image_path: str) -> str:
     return os.path.join(root, stem + ".lines.txt")
 
 
-def read_lines_file(path: str) -> List[np.ndarray]:
+def read_lines_file(path: str, max_lanes: Optional[int] = None) -> List[np.ndarray]:
+    """The lanes of a ``.lines.txt`` file; more than ``max_lanes`` lanes is an error naming the file."""
     with open(path, "rb") as f:
         data = f.read()
     try:
@@ -30,7 +31,10 @@ def read_lines_file(path: str) -> List[np.ndarray]:
     except UnicodeDecodeError as exc:
         raise LaneFormatError(f"{path}: byte {data[exc.start]:#04x} at offset {exc.start} is not text; expected "
                               "'x y x y ...' lines of numbers") from None
-    return parse_culane_lines(text, source=path)
+    lanes = parse_culane_lines(text, source=path)
+    if max_lanes is not None and len(lanes) > max_lanes:
+        raise LaneFormatError(f"{path}: {len(lanes)} lanes; at most {max_lanes} per image can be evaluated")
+    return lanes
 
 
 def scenario_name(list_file: str) -> str:
@@ -53,16 +57,17 @@ def default_lists(gt_root: str) -> List[str]:
     raise FileNotFoundError(f"no list files under {gt_root}/list (expected test_split/test*_*.txt or test.txt); pass --list")
 
 
-def load_pairs(pred_dir: str, gt_root: str, list_file: str, progress: Optional[object] = None) -> Tuple[Sequence, Sequence]:
-    """(predictions, ground truth) of every image of a list file."""
+def load_pairs(pred_dir: str, gt_root: str, list_file: str, progress: Optional[object] = None,
+               max_lanes: Optional[int] = None) -> Tuple[Sequence, Sequence]:
+    """(predictions, ground truth) of every image of a list file (at most ``max_lanes`` lanes per file)."""
     preds, gts = [], []
     for image in read_list(list_file):
         gt_file = lines_path(gt_root, image)
         if not os.path.isfile(gt_file):
             raise FileNotFoundError(f"{list_file}: no ground truth {gt_file} for image {image}")
-        gts.append(read_lines_file(gt_file))
+        gts.append(read_lines_file(gt_file, max_lanes))
         pred_file = lines_path(pred_dir, image)
-        preds.append(read_lines_file(pred_file) if os.path.isfile(pred_file) else [])
+        preds.append(read_lines_file(pred_file, max_lanes) if os.path.isfile(pred_file) else [])
         if progress is not None:
             progress.update(1)
     return preds, gts

@@ -22,6 +22,8 @@ Lanes = Sequence[np.ndarray]  # the lanes of one image, each (N, 2) float (x, y)
 
 MF1_THRESHOLDS = tuple(np.round(np.arange(0.5, 0.951, 0.05), 2))
 MATCHERS = ("official", "exact")
+# Lanes one image may have, per matcher (the C++ core's kMaxLanesOfficial and kMaxLanesExact).
+MAX_LANES = {"official": 1024, "exact": 64}
 
 
 def pack_lanes(images: Sequence[Lanes]) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

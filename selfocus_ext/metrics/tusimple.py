@@ -12,6 +12,7 @@ accuracy are forgiven. An image scores (0, 0, 1) when its run time exceeds 200 m
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Dict, List, Sequence, Tuple
 
@@ -88,7 +89,36 @@ class Result:
         return 2 * p * r / (p + r) if p + r > 0 else 0.0
 
 
-def read_json_lines(path: str) -> List[dict]:
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _number_list(v) -> bool:
+    return isinstance(v, list) and all(_is_number(x) for x in v)
+
+
+def check_record(rec, kind: str, where: str) -> None:
+    """A record's fields and shapes (``kind`` "prediction" or "ground truth"); ``where`` names file and line."""
+    if not isinstance(rec, dict):
+        raise TuSimpleFormatError(f"{where}: expected a JSON object, got {type(rec).__name__}")
+    keys = ("raw_file", "lanes", "run_time") if kind == "prediction" else ("raw_file", "lanes", "h_samples")
+    for key in keys:
+        if key not in rec:
+            raise TuSimpleFormatError(f"{where}: the {kind} record lacks {key!r} ({', '.join(keys)} are required)")
+    if not isinstance(rec["raw_file"], str):
+        raise TuSimpleFormatError(f"{where}: raw_file must be a string (the image path), got "
+                                  f"{type(rec['raw_file']).__name__}")
+    if kind == "prediction" and not _is_number(rec["run_time"]):
+        raise TuSimpleFormatError(f"{where}: run_time must be a finite number (ms), got {rec['run_time']!r}")
+    if kind != "prediction" and not _number_list(rec["h_samples"]):
+        raise TuSimpleFormatError(f"{where}: h_samples must be a list of finite numbers")
+    if not isinstance(rec["lanes"], list) or not all(_number_list(lane) for lane in rec["lanes"]):
+        raise TuSimpleFormatError(f"{where}: lanes must be a list of lanes, each a list of finite numbers (x, or -2 "
+                                  "where the lane has no point)")
+
+
+def read_json_lines(path: str, kind: str = "prediction") -> List[dict]:
+    """The records of a TuSimple JSON-lines file, each checked (``kind``: "prediction" or "ground truth")."""
     records = []
     with open(path, encoding="utf-8", errors="strict") as f:
         try:
@@ -99,10 +129,17 @@ def read_json_lines(path: str) -> List[dict]:
             if not line.strip():
                 continue
             try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as exc:
+                rec = json.loads(line)
+            except (json.JSONDecodeError, RecursionError) as exc:
                 raise TuSimpleFormatError(f"{path}:{number}: not a JSON object: {exc}") from None
+            check_record(rec, kind, f"{path}:{number}")
+            rec["_where"] = f"{path}:{number}"
+            records.append(rec)
     return records
+
+
+def _where(rec, default: str) -> str:
+    return rec.get("_where", default) if isinstance(rec, dict) else default
 
 
 def evaluate_records(preds: Sequence[dict], gts: Sequence[dict]) -> Result:
@@ -110,19 +147,23 @@ def evaluate_records(preds: Sequence[dict], gts: Sequence[dict]) -> Result:
     if len(gts) != len(preds):
         raise TuSimpleFormatError(f"got {len(preds)} predictions for {len(gts)} test images; every image needs one")
     by_file: Dict[str, dict] = {}
-    for g in gts:
-        for key in ("raw_file", "lanes", "h_samples"):
-            if key not in g:
-                raise TuSimpleFormatError(f"a GT record lacks {key!r}")
+    for i, g in enumerate(gts):
+        where = _where(g, f"ground-truth record {i}")
+        check_record(g, "ground truth", where)
+        if any(len(lane) != len(g["h_samples"]) for lane in g["lanes"]):
+            raise TuSimpleFormatError(f"{where}: a lane does not have one value per h_sample "
+                                      f"({len(g['h_samples'])})")
         by_file[g["raw_file"]] = g
     acc = fp = fn = 0.0
-    for p in preds:
-        for key in ("raw_file", "lanes", "run_time"):
-            if key not in p:
-                raise TuSimpleFormatError(f"a prediction lacks {key!r} (raw_file, lanes and run_time are required)")
+    for i, p in enumerate(preds):
+        where = _where(p, f"prediction {i}")
+        check_record(p, "prediction", where)
         gt = by_file.get(p["raw_file"])
         if gt is None:
-            raise TuSimpleFormatError(f"prediction for {p['raw_file']!r}, which is not a test image")
+            raise TuSimpleFormatError(f"{where}: prediction for {p['raw_file']!r}, which is not a test image")
+        if any(len(lane) != len(gt["h_samples"]) for lane in p["lanes"]):
+            raise TuSimpleFormatError(f"{where}: a predicted lane does not have one value per h_sample "
+                                      f"({len(gt['h_samples'])}) of {p['raw_file']}")
         a, f_p, f_n = bench(p["lanes"], gt["lanes"], gt["h_samples"], p["run_time"])
         acc += a
         fp += f_p
@@ -132,7 +173,7 @@ def evaluate_records(preds: Sequence[dict], gts: Sequence[dict]) -> Result:
 
 
 def evaluate_files(pred_file: str, gt_file: str) -> Result:
-    gts = read_json_lines(gt_file)
+    gts = read_json_lines(gt_file, "ground truth")
     if not gts:
         raise TuSimpleFormatError(f"{gt_file}: no ground-truth records (expected one JSON object per line)")
-    return evaluate_records(read_json_lines(pred_file), gts)
+    return evaluate_records(read_json_lines(pred_file, "prediction"), gts)

@@ -110,11 +110,14 @@ class LaneModel(nn.Module):
             order = np.argsort(-np.asarray(scores[b], np.float64), kind="stable") if scores else range(len(lanes))
             k = 0
             for i in order:
-                pts = lanes[i]
-                if len(pts) < 2 or k >= max_lanes:
+                if k >= max_lanes:
                     continue
-                x, y = self.model_input.to_frame(pts[:, 0], pts[:, 1])
-                xs = resample_points(np.stack([x, y], 1), ys)
+                x, y = self.model_input.to_frame(lanes[i][:, 0], lanes[i][:, 1])
+                # a point whose frame position is not finite (a NaN or overflowing head value) is not a point
+                finite = np.isfinite(x) & np.isfinite(y)
+                if np.count_nonzero(finite) < 2:
+                    continue
+                xs = resample_points(np.stack([x[finite], y[finite]], 1), ys)
                 xs[(xs < 0) | (xs > frame.width - 1)] = np.nan
                 if np.count_nonzero(~np.isnan(xs)) < 2:
                     continue

@@ -19,6 +19,9 @@ from .base import HeadSpec, LaneModel
 from .targets import slot_points, x_at
 
 STRIDE = 8
+# Candidate keypoints kept per image (the strongest): clustering is quadratic in them (the C++ decoder's
+# kGANetMaxKeypoints).
+MAX_KEYPOINTS = 4096
 
 
 def _head(cin: int, cout: int) -> nn.Sequential:
@@ -119,6 +122,9 @@ class GANetS(LaneModel):
         scores: List[List[float]] = []
         for b in range(hm.shape[0]):
             rr, cc = np.nonzero(hm[b] > threshold)
+            if len(rr) > MAX_KEYPOINTS:  # the strongest, still in row-major order
+                keep = np.sort(np.argsort(-hm[b, rr, cc], kind="stable")[:MAX_KEYPOINTS])
+                rr, cc = rr[keep], cc[keep]
             if len(rr) == 0:
                 images.append([])
                 scores.append([])

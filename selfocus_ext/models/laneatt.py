@@ -162,7 +162,8 @@ class LaneATTS(LaneModel):
                 if len(start) == 0:
                     continue
                 k0 = start[0]
-                k1 = min(ROWS, k0 + int(round(max(0.0, reg[b, n, 0]))))
+                length = max(0.0, float(reg[b, n, 0]))  # NaN covers no row, inf every row
+                k1 = min(ROWS, k0 + (ROWS if length >= ROWS else int(round(length))))
                 rows = np.arange(k0, k1)
                 x = xs[rows]
                 ok = np.isfinite(x) & (x >= 0) & (x <= W - 1)

@@ -6,10 +6,14 @@ from __future__ import annotations
 import torch
 
 from .. import _native  # noqa: F401  (registers torch.ops.selfocus.*)
+from ._devices import on_device_or_cpu, same_device
 
 
-def _decoder_fake(first: torch.Tensor, image_dims: int, ys: torch.Tensor, max_lanes: int, *others: torch.Tensor):
-    lead = [t.shape[0] for t in (first,) + others if t.dim() == image_dims + 2]
+def _decoder_fake(op: str, heads: dict, ys: torch.Tensor, max_lanes: int, image_dims: int, **side: torch.Tensor):
+    same_device(op, **heads)
+    first, *others = heads.values()
+    on_device_or_cpu(op, first.device, ys=ys, **side)
+    lead = [t.shape[0] for t in heads.values() if t.dim() == image_dims + 2]
     batch = first.shape[1] if first.dim() == image_dims + 2 else first.shape[0]
     shape = ([lead[0]] if lead else []) + [batch]
     return first.new_empty(shape + [max_lanes, ys.shape[0]]), first.new_empty(shape + [max_lanes])
@@ -17,22 +21,23 @@ def _decoder_fake(first: torch.Tensor, image_dims: int, ys: torch.Tensor, max_la
 
 @torch.library.register_fake("selfocus::decode_ganet")
 def _decode_ganet_fake(hm, pts, intr, ys, sx, sy, crop_top, frame_width, max_lanes=8, *args):
-    return _decoder_fake(hm, 3, ys, max_lanes, pts, intr)
+    return _decoder_fake("decode_ganet", dict(kpts_hm=hm, pts_offset=pts, int_offset=intr), ys, max_lanes, 3)
 
 
 @torch.library.register_fake("selfocus::decode_laneatt")
 def _decode_laneatt_fake(cls, reg, anchor_xs, row_ys, ys, sx, sy, crop_top, frame_width, input_width, max_lanes=8,
                          *args):
-    return _decoder_fake(cls, 2, ys, max_lanes, reg)
+    return _decoder_fake("decode_laneatt", dict(cls_logits=cls, reg=reg), ys, max_lanes, 2, anchor_xs=anchor_xs,
+                         row_ys=row_ys)
 
 
 @torch.library.register_fake("selfocus::decode_bezier")
 def _decode_bezier_fake(logits, curves, ys, sx, sy, crop_top, frame_width, input_width, input_height, max_lanes=8,
                         *args):
-    return _decoder_fake(logits, 1, ys, max_lanes, curves)
+    return _decoder_fake("decode_bezier", dict(logits=logits, curves=curves), ys, max_lanes, 1)
 
 
 @torch.library.register_fake("selfocus::decode_scnn")
 def _decode_scnn_fake(out, lane, rows, ys, sx, sy, crop_top, frame_width, input_width, input_height, max_lanes=8,
                       *args):
-    return _decoder_fake(out, 3, ys, max_lanes, lane)
+    return _decoder_fake("decode_scnn", dict(out=out, lane=lane), ys, max_lanes, 3, sample_rows=rows)

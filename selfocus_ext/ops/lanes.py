@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from .. import _native  # noqa: F401  (registers torch.ops.selfocus.*)
+from ._devices import same_device
 
 
 def lane_distortion(ref_xs: torch.Tensor, pert_xs: torch.Tensor, ys: torch.Tensor, width: float = 30.0,
@@ -17,6 +18,7 @@ def lane_distortion(ref_xs: torch.Tensor, pert_xs: torch.Tensor, ys: torch.Tenso
 
 @torch.library.register_fake("selfocus::lane_distortion")
 def _lane_distortion_fake(ref, pert, ys, width=30.0, penalty=1.0, min_iou=0.5):
+    same_device("lane_distortion", ref=ref, pert=pert, ys=ys)
     if pert.dim() == 4:
         return ref.new_empty((pert.shape[0], ref.shape[0]))
     return ref.new_empty((ref.shape[0],))
@@ -44,6 +46,8 @@ def culane_match(pred_points, pred_lanes, pred_images, gt_points, gt_lanes, gt_i
 @torch.library.register_fake("selfocus::culane_match")
 def _culane_match_fake(pred_points, pred_lanes, pred_images, gt_points, gt_lanes, gt_images, width=1640, height=590,
                        lane_width=30, matcher="official"):
+    same_device("culane_match", pred_points=pred_points, pred_lanes=pred_lanes, pred_images=pred_images,
+                gt_points=gt_points, gt_lanes=gt_lanes, gt_images=gt_images)
     # The IoU block sizes depend on the offsets' values.
     pairs = torch.library.get_ctx().new_dynamic_size()
     return gt_lanes.new_empty((gt_lanes.shape[0] - 1,)), gt_points.new_empty((pairs,), dtype=torch.float64)

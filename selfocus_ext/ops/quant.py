@@ -11,6 +11,7 @@ from typing import Optional, Union
 import torch
 
 from .. import _native  # noqa: F401  (registers torch.ops.selfocus.*)
+from ._devices import same_device as _same_device
 
 ScaleLike = Union[torch.Tensor, float]
 
@@ -108,18 +109,8 @@ def qdrop_mask(x: torch.Tensor, keep_prob: float, seed: int) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------------------------------
-# Fake kernels: the real kernels return contiguous tensors of the input's shape. A meta tensor mixed with
-# real ones dispatches here, so the fake kernels repeat the kernels' device check.
-
-
-def _same_device(op: str, **tensors: torch.Tensor) -> None:
-    (ref_name, ref_t), *rest = tensors.items()
-    for name, t in rest:
-        if t.device != ref_t.device:
-            raise RuntimeError(
-                f"{op}: {name} is on {t.device} but {ref_name} is on {ref_t.device}; "
-                "all tensors must be on the same device"
-            )
+# Fake kernels: the real kernels return contiguous tensors of the input's shape (with the kernels' device
+# check, see ._devices).
 
 
 @torch.library.register_fake("selfocus::fake_quant")

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from ..files import load_checked, save_checked
 from .modules import QUANT_TYPES, QuantLayer
 from .observers import check_bits, check_finite
 
@@ -137,13 +138,16 @@ def calibrate(qmodel: nn.Module, images: torch.Tensor, weight_observer: Optional
 
 
 def save_quantized(qmodel: nn.Module, path: str) -> None:
-    """The quantized model's configuration and state (float weights, scales, steps, AdaRound state)."""
-    torch.save({"config": qmodel.quant_config, "state": qmodel.state_dict()}, path)
+    """The quantized model's configuration and state (float weights, scales, steps, AdaRound state), written
+    atomically with a checksum."""
+    save_checked({"config": qmodel.quant_config, "state": qmodel.state_dict()}, path)
 
 
-def load_quantized(float_model: nn.Module, path: str) -> nn.Module:
-    """Rebuilds the quantized model around ``float_model`` (same architecture) and loads the saved state."""
-    saved = torch.load(path, map_location="cpu", weights_only=False)
+def load_quantized(float_model: nn.Module, path: str,
+                   remedy: str = "make it again with python -m selfocus_ext.tune") -> nn.Module:
+    """Rebuilds the quantized model around ``float_model`` (same architecture) and loads the saved state
+    (verified against its checksum; no code is run from the file)."""
+    saved = load_checked(path, remedy)
     cfg = dict(saved["config"])
     cfg.pop("folded_bn", None)
     with warnings.catch_warnings():

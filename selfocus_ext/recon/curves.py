@@ -10,9 +10,9 @@ that head, so the current error reads straight off the curve.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from typing import Dict, List, Optional
 
@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..files import DamagedFileError, atomic_write_json, read_json
 from ..lanes import distortion_score
 
 CURVE_VERSION = 1
@@ -119,16 +120,14 @@ def load_or_build_curves(model, images: torch.Tensor, cache_dir: Optional[str], 
     if cache_dir:
         path = os.path.join(cache_dir, f"curves-{name}-{cache_key(model, images, levels, reruns, seed)}.json")
         if os.path.isfile(path):
-            with open(path) as f:
-                data = json.load(f)
-            return {k: NoiseScoreCurve(**v) for k, v in data.items()}, 0.0, True
+            try:
+                data = read_json(path, "")
+                return {k: NoiseScoreCurve(**v) for k, v in data.items()}, 0.0, True
+            except (DamagedFileError, TypeError, AttributeError):
+                warnings.warn(f"{path} is damaged; the curves are built again")
     t0 = time.perf_counter()
     curves = build_curves(model, images, levels, reruns, seed, progress)
     seconds = time.perf_counter() - t0
     if path:
-        os.makedirs(cache_dir, exist_ok=True)
-        tmp = path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump({k: asdict(v) for k, v in curves.items()}, f, indent=1)
-        os.replace(tmp, path)
+        atomic_write_json({k: asdict(v) for k, v in curves.items()}, path)
     return curves, seconds, False

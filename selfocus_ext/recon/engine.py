@@ -10,6 +10,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from ..files import load_checked, save_checked
 from ..quant.convert import quant_layers
 from . import config
 from .config import Budget, Method
@@ -17,7 +18,7 @@ from .curves import NoiseScoreCurve
 from .losses import selective_focus_loss, tree_squared_error
 from .rounding import RoundingSchedule, cosine_lr
 from .selection import head_error_levels, select_heads
-from .state import (DeferredInterrupt, Interrupted, atomic_save, finish_layers, keep_prob_one, prepare_layers,
+from .state import (DeferredInterrupt, Interrupted, finish_layers, keep_prob_one, prepare_layers,
                     quantization_disabled, restore, structure)
 from .units import Unit, capture, find_units, index, tree_nbytes
 
@@ -62,7 +63,7 @@ class Reconstructor:
     def _save(self, unit: int, it: int, optim: Optional[torch.optim.Optimizer]) -> None:
         if not self.checkpoint:
             return
-        atomic_save({
+        save_checked({
             "kind": CHECKPOINT_KIND, "method": self.method.name, "budget": asdict(self.budget), "seed": self.seed,
             "unit": unit, "it": it, "structure": structure(self.qmodel), "state": self.qmodel.state_dict(),
             "optim": optim.state_dict() if optim is not None else None, "gen": self.gen.get_state(),
@@ -70,7 +71,7 @@ class Reconstructor:
         }, self.checkpoint)
 
     def load_checkpoint(self, path: str) -> None:
-        ck = torch.load(path, map_location="cpu", weights_only=False)
+        ck = load_checked(path, "delete it to tune again from the calibrated model")
         if ck.get("kind") != CHECKPOINT_KIND:
             raise ValueError(f"{path} is not a reconstruction checkpoint")
         if ck["method"] != self.method.name or ck["seed"] != self.seed or ck["budget"] != asdict(self.budget):

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 from typing import Dict, Iterable, Iterator
 
@@ -84,13 +83,6 @@ def keep_prob_one(qmodel: nn.Module) -> Iterator[None]:
     finally:
         for l, p in zip(layers, saved):
             l.input_quantizer.keep_prob = p
-
-
-def atomic_save(obj, path: str) -> None:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp"
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 class DeferredInterrupt:

@@ -1,12 +1,12 @@
 """The run's summary: report.json, report.md and the table printed at the end."""
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict
 from typing import Dict
 
 from ..data import synth
+from ..files import atomic_write_json
 
 
 def build_report(settings: Dict, progress: Dict, method, budget) -> Dict:
@@ -50,8 +50,7 @@ def format_table(report: Dict) -> str:
 
 def write_reports(out: str, settings: Dict, progress: Dict, method, budget) -> Dict:
     report = build_report(settings, progress, method, budget)
-    with open(os.path.join(out, "report.json"), "w") as f:
-        json.dump(report, f, indent=1)
+    atomic_write_json(report, os.path.join(out, "report.json"))
     md = ["# Tuning report", "", "```", format_table(report), "```", ""]
     figures = sorted(f for f in os.listdir(out) if f.endswith(".png"))
     if figures:
