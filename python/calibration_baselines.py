@@ -19,7 +19,9 @@ from selfocus_ext.quant import calibrate, quantize_model
 from selfocus_ext.workflow.data import DataSpec, evaluation_set
 from selfocus_ext.workflow.evaluation import evaluate
 
-METHODS = {"ACIQ": ("aciq", "aciq"), "OMSE": ("omse", "ema_mse")}
+# column: (weight observer, activation observer)
+METHODS = {"ACIQ": ("aciq", "aciq"), "OMSE": ("omse", "ema_mse"), "default": ("auto", "ema_mse"),
+           "min-max w": ("minmax", "ema_mse"), "Lp4 w": ("lp4", "ema_mse")}
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ import os
 import sys
 import time
 import warnings
-from dataclasses import asdict, dataclass, replace
+from dataclasses import MISSING, asdict, dataclass, fields, replace
 from typing import Dict, List, Optional
 
 import torch
@@ -24,6 +24,7 @@ import torch
 from .files import DamagedFileError, atomic_write_json, load_checked, read_json, save_checked
 from .models import registry
 from .quant import calibrate, load_quantized, parse_bits, quantize_model, save_quantized
+from .quant.observers import OBSERVERS
 from .recon import (BUDGETS, METHODS, Interrupted, NoiseScoreCurve, Reconstructor, get_budget, get_method,
                     load_or_build_curves)
 from .recon import config as rconfig
@@ -58,6 +59,7 @@ class RunSettings:
     lam: float
     keep_prob: Optional[float]
     seed: int
+    weight_observer: Optional[str] = None  # None: the method's
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lam", type=float, default=rconfig.SF_LAMBDA,
                    help=f"confidence weight of Semantic Guided Focus (default {rconfig.SF_LAMBDA})")
     p.add_argument("--keep-prob", type=float, help="QDrop keep probability (default: the method's)")
+    p.add_argument("--weight-observer", help=f"weight calibration, one of {', '.join(sorted(OBSERVERS))} "
+                   "(default: the method's; docs/quant.md)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="output directory (default runs/MODEL-BITS-METHOD-BUDGET)")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
@@ -116,11 +120,15 @@ def settings_from_args(args) -> RunSettings:
         raise UsageError(f"--calib {args.calib}: at most {MAX_CALIB} calibration images (they are held in memory)")
     if not (math.isfinite(args.lam) and args.lam > 0):
         raise UsageError(f"--lam must be a positive finite number, got {args.lam}")
+    if args.weight_observer is not None and args.weight_observer not in OBSERVERS:
+        raise UsageError(f"--weight-observer: unknown observer {args.weight_observer!r}; expected one of "
+                         f"{', '.join(sorted(OBSERVERS))}")
     if args.device == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda: no CUDA device is available to this torch build")
     return RunSettings(model=args.model, bits=args.bits.lower(), method=args.method, data=str(data),
                        calib=args.calib, budget=args.budget, iters=args.iters, batch_size=args.batch_size,
-                       test=args.test, top_k=args.top_k, lam=args.lam, keep_prob=args.keep_prob, seed=args.seed)
+                       test=args.test, top_k=args.top_k, lam=args.lam, keep_prob=args.keep_prob, seed=args.seed,
+                       weight_observer=args.weight_observer)
 
 
 def prepare_out(out: str, run_settings: RunSettings, resume: bool) -> Dict[str, object]:
@@ -138,6 +146,8 @@ def _claim_out(out: str, run_settings: RunSettings, resume: bool) -> Dict[str, o
     run_file = os.path.join(out, RUN_FILE)
     if os.path.isfile(run_file):
         saved = read_json(run_file, "start the run again in a new --out directory")
+        if isinstance(saved, dict):  # settings added after the run was made count as their defaults
+            saved = {**{f.name: f.default for f in fields(RunSettings) if f.default is not MISSING}, **saved}
         if not resume:
             raise UsageError(f"--out {out} holds another run ({saved.get('method')} on {saved.get('model')}); "
                              "pass --resume to continue it or choose another directory")
@@ -254,7 +264,8 @@ class Run:
             t = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                qmodel = quantize_model(self.model, self.s.bits, weight_observer=self.method.weight_observer,
+                qmodel = quantize_model(self.model, self.s.bits,
+                                        weight_observer=self.s.weight_observer or self.method.weight_observer,
                                         act_observer=self.method.act_observer)
             calibrate(qmodel, images, progress=self.bars)
             save_quantized(qmodel, self.path("calibrated.pt"))

@@ -119,6 +119,26 @@ def test_shipped_model_reproduces_its_card(name):
     assert sum(p.numel() for p in model.parameters()) == card["parameters"]
 
 
+def test_resa_aggregator_is_the_gather_form():
+    """RESA's shifts written as the public implementations' index gathers: row r reads row (r + s) mod H going
+    down, (r - s) mod H going up; the same for columns right and left."""
+    from selfocus_ext.models.resa import RecurrentShift
+
+    torch.manual_seed(1)
+    agg = RecurrentShift(4, iterations=3, alpha=2.0, k=3)
+    x = torch.randn(2, 4, 12, 10)
+    ref = x.clone()
+    for name, axis, sign in (("down", 2, 1), ("up", 2, -1), ("right", 3, 1), ("left", 3, -1)):
+        n = x.shape[axis]
+        for i, conv in enumerate(agg.convs[name]):
+            idx = (torch.arange(n) + sign * (n // 2 ** (3 - i))) % n
+            ref = ref + 2.0 * torch.relu(conv(ref.index_select(axis, idx)))
+    torch.testing.assert_close(agg(x), ref)
+    assert all(c.bias is None for convs in agg.convs.values() for c in convs)
+    assert [c.kernel_size for c in agg.convs["down"]] == [(1, 3)] * 3
+    assert [c.kernel_size for c in agg.convs["left"]] == [(3, 1)] * 3
+
+
 def test_missing_weights_error(tmp_path, monkeypatch):
     from selfocus_ext.models import registry
 

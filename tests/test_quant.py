@@ -20,7 +20,7 @@ from selfocus_ext.quant import (
     quantize_model,
     save_quantized,
 )
-from selfocus_ext.quant.observers import ACIQ_LAPLACE, ACIQ_LAPLACE_ONE_SIDED, MIN_SCALE, mse_search
+from selfocus_ext.quant.observers import ACIQ_LAPLACE, ACIQ_LAPLACE_ONE_SIDED, MIN_SCALE, make_observer, mse_search
 
 
 def test_aciq_clip_is_table_times_b():
@@ -62,6 +62,26 @@ def test_vectorised_search_equals_the_loop():
     vec = mse_search(w, 4, True)
     loop = mse_search_loop(w, 4, True)
     torch.testing.assert_close(vec, loop, rtol=1e-6, atol=1e-7)
+
+
+def test_lp4_observer_is_the_search_with_p_4_and_clips_less():
+    import os
+    import sys
+
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
+    from composites import mse_search_loop
+
+    from selfocus_ext.quant.observers import LpObserver
+
+    g = torch.Generator().manual_seed(3)
+    u = torch.rand(8, 400, generator=g) - 0.5
+    w = -torch.sign(u) * torch.log1p(-2 * u.abs())  # Laplace: heavy tails, which p = 2 clips
+    obs = LpObserver(4, True, ch_axis=0)
+    obs.observe(w)
+    torch.testing.assert_close(obs.clip, mse_search_loop(w, 4, True, p=4.0), rtol=1e-6, atol=1e-7)
+    p2 = mse_search(w, 4, True)
+    assert bool((obs.clip >= p2).all()) and bool((obs.clip > p2).any())
+    assert bool((obs.clip <= w.abs().amax(1)).all())
 
 
 def test_ema_mse_and_minmax():
@@ -192,3 +212,18 @@ def test_calibration_errors(calib):
         calibrate(q, bad)
     with pytest.raises(RuntimeError, match="before calibration"):
         q(calib)
+
+
+def test_default_weight_calibration_clips_only_above_4_bits():
+    from selfocus_ext.quant.observers import DEFAULT_WEIGHT_OBSERVER, LOW_BITS
+
+    g = torch.Generator().manual_seed(4)
+    w = torch.randn(6, 200, generator=g)
+    assert DEFAULT_WEIGHT_OBSERVER == "auto" and LOW_BITS == 4
+    for bits in (2, 3, 4, 5, 8):
+        obs = make_observer("auto", bits, True, ch_axis=0)
+        obs.observe(w)
+        expected = w.abs().amax(1) if bits <= 4 else mse_search(w, bits, True)
+        torch.testing.assert_close(obs.clip, expected)
+    q = quantize_model(models.build("ganet-s"), "w4a4")
+    assert all(l.weight_quantizer.observer_name == "auto" for l in quant_layers(q).values())

@@ -11,7 +11,7 @@ from selfocus_ext import models, tune
 from selfocus_ext.files import DamagedFileError, atomic_save, digest, load_checked, save_checked
 from selfocus_ext.quant import load_quantized
 
-from test_tune_cli import FAST, run
+from test_tune_cli import FAST, run, run_interrupted
 
 
 @pytest.fixture(scope="module")
@@ -117,15 +117,7 @@ def test_save_checked_round_trip_and_interrupted_write(tmp_path, monkeypatch):
 def test_truncated_checkpoint_on_resume(capsys, tmp_path, monkeypatch):
     out = str(tmp_path / "q")
     args = FAST + ["--method", "qdrop", "--out", out]
-    original = tune.Reconstructor.run
-
-    def interrupted(self):
-        self.stop_after = 3
-        return original(self)
-
-    monkeypatch.setattr(tune.Reconstructor, "run", interrupted)
-    assert run(args, capsys)[0] == 130
-    monkeypatch.setattr(tune.Reconstructor, "run", original)
+    assert run_interrupted(args, 3, capsys, monkeypatch)[0] == 130
     ckpt = os.path.join(out, "checkpoint.pt")
     truncate(ckpt, 0.7)
     code, _, err = run(args + ["--resume"], capsys)

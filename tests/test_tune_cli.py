@@ -32,6 +32,7 @@ def run(args, capsys):
     (["--top-k", "4"], "--top-k 4: ganet-s has 3 heads"),
     (["--seed", str(2**70)], "--seed must be in [0, 2**63)"),
     (["--calib", str(2**70)], "at most 100000 calibration images"),
+    (["--weight-observer", "kl"], "--weight-observer: unknown observer 'kl'"),
 ])
 def test_bad_arguments_get_one_line_and_exit_2(args, message, capsys, tmp_path):
     code, out, err = run(args + ["--out", str(tmp_path / "r")], capsys)
@@ -83,19 +84,26 @@ def test_sf_run_writes_its_outputs_and_resume_refuses_other_runs(capsys, tmp_pat
     assert code == 0 and f"{report['results'][2]['f1']:.2f}" in text
 
 
-def test_interrupted_tuning_resumes_from_its_checkpoint(capsys, tmp_path, monkeypatch):
-    out = str(tmp_path / "q")
-    args = FAST + ["--method", "qdrop", "--out", out]
+def run_interrupted(args, iterations, capsys, monkeypatch):
+    """Runs the tune command with tuning interrupted after ``iterations`` iterations (as by Ctrl-C)."""
     original = tune.Reconstructor.run
 
     def interrupted(self):
-        self.stop_after = 7
+        self.stop_after = iterations
         return original(self)
 
     monkeypatch.setattr(tune.Reconstructor, "run", interrupted)
-    code, _, err = run(args, capsys)
+    try:
+        return run(args, capsys)
+    finally:
+        monkeypatch.setattr(tune.Reconstructor, "run", original)
+
+
+def test_interrupted_tuning_resumes_from_its_checkpoint(capsys, tmp_path, monkeypatch):
+    out = str(tmp_path / "q")
+    args = FAST + ["--method", "qdrop", "--out", out]
+    code, _, err = run_interrupted(args, 7, capsys, monkeypatch)
     assert code == 130 and "--resume" in err and os.path.isfile(os.path.join(out, "checkpoint.pt"))
-    monkeypatch.setattr(tune.Reconstructor, "run", original)
     code, _, err = run(args + ["--resume"], capsys)
     assert code == 0 and "resuming tuning" in err
     straight = str(tmp_path / "q2")

@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from ..files import load_checked, save_checked
 from .modules import QUANT_TYPES, QuantLayer
-from .observers import check_bits, check_finite
+from .observers import DEFAULT_ACT_OBSERVER, DEFAULT_WEIGHT_OBSERVER, check_bits, check_finite
 
 _BN = (nn.BatchNorm1d, nn.BatchNorm2d)
 
@@ -54,7 +54,8 @@ def _quantizable(model: nn.Module) -> List[str]:
 
 
 def quantize_model(model: nn.Module, bits: str = "w4a4", first_last_8bit: bool = True, skip: Sequence[str] = (),
-                   weight_observer: str = "omse", act_observer: str = "ema_mse") -> nn.Module:
+                   weight_observer: str = DEFAULT_WEIGHT_OBSERVER,
+                   act_observer: str = DEFAULT_ACT_OBSERVER) -> nn.Module:
     """A copy of ``model`` with BatchNorm folded and every Conv1d/Conv2d/Linear replaced by its quantized
     version (weights per output channel, input activations per tensor). The first layer and the heads'
     output layers (``model.head_layers`` when declared, else the last layer) stay at 8 bits unless

@@ -16,6 +16,11 @@ from ..ops import fake_quant
 ACIQ_LAPLACE = {2: 2.83, 3: 3.89, 4: 5.03, 5: 6.2, 6: 7.41, 7: 8.64, 8: 9.89}
 ACIQ_LAPLACE_ONE_SIDED = {2: 3.89, 3: 5.02, 4: 6.2, 5: 7.41, 6: 8.64, 7: 9.89, 8: 11.16}
 MIN_SCALE = 1e-8  # an all-zero channel keeps a tiny positive scale (its weights stay exactly 0)
+# The weight calibration every tuning method starts from: "auto" (min-max at 4 bits or fewer, OMSE above;
+# docs/quant.md says why, benchmarks/results/calibration-f1.md measures it). OMSE stays the "omse" baseline.
+DEFAULT_WEIGHT_OBSERVER = "auto"
+LOW_BITS = 4  # at this width or fewer, "auto" does not clip weights
+DEFAULT_ACT_OBSERVER = "ema_mse"
 
 
 def qmax(bits: int, signed: bool) -> int:
@@ -142,8 +147,25 @@ class EMAMSEObserver(MSEObserver):
         self.clip = clip if self.clip is None else self.ratio * self.clip + (1 - self.ratio) * clip
 
 
+class LpObserver(MSEObserver):
+    """The clip search of OMSE with the error measured as mean |x - Q(x)|^4: large errors, hence clipping,
+    cost more than under p = 2."""
+
+    def __init__(self, bits, signed, ch_axis=None, candidates: int = 100):
+        super().__init__(bits, signed, ch_axis, candidates, p=4.0)
+
+
+def auto_weight_observer(bits: int, signed: bool, ch_axis: Optional[int] = None) -> Observer:
+    """The default weight calibration: no clipping (min-max) at LOW_BITS bits or fewer, OMSE above. At 4 bits
+    OMSE's clipping lowers every layer's weight error yet costs the network up to 13.5 F1 (the errors it
+    trades for, on each channel's largest weights, compound over the layers); at 8 bits the two tie."""
+    if check_bits(bits) <= LOW_BITS:
+        return MinMaxObserver(bits, signed, ch_axis)
+    return MSEObserver(bits, signed, ch_axis)
+
+
 OBSERVERS = {"minmax": MinMaxObserver, "aciq": ACIQObserver, "omse": MSEObserver, "mse": MSEObserver,
-             "ema_mse": EMAMSEObserver}
+             "ema_mse": EMAMSEObserver, "lp4": LpObserver, "auto": auto_weight_observer}
 
 
 def make_observer(name: str, bits: int, signed: bool, ch_axis: Optional[int] = None) -> Observer:

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ..ops import act_quant, adaround_init, adaround_quant, fake_quant
-from .observers import Observer, check_bits, make_observer
+from .observers import DEFAULT_ACT_OBSERVER, DEFAULT_WEIGHT_OBSERVER, Observer, check_bits, make_observer
 
 
 class WeightQuantizer(nn.Module):
@@ -16,7 +16,7 @@ class WeightQuantizer(nn.Module):
     "hard" (AdaRound with the learnable ``v``). ``harden()`` writes the hard-rounded weights back and
     returns to "rtn"."""
 
-    def __init__(self, bits: int, observer: str = "omse"):
+    def __init__(self, bits: int, observer: str = DEFAULT_WEIGHT_OBSERVER):
         super().__init__()
         self.bits = check_bits(bits)
         self.observer_name = observer
@@ -61,7 +61,7 @@ class ActQuantizer(nn.Module):
     and an on/off switch. Calibration has two passes over the data: the first fixes signedness (unsigned
     when no negative value is seen), the second runs the observer batch by batch."""
 
-    def __init__(self, bits: int, observer: str = "ema_mse"):
+    def __init__(self, bits: int, observer: str = DEFAULT_ACT_OBSERVER):
         super().__init__()
         self.bits = check_bits(bits)
         self.observer_name = observer

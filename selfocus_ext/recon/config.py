@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Dict, Optional
 
+from ..quant.observers import DEFAULT_ACT_OBSERVER, DEFAULT_WEIGHT_OBSERVER
+
 V_LR = 1e-3
 STEP_LR_BLOCK = 4e-5
 STEP_LR_NETWORK = 2.5e-5
@@ -31,8 +33,8 @@ class Method:
 
     name: str
     granularity: Optional[str]
-    weight_observer: str = "omse"
-    act_observer: str = "ema_mse"
+    weight_observer: str = DEFAULT_WEIGHT_OBSERVER
+    act_observer: str = DEFAULT_ACT_OBSERVER
     keep_prob: float = 1.0
     focus: bool = False
     select: bool = False
