@@ -30,8 +30,10 @@ def main() -> None:
     p.add_argument("--settings", nargs="+", default=["w8a8", "w8a4", "w4a4"])
     p.add_argument("--calib", type=int, default=512)
     p.add_argument("--scenes", type=int, default=2000)
+    p.add_argument("--methods", nargs="+", default=list(METHODS), help=f"columns among {', '.join(METHODS)}")
     p.add_argument("--out", default="benchmarks/results/calibration-f1.md")
     a = p.parse_args()
+    methods = {m: METHODS[m] for m in a.methods}
     torch.manual_seed(0)
     images = calibration_images(a.calib, seed=12345)
     rows = []
@@ -42,7 +44,7 @@ def main() -> None:
         fp = evaluate(model, data, progress=False)["f1"]
         row = [name, f"{fp:.2f}"]
         for setting in a.settings:
-            for method, (wo, ao) in METHODS.items():
+            for method, (wo, ao) in methods.items():
                 t0 = time.time()
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
@@ -52,7 +54,7 @@ def main() -> None:
                 row.append(f"{f1:.2f}")
                 print(f"{name} {setting} {method}: F1 {f1:.2f} ({time.time() - t0:.0f} s)", flush=True)
         rows.append(row)
-    header = ["model", "FP"] + [f"{s.upper()} {m}" for s in a.settings for m in METHODS]
+    header = ["model", "FP"] + [f"{s.upper()} {m}" for s in a.settings for m in methods]
     lines = ["# Calibration-only baselines: CULane F1 on generated scenes", "",
              f"{a.calib} generated calibration images; {a.scenes}-scene generated test set (CULane frame, default "
              "mix), F1 at IoU 0.5. ACIQ = ACIQ weights and activations; OMSE = OMSE (p = 2) weights, EMA-MSE "
