@@ -10,7 +10,7 @@ import json
 import os
 import pickle
 import zipfile
-from typing import Any, Dict
+from typing import Any, Callable, Dict
 
 import torch
 
@@ -21,31 +21,30 @@ class DamagedFileError(ValueError):
     """A run file that is truncated, corrupted or not one of ours."""
 
 
-def _tmp_path(path: str) -> str:
+def _atomic_write(path: str, write: Callable[[str], None]) -> None:
+    """``write(tmp)`` into a temporary file beside ``path``, then the rename; no temporary is left behind."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    return f"{path}.tmp{os.getpid()}"
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 def atomic_save(obj: Any, path: str) -> None:
     """``torch.save`` through a temporary file and a rename."""
-    tmp = _tmp_path(path)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    _atomic_write(path, lambda tmp: torch.save(obj, tmp))
+
+
+def _dump_json(obj: Any, tmp: str) -> None:
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=1)
 
 
 def atomic_write_json(obj: Any, path: str) -> None:
-    tmp = _tmp_path(path)
-    try:
-        with open(tmp, "w") as f:
-            json.dump(obj, f, indent=1)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    _atomic_write(path, lambda tmp: _dump_json(obj, tmp))
 
 
 def read_json(path: str, remedy: str) -> Any:

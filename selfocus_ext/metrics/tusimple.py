@@ -161,10 +161,10 @@ def evaluate_records(preds: Sequence[dict], gts: Sequence[dict]) -> Result:
         gt = by_file.get(p["raw_file"])
         if gt is None:
             raise TuSimpleFormatError(f"{where}: prediction for {p['raw_file']!r}, which is not a test image")
-        if any(len(lane) != len(gt["h_samples"]) for lane in p["lanes"]):
-            raise TuSimpleFormatError(f"{where}: a predicted lane does not have one value per h_sample "
-                                      f"({len(gt['h_samples'])}) of {p['raw_file']}")
-        a, f_p, f_n = bench(p["lanes"], gt["lanes"], gt["h_samples"], p["run_time"])
+        try:
+            a, f_p, f_n = bench(p["lanes"], gt["lanes"], gt["h_samples"], p["run_time"])
+        except TuSimpleFormatError as exc:
+            raise TuSimpleFormatError(f"{where}: {exc} ({len(gt['h_samples'])}) of {p['raw_file']}") from None
         acc += a
         fp += f_p
         fn += f_n

@@ -45,8 +45,6 @@ class RecurrentShift(nn.Module):
 
 
 class RESAS(SCNNS):
-    family = "segmentation"
-
     def __init__(self, **kw):
         super().__init__(**kw)
         self.mp = RecurrentShift(32)
