@@ -122,7 +122,7 @@ def test_device_mismatch_is_an_error():
     x = torch.randn(10, device="cuda")
     with pytest.raises(RuntimeError, match="fake_quant: scale is on cpu but x is on cuda"):
         fake_quant(x, torch.tensor(0.1), 4)
-    with pytest.raises(RuntimeError, match="act_quant: step must be positive and finite"):
+    with pytest.raises(RuntimeError, match="act_quant: step must be positive, finite"):
         act_quant(x, torch.tensor(-1.0, device="cuda"), 4, True)
 
 
