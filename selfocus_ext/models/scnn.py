@@ -5,6 +5,12 @@ rightward, leftward); heads: ``out`` [B, 5, h, w] per-lane segmentation logits (
 semantic) and ``lane`` [B, 4] existence logits (confidence). Decoding: for each lane whose existence
 probability exceeds 0.5, its probability map is upsampled to the input, blurred, and on every sample row the
 arg-max column (the leftmost within 1e-5 of the maximum) above 0.3 is a lane point.
+
+The reference upsamples with the float32 formula written out (``upsample_bilinear``: PyTorch's
+``align_corners=False`` taps, horizontal then vertical, each product and sum rounded to float32) rather than
+``F.interpolate``, whose rounding depends on the CPU's vector unit (fused multiply-adds on some, not on
+others). With it and OpenCV's box filter, which the C++ decoder reproduces to the bit, both decoders see the
+same numbers, so saturated maps (plateaus of near-equal probability) decode to the same columns.
 """
 from __future__ import annotations
 
@@ -22,6 +28,25 @@ from .targets import slot_points
 
 STRIDE = 8
 SLOTS = 4
+
+
+def bilinear_taps(n_in: int, n_out: int):
+    """Source indices and weights of PyTorch's bilinear resize (align_corners=False), in float32."""
+    scale = np.float32(n_in) / np.float32(n_out)
+    src = scale * (np.arange(n_out, dtype=np.float32) + np.float32(0.5)) - np.float32(0.5)
+    src = np.maximum(src, np.float32(0.0))
+    i0 = src.astype(np.int64)
+    w1 = src - i0.astype(np.float32)
+    return i0, np.minimum(i0 + 1, n_in - 1), np.float32(1.0) - w1, w1
+
+
+def upsample_bilinear(maps: np.ndarray, height: int, width: int) -> np.ndarray:
+    """[..., h, w] float32 maps resized to [..., height, width]: w0*a + w1*b along x, then along y."""
+    maps = np.asarray(maps, dtype=np.float32)
+    x0, x1, u0, u1 = bilinear_taps(maps.shape[-1], width)
+    rows = maps[..., x0] * u0 + maps[..., x1] * u1
+    y0, y1, v0, v1 = bilinear_taps(maps.shape[-2], height)
+    return rows[..., y0, :] * v0[:, None] + rows[..., y1, :] * v1[:, None]
 
 
 class MessagePassing(nn.Module):
@@ -124,10 +149,9 @@ class SCNNS(LaneModel):
 
     def decode_reference(self, outputs, exist_threshold: float = 0.5, point_threshold: float = 0.3, blur: int = 9):
         """Plain-Python decoding: the readable specification of the C++ decoder."""
-        
         W, H = self.model_input.size
-        prob = torch.softmax(outputs["out"].detach().float(), dim=1)
-        prob = F.interpolate(prob, size=(H, W), mode="bilinear", align_corners=False).cpu().numpy()
+        prob = torch.softmax(outputs["out"].detach().float(), dim=1).cpu().numpy()
+        prob = upsample_bilinear(prob, H, W)
         exist = torch.sigmoid(outputs["lane"].detach().float()).cpu().numpy()
         rows = self.sample_rows()
         images: List[List[np.ndarray]] = []
