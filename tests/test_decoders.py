@@ -8,7 +8,7 @@ from selfocus_ext.models.targets import build_trainset
 
 from test_models import _oracle
 
-NAMES = ["ganet-s", "laneatt-s", "bezier-s", "scnn-s"]
+NAMES = ["ganet-s", "laneatt-s", "bezier-s", "scnn-s", "resa-s", "lstr-s"]
 
 
 @pytest.fixture(scope="module")
@@ -118,3 +118,38 @@ def test_ganet_on_a_plateau():
     out = {"kpts_hm": hm, "pts_offset": torch.randn(2, 2, 20, 50, generator=g) * 3,
            "int_offset": torch.rand(2, 2, 20, 50, generator=g) - 0.5}
     assert_same_lanes(m.decode(out), m.decode_reference(out), 1e-2, "ganet plateau")
+
+
+@pytest.mark.parametrize("name", ["scnn-s", "resa-s"])
+def test_segmentation_plateaus_decode_alike(name, data):
+    """Saturated probability maps (logits x 30: plateaus of near-equal probability, where a 1-ulp
+    difference in the blurred maps would move the arg-max by pixels) give the reference's columns exactly:
+    the C++ box filter is OpenCV's to the bit and both upsample with the same float32 formula."""
+    m = models.build(name)
+    torch.manual_seed(1)
+    with torch.no_grad():
+        raw = m.eval()(m.model_input.normalize(data["images"]))
+    out = {"out": raw["out"] * 30, "lane": torch.full_like(raw["lane"], 3.0)}
+    cpp, ref = m.decode(out), m.decode_reference(out)
+    assert int(cpp.present().sum()) > 0
+    assert_same_lanes(cpp, ref, 0.0, f"{name}/saturated")
+
+
+def test_scnn_box_filter_is_opencv_to_the_bit():
+    """The decoder's blur, seen through the op: one lane map whose row maxima are decided in the last bits."""
+    import cv2
+
+    from selfocus_ext.models.scnn import upsample_bilinear
+
+    m = models.build("scnn-s")
+    g = torch.Generator().manual_seed(4)
+    logits = torch.randn(3, 5, 20, 50, generator=g) * 12
+    out = {"out": logits, "lane": torch.full((3, 4), 3.0)}
+    W, H = m.model_input.size
+    prob = upsample_bilinear(torch.softmax(logits, 1).numpy(), H, W)
+    rows = m.sample_rows()
+    for b in range(3):
+        for s in range(4):
+            line = cv2.blur(prob[b, s + 1], (9, 9))[rows]
+            assert line.max() > 0.3  # every sample row has a point: the columns below are all compared
+    assert_same_lanes(m.decode(out), m.decode_reference(out), 0.0, "scnn/random saturated")

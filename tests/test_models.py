@@ -7,7 +7,7 @@ from selfocus_ext import models
 from selfocus_ext.metrics import culane
 from selfocus_ext.models.targets import build_trainset
 
-NAMES = ["ganet-s", "laneatt-s", "bezier-s", "scnn-s"]
+NAMES = ["ganet-s", "laneatt-s", "bezier-s", "scnn-s", "resa-s", "lstr-s"]
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def test_forward_and_heads(name, batch):
             torch.broadcast_shapes(mask.shape, out[h.output_key].shape)  # raises if not broadcastable
             assert torch.all((mask >= 0) & (mask <= 1))
     n_params = sum(p.numel() for p in m.parameters())
-    assert 3e5 < n_params < 2.5e6
+    assert 3e5 < n_params < 4e6  # LSTR-S (CULane width) is the largest, about 3 M
     lanes = m.decode(out)
     assert lanes.xs.shape[0] == 2 and lanes.xs.shape[2] == m.model_input.frame.rows
 
@@ -51,12 +51,28 @@ def test_forward_and_heads(name, batch):
 def _oracle(name, m, t):
     if name == "ganet-s":
         return {"kpts_hm": torch.logit(t["hm"].clamp(1e-4, 1 - 1e-4)), "pts_offset": t["pts"], "int_offset": t["int"]}
-    if name == "scnn-s":
+    if name in ("scnn-s", "resa-s"):
         return {"out": torch.nn.functional.one_hot(t["seg"], 5).permute(0, 3, 1, 2).float() * 20,
                 "lane": (t["exist"] * 2 - 1) * 10}
     if name == "laneatt-s":
         logits = torch.stack([torch.zeros(t["label"].shape), (t["label"] * 2 - 1).float() * 10], -1)
         return {"cls_logits": logits, "reg": torch.cat([t["length"][..., None], t["off"]], -1)}
+    if name == "lstr-s":
+        # each GT lane on its own query, its curve fitted by least squares with the pole f at -1 (the decoder
+        # takes any per-query curve; sharing k, f, m, n across queries is the model's constraint)
+        B = len(t["xs"])
+        logits = torch.tensor([10.0, -10.0]).repeat(B, 7, 1)
+        curves = torch.zeros(B, 7, 8)
+        ys = m.sample_ys.astype(np.float64)
+        basis = np.stack([1 / (ys + 1) ** 2, 1 / (ys + 1), np.ones_like(ys), ys], 1)
+        for b in range(B):
+            for g, (xs, ends) in enumerate(zip(t["xs"][b], t["ends"][b])):
+                ok = np.isfinite(xs)
+                k, mm, n, slope = np.linalg.lstsq(basis[ok], xs[ok].astype(np.float64), rcond=None)[0]
+                q = 1 + g
+                logits[b, q] = torch.tensor([-10.0, 10.0])
+                curves[b, q] = torch.tensor([float(ends[0]) - 0.01, float(ends[1]) + 0.01, k, -1.0, mm, n, slope, 0.0])
+        return {"logits": logits, "curves": curves}
     # bezier: put each GT curve on its own query
     B, Q = len(t["curves"]), m.queries
     logits = torch.full((B, Q), -10.0)
@@ -137,6 +153,38 @@ def test_resa_aggregator_is_the_gather_form():
     assert all(c.bias is None for convs in agg.convs.values() for c in convs)
     assert [c.kernel_size for c in agg.convs["down"]] == [(1, 3)] * 3
     assert [c.kernel_size for c in agg.convs["left"]] == [(3, 1)] * 3
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 456])
+def test_off_diagonal_spread_is_the_index_scatter(n):
+    """The reshape form against the public implementation's scatter into nonzero(ones - eye) positions."""
+    from selfocus_ext.models.laneatt import spread_off_diagonal
+
+    w = torch.randn(3, n, n - 1, requires_grad=True)
+    ref = torch.zeros(3, n, n)
+    idx = torch.nonzero(torch.ones(n, n) - torch.eye(n))
+    ref[:, idx[:, 0], idx[:, 1]] = w.detach().flatten(1)
+    out = spread_off_diagonal(w)
+    assert torch.equal(out, ref)
+    if n > 1:
+        g = torch.randn(3, n, n)
+        out.backward(g)
+        assert torch.equal(w.grad, g[:, idx[:, 0], idx[:, 1]].reshape(3, n, n - 1))
+
+
+def test_anchor_attention_weighs_only_the_other_anchors():
+    from selfocus_ext.models.laneatt import AnchorAttention
+
+    torch.manual_seed(2)
+    att = AnchorAttention(6, 4)
+    feats = torch.randn(2, 4, 6)
+    weights = torch.softmax(att.score(feats), -1)  # [2, 4, 3]
+    expected = torch.stack([torch.stack([sum(weights[b, i, j - (j > i)] * feats[b, j] for j in range(4) if j != i)
+                                         for i in range(4)]) for b in range(2)])
+    torch.testing.assert_close(att(feats), expected)
+    m = models.build("laneatt-s")
+    assert m.attention.score.in_features == 32 * 10 and m.attention.score.out_features == m.num_anchors - 1
+    assert m.fc[0].in_features == 2 * 32 * 10
 
 
 def test_missing_weights_error(tmp_path, monkeypatch):

@@ -112,6 +112,17 @@ def test_units_cover_every_layer_once(images):
         find_units(q, images[:1], "net")
 
 
+def test_resa_convolutions_are_units_of_their_own(images):
+    """RESA's convolutions sit in a ModuleDict of ModuleLists (containers never called themselves) and each
+    runs once: block-wise methods reconstruct them one by one rather than the whole aggregator at once."""
+    q = quantized("resa-s", images)
+    blocks = find_units(q, images[:1], "block")
+    aggregator = [u for u in blocks if u.name.startswith("mp.")]
+    assert len(aggregator) == 20 and all(len(u.layers) == 1 for u in aggregator)
+    assert [u.name for u in aggregator[:6]] == [f"mp.convs.down.{i}" for i in range(5)] + ["mp.convs.up.0"]
+    assert sum(len(u.layers) for u in blocks) == len(set(quant_layers(q).values()))
+
+
 def test_rounding_schedule():
     s = RoundingSchedule(100)
     assert not s.active(19) and s.active(20)
@@ -151,7 +162,7 @@ def test_every_tuning_method_runs_and_leaves_a_deployable_model(method, images):
         assert all(len(h["selected"]) == k for h in hist if not h["final"])
 
 
-@pytest.mark.parametrize("name", ["laneatt-s", "bezier-s", "scnn-s"])
+@pytest.mark.parametrize("name", ["laneatt-s", "bezier-s", "scnn-s", "resa-s"])
 @pytest.mark.parametrize("method", [m for m, v in METHODS.items() if v.granularity])
 def test_other_zoo_models_tune(name, method, images):
     q, rec, result = _run(name, method, images)

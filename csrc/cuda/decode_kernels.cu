@@ -54,6 +54,17 @@ __global__ void bezier_kernel(HeadPtr prob, HeadPtr curves, int64_t B, int64_t f
   }
 }
 
+__global__ void lstr_kernel(HeadPtr prob, HeadPtr curves, const float* sample_ys, int n_rows, int64_t B, int64_t first,
+                            int64_t count, int queries, decode::LSTRParams p, decode::InputMap map, DecodeOut o) {
+  for (int64_t t = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; t < count;
+       t += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t item = first + t;
+    decode::lstr_item(at_item(prob, item, B), at_item(curves, item, B), queries, sample_ys, n_rows, p, map, o.ys,
+                      o.rows, o.max_lanes, o.xs + item * o.max_lanes * o.rows, o.scores + item * o.max_lanes,
+                      slice(o, t));
+  }
+}
+
 __global__ void scnn_kernel(HeadPtr prob, HeadPtr exist, const int* sample_rows, int n_rows, int64_t B, int64_t first,
                             int64_t count, int channels, int h, int w, decode::SCNNParams p, decode::InputMap map,
                             DecodeOut o) {
@@ -93,6 +104,15 @@ cudaError_t decode_bezier(HeadPtr prob, HeadPtr curves, int64_t B, int64_t first
                           decode::BezierParams params, decode::InputMap map, DecodeOut out, cudaStream_t stream) {
   if (count <= 0) return cudaSuccess;
   bezier_kernel<<<blocks_for(count), kThreads, 0, stream>>>(prob, curves, B, first, count, queries, params, map, out);
+  return cudaGetLastError();
+}
+
+cudaError_t decode_lstr(HeadPtr prob, HeadPtr curves, const float* sample_ys, int n_rows, int64_t B, int64_t first,
+                        int64_t count, int queries, decode::LSTRParams params, decode::InputMap map, DecodeOut out,
+                        cudaStream_t stream) {
+  if (count <= 0) return cudaSuccess;
+  lstr_kernel<<<blocks_for(count), kThreads, 0, stream>>>(prob, curves, sample_ys, n_rows, B, first, count, queries,
+                                                          params, map, out);
   return cudaGetLastError();
 }
 

@@ -39,6 +39,10 @@ cudaError_t decode_laneatt(HeadPtr score, HeadPtr reg, const float* anchor_xs, c
 cudaError_t decode_bezier(HeadPtr prob, HeadPtr curves, int64_t B, int64_t first, int64_t count, int queries,
                           decode::BezierParams params, decode::InputMap map, DecodeOut out, cudaStream_t stream);
 
+cudaError_t decode_lstr(HeadPtr prob, HeadPtr curves, const float* sample_ys, int n_rows, int64_t B, int64_t first,
+                        int64_t count, int queries, decode::LSTRParams params, decode::InputMap map, DecodeOut out,
+                        cudaStream_t stream);
+
 cudaError_t decode_scnn(HeadPtr prob, HeadPtr exist, const int* sample_rows, int n_rows, int64_t B, int64_t first,
                         int64_t count, int channels, int h, int w, decode::SCNNParams params, decode::InputMap map,
                         DecodeOut out, cudaStream_t stream);

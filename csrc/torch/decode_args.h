@@ -117,6 +117,13 @@ struct BezierCall : DecodeCommon {
   decode::BezierParams params;
 };
 
+struct LSTRCall : DecodeCommon {
+  BatchView lane_prob, curves;
+  at::Tensor sample_ys;  // float32, CPU
+  int queries = 0, n_rows = 0;
+  decode::LSTRParams params;
+};
+
 struct SCNNCall : DecodeCommon {
   BatchView seg_prob, exist_prob;
   at::Tensor sample_rows;  // int32, CPU
@@ -218,6 +225,38 @@ inline BezierCall prepare_bezier(const at::Tensor& logits, const at::Tensor& cur
   call.params.threshold = static_cast<float>(threshold);
   call.params.window = int_arg(op, "window", window, 1, 2 * q + 1);
   call.params.samples = int_arg(op, "samples", samples, 2, kMaxSide);
+  call.params.width = int_arg(op, "input_width", input_width, 1, kMaxSide);
+  call.params.height = int_arg(op, "input_height", input_height, 1, kMaxSide);
+  return call;
+}
+
+inline LSTRCall prepare_lstr(const at::Tensor& logits, const at::Tensor& curves, const at::Tensor& sample_ys,
+                             const at::Tensor& ys, double sx, double sy, double crop_top, int64_t frame_width,
+                             int64_t input_width, int64_t input_height, int64_t max_lanes, double threshold,
+                             int64_t max_keep) {
+  const char* op = "decode_lstr";
+  LSTRCall call;
+  TORCH_CHECK(logits.defined() && logits.is_floating_point() && logits.dim() >= 2 && logits.size(-1) == 2, op,
+              ": expected logits [.., Q, 2], got ", logits.defined() ? logits.sizes() : at::IntArrayRef{});
+  // the lane column of the 2-class softmax as sigmoid(l1 - l0), the reference's expression and kernels
+  const at::Tensor l = logits.detach().to(at::kFloat);
+  call.lane_prob = head_view(op, "logits", at::sigmoid(l.select(-1, 1) - l.select(-1, 0)), 1);
+  call.curves = head_view(op, "curves", curves, 2);
+  const int64_t q = call.lane_prob.t.size(-1);
+  TORCH_CHECK(call.curves.t.size(-2) == q && call.curves.t.size(-1) == 8, op,
+              ": expected curves [.., Q, 8] with Q = ", q, ", got ", call.curves.t.sizes());
+  TORCH_CHECK(q <= 4096, op, ": at most 4096 queries, got ", q);
+  TORCH_CHECK(sample_ys.defined() && sample_ys.scalar_type() == at::kFloat && sample_ys.dim() == 1, op,
+              ": sample_ys must be float32 [n]");
+  TORCH_CHECK(sample_ys.size(0) <= 4096, op, ": at most 4096 sample rows, got ", sample_ys.size(0));
+  check_common(op, call, ys, max_lanes);
+  call.bt = batch_of(op, {&call.lane_prob, &call.curves});
+  call.map = input_map(op, sx, sy, crop_top, frame_width);
+  call.sample_ys = sample_ys.detach().cpu().contiguous();
+  call.queries = static_cast<int>(q);
+  call.n_rows = static_cast<int>(sample_ys.size(0));
+  call.params.threshold = static_cast<float>(threshold);
+  call.params.max_keep = int_arg(op, "max_keep", max_keep, 0, q);
   call.params.width = int_arg(op, "input_width", input_width, 1, kMaxSide);
   call.params.height = int_arg(op, "input_height", input_height, 1, kMaxSide);
   return call;

@@ -95,6 +95,22 @@ std::tuple<at::Tensor, at::Tensor> decode_bezier_cpu(const at::Tensor& logits, c
                  });
 }
 
+std::tuple<at::Tensor, at::Tensor> decode_lstr_cpu(const at::Tensor& logits, const at::Tensor& curves,
+                                                   const at::Tensor& sample_ys, const at::Tensor& ys, double sx,
+                                                   double sy, double crop_top, int64_t frame_width,
+                                                   int64_t input_width, int64_t input_height, int64_t max_lanes,
+                                                   double threshold, int64_t max_keep) {
+  const LSTRCall c = prepare_lstr(logits, curves, sample_ys, ys, sx, sy, crop_top, frame_width, input_width,
+                                  input_height, max_lanes, threshold, max_keep);
+  const int64_t B = c.bt.B;
+  return run_cpu(c, c.lane_prob.t.options(), decode::lstr_workspace(c.queries, c.n_rows),
+                 [&](int64_t k, int64_t b, float* x, float* s, unsigned char* ws) {
+                   decode::lstr_item(image_ptr(c.lane_prob, k, b, B), image_ptr(c.curves, k, b, B), c.queries,
+                                     c.sample_ys.data_ptr<float>(), c.n_rows, c.params, c.map, c.ys.data_ptr<float>(),
+                                     c.rows, static_cast<int>(c.max_lanes), x, s, ws);
+                 });
+}
+
 std::tuple<at::Tensor, at::Tensor> decode_scnn_cpu(const at::Tensor& seg, const at::Tensor& exist,
                                                    const at::Tensor& sample_rows, const at::Tensor& ys, double sx,
                                                    double sy, double crop_top, int64_t frame_width,
@@ -128,6 +144,10 @@ TORCH_LIBRARY_FRAGMENT(selfocus, m) {
       "int input_width, int input_height, int max_lanes=8, float threshold=0.5, int window=9, int samples=50) "
       "-> (Tensor, Tensor)");
   m.def(
+      "decode_lstr(Tensor logits, Tensor curves, Tensor sample_ys, Tensor ys, float sx, float sy, float crop_top, "
+      "int frame_width, int input_width, int input_height, int max_lanes=8, float threshold=0.95, int max_keep=4) "
+      "-> (Tensor, Tensor)");
+  m.def(
       "decode_scnn(Tensor out, Tensor lane, Tensor sample_rows, Tensor ys, float sx, float sy, float crop_top, "
       "int frame_width, int input_width, int input_height, int max_lanes=8, float exist_threshold=0.5, "
       "float point_threshold=0.3, int blur=9) -> (Tensor, Tensor)");
@@ -137,6 +157,7 @@ TORCH_LIBRARY_IMPL(selfocus, CPU, m) {
   m.impl("decode_ganet", &decode_ganet_cpu);
   m.impl("decode_laneatt", &decode_laneatt_cpu);
   m.impl("decode_bezier", &decode_bezier_cpu);
+  m.impl("decode_lstr", &decode_lstr_cpu);
   m.impl("decode_scnn", &decode_scnn_cpu);
 }
 

@@ -93,6 +93,23 @@ std::tuple<at::Tensor, at::Tensor> decode_bezier_cuda(const at::Tensor& logits, 
                   });
 }
 
+std::tuple<at::Tensor, at::Tensor> decode_lstr_cuda(const at::Tensor& logits, const at::Tensor& curves,
+                                                    const at::Tensor& sample_ys, const at::Tensor& ys, double sx,
+                                                    double sy, double crop_top, int64_t frame_width,
+                                                    int64_t input_width, int64_t input_height, int64_t max_lanes,
+                                                    double threshold, int64_t max_keep) {
+  const c10::cuda::CUDAGuard guard(logits.device());
+  const LSTRCall c = prepare_lstr(logits, curves, sample_ys, ys, sx, sy, crop_top, frame_width, input_width,
+                                  input_height, max_lanes, threshold, max_keep);
+  const int64_t B = c.bt.B;
+  const at::Tensor rows = c.sample_ys.to(c.lane_prob.t.device());
+  return run_cuda("decode_lstr", c, c.lane_prob.t, decode::lstr_workspace(c.queries, c.n_rows),
+                  [&](int64_t first, int64_t count, const cuda::DecodeOut& o, cudaStream_t s) {
+                    return cuda::decode_lstr(head_ptr(c.lane_prob, B), head_ptr(c.curves, B), rows.data_ptr<float>(),
+                                             c.n_rows, B, first, count, c.queries, c.params, c.map, o, s);
+                  });
+}
+
 std::tuple<at::Tensor, at::Tensor> decode_scnn_cuda(const at::Tensor& seg, const at::Tensor& exist,
                                                     const at::Tensor& sample_rows, const at::Tensor& ys, double sx,
                                                     double sy, double crop_top, int64_t frame_width,
@@ -117,6 +134,7 @@ TORCH_LIBRARY_IMPL(selfocus, CUDA, m) {
   m.impl("decode_ganet", &decode_ganet_cuda);
   m.impl("decode_laneatt", &decode_laneatt_cuda);
   m.impl("decode_bezier", &decode_bezier_cuda);
+  m.impl("decode_lstr", &decode_lstr_cuda);
   m.impl("decode_scnn", &decode_scnn_cuda);
 }
 

@@ -1,11 +1,13 @@
 """LaneATT-S: anchor lanes after LaneATT (Tabelini et al. 2021).
 
 Anchors are straight lines leaving the left, bottom and right borders of the input at fixed angles. Each
-anchor pools the stride-16 features it crosses (one column per feature row); a small MLP predicts its class
-logits ``cls_logits`` [B, N, 2] (confidence) and ``reg`` [B, N, 1 + R] (semantic): the lane's length in rows
-and its x offset from the anchor at R fixed rows. Decoding: score threshold, line NMS (mean |dx| over shared
-rows), top-k, and each lane cropped to its predicted length. (LaneATT's anchor attention is left out of this
-small model.)
+anchor pools the stride-16 features it crosses (one column per feature row). LaneATT's anchor attention
+mixes in the other anchors' features: a linear layer scores the N - 1 other anchors from the anchor's own
+features, a softmax turns the scores into weights, and the weighted sum of the other anchors' features is
+concatenated with the anchor's own. A small MLP on that predicts the class logits ``cls_logits`` [B, N, 2]
+(confidence) and ``reg`` [B, N, 1 + R] (semantic): the lane's length in rows and its x offset from the
+anchor at R fixed rows. Decoding: score threshold, line NMS (mean |dx| over shared rows), top-k, and each
+lane cropped to its predicted length.
 """
 from __future__ import annotations
 
@@ -45,6 +47,32 @@ def anchor_xs(anchors: np.ndarray, ys: np.ndarray) -> np.ndarray:
     return xs.astype(np.float32)
 
 
+def spread_off_diagonal(weights: torch.Tensor) -> torch.Tensor:
+    """[B, N, N - 1] weights of each anchor over the others (in index order) -> [B, N, N] with a zero diagonal.
+
+    Reshapes and concatenations only (no index assignment), so the exported graph stays plain: in row-major
+    order the N^2 - 1 entries after the first are N - 1 runs of (N off-diagonal entries, one diagonal entry).
+    """
+    B, N, _ = weights.shape
+    if N == 1:
+        return weights.new_zeros(B, 1, 1)
+    runs = weights.reshape(B, N - 1, N)
+    runs = torch.cat([runs, runs.new_zeros(B, N - 1, 1)], dim=2).reshape(B, (N - 1) * (N + 1))
+    return torch.cat([runs.new_zeros(B, 1), runs], dim=1).reshape(B, N, N)
+
+
+class AnchorAttention(nn.Module):
+    """LaneATT's attention over anchors: features [B, N, D] -> the other anchors' features, weighted [B, N, D]."""
+
+    def __init__(self, features: int, anchors: int):
+        super().__init__()
+        self.score = nn.Linear(features, anchors - 1)
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        weights = torch.softmax(self.score(feats), dim=-1)
+        return torch.bmm(spread_off_diagonal(weights), feats)
+
+
 class LaneATTS(LaneModel):
     family = "anchor"
     head_layers = ["cls", "reg_head"]
@@ -69,7 +97,8 @@ class LaneATTS(LaneModel):
         self.register_buffer("pool_valid", torch.from_numpy(valid.astype(np.float32)), persistent=False)
         self.register_buffer("anchor_rows", torch.from_numpy(anchor_xs(self.anchors.numpy(), self.row_ys)), persistent=False)
         n = self.anchors.shape[0]
-        self.fc = nn.Sequential(nn.Linear(32 * fh, 128), nn.ReLU(inplace=True))
+        self.attention = AnchorAttention(32 * fh, n)
+        self.fc = nn.Sequential(nn.Linear(2 * 32 * fh, 128), nn.ReLU(inplace=True))
         self.cls = nn.Linear(128, 2)
         self.reg_head = nn.Linear(128, 1 + ROWS)
         self.num_anchors = n
@@ -79,7 +108,8 @@ class LaneATTS(LaneModel):
         B, C, fh, fw = f.shape
         rows = torch.arange(fh, device=f.device).expand_as(self.pool_cols)
         pooled = f[:, :, rows, self.pool_cols] * self.pool_valid  # [B, C, N, fh]
-        h = self.fc(pooled.permute(0, 2, 1, 3).reshape(B, self.num_anchors, C * fh))
+        feats = pooled.permute(0, 2, 1, 3).reshape(B, self.num_anchors, C * fh)
+        h = self.fc(torch.cat([self.attention(feats), feats], dim=-1))
         return {"cls_logits": self.cls(h), "reg": self.reg_head(h)}
 
     # ---- training -----------------------------------------------------------------------------------

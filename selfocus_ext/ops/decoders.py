@@ -41,3 +41,9 @@ def _decode_bezier_fake(logits, curves, ys, sx, sy, crop_top, frame_width, input
 def _decode_scnn_fake(out, lane, rows, ys, sx, sy, crop_top, frame_width, input_width, input_height, max_lanes=8,
                       *args):
     return _decoder_fake("decode_scnn", dict(out=out, lane=lane), ys, max_lanes, 3, sample_rows=rows)
+
+
+@torch.library.register_fake("selfocus::decode_lstr")
+def _decode_lstr_fake(logits, curves, sample_ys, ys, sx, sy, crop_top, frame_width, input_width, input_height,
+                      max_lanes=8, *args):
+    return _decoder_fake("decode_lstr", dict(logits=logits, curves=curves), ys, max_lanes, 2, sample_ys=sample_ys)

@@ -66,7 +66,9 @@ def find_units(model: nn.Module, example: torch.Tensor, granularity: str) -> Lis
         return _is_residual_block(mod) or n_layers[mod] <= MAX_BLOCK_LAYERS
 
     def visit(name: str, mod: nn.Module) -> List[Unit]:
-        if n_layers[mod] == 0 or counts[mod] == 0:
+        # containers that are never called themselves (ModuleList, ModuleDict) are looked into: their
+        # layers may each run once (RESA's per-direction, per-iteration convolutions)
+        if n_layers[mod] == 0:
             return []
         if counts[mod] == 1 and fits(mod):
             return [Unit(name, mod)]

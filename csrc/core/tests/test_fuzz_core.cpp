@@ -193,6 +193,27 @@ void fuzz_bezier(Gen& g) {
   check_laneset("bezier", f, o.xs, o.scores);
 }
 
+void fuzz_lstr(Gen& g) {
+  const Frame f = random_frame(g);
+  const int q = g.uniform_int(1, 64), n_rows = g.uniform_int(0, 80);
+  const double sp = g.chance(0.5) ? 0.0 : g.uniform(0.0, 0.3);
+  std::vector<float> prob = g.probabilities(q, sp);
+  std::vector<float> curves = g.values(8LL * q, sp, g.chance(0.5) ? 1.0f : g.scale());
+  std::vector<float> sample_ys = g.values(n_rows, sp, 1.5f);
+  decode::LSTRParams p;
+  p.threshold = static_cast<float>(g.uniform(-0.1, 1.0));
+  p.max_keep = g.uniform_int(0, q);
+  p.width = g.uniform_int(1, 800);
+  p.height = g.uniform_int(1, 400);
+  std::vector<unsigned char> ws(decode::lstr_workspace(q, n_rows));
+  Outputs o(f);
+  timed("lstr", [&] {
+    decode::lstr_item(prob.data(), curves.data(), q, sample_ys.data(), n_rows, p, f.map, f.ys.data(),
+                      static_cast<int>(f.ys.size()), f.max_lanes, o.xs.data(), o.scores.data(), ws.data());
+  });
+  check_laneset("lstr", f, o.xs, o.scores);
+}
+
 void fuzz_scnn(Gen& g) {
   const Frame f = random_frame(g);
   const int channels = g.uniform_int(1, 6), h = g.uniform_int(1, 30), w = g.uniform_int(1, 60);
@@ -294,7 +315,7 @@ int main() {
   const char* seed = std::getenv("SELFOCUS_FUZZ_SEED");
   const double budget = secs ? std::atof(secs) : 3.0;
   Gen g{std::mt19937_64(seed ? std::strtoull(seed, nullptr, 10) : 1)};
-  void (*const cases[])(Gen&) = {fuzz_ganet, fuzz_laneatt, fuzz_bezier, fuzz_scnn, fuzz_culane, fuzz_distortion};
+  void (*const cases[])(Gen&) = {fuzz_ganet, fuzz_laneatt, fuzz_bezier, fuzz_lstr, fuzz_scnn, fuzz_culane, fuzz_distortion};
   const auto t0 = Clock::now();
   int64_t runs = 0;
   while (std::chrono::duration<double>(Clock::now() - t0).count() < budget && selfocus_test::failures() == 0) {
