@@ -21,6 +21,15 @@ from selfocus_ext.workflow.data import TUSIMPLE_CROP, DataSpec, evaluation_set
 from selfocus_ext.workflow.evaluation import evaluate
 
 
+def stage_text(stages) -> str:
+    if len(stages) < 2:
+        return ""
+    def lr(st):
+        return f" at lr {st['lr']:g}" if st.get("lr") is not None else ""
+
+    return "; in stages: " + ", ".join(f"{st['steps']} steps{lr(st)} ({st['minutes']} min)" for st in stages)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", required=True)
@@ -47,7 +56,7 @@ def main() -> None:
         model=a.model, family=model.family, parameters=params, macs=macs, input=list(model.model_input.size),
         crop_top=model.model_input.crop_top, heads=[h.__dict__ for h in model.heads],
         training=dict(steps=train.get("steps"), minutes=train.get("minutes"), batch=train.get("batch"),
-                      train_scenes=train.get("train_scenes")),
+                      train_scenes=train.get("train_scenes"), stages=train.get("stages", [])),
         test_scenes=a.scenes, f1={k: round(v.f1 * 100, 2) for k, v in full.items()},
         counts={k: [v.tp, v.fp, v.fn] for k, v in full.items()},
         f1_first200=round(sliced["f1"], 2), tusimple=tus, eval_seconds=round(time.time() - t0, 1),
@@ -62,7 +71,7 @@ def main() -> None:
         "- Heads: " + "; ".join(f"`{h.name}` ({h.role}{', masked by ' + h.mask_from if h.mask_from else ''})" for h in model.heads),
         f"- Training: {card['training']['steps']} steps of batch {card['training']['batch']} on "
         f"{card['training']['train_scenes']} generated scenes, {card['training']['minutes']} min on the 2-core CPU "
-        "(python/train_zoo.py)",
+        "(python/train_zoo.py)" + stage_text(card["training"]["stages"]),
         "", f"FP F1 (IoU 0.5) on the fixed generated CULane-frame test set ({a.scenes} scenes, default mix):", "",
         "| scenario | F1 | TP | FP | FN |", "|---|---|---|---|---|",
     ]

@@ -1,10 +1,13 @@
 """Train a zoo model on generated scenes (labels from the generator).
 
     python python/train_zoo.py --model ganet-s [--minutes 25] [--steps 6000] [--batch 16] [--resume]
+    python python/train_zoo.py --model lstr-s --init shipped --steps 3000 --lr 3e-4   (continue training)
 
 Checkpoints every --ckpt-every steps (model, optimiser, step, elapsed time) under --workdir; an interrupted
 run continues from the last checkpoint with --resume. At the end the weights are written into the package
-(selfocus_ext/models/weights/NAME.pt) and evaluated on the fixed generated test set.
+(selfocus_ext/models/weights/NAME.pt) and evaluated on the fixed generated test set. --init starts from
+existing weights (``shipped``: the package's, or a file) with a fresh optimiser and schedule: a further
+training stage, recorded in runs/NAME/summary.json beside the earlier stages (the model card adds them up).
 """
 import argparse
 import json
@@ -36,10 +39,23 @@ def main() -> None:
     p.add_argument("--ckpt-every", type=int, default=200)
     p.add_argument("--resume", action="store_true")
     p.add_argument("--eval-scenes", type=int, default=2000)
+    p.add_argument("--init", default=None, help="start from these weights: 'shipped' or a .pt file")
     a = p.parse_args()
 
     torch.manual_seed(a.seed)
     model = registry.build(a.model)
+    summary_path = os.path.join(a.workdir, a.model, "summary.json")
+    stages = []
+    if a.init:
+        path = registry.weights_path(a.model) if a.init == "shipped" else a.init
+        if not os.path.isfile(path):
+            raise SystemExit(f"--init: no weights at {path}")
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["model"])
+        if os.path.isfile(summary_path):
+            with open(summary_path) as f:
+                prev = json.load(f)
+            stages = prev.get("stages") or [dict(steps=prev.get("steps"), minutes=prev.get("minutes"), lr=None, init=None)]
+        print(f"starting from {path} (after {len(stages)} recorded training stage(s))")
     mi = model.model_input
     data = build_trainset(a.train_scenes, a.seed, mi)
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=1e-4)
@@ -97,10 +113,12 @@ def main() -> None:
     model.eval()
     res = evaluate(model, evaluation_set(DataSpec("synth"), a.eval_scenes, model.model_input))["counts"]
     res = {k: culane.Counts(*v) for k, v in res.items()}
-    summary = dict(model=a.model, steps=step, minutes=round(elapsed / 60, 1), batch=a.batch, train_scenes=n,
-                   f1={k: round(v.f1 * 100, 2) for k, v in res.items()})
+    stages.append(dict(steps=step, minutes=round(elapsed / 60, 1), lr=a.lr, init=a.init))
+    summary = dict(model=a.model, steps=sum(st["steps"] for st in stages),
+                   minutes=round(sum(st["minutes"] for st in stages), 1), batch=a.batch, train_scenes=n,
+                   stages=stages, f1={k: round(v.f1 * 100, 2) for k, v in res.items()})
     print(json.dumps(summary, indent=1))
-    with open(os.path.join(a.workdir, a.model, "summary.json"), "w") as f:
+    with open(summary_path, "w") as f:
         json.dump(summary, f, indent=1)
 
 

@@ -153,3 +153,25 @@ def test_scnn_box_filter_is_opencv_to_the_bit():
             line = cv2.blur(prob[b, s + 1], (9, 9))[rows]
             assert line.max() > 0.3  # every sample row has a point: the columns below are all compared
     assert_same_lanes(m.decode(out), m.decode_reference(out), 0.0, "scnn/random saturated")
+
+
+def test_lstr_keeps_the_four_most_probable_lanes_between_their_ends():
+    m = models.build("lstr-s")
+    probs = torch.tensor([0.97, 0.999, 0.5, 0.98, 0.996, 0.99, 0.9999])  # six above 0.95
+    logits = torch.stack([torch.zeros(7), torch.logit(probs.double()).float()], -1)[None]
+    curves = torch.zeros(1, 7, 8)
+    curves[0, :, 0], curves[0, :, 1], curves[0, :, 3] = 0.3, 0.9, -1.0  # ends 0.3 .. 0.9, pole above the image
+    curves[0, :, 5] = torch.linspace(0.1, 0.9, 7)  # n: query q a vertical line at x = 0.1 + q * 0.133
+    out = {"logits": logits, "curves": curves}
+    for lanes in (m.decode(out), m.decode_reference(out)):
+        present = lanes.present()[0]
+        assert int(present.sum()) == 4
+        xs = lanes.xs[0][present]
+        cols = sorted(round(float(x[~torch.isnan(x)].mean()) / m.model_input.frame.width * 100) for x in xs)
+        # queries 1, 4, 5, 6 (the four most probable) at x = 0.233, 0.633, 0.767, 0.9 of the width
+        assert cols == [23, 63, 77, 90], cols
+        ys = m.model_input.frame.ys
+        rows = (~torch.isnan(xs)).any(0).numpy()
+        H, top = m.model_input.size[1], m.model_input.crop_top
+        inside = (ys[rows] - top) * m.model_input.scale[1] / H
+        assert inside.min() > 0.3 - 0.02 and inside.max() < 0.9 + 0.02  # only rows between the lane's ends

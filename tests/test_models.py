@@ -187,6 +187,26 @@ def test_anchor_attention_weighs_only_the_other_anchors():
     assert m.fc[0].in_features == 2 * 32 * 10
 
 
+def test_lstr_shares_four_curve_coefficients_per_image():
+    from selfocus_ext.models.lstr import sine_position
+
+    torch.manual_seed(0)
+    m = models.build("lstr-s").eval()
+    with torch.no_grad():
+        out = m(torch.randn(2, 3, 160, 400))
+    curves = out["curves"]
+    assert curves.shape == (2, 7, 8) and out["logits"].shape == (2, 7, 2)
+    torch.testing.assert_close(curves[:, :, 2:6], curves[:, :1, 2:6].expand(2, 7, 4))  # k, f, m, n shared
+    assert not torch.allclose(curves[:, 0, [0, 1, 6, 7]], curves[:, 1, [0, 1, 6, 7]])  # ends, b, b' per lane
+    pos = sine_position(5, 13, 64)
+    assert pos.shape == (64, 5, 13)
+    assert torch.allclose(pos[:32, :, 0], pos[:32, :, 7]) and not torch.allclose(pos[:32, 0], pos[:32, 1])  # rows
+    assert torch.allclose(pos[32:, 0], pos[32:, 4]) and not torch.allclose(pos[32:, :, 0], pos[32:, :, 1])  # columns
+    m.train()
+    train_out = m(torch.randn(2, 3, 160, 400))
+    assert train_out["aux_logits"].shape == (1, 2, 7, 2) and train_out["aux_curves"].shape == (1, 2, 7, 8)
+
+
 def test_missing_weights_error(tmp_path, monkeypatch):
     from selfocus_ext.models import registry
 

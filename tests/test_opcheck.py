@@ -54,6 +54,10 @@ def decoder_cases():
         (ops.decode_bezier.default, (r(2, 7), r(2, 7, 4, 2).sigmoid(), ys, *map_args, 400, 160)),
         (ops.decode_scnn.default, (r(2, 5, 20, 50), r(2, 4), torch.arange(0, 160, 10, dtype=torch.int32), ys,
                                    *map_args, 400, 160)),
+        (ops.decode_lstr.default, (r(2, 7, 2) * 4, r(2, 7, 8) * 0.3, torch.linspace(0.0, 0.99, 32), ys, *map_args,
+                                   400, 160, 8, 0.5)),
+        (ops.decode_lstr.default, (r(2, 7, 2) * 4, r(3, 2, 7, 8) * 0.3, torch.linspace(0.0, 0.99, 32), ys, *map_args,
+                                   400, 160, 8, 0.5)),
     ]
 
 
