@@ -71,7 +71,7 @@ def decoder_lines():
 
     out_lines = ["\n| decoder (20 x 100 images) | CUDA ms | CPU ms | CPU / CUDA |", "|---|---|---|---|"]
     x = calibration_images(100, seed=1)
-    for name in ["ganet-s", "laneatt-s", "bezier-s", "scnn-s"]:
+    for name in ["ganet-s", "laneatt-s", "bezier-s", "scnn-s", "lstr-s"]:
         m = models.load(name)
         with torch.no_grad():
             out = m(x)
