@@ -178,3 +178,21 @@ def test_decoders_cuda_equal_cpu(name):
         # same lanes; x within float rounding (the device's hypotf and the host's may differ by an ulp)
         torch.testing.assert_close(gx.cpu(), cx, rtol=0, atol=1e-3, equal_nan=True)
         torch.testing.assert_close(gs.cpu(), cs, rtol=0, atol=1e-6, equal_nan=True)
+
+
+@pytest.mark.parametrize("name", ["scnn-s", "resa-s"])
+def test_segmentation_decoder_cuda_is_exact_on_saturated_maps(name):
+    """SCNN's CUDA decoder (a block per item) blurs to the CPU op's bits: on saturated maps, where the row
+    maxima are decided in the last bits of the box filter, both choose the same columns (atol 0)."""
+    from selfocus_ext import models
+
+    m = models.load(name)
+    g = torch.Generator().manual_seed(4)
+    logits = torch.randn(2, 6, 5, 20, 50, generator=g) * 12  # a Monte-Carlo dimension of 2 over 6 images
+    lane = torch.randn(2, 6, 4, generator=g) * 3
+    out = {"out": logits, "lane": lane}
+    cx, cs = m.decode(out)  # with a Monte-Carlo dimension: (xs, scores)
+    gx, gs = m.decode({k: v.cuda() for k, v in out.items()})
+    assert int((cs > 0).sum()) > 10
+    torch.testing.assert_close(gx.cpu(), cx, rtol=0, atol=0, equal_nan=True)
+    torch.testing.assert_close(gs.cpu(), cs, rtol=0, atol=0, equal_nan=True)

@@ -41,6 +41,7 @@ tail -n 30 "$OUT/pytest-cuda.txt" | tee -a "$log"
 step "GPU benchmark"
 python3 benchmarks/gpu/bench_gpu.py --out "$OUT/gpu-ops.md" 2>&1 | tee -a "$log" || status=1
 
+if [ -n "${SELFOCUS_SKIP_SUITE:-}" ]; then step "done (status $status; whole suite skipped)"; exit $status; fi
 step "whole suite (this machine's torch and Python)"
 workers=()
 python3 -c "import xdist" 2>/dev/null && workers=(-n 8)

@@ -1,7 +1,8 @@
 // CUDA kernels of the batched lane decoders: one thread per (draw, image) item runs the per-image decoder
 // of csrc/core/lane_decoders.h in its own workspace slice. Items are independent, and the grouping steps
 // (clustering keypoints, line NMS, local maxima) are sequential per image, so a thread per image is the
-// unit of parallelism; the Monte-Carlo batches (K x B items) keep the device busy.
+// unit of parallelism; the Monte-Carlo batches (K x B items) keep the device busy. SCNN's decoder is the
+// exception: its full-resolution box filter is per-pixel work, so a block decodes one item.
 #include <cuda_runtime.h>
 
 #include "decode_kernels.cuh"
@@ -65,15 +66,117 @@ __global__ void lstr_kernel(HeadPtr prob, HeadPtr curves, const float* sample_ys
   }
 }
 
-__global__ void scnn_kernel(HeadPtr prob, HeadPtr exist, const int* sample_rows, int n_rows, int64_t B, int64_t first,
-                            int64_t count, int channels, int h, int w, decode::SCNNParams p, decode::InputMap map,
-                            DecodeOut o) {
-  for (int64_t t = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; t < count;
-       t += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+// SCNN / RESA: one block per item. The per-pixel stages (bilinear upsampling, the box filter's running sums,
+// the per-row arg-max) are spread over the block's threads; every value is computed by the same operations
+// in the same order as decode::scnn_item (one thread per padded row for the horizontal running sums, one per
+// column for the vertical running sum carried down from the top), so the blurred maps are bit-identical to
+// the CPU op's and the chosen columns agree on plateaus. Grouping the points into lanes is thread 0's.
+constexpr int kSCNNThreads = 256;
+
+__global__ void scnn_kernel(HeadPtr prob_h, HeadPtr exist_h, const int* sample_rows, int n_rows, int64_t B,
+                            int64_t first, int64_t count, int channels, int h, int w, decode::SCNNParams p,
+                            decode::InputMap map, DecodeOut o) {
+  const int tid = threadIdx.x, nt = blockDim.x;
+  const int W = p.width, H = p.height, k = p.blur, half = p.blur / 2;
+  const double norm = 1.0 / (static_cast<double>(k) * k);
+  int last_row = -1;
+  for (int i = 0; i < n_rows; ++i) last_row = sample_rows[i] > last_row ? sample_rows[i] : last_row;
+  const int needed = last_row + k;  // padded rows -half .. last_row + half
+  for (int64_t t = blockIdx.x; t < count; t += gridDim.x) {
     const int64_t item = first + t;
-    decode::scnn_item(at_item(prob, item, B), at_item(exist, item, B), channels, h, w, sample_rows, n_rows,
-                                p, map, o.ys, o.rows, o.max_lanes, o.xs + item * o.max_lanes * o.rows,
-                                o.scores + item * o.max_lanes, slice(o, t));
+    const float* prob = at_item(prob_h, item, B);
+    const float* exist = at_item(exist_h, item, B);
+    decode::Carver c{slice(o, t), 0};
+    decode::SCNNScratch s = decode::SCNNScratch::carve(c, channels, h, n_rows, p);
+    for (int x = tid; x < W; x += nt) decode::bilinear_tap(w, W, x, &s.tx[x].i0, &s.tx[x].i1, &s.tx[x].w0, &s.tx[x].w1);
+    for (int y = tid; y < H; y += nt) {
+      decode::bilinear_tap(h, H, y, &s.ty[y].i0, &s.ty[y].i1, &s.ty[y].w0, &s.ty[y].w1);
+      s.have[y] = 0;  // here: whether row y is a sample row
+    }
+    __syncthreads();
+    for (int i = tid; i < n_rows; i += nt) s.have[sample_rows[i]] = 1;
+    int n_lanes = 0, used = 0;  // thread 0's
+    const int64_t plane = static_cast<int64_t>(h) * w;
+    for (int lane_c = 1; lane_c < channels; ++lane_c) {
+      const float e = exist[lane_c - 1];
+      if (!(e > p.exist_threshold)) continue;  // the same branch for the whole block
+      const float* pc = prob + static_cast<int64_t>(lane_c) * plane;
+      for (int64_t i = tid; i < static_cast<int64_t>(h) * W; i += nt) {
+        const int64_t sr = i / W;
+        const decode::Tap a = s.tx[i % W];
+        const float* src = pc + sr * w;
+        s.hrows[i] = a.w0 * src[a.i0] + a.w1 * src[a.i1];
+      }
+      __syncthreads();
+      for (int64_t i = tid; i < static_cast<int64_t>(H) * W; i += nt) {
+        const decode::Tap a = s.ty[i / W];
+        const int64_t x = i % W;
+        s.up[i] = a.w0 * s.hrows[a.i0 * static_cast<int64_t>(W) + x] + a.w1 * s.hrows[a.i1 * static_cast<int64_t>(W) + x];
+      }
+      __syncthreads();
+      // boxes row r holds the horizontal box sums of padded row r - half (reflect-101 rows and columns)
+      for (int r = tid; r < needed; r += nt) {
+        const float* src = s.up + static_cast<int64_t>(decode::reflect101(r - half, H)) * W;
+        double* out = s.boxes + static_cast<int64_t>(r) * W;
+        double run = 0.0;
+        for (int i = 0; i < k; ++i) run += static_cast<double>(src[decode::reflect101(i - half, W)]);
+        out[0] = run;
+        for (int x = 1; x < W; ++x) {
+          run += static_cast<double>(src[decode::reflect101(x + k - 1 - half, W)]) -
+                 static_cast<double>(src[decode::reflect101(x - 1 - half, W)]);
+          out[x] = run;
+        }
+      }
+      __syncthreads();
+      // vertical running sums per column; the blurred sample rows go to s.up (no longer read)
+      for (int x = tid; x < W; x += nt) {
+        double col = 0.0;
+        for (int r = 0; r < k - 1; ++r) col += s.boxes[static_cast<int64_t>(r) * W + x];
+        for (int y = 0; y <= last_row; ++y) {
+          const double entering = s.boxes[static_cast<int64_t>(y + k - 1) * W + x];
+          const double leaving = s.boxes[static_cast<int64_t>(y) * W + x];
+          if (!s.have[y]) {
+            col = (col + entering) - leaving;
+            continue;
+          }
+          const double sum = col + entering;
+          s.up[static_cast<int64_t>(y) * W + x] = static_cast<float>(sum * norm);
+          col = sum - leaving;
+        }
+      }
+      __syncthreads();
+      for (int i = tid; i < n_rows; i += nt) {
+        const float* row = s.up + static_cast<int64_t>(sample_rows[i]) * W;
+        float best_v = -INFINITY;
+        for (int x = 0; x < W; ++x) best_v = row[x] > best_v ? row[x] : best_v;
+        float chosen = -1.0f;
+        if (best_v > p.point_threshold) {
+          int best = 0;
+          while (row[best] < best_v - decode::kTieTolerance) ++best;
+          chosen = static_cast<float>(best);
+        }
+        s.sample_x[i] = chosen;
+      }
+      __syncthreads();
+      if (tid == 0) {
+        int n = 0;
+        for (int i = 0; i < n_rows; ++i) {
+          if (s.sample_x[i] < 0.0f) continue;
+          s.px[used + n] = s.sample_x[i];
+          s.py[used + n] = static_cast<float>(sample_rows[i]);
+          ++n;
+        }
+        if (n >= 2) {
+          s.spans[n_lanes++] = {used, n, e};
+          used += n;
+        }
+      }
+      __syncthreads();  // the next lane channel overwrites hrows, up and sample_x
+    }
+    if (tid == 0)
+      decode::emit(s.spans, n_lanes, s.px, s.py, map, o.ys, o.rows, o.max_lanes, o.xs + item * o.max_lanes * o.rows,
+                   o.scores + item * o.max_lanes, s.emit);
+    __syncthreads();
   }
 }
 
@@ -120,8 +223,9 @@ cudaError_t decode_scnn(HeadPtr prob, HeadPtr exist, const int* sample_rows, int
                         int64_t count, int channels, int h, int w, decode::SCNNParams params, decode::InputMap map,
                         DecodeOut out, cudaStream_t stream) {
   if (count <= 0) return cudaSuccess;
-  scnn_kernel<<<blocks_for(count), kThreads, 0, stream>>>(prob, exist, sample_rows, n_rows, B, first, count, channels,
-                                                          h, w, params, map, out);
+  const unsigned blocks = static_cast<unsigned>(count < 65535 ? count : 65535);
+  scnn_kernel<<<blocks, kSCNNThreads, 0, stream>>>(prob, exist, sample_rows, n_rows, B, first, count, channels, h, w,
+                                                   params, map, out);
   return cudaGetLastError();
 }
 
