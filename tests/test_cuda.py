@@ -155,7 +155,7 @@ def test_lane_distortion_cuda_equals_cpu():
     torch.library.opcheck(torch.ops.selfocus.lane_distortion.default, (base.cuda(), pert.cuda(), ys.cuda(), 30.0, 1.0, 0.5))
 
 
-@pytest.mark.parametrize("name", ["ganet-s", "laneatt-s", "bezier-s", "scnn-s", "resa-s", "lstr-s"])
+@pytest.mark.parametrize("name", ["ganet-s", "laneatt-s", "bezier-s", "scnn-s", "resa-s", "lstr-s", "condlane-s"])
 def test_decoders_cuda_equal_cpu(name):
     """The CUDA decoders (one thread per image, csrc/core/lane_decoders.h) give the CPU's LaneSets, also
     with the Monte-Carlo dimension."""

@@ -201,7 +201,7 @@ def test_regularizer_propagates_nan():
 def test_decoders_never_leave_the_frame_on_random_values():
     """Random heads with NaN/inf/huge values: every decoder returns finite lanes inside the frame."""
     g = np.random.default_rng(0)
-    for name in ("ganet-s", "laneatt-s", "bezier-s", "scnn-s", "resa-s", "lstr-s"):
+    for name in ("ganet-s", "laneatt-s", "bezier-s", "scnn-s", "resa-s", "lstr-s", "condlane-s"):
         m = models.build(name)
         with torch.no_grad():
             base = m(torch.zeros(2, 3, 160, 400))

@@ -8,7 +8,7 @@ from selfocus_ext.models.targets import build_trainset
 
 from test_models import _oracle
 
-NAMES = ["ganet-s", "laneatt-s", "bezier-s", "scnn-s", "resa-s", "lstr-s"]
+NAMES = ["ganet-s", "laneatt-s", "bezier-s", "scnn-s", "resa-s", "lstr-s", "condlane-s"]
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from selfocus_ext import models
 from selfocus_ext.metrics import culane
 from selfocus_ext.models.targets import build_trainset
 
-NAMES = ["ganet-s", "laneatt-s", "bezier-s", "scnn-s", "resa-s", "lstr-s"]
+NAMES = ["ganet-s", "laneatt-s", "bezier-s", "scnn-s", "resa-s", "lstr-s", "condlane-s"]
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +73,29 @@ def _oracle(name, m, t):
                 logits[b, q] = torch.tensor([-10.0, 10.0])
                 curves[b, q] = torch.tensor([float(ends[0]) - 0.01, float(ends[1]) + 0.01, k, -1.0, mm, n, slope, 0.0])
         return {"logits": logits, "curves": curves}
+    if name == "condlane-s":
+        # lane g: a logit at its start cell, feature channel g = -(column - x)^2 (the location conv picks it
+        # with weight 1), channel 4 + g = x - column (the offset conv reads it), range on its rows
+        from selfocus_ext.models.condlane import CONV_WEIGHTS, FEATURES
+
+        (h8, w8), (h16, w16) = m.grid8, m.grid16
+        B = len(t["cells"])
+        prop = torch.full((B, 1, h16, w16), -10.0)
+        params = torch.zeros(B, 2 * CONV_WEIGHTS, h16, w16)
+        feats = torch.zeros(B, FEATURES, h8, w8)
+        rng = torch.full((B, h8, h16, w16), -10.0)
+        cols = torch.arange(w8, dtype=torch.float32)
+        for b in range(B):
+            for g, ((r, c), xs) in enumerate(zip(t["cells"][b], t["xs"][b])):
+                x = torch.from_numpy(xs)
+                ok = torch.isfinite(x)
+                prop[b, 0, r, c] = 10.0
+                params[b, g, r, c] = 1.0
+                params[b, CONV_WEIGHTS + 4 + g, r, c] = 1.0
+                feats[b, g] = torch.where(ok[:, None], -4.0 * (cols[None] - torch.nan_to_num(x)[:, None]) ** 2, 0.0)
+                feats[b, 4 + g] = torch.where(ok[:, None], torch.nan_to_num(x)[:, None] - cols[None], 0.0)
+                rng[b, ok, r, c] = 10.0
+        return {"proposal": prop, "params": params, "features": feats, "range": rng}
     # bezier: put each GT curve on its own query
     B, Q = len(t["curves"]), m.queries
     logits = torch.full((B, Q), -10.0)

@@ -58,6 +58,10 @@ def decoder_cases():
                                    400, 160, 8, 0.5)),
         (ops.decode_lstr.default, (r(2, 7, 2) * 4, r(3, 2, 7, 8) * 0.3, torch.linspace(0.0, 0.99, 32), ys, *map_args,
                                    400, 160, 8, 0.5)),
+        (ops.decode_condlane.default, (r(2, 1, 10, 25) * 3, r(2, 134, 10, 25), r(2, 64, 20, 50), r(2, 20, 10, 25) * 3,
+                                       ys, *map_args)),
+        (ops.decode_condlane.default, (r(2, 1, 10, 25) * 3, r(3, 2, 134, 10, 25), r(2, 64, 20, 50),
+                                       r(2, 20, 10, 25) * 3, ys, *map_args)),
     ]
 
 

@@ -66,6 +66,18 @@ __global__ void lstr_kernel(HeadPtr prob, HeadPtr curves, const float* sample_ys
   }
 }
 
+__global__ void condlane_kernel(HeadPtr proposal, HeadPtr params, HeadPtr features, HeadPtr range, int64_t B,
+                                int64_t first, int64_t count, int C, int h16, int w16, int h8, int w8,
+                                decode::CondLaneParams p, decode::InputMap map, DecodeOut o) {
+  for (int64_t t = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; t < count;
+       t += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t item = first + t;
+    decode::condlane_item(at_item(proposal, item, B), at_item(params, item, B), at_item(features, item, B),
+                          at_item(range, item, B), C, h16, w16, h8, w8, p, map, o.ys, o.rows, o.max_lanes,
+                          o.xs + item * o.max_lanes * o.rows, o.scores + item * o.max_lanes, slice(o, t));
+  }
+}
+
 // SCNN / RESA: one block per item. The per-pixel stages (bilinear upsampling, the box filter's running sums,
 // the per-row arg-max) are spread over the block's threads; every value is computed by the same operations
 // in the same order as decode::scnn_item (one thread per padded row for the horizontal running sums, one per
@@ -216,6 +228,15 @@ cudaError_t decode_lstr(HeadPtr prob, HeadPtr curves, const float* sample_ys, in
   if (count <= 0) return cudaSuccess;
   lstr_kernel<<<blocks_for(count), kThreads, 0, stream>>>(prob, curves, sample_ys, n_rows, B, first, count, queries,
                                                           params, map, out);
+  return cudaGetLastError();
+}
+
+cudaError_t decode_condlane(HeadPtr proposal, HeadPtr params, HeadPtr features, HeadPtr range, int64_t B,
+                            int64_t first, int64_t count, int C, int h16, int w16, int h8, int w8,
+                            decode::CondLaneParams p, decode::InputMap map, DecodeOut out, cudaStream_t stream) {
+  if (count <= 0) return cudaSuccess;
+  condlane_kernel<<<blocks_for(count), kThreads, 0, stream>>>(proposal, params, features, range, B, first, count, C,
+                                                              h16, w16, h8, w8, p, map, out);
   return cudaGetLastError();
 }
 

@@ -43,6 +43,10 @@ cudaError_t decode_lstr(HeadPtr prob, HeadPtr curves, const float* sample_ys, in
                         int64_t count, int queries, decode::LSTRParams params, decode::InputMap map, DecodeOut out,
                         cudaStream_t stream);
 
+cudaError_t decode_condlane(HeadPtr proposal, HeadPtr params, HeadPtr features, HeadPtr range, int64_t B,
+                            int64_t first, int64_t count, int C, int h16, int w16, int h8, int w8,
+                            decode::CondLaneParams p, decode::InputMap map, DecodeOut out, cudaStream_t stream);
+
 cudaError_t decode_scnn(HeadPtr prob, HeadPtr exist, const int* sample_rows, int n_rows, int64_t B, int64_t first,
                         int64_t count, int channels, int h, int w, decode::SCNNParams params, decode::InputMap map,
                         DecodeOut out, cudaStream_t stream);

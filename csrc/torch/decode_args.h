@@ -124,6 +124,12 @@ struct LSTRCall : DecodeCommon {
   decode::LSTRParams params;
 };
 
+struct CondLaneCall : DecodeCommon {
+  BatchView proposal_prob, params, features, range_prob;
+  int C = 0, h16 = 0, w16 = 0, h8 = 0, w8 = 0;
+  decode::CondLaneParams params_;
+};
+
 struct SCNNCall : DecodeCommon {
   BatchView seg_prob, exist_prob;
   at::Tensor sample_rows;  // int32, CPU
@@ -259,6 +265,46 @@ inline LSTRCall prepare_lstr(const at::Tensor& logits, const at::Tensor& curves,
   call.params.max_keep = int_arg(op, "max_keep", max_keep, 0, q);
   call.params.width = int_arg(op, "input_width", input_width, 1, kMaxSide);
   call.params.height = int_arg(op, "input_height", input_height, 1, kMaxSide);
+  return call;
+}
+
+inline CondLaneCall prepare_condlane(const at::Tensor& proposal, const at::Tensor& params, const at::Tensor& features,
+                                     const at::Tensor& range, const at::Tensor& ys, double sx, double sy,
+                                     double crop_top, int64_t frame_width, int64_t max_lanes, double threshold,
+                                     double range_threshold, double merge_dist, int64_t max_seeds, int64_t stride) {
+  const char* op = "decode_condlane";
+  CondLaneCall call;
+  TORCH_CHECK(proposal.defined() && proposal.is_floating_point(), op, ": proposal must be a floating-point tensor");
+  TORCH_CHECK(range.defined() && range.is_floating_point(), op, ": range must be a floating-point tensor");
+  call.proposal_prob = head_view(op, "proposal", at::sigmoid(proposal.detach().to(at::kFloat)), 3);
+  call.params = head_view(op, "params", params, 3);
+  call.features = head_view(op, "features", features, 3);
+  call.range_prob = head_view(op, "range", at::sigmoid(range.detach().to(at::kFloat)), 3);
+  const at::Tensor &hm = call.proposal_prob.t, &pm = call.params.t, &ft = call.features.t, &rg = call.range_prob.t;
+  const int64_t h16 = hm.size(-2), w16 = hm.size(-1), C = ft.size(-3), h8 = ft.size(-2), w8 = ft.size(-1);
+  TORCH_CHECK(hm.size(-3) == 1, op, ": expected proposal [.., 1, h, w], got ", proposal.sizes());
+  check_map_size(op, "proposal", h16, w16);
+  check_map_size(op, "features", h8, w8);
+  TORCH_CHECK(C >= 1 && C <= 1024, op, ": features must have 1..1024 channels, got ", C);
+  TORCH_CHECK(pm.size(-3) == 2 * (C + 3) && pm.size(-2) == h16 && pm.size(-1) == w16, op,
+              ": expected params [.., 2 (C + 3) = ", 2 * (C + 3), ", ", h16, ", ", w16, "] for ", C,
+              " feature channels and the proposal grid, got ", params.sizes());
+  TORCH_CHECK(rg.size(-3) == h8 && rg.size(-2) == h16 && rg.size(-1) == w16, op, ": expected range [.., ", h8, ", ",
+              h16, ", ", w16, "] (a probability per feature row and proposal cell), got ", range.sizes());
+  TORCH_CHECK(std::isfinite(merge_dist) && merge_dist >= 0, op, ": merge_dist must be finite and >= 0, got ", merge_dist);
+  check_common(op, call, ys, max_lanes);
+  call.bt = batch_of(op, {&call.proposal_prob, &call.params, &call.features, &call.range_prob});
+  call.map = input_map(op, sx, sy, crop_top, frame_width);
+  call.C = static_cast<int>(C);
+  call.h16 = static_cast<int>(h16);
+  call.w16 = static_cast<int>(w16);
+  call.h8 = static_cast<int>(h8);
+  call.w8 = static_cast<int>(w8);
+  call.params_.threshold = static_cast<float>(threshold);
+  call.params_.range_threshold = static_cast<float>(range_threshold);
+  call.params_.merge_dist = static_cast<float>(merge_dist);
+  call.params_.max_seeds = int_arg(op, "max_seeds", max_seeds, 1, 256);
+  call.params_.stride = int_arg(op, "stride", stride, 1, kMaxSide);
   return call;
 }
 

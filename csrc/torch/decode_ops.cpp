@@ -111,6 +111,25 @@ std::tuple<at::Tensor, at::Tensor> decode_lstr_cpu(const at::Tensor& logits, con
                  });
 }
 
+std::tuple<at::Tensor, at::Tensor> decode_condlane_cpu(const at::Tensor& proposal, const at::Tensor& params,
+                                                       const at::Tensor& features, const at::Tensor& range,
+                                                       const at::Tensor& ys, double sx, double sy, double crop_top,
+                                                       int64_t frame_width, int64_t max_lanes, double threshold,
+                                                       double range_threshold, double merge_dist, int64_t max_seeds,
+                                                       int64_t stride) {
+  const CondLaneCall c = prepare_condlane(proposal, params, features, range, ys, sx, sy, crop_top, frame_width,
+                                          max_lanes, threshold, range_threshold, merge_dist, max_seeds, stride);
+  const int64_t B = c.bt.B;
+  return run_cpu(c, c.proposal_prob.t.options(),
+                 decode::condlane_workspace(c.h16, c.w16, c.params_.max_seeds, c.h8, c.w8, c.C),
+                 [&](int64_t k, int64_t b, float* x, float* s, unsigned char* ws) {
+                   decode::condlane_item(image_ptr(c.proposal_prob, k, b, B), image_ptr(c.params, k, b, B),
+                                         image_ptr(c.features, k, b, B), image_ptr(c.range_prob, k, b, B), c.C, c.h16,
+                                         c.w16, c.h8, c.w8, c.params_, c.map, c.ys.data_ptr<float>(), c.rows,
+                                         static_cast<int>(c.max_lanes), x, s, ws);
+                 });
+}
+
 std::tuple<at::Tensor, at::Tensor> decode_scnn_cpu(const at::Tensor& seg, const at::Tensor& exist,
                                                    const at::Tensor& sample_rows, const at::Tensor& ys, double sx,
                                                    double sy, double crop_top, int64_t frame_width,
@@ -148,6 +167,10 @@ TORCH_LIBRARY_FRAGMENT(selfocus, m) {
       "int frame_width, int input_width, int input_height, int max_lanes=8, float threshold=0.95, int max_keep=4) "
       "-> (Tensor, Tensor)");
   m.def(
+      "decode_condlane(Tensor proposal, Tensor params, Tensor features, Tensor range, Tensor ys, float sx, float sy, "
+      "float crop_top, int frame_width, int max_lanes=8, float threshold=0.5, float range_threshold=0.5, "
+      "float merge_dist=2.0, int max_seeds=16, int stride=8) -> (Tensor, Tensor)");
+  m.def(
       "decode_scnn(Tensor out, Tensor lane, Tensor sample_rows, Tensor ys, float sx, float sy, float crop_top, "
       "int frame_width, int input_width, int input_height, int max_lanes=8, float exist_threshold=0.5, "
       "float point_threshold=0.3, int blur=9) -> (Tensor, Tensor)");
@@ -158,6 +181,7 @@ TORCH_LIBRARY_IMPL(selfocus, CPU, m) {
   m.impl("decode_laneatt", &decode_laneatt_cpu);
   m.impl("decode_bezier", &decode_bezier_cpu);
   m.impl("decode_lstr", &decode_lstr_cpu);
+  m.impl("decode_condlane", &decode_condlane_cpu);
   m.impl("decode_scnn", &decode_scnn_cpu);
 }
 

@@ -110,6 +110,25 @@ std::tuple<at::Tensor, at::Tensor> decode_lstr_cuda(const at::Tensor& logits, co
                   });
 }
 
+std::tuple<at::Tensor, at::Tensor> decode_condlane_cuda(const at::Tensor& proposal, const at::Tensor& params,
+                                                        const at::Tensor& features, const at::Tensor& range,
+                                                        const at::Tensor& ys, double sx, double sy, double crop_top,
+                                                        int64_t frame_width, int64_t max_lanes, double threshold,
+                                                        double range_threshold, double merge_dist, int64_t max_seeds,
+                                                        int64_t stride) {
+  const c10::cuda::CUDAGuard guard(proposal.device());
+  const CondLaneCall c = prepare_condlane(proposal, params, features, range, ys, sx, sy, crop_top, frame_width,
+                                          max_lanes, threshold, range_threshold, merge_dist, max_seeds, stride);
+  const int64_t B = c.bt.B;
+  return run_cuda("decode_condlane", c, c.proposal_prob.t,
+                  decode::condlane_workspace(c.h16, c.w16, c.params_.max_seeds, c.h8, c.w8, c.C),
+                  [&](int64_t first, int64_t count, const cuda::DecodeOut& o, cudaStream_t s) {
+                    return cuda::decode_condlane(head_ptr(c.proposal_prob, B), head_ptr(c.params, B),
+                                                 head_ptr(c.features, B), head_ptr(c.range_prob, B), B, first, count,
+                                                 c.C, c.h16, c.w16, c.h8, c.w8, c.params_, c.map, o, s);
+                  });
+}
+
 std::tuple<at::Tensor, at::Tensor> decode_scnn_cuda(const at::Tensor& seg, const at::Tensor& exist,
                                                     const at::Tensor& sample_rows, const at::Tensor& ys, double sx,
                                                     double sy, double crop_top, int64_t frame_width,
@@ -135,6 +154,7 @@ TORCH_LIBRARY_IMPL(selfocus, CUDA, m) {
   m.impl("decode_laneatt", &decode_laneatt_cuda);
   m.impl("decode_bezier", &decode_bezier_cuda);
   m.impl("decode_lstr", &decode_lstr_cuda);
+  m.impl("decode_condlane", &decode_condlane_cuda);
   m.impl("decode_scnn", &decode_scnn_cuda);
 }
 

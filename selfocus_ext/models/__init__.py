@@ -1,7 +1,8 @@
-"""The lane model zoo: five detectors in four families (keypoint, anchor, curve, segmentation), their heads and
+"""The lane model zoo: seven detectors in four families (keypoint, anchor, curve, segmentation), their heads and
 decoders."""
 from .base import DEFAULT_INPUT, HeadSpec, LaneModel, probability
 from .bezier import BezierS
+from .condlane import CondLaneS
 from .ganet import GANetS
 from .registry import available, build, load, register
 from .laneatt import LaneATTS
@@ -15,5 +16,6 @@ register("laneatt-s")(LaneATTS)
 register("scnn-s")(SCNNS)
 register("resa-s")(RESAS)
 register("lstr-s")(LSTRS)
+register("condlane-s")(CondLaneS)
 
-__all__ = ["BezierS", "DEFAULT_INPUT", "GANetS", "LaneATTS", "LSTRS", "RESAS", "SCNNS", "HeadSpec", "LaneModel", "available", "build", "load", "probability", "register"]
+__all__ = ["BezierS", "CondLaneS", "DEFAULT_INPUT", "GANetS", "LaneATTS", "LSTRS", "RESAS", "SCNNS", "HeadSpec", "LaneModel", "available", "build", "load", "probability", "register"]

@@ -47,3 +47,9 @@ def _decode_scnn_fake(out, lane, rows, ys, sx, sy, crop_top, frame_width, input_
 def _decode_lstr_fake(logits, curves, sample_ys, ys, sx, sy, crop_top, frame_width, input_width, input_height,
                       max_lanes=8, *args):
     return _decoder_fake("decode_lstr", dict(logits=logits, curves=curves), ys, max_lanes, 2, sample_ys=sample_ys)
+
+
+@torch.library.register_fake("selfocus::decode_condlane")
+def _decode_condlane_fake(proposal, params, features, range_, ys, sx, sy, crop_top, frame_width, max_lanes=8, *args):
+    return _decoder_fake("decode_condlane", dict(proposal=proposal, params=params, features=features, range=range_),
+                         ys, max_lanes, 3)

@@ -214,6 +214,32 @@ void fuzz_lstr(Gen& g) {
   check_laneset("lstr", f, o.xs, o.scores);
 }
 
+void fuzz_condlane(Gen& g) {
+  const Frame f = random_frame(g);
+  const int C = g.uniform_int(1, 70), h16 = g.uniform_int(1, 12), w16 = g.uniform_int(1, 30);
+  const int h8 = g.uniform_int(1, 24), w8 = g.uniform_int(1, 60);
+  const double sp = g.chance(0.5) ? 0.0 : g.uniform(0.0, 0.3);
+  const int64_t cells = static_cast<int64_t>(h16) * w16;
+  std::vector<float> proposal = g.probabilities(cells, sp);
+  std::vector<float> params = g.values(2LL * (C + 3) * cells, sp, g.chance(0.5) ? 1.0f : g.scale());
+  std::vector<float> features = g.values(static_cast<int64_t>(C) * h8 * w8, sp, g.chance(0.5) ? 1.0f : g.scale());
+  std::vector<float> range = g.probabilities(h8 * cells, sp);
+  decode::CondLaneParams p;
+  p.threshold = static_cast<float>(g.uniform(-0.1, 1.0));
+  p.range_threshold = static_cast<float>(g.uniform(-0.1, 1.0));
+  p.merge_dist = static_cast<float>(g.uniform(0.0, 5.0));
+  p.max_seeds = g.uniform_int(1, 40);
+  p.stride = g.uniform_int(1, 16);
+  std::vector<unsigned char> ws(decode::condlane_workspace(h16, w16, p.max_seeds, h8, w8, C));
+  Outputs o(f);
+  timed("condlane", [&] {
+    decode::condlane_item(proposal.data(), params.data(), features.data(), range.data(), C, h16, w16, h8, w8, p, f.map,
+                          f.ys.data(), static_cast<int>(f.ys.size()), f.max_lanes, o.xs.data(), o.scores.data(),
+                          ws.data());
+  });
+  check_laneset("condlane", f, o.xs, o.scores);
+}
+
 void fuzz_scnn(Gen& g) {
   const Frame f = random_frame(g);
   const int channels = g.uniform_int(1, 6), h = g.uniform_int(1, 30), w = g.uniform_int(1, 60);
@@ -315,7 +341,7 @@ int main() {
   const char* seed = std::getenv("SELFOCUS_FUZZ_SEED");
   const double budget = secs ? std::atof(secs) : 3.0;
   Gen g{std::mt19937_64(seed ? std::strtoull(seed, nullptr, 10) : 1)};
-  void (*const cases[])(Gen&) = {fuzz_ganet, fuzz_laneatt, fuzz_bezier, fuzz_lstr, fuzz_scnn, fuzz_culane, fuzz_distortion};
+  void (*const cases[])(Gen&) = {fuzz_ganet, fuzz_laneatt, fuzz_bezier, fuzz_lstr, fuzz_condlane, fuzz_scnn, fuzz_culane, fuzz_distortion};
   const auto t0 = Clock::now();
   int64_t runs = 0;
   while (std::chrono::duration<double>(Clock::now() - t0).count() < budget && selfocus_test::failures() == 0) {
