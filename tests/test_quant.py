@@ -163,7 +163,7 @@ def calib():
     return calibration_images(8, seed=3)
 
 
-@pytest.mark.parametrize("name", ["ganet-s", "laneatt-s", "bezier-s", "scnn-s", "resa-s"])
+@pytest.mark.parametrize("name", ["ganet-s", "laneatt-s", "bezier-s", "scnn-s", "resa-s", "lstr-s", "condlane-s"])
 def test_zoo_models_convert_and_calibrate(name, calib):
     m = models.load(name)
     with torch.no_grad():
