@@ -673,9 +673,17 @@ SF_HDF void condlane_item(const float* proposal, const float* params, const floa
     for (int y = 0; y < h8; ++y) {
       if (!(range[static_cast<int64_t>(y) * cells + cell] > p.range_threshold)) continue;
       const double ry = (y - yp) / h8;
+      // condlane_conv for every column of the row, channels outer so the inner loop runs along the row
+      // (each column still sums its channels in order 0..C-1: the same values)
+      for (int x = 0; x < w8; ++x) s.logits[x] = 0.0;
+      for (int k = 0; k < C; ++k) {
+        const float* row = features + k * plane + static_cast<int64_t>(y) * w8;
+        const double wk = wl[k];
+        for (int x = 0; x < w8; ++x) s.logits[x] += wk * static_cast<double>(row[x]);
+      }
       double mx = -INFINITY;
       for (int x = 0; x < w8; ++x) {
-        const double l = condlane_conv(wl, features, C, plane, static_cast<int64_t>(y) * w8 + x, (x - xp) / w8, ry);
+        const double l = s.logits[x] + wl[C] * ((x - xp) / w8) + wl[C + 1] * ry + wl[C + 2];
         s.logits[x] = l;
         mx = l > mx ? l : mx;
       }

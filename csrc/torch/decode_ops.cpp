@@ -11,7 +11,7 @@
 #include "../core/lane_decoders.h"
 #include "decode_args.h"
 
-// Wider vector units for SCNN's map loops on the host (elementwise: the results do not change).
+// Wider vector units for SCNN's map loops and CondLane's dynamic convs on the host (elementwise: the results do not change).
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(SELFOCUS_NO_CLONES)
 #define SF_DECODE_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"), flatten))
 #else
@@ -44,6 +44,14 @@ void scnn_item_host(const float* prob, const float* exist, int channels, int h, 
                     int max_lanes, float* xs, float* scores, unsigned char* workspace) {
   decode::scnn_item(prob, exist, channels, h, w, sample_rows, n_rows, p, map, ys, rows, max_lanes, xs, scores,
                     workspace);
+}
+
+SF_DECODE_CLONES
+void condlane_item_host(const float* proposal, const float* params, const float* features, const float* range, int C,
+                        int h16, int w16, int h8, int w8, const decode::CondLaneParams& p, const decode::InputMap& map,
+                        const float* ys, int rows, int max_lanes, float* xs, float* scores, unsigned char* workspace) {
+  decode::condlane_item(proposal, params, features, range, C, h16, w16, h8, w8, p, map, ys, rows, max_lanes, xs,
+                        scores, workspace);
 }
 
 std::tuple<at::Tensor, at::Tensor> decode_ganet_cpu(const at::Tensor& hm, const at::Tensor& pts, const at::Tensor& intr,
@@ -123,10 +131,10 @@ std::tuple<at::Tensor, at::Tensor> decode_condlane_cpu(const at::Tensor& proposa
   return run_cpu(c, c.proposal_prob.t.options(),
                  decode::condlane_workspace(c.h16, c.w16, c.params_.max_seeds, c.h8, c.w8, c.C),
                  [&](int64_t k, int64_t b, float* x, float* s, unsigned char* ws) {
-                   decode::condlane_item(image_ptr(c.proposal_prob, k, b, B), image_ptr(c.params, k, b, B),
-                                         image_ptr(c.features, k, b, B), image_ptr(c.range_prob, k, b, B), c.C, c.h16,
-                                         c.w16, c.h8, c.w8, c.params_, c.map, c.ys.data_ptr<float>(), c.rows,
-                                         static_cast<int>(c.max_lanes), x, s, ws);
+                   condlane_item_host(image_ptr(c.proposal_prob, k, b, B), image_ptr(c.params, k, b, B),
+                                      image_ptr(c.features, k, b, B), image_ptr(c.range_prob, k, b, B), c.C, c.h16,
+                                      c.w16, c.h8, c.w8, c.params_, c.map, c.ys.data_ptr<float>(), c.rows,
+                                      static_cast<int>(c.max_lanes), x, s, ws);
                  });
 }
 

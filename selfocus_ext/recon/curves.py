@@ -23,7 +23,7 @@ from tqdm import tqdm
 from ..files import DamagedFileError, atomic_write_json, read_json
 from ..lanes import distortion_score
 
-CURVE_VERSION = 1
+CURVE_VERSION = 2
 
 
 @dataclass
@@ -79,10 +79,14 @@ def build_curves(model, images: torch.Tensor, levels: int = 8, reruns: int = 20,
         if not np.isfinite(rms) or rms == 0.0:
             rms = 1.0
         scores = []
+        # One draw of K noise directions per head, scaled to every level (common random numbers: the levels
+        # differ only in size, so the curve is not blurred by fresh draws, and the largest heads -- hundreds
+        # of MB per draw -- are drawn once instead of once per level).
+        noise = torch.randn((reruns,) + tuple(out.shape), generator=gen, dtype=out.dtype)
+        copies = torch.empty_like(noise)
         for f in fractions:
-            noise = torch.randn((reruns,) + tuple(out.shape), generator=gen, dtype=out.dtype)
             noisy = dict(fp)
-            noisy[spec.output_key] = out.unsqueeze(0) + float(f * rms) * noise
+            noisy[spec.output_key] = torch.mul(noise, float(f * rms), out=copies).add_(out.unsqueeze(0))
             xs = _decode_copies(model, noisy, spec.output_key, reruns)
             scores.append(float(distortion_score(ref, xs).double().mean()))
             bar.update()
