@@ -816,6 +816,30 @@ SF_HDF void scnn_row_boxes(SCNNScratch& s, const SCNNParams& p, int j0, double* 
   }
 }
 
+// The leftmost column within kTieTolerance of the row's maximum `best_v` (plateaus of equal probability
+// would otherwise be decided by rounding).
+SF_HDF int scnn_leftmost_near(const float* row, float best_v) {
+  int best = 0;
+  while (row[best] < best_v - kTieTolerance) ++best;
+  return best;
+}
+
+// One lane channel's chosen columns (sample_x, -1 where none) -> a lane of at least two points, scored by
+// its existence probability `e`.
+SF_HDF void scnn_add_lane(SCNNScratch& s, const int* sample_rows, int n_rows, float e, int* n_lanes, int* used) {
+  int count = 0;
+  for (int i = 0; i < n_rows; ++i) {
+    if (s.sample_x[i] < 0.0f) continue;
+    s.px[*used + count] = s.sample_x[i];
+    s.py[*used + count] = static_cast<float>(sample_rows[i]);
+    ++count;
+  }
+  if (count >= 2) {
+    s.spans[(*n_lanes)++] = {*used, count, e};
+    *used += count;
+  }
+}
+
 // prob [C, h, w] per-channel probabilities at the feature resolution (background + lanes), exist [C - 1]
 // probabilities, sample_rows [n_rows]: input rows to read. Each lane map is upsampled (bilinear) and
 // blurred with OpenCV's normalised box filter (reflect-101 borders) computed the way OpenCV computes it for
@@ -869,24 +893,11 @@ SF_HDF void scnn_item(const float* prob, const float* exist, int channels, int h
         best_v = s.blurred[x] > best_v ? s.blurred[x] : best_v;
       }
       if (!(best_v > p.point_threshold)) continue;
-      // the leftmost column within kTieTolerance of the maximum (plateaus of equal probability would
-      // otherwise be decided by rounding)
-      int best = 0;
-      while (s.blurred[best] < best_v - kTieTolerance) ++best;
+      const int best = scnn_leftmost_near(s.blurred, best_v);
       for (int i = 0; i < n_rows; ++i)
         if (sample_rows[i] == y) s.sample_x[i] = static_cast<float>(best);
     }
-    int count = 0;
-    for (int i = 0; i < n_rows; ++i) {
-      if (s.sample_x[i] < 0.0f) continue;
-      s.px[used + count] = s.sample_x[i];
-      s.py[used + count] = static_cast<float>(sample_rows[i]);
-      ++count;
-    }
-    if (count >= 2) {
-      s.spans[n_lanes++] = {used, count, e};
-      used += count;
-    }
+    scnn_add_lane(s, sample_rows, n_rows, e, &n_lanes, &used);
   }
   emit(s.spans, n_lanes, s.px, s.py, map, ys, rows, max_lanes, xs, scores, s.emit);
 }

@@ -123,7 +123,9 @@ __global__ void scnn_kernel(HeadPtr prob_h, HeadPtr exist_h, const int* sample_r
       for (int64_t i = tid; i < static_cast<int64_t>(H) * W; i += nt) {
         const decode::Tap a = s.ty[i / W];
         const int64_t x = i % W;
-        s.up[i] = a.w0 * s.hrows[a.i0 * static_cast<int64_t>(W) + x] + a.w1 * s.hrows[a.i1 * static_cast<int64_t>(W) + x];
+        const float* top = s.hrows + a.i0 * static_cast<int64_t>(W);
+        const float* bot = s.hrows + a.i1 * static_cast<int64_t>(W);
+        s.up[i] = a.w0 * top[x] + a.w1 * bot[x];
       }
       __syncthreads();
       // boxes row r holds the horizontal box sums of padded row r - half (reflect-101 rows and columns)
@@ -161,28 +163,11 @@ __global__ void scnn_kernel(HeadPtr prob_h, HeadPtr exist_h, const int* sample_r
         const float* row = s.up + static_cast<int64_t>(sample_rows[i]) * W;
         float best_v = -INFINITY;
         for (int x = 0; x < W; ++x) best_v = row[x] > best_v ? row[x] : best_v;
-        float chosen = -1.0f;
-        if (best_v > p.point_threshold) {
-          int best = 0;
-          while (row[best] < best_v - decode::kTieTolerance) ++best;
-          chosen = static_cast<float>(best);
-        }
-        s.sample_x[i] = chosen;
+        const bool found = best_v > p.point_threshold;
+        s.sample_x[i] = found ? static_cast<float>(decode::scnn_leftmost_near(row, best_v)) : -1.0f;
       }
       __syncthreads();
-      if (tid == 0) {
-        int n = 0;
-        for (int i = 0; i < n_rows; ++i) {
-          if (s.sample_x[i] < 0.0f) continue;
-          s.px[used + n] = s.sample_x[i];
-          s.py[used + n] = static_cast<float>(sample_rows[i]);
-          ++n;
-        }
-        if (n >= 2) {
-          s.spans[n_lanes++] = {used, n, e};
-          used += n;
-        }
-      }
+      if (tid == 0) decode::scnn_add_lane(s, sample_rows, n_rows, e, &n_lanes, &used);
       __syncthreads();  // the next lane channel overwrites hrows, up and sample_x
     }
     if (tid == 0)

@@ -151,7 +151,7 @@ class CondLaneS(LaneModel):
         focal = focal / pos.sum().clamp(min=1)
         (h8, w8), (h16, w16) = self.grid8, self.grid16
         cols = torch.arange(w8, dtype=torch.float32)
-        terms, n_rows, n_inst = [], 0, 0
+        n_rows, n_inst = 0, 0
         l_loc = l_exp = l_off = l_rng = out["proposal"].new_zeros(())
         for b in range(len(t["cells"])):
             cells, gx = t["cells"][b], t["xs"][b]
