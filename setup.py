@@ -59,7 +59,7 @@ else:
 
 setup(
     packages=find_packages(include=["selfocus_ext", "selfocus_ext.*"]),
-    package_data={"selfocus_ext.models": ["weights/*.pt", "weights/*.md"]},
+    package_data={"selfocus_ext.models": ["weights/*.pt", "weights/*.md", "weights/*.json"]},
     ext_modules=[ext],
     cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},
 )

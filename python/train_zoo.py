@@ -8,6 +8,9 @@ run continues from the last checkpoint with --resume. At the end the weights are
 (selfocus_ext/models/weights/NAME.pt) and evaluated on the fixed generated test set. --init starts from
 existing weights (``shipped``: the package's, or a file) with a fresh optimiser and schedule: a further
 training stage, recorded in runs/NAME/summary.json beside the earlier stages (the model card adds them up).
+--grow-from starts a larger model from a smaller zoo model's shipped weights (the card says so):
+
+    python python/train_zoo.py --model lstr-m --grow-from lstr-s --lr 1e-3 --steps 5000 --minutes 45
 """
 import argparse
 import json
@@ -26,6 +29,22 @@ from selfocus_ext.workflow.data import DataSpec, evaluation_set
 from selfocus_ext.workflow.evaluation import evaluate
 
 
+def grow_from(model: torch.nn.Module, small_state: dict) -> tuple:
+    """Copies each tensor of ``small_state`` whose name and shape match into ``model``; every residual block of
+    ``model`` that did not receive all its tensors starts as an identity (its last BatchNorm scale zeroed), so
+    the deeper network begins computing what the smaller one did through the shared blocks. Returns (copied,
+    fresh) tensor counts."""
+    from selfocus_ext.models.backbone import BasicBlock
+
+    own = model.state_dict()
+    take = {k: v for k, v in small_state.items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict(take, strict=False)
+    for name, block in model.named_modules():
+        if isinstance(block, BasicBlock) and any(f"{name}.{k}" not in take for k in block.state_dict()):
+            torch.nn.init.zeros_(block.conv2[1].weight)
+    return len(take), len(own) - len(take)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", required=True, choices=models.available())
@@ -40,7 +59,12 @@ def main() -> None:
     p.add_argument("--resume", action="store_true")
     p.add_argument("--eval-scenes", type=int, default=2000)
     p.add_argument("--init", default=None, help="start from these weights: 'shipped' or a .pt file")
+    p.add_argument("--grow-from", default=None, metavar="SMALLER_MODEL",
+                   help="copy every tensor of this zoo model's shipped weights whose name and shape match; residual "
+                        "blocks it lacks start as identities")
     a = p.parse_args()
+    if a.init and a.grow_from:
+        p.error("--init and --grow-from: choose one starting point")
 
     torch.manual_seed(a.seed)
     model = registry.build(a.model)
@@ -56,6 +80,14 @@ def main() -> None:
                 prev = json.load(f)
             stages = prev.get("stages") or [dict(steps=prev.get("steps"), minutes=prev.get("minutes"), lr=None, init=None)]
         print(f"starting from {path} (after {len(stages)} recorded training stage(s))")
+    if a.grow_from:
+        if a.grow_from not in models.available():
+            p.error(f"--grow-from: unknown model {a.grow_from!r}; available: {', '.join(models.available())}")
+        path = registry.weights_path(a.grow_from)
+        if not os.path.isfile(path):
+            raise SystemExit(f"--grow-from: no shipped weights at {path}")
+        copied, fresh = grow_from(model, torch.load(path, map_location="cpu", weights_only=True)["model"])
+        print(f"grown from {a.grow_from}: {copied} tensors copied, {fresh} kept fresh")
     mi = model.model_input
     data = build_trainset(a.train_scenes, a.seed, mi)
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=1e-4)
@@ -113,7 +145,8 @@ def main() -> None:
     model.eval()
     res = evaluate(model, evaluation_set(DataSpec("synth"), a.eval_scenes, model.model_input))["counts"]
     res = {k: culane.Counts(*v) for k, v in res.items()}
-    stages.append(dict(steps=step, minutes=round(elapsed / 60, 1), lr=a.lr, init=a.init))
+    stages.append(dict(steps=step, minutes=round(elapsed / 60, 1), lr=a.lr,
+                       init=f"grown from {a.grow_from}" if a.grow_from else a.init))
     summary = dict(model=a.model, steps=sum(st["steps"] for st in stages),
                    minutes=round(sum(st["minutes"] for st in stages), 1), batch=a.batch, train_scenes=n,
                    stages=stages, f1={k: round(v.f1 * 100, 2) for k, v in res.items()})

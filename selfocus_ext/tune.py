@@ -2,11 +2,12 @@
 
     python -m selfocus_ext.tune [--model ganet-s] [--bits w4a4] [--method sf] [--data synth | culane:ROOT |
                                 tusimple:ROOT] [--calib 512] [--budget quick] [--out runs/NAME] [--resume]
-                                [--device cpu|cuda]
+                                [--device cpu|cuda] [--export onnx [--export-format qdq|qcdq]]
 
 With no arguments: the shipped ganet-s, generated scenes, W4A4, Selective Focus, quick budget. Every stage
 saves what it finished under --out; --resume continues an interrupted run from there (tuning from its last
-checkpoint, to the same result).
+checkpoint, to the same result). --export onnx writes the quantized network as model.onnx into the run and
+scores it in onnxruntime on the same test set (its F1 joins the report).
 """
 from __future__ import annotations
 
@@ -88,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", default=os.path.join(os.path.expanduser("~"), ".cache", "selfocus_ext"),
                    help="where noise-score curves are cached ('' disables)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--export", choices=["onnx"], help="also write model.onnx (QuantizeLinear/DequantizeLinear "
+                   "nodes) and score it in onnxruntime; needs pip install -e .[export]")
+    p.add_argument("--export-format", default="qdq", choices=["qdq", "qcdq"],
+                   help="qdq: int4/int8 types (default); qcdq: 8-bit containers with a Clip to the low-bit range")
     return p
 
 
@@ -169,8 +174,10 @@ class Run:
     """One tuning job in stages (FP evaluation, calibration, noise-score curves, tuning, report); each stage
     records its results in progress.json as it finishes, and a resumed run skips what is recorded."""
 
-    def __init__(self, settings: RunSettings, out: str, device: str, cache_dir: str, show_progress: bool):
+    def __init__(self, settings: RunSettings, out: str, device: str, cache_dir: str, show_progress: bool,
+                 export_format: Optional[str] = None):
         self.s, self.out = settings, out
+        self.export_format = export_format
         self.p: Dict[str, object] = {"seconds": {}}  # the progress record; main() loads a resumed one
         self.device, self.cache_dir, self.bars = device, cache_dir, show_progress
         self.method = get_method(settings.method)
@@ -208,11 +215,12 @@ class Run:
         return (f"delete it and the entry {stage!r} of {self.path(PROGRESS_FILE)}, then --resume to make it again "
                 "(or start the run again in a new --out directory)")
 
-    def _eval(self, model, key: str, desc: str, reference=None) -> torch.Tensor:
+    def _eval(self, model, key: str, desc: str, reference=None, device: Optional[str] = None) -> torch.Tensor:
         t = time.perf_counter()
+        device = device or self.device
         try:
-            r = evaluate(model.to(self.device), self.evalset, progress=self.bars, desc=desc, reference=reference,
-                         device=self.device)
+            r = evaluate(model.to(device), self.evalset, progress=self.bars, desc=desc, reference=reference,
+                         device=device)
         finally:
             model.cpu()
         xs = r.pop("xs")
@@ -237,6 +245,8 @@ class Run:
             save_quantized(qmodel, self.path("quantized.pt"))
         final = load_quantized(self.model, self.path("quantized.pt"), self.redo_hint(
             "tuned" if self.method.granularity is not None else "calibrated"))
+        if self.export_format:
+            self.export_onnx(final, fp_xs)
         self.figures(final, fp_xs, curves)
         report = write_reports(self.out, asdict(self.s), self.p, self.method, self.budget)
         print(format_table(report))
@@ -312,6 +322,24 @@ class Run:
         os.remove(self.path("checkpoint.pt"))
         return qmodel
 
+    def export_onnx(self, qmodel, fp_xs: torch.Tensor) -> None:
+        """Stage 5 (--export onnx): model.onnx, scored in onnxruntime on the test set."""
+        from .export import OnnxLaneModel, export_onnx, open_session
+
+        key = f"onnx-{self.export_format}"
+        if key in self.p:
+            return
+        t = time.perf_counter()
+        info = export_onnx(qmodel.cpu(), self.path("model.onnx"), fmt=self.export_format, force=True,
+                           metadata={"model": self.s.model, "method": self.s.method})
+        self.p["seconds"]["onnx export"] = time.perf_counter() - t
+        session = open_session(self.path("model.onnx"))
+        runtime = OnnxLaneModel(session, self.model)
+        self._eval(runtime, key, f"onnxruntime ({self.export_format})", reference=fp_xs, device="cpu")
+        self.p[key].update(format=self.export_format, optimization_level=session.optimization_level,
+                           bytes=info["bytes"])
+        self.save_progress()
+
     def figures(self, qmodel, fp_xs: torch.Tensor, curves) -> None:
         key = "tuned" if "tuned" in self.p else "calibrated"
         q_xs = self.load_lanes(key)
@@ -346,7 +374,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         settings = settings_from_args(args)
         out = args.out or os.path.join("runs", f"{args.model}-{settings.bits}-{args.method}-{args.budget}")
-        run = Run(settings, out, args.device, args.cache_dir, not args.quiet)  # checks the model before --out
+        if args.export:
+            from .export.onnx_graph import _require_onnx
+
+            try:
+                _require_onnx()
+                import onnxruntime  # noqa: F401
+            except Exception as exc:
+                raise UsageError(f"--export onnx: {exc}" if "pip install" in str(exc) else
+                                 "--export onnx: onnxruntime is missing (pip install -e .[export])") from None
+        run = Run(settings, out, args.device, args.cache_dir, not args.quiet,
+                  args.export_format if args.export else None)  # checks the model before --out
         run.p = prepare_out(out, settings, args.resume)
     except (UsageError, DamagedFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -15,3 +15,16 @@ def gen():
 
 
 requires_cuda = pytest.mark.skipif(not cuda_usable(), reason="needs a CUDA build of selfocus_ext and a GPU")
+
+
+def shipped_models(names):
+    """The names among ``names`` whose trained weights ship in the package (a Mid model counts once trained)."""
+    import os
+
+    from selfocus_ext.models import registry
+
+    return [n for n in names if os.path.isfile(registry.weights_path(n))]
+
+
+FAMILIES = ["ganet", "laneatt", "bezier", "scnn", "resa", "lstr", "condlane"]
+MID_MODELS = [f"{f}-m" for f in FAMILIES]

@@ -7,7 +7,13 @@ from selfocus_ext import models
 from selfocus_ext.metrics import culane
 from selfocus_ext.models.targets import build_trainset
 
-NAMES = ["ganet-s", "laneatt-s", "bezier-s", "scnn-s", "resa-s", "lstr-s", "condlane-s"]
+from conftest import FAMILIES
+
+NAMES = [f"{f}-{size}" for size in "sm" for f in FAMILIES]
+
+
+def family(name):
+    return name.rsplit("-", 1)[0]
 
 
 @pytest.fixture(scope="module")
@@ -25,6 +31,49 @@ def test_registry():
     assert set(NAMES) <= set(models.available())
     with pytest.raises(ValueError, match="unknown model 'nope'"):
         models.build("nope")
+    sizes = models.sizes()
+    assert all(sorted(sizes[f]) == ["m", "s"] for f in FAMILIES)
+
+
+@pytest.mark.parametrize("fam", FAMILIES)
+def test_mid_is_the_small_design_deeper(fam):
+    """Same heads and output shapes, a deeper backbone, and 1.8-2.5x the parameters (the ResNet-18 -> 34 step)."""
+    small, mid = models.build(f"{fam}-s").eval(), models.build(f"{fam}-m").eval()
+    params = [sum(p.numel() for p in m.parameters()) for m in (small, mid)]
+    assert 1.8 <= params[1] / params[0] <= 2.5, params
+    assert [h.__dict__ for h in small.heads] == [h.__dict__ for h in mid.heads]
+    x = torch.zeros(1, 3, small.model_input.size[1], small.model_input.size[0])
+    with torch.no_grad():
+        a, b = small(x), mid(x)
+    assert {k: v.shape for k, v in a.items()} == {k: v.shape for k, v in b.items()}
+    blocks = [sum(1 for n, _ in m.backbone.named_modules() if n.endswith("conv2")) for m in (small, mid)]
+    assert blocks[1] > blocks[0]
+
+
+@pytest.mark.parametrize("fam", ["ganet", "scnn", "lstr"])
+def test_builders_take_depth_and_width(fam):
+    from selfocus_ext.models import backbone, lstr
+
+    cls = models.build(f"{fam}-s").__class__
+    if fam == "lstr":
+        widths, depths = (8, 8, 16, 16, 32), (1, 1, 3, 1)
+        m = cls(widths=widths, depths=depths, dim=32)
+    else:
+        widths, depths = (8, 16, 24, 40), (1, 1, 3)
+        m = cls(widths=widths, depths=depths)
+    assert len(m.backbone.layer3) == 3 and m.backbone.layer3[0].conv1[0].out_channels == widths[3]
+    x = torch.zeros(2, 3, m.model_input.size[1], m.model_input.size[0])
+    with torch.no_grad():
+        lanes = m.decode(m.eval()(x))
+    assert lanes.xs.shape[0] == 2
+    stages = 4 if fam == "lstr" else 3
+    with pytest.raises(ValueError, match="depths: expected"):
+        cls(depths=(2,) * (stages + 1))
+    with pytest.raises(ValueError, match="widths: expected"):
+        cls(widths=(8, 8))
+    with pytest.raises(ValueError, match="depths: expected"):
+        cls(depths=(1, 0, 2, 1)[:stages])
+    assert backbone.MID_DEPTHS == (2, 4, 6) and lstr.MID_DEPTHS == (2, 4, 6, 3)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -43,21 +92,21 @@ def test_forward_and_heads(name, batch):
             torch.broadcast_shapes(mask.shape, out[h.output_key].shape)  # raises if not broadcastable
             assert torch.all((mask >= 0) & (mask <= 1))
     n_params = sum(p.numel() for p in m.parameters())
-    assert 3e5 < n_params < 4e6  # LSTR-S (CULane width) is the largest, about 3 M
+    assert 3e5 < n_params < 7e6  # LSTR-M (CULane width) is the largest, about 6.3 M
     lanes = m.decode(out)
     assert lanes.xs.shape[0] == 2 and lanes.xs.shape[2] == m.model_input.frame.rows
 
 
 def _oracle(name, m, t):
-    if name == "ganet-s":
+    if family(name) == "ganet":
         return {"kpts_hm": torch.logit(t["hm"].clamp(1e-4, 1 - 1e-4)), "pts_offset": t["pts"], "int_offset": t["int"]}
-    if name in ("scnn-s", "resa-s"):
+    if family(name) in ("scnn", "resa"):
         return {"out": torch.nn.functional.one_hot(t["seg"], 5).permute(0, 3, 1, 2).float() * 20,
                 "lane": (t["exist"] * 2 - 1) * 10}
-    if name == "laneatt-s":
+    if family(name) == "laneatt":
         logits = torch.stack([torch.zeros(t["label"].shape), (t["label"] * 2 - 1).float() * 10], -1)
         return {"cls_logits": logits, "reg": torch.cat([t["length"][..., None], t["off"]], -1)}
-    if name == "lstr-s":
+    if family(name) == "lstr":
         # each GT lane on its own query, its curve fitted by least squares with the pole f at -1 (the decoder
         # takes any per-query curve; sharing k, f, m, n across queries is the model's constraint)
         B = len(t["xs"])
@@ -73,7 +122,7 @@ def _oracle(name, m, t):
                 logits[b, q] = torch.tensor([-10.0, 10.0])
                 curves[b, q] = torch.tensor([float(ends[0]) - 0.01, float(ends[1]) + 0.01, k, -1.0, mm, n, slope, 0.0])
         return {"logits": logits, "curves": curves}
-    if name == "condlane-s":
+    if family(name) == "condlane":
         # lane g: a logit at its start cell, feature channel g = -(column - x)^2 (the location conv picks it
         # with weight 1), channel 4 + g = x - column (the offset conv reads it), range on its rows
         from selfocus_ext.models.condlane import CONV_WEIGHTS, FEATURES
@@ -156,6 +205,22 @@ def test_shipped_model_reproduces_its_card(name):
     res = evaluate(model, evaluation_set(DataSpec("synth"), 200, model.model_input), progress=False)
     assert abs(res["f1"] - card["f1_first200"]) <= 1.0
     assert sum(p.numel() for p in model.parameters()) == card["parameters"]
+
+
+@pytest.mark.parametrize("fam", [f for f in FAMILIES if f"{f}-m" in _shipped() and f"{f}-s" in _shipped()])
+def test_mid_model_meets_the_small_models_floor(fam):
+    """A shipped Mid model's card: test-set F1 at least the Small model's minus 1, and the training facts."""
+    import json
+
+    from selfocus_ext.models import registry
+
+    cards = {}
+    for size in "sm":
+        with open(registry.weights_path(f"{fam}-{size}")[:-3] + ".json") as f:
+            cards[size] = json.load(f)
+    assert cards["m"]["f1"]["total"] >= cards["s"]["f1"]["total"] - 1.0
+    assert cards["m"]["training"]["minutes"] <= 45 and cards["m"]["training"]["steps"] > 0
+    assert 1.8 <= cards["m"]["parameters"] / cards["s"]["parameters"] <= 2.5
 
 
 def test_resa_aggregator_is_the_gather_form():

@@ -21,6 +21,7 @@ from selfocus_ext.quant import (
     save_quantized,
 )
 from selfocus_ext.quant.observers import ACIQ_LAPLACE, ACIQ_LAPLACE_ONE_SIDED, MIN_SCALE, make_observer, mse_search
+from conftest import FAMILIES, MID_MODELS, shipped_models
 
 
 def test_aciq_clip_is_table_times_b():
@@ -163,7 +164,7 @@ def calib():
     return calibration_images(8, seed=3)
 
 
-@pytest.mark.parametrize("name", ["ganet-s", "laneatt-s", "bezier-s", "scnn-s", "resa-s", "lstr-s", "condlane-s"])
+@pytest.mark.parametrize("name", [f"{f}-s" for f in FAMILIES] + shipped_models(MID_MODELS))
 def test_zoo_models_convert_and_calibrate(name, calib):
     m = models.load(name)
     with torch.no_grad():

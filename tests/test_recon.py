@@ -14,6 +14,8 @@ from selfocus_ext.recon import (METHODS, Interrupted, NoiseScoreCurve, Reconstru
                                 get_budget, get_method, head_losses, select_heads, selective_focus_loss)
 from selfocus_ext.recon.rounding import RoundingSchedule, cosine_lr
 
+from conftest import MID_MODELS, shipped_models
+
 
 @pytest.fixture(scope="module")
 def images():
@@ -165,7 +167,20 @@ def test_every_tuning_method_runs_and_leaves_a_deployable_model(method, images):
 @pytest.mark.parametrize("name", ["laneatt-s", "bezier-s", "scnn-s", "resa-s", "lstr-s", "condlane-s"])
 @pytest.mark.parametrize("method", [m for m, v in METHODS.items() if v.granularity])
 def test_other_zoo_models_tune(name, method, images):
+    _check_tunes(name, method, images)
+
+
+@pytest.mark.parametrize("name", shipped_models(MID_MODELS))
+@pytest.mark.parametrize("method", ["adaround", "brecq", "qdrop", "sf"])
+def test_mid_models_tune(name, method, images):
+    _check_tunes(name, method, images)
+
+
+def _check_tunes(name, method, images):
     q, rec, result = _run(name, method, images)
+    with torch.no_grad():
+        out = q(images[:2])
+    assert all(torch.isfinite(v).all() for v in out.values())
     if get_method(method).select:
         k = 1 if len(models.build(name).heads) == 2 else 2  # the paper's k: 1 for two-head models
         assert all(len(h["selected"]) == k for h in result["history"] if not h["final"])

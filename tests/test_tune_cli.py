@@ -121,6 +121,19 @@ def test_calibration_only_method_on_a_culane_tree(capsys, tmp_path):
     assert code == 0 and "calibration only" in table and "tuned" not in table
 
 
+def test_export_onnx_joins_the_run_and_its_report(capsys, tmp_path):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    out = str(tmp_path / "e")
+    code, table, _ = run(FAST + ["--method", "omse", "--bits", "w8a8", "--out", out, "--export", "onnx",
+                                 "--export-format", "qcdq"], capsys)
+    assert code == 0 and os.path.isfile(os.path.join(out, "model.onnx"))
+    assert "onnxruntime (qcdq)" in table
+    rows = {r["stage"]: r for r in json.load(open(os.path.join(out, "report.json")))["results"]}
+    assert abs(rows["onnxruntime (qcdq)"]["f1"] - rows["calibration only"]["f1"]) <= 10.0  # 16 scenes
+    assert rows["onnxruntime (qcdq)"]["lds"] is not None
+
+
 def test_evaluate_model_errors(capsys, tmp_path):
     assert evaluate_cli.main(["--model", "nope"]) == 2
     assert "unknown model" in capsys.readouterr().err

@@ -1,21 +1,25 @@
-"""The lane model zoo: seven detectors in four families (keypoint, anchor, curve, segmentation), their heads and
-decoders."""
+"""The lane model zoo: seven detectors in four families (keypoint, anchor, curve, segmentation), each in two
+sizes (``-s`` Small, ``-m`` Mid: the same design on a deeper backbone), their heads and decoders."""
+from functools import partial
+
+from . import lstr
+from .backbone import MID_DEPTHS
 from .base import DEFAULT_INPUT, HeadSpec, LaneModel, probability
-from .bezier import BezierS
-from .condlane import CondLaneS
-from .ganet import GANetS
-from .registry import available, build, load, register
-from .laneatt import LaneATTS
-from .lstr import LSTRS
-from .resa import RESAS
-from .scnn import SCNNS
+from .bezier import BezierLaneNet
+from .condlane import CondLaneNet
+from .ganet import GANet
+from .laneatt import LaneATT
+from .lstr import LSTR
+from .registry import available, build, load, register, sizes
+from .resa import RESA
+from .scnn import SCNN
 
-register("bezier-s")(BezierS)
-register("ganet-s")(GANetS)
-register("laneatt-s")(LaneATTS)
-register("scnn-s")(SCNNS)
-register("resa-s")(RESAS)
-register("lstr-s")(LSTRS)
-register("condlane-s")(CondLaneS)
+for _family, _cls in (("bezier", BezierLaneNet), ("ganet", GANet), ("laneatt", LaneATT), ("scnn", SCNN),
+                      ("resa", RESA), ("condlane", CondLaneNet)):
+    register(f"{_family}-s")(_cls)
+    register(f"{_family}-m")(partial(_cls, depths=MID_DEPTHS))
+register("lstr-s")(LSTR)
+register("lstr-m")(partial(LSTR, depths=lstr.MID_DEPTHS, dim=lstr.MID_DIM))
 
-__all__ = ["BezierS", "CondLaneS", "DEFAULT_INPUT", "GANetS", "LaneATTS", "LSTRS", "RESAS", "SCNNS", "HeadSpec", "LaneModel", "available", "build", "load", "probability", "register"]
+__all__ = ["BezierLaneNet", "CondLaneNet", "DEFAULT_INPUT", "GANet", "LaneATT", "LSTR", "RESA", "SCNN", "HeadSpec",
+           "LaneModel", "available", "build", "load", "probability", "register", "sizes"]

@@ -1,4 +1,4 @@
-"""BezierLaneNet-S: curve lanes after BezierLaneNet (Feng et al. 2022).
+"""BezierLaneNet: curve lanes after BezierLaneNet (Feng et al. 2022).
 
 Stride-16 features are averaged over height into Q column queries (a learned weighting over the height);
 1-D convolutions predict per query an existence logit ``logits`` [B, Q] (confidence) and cubic Bezier control points ``curves`` [B, Q, 4, 2]
@@ -11,7 +11,7 @@ queries at 50 queries per 800 px cover the same share of the image width as 5 of
 from __future__ import annotations
 
 from math import comb
-from typing import Dict, List
+from typing import Dict, List, Sequence
 
 import numpy as np
 import torch
@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..lanes.distortion import max_weight_matching
-from .backbone import SmallResNet, conv_bn
+from .backbone import SMALL_DEPTHS, SMALL_WIDTHS, SmallResNet, conv_bn
 from .base import HeadSpec, LaneModel
 from .targets import slot_points
 
@@ -42,7 +42,7 @@ def fit_bezier(points: np.ndarray) -> np.ndarray:
     return ctrl.astype(np.float32)
 
 
-class BezierS(LaneModel):
+class BezierLaneNet(LaneModel):
     family = "curve"
     head_layers = ["exist", "curve"]
     heads = [
@@ -50,9 +50,9 @@ class BezierS(LaneModel):
         HeadSpec("curves", "curves", "semantic", mask_from="logits"),
     ]
 
-    def __init__(self, **kw):
+    def __init__(self, widths: Sequence[int] = SMALL_WIDTHS, depths: Sequence[int] = SMALL_DEPTHS, **kw):
         super().__init__(**kw)
-        self.backbone = SmallResNet()
+        self.backbone = SmallResNet(widths, depths)
         c = self.backbone.out_channels["s16"]
         self.pre = conv_bn(c, 64, 3)
         # collapses the height with a learned weighting (keeps where along the height features are)

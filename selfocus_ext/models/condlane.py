@@ -1,4 +1,4 @@
-"""CondLane-S: keypoint lanes with conditional (dynamic) convolutions, after CondLaneNet (Liu et al. 2021).
+"""CondLaneNet: keypoint lanes with conditional (dynamic) convolutions, after CondLaneNet (Liu et al. 2021).
 
 A proposal heatmap at stride 16 marks where lanes start (their lowest point in the image). At each cell a
 parameter map holds the weights of two dynamic 1x1 convolutions (C feature weights, two weights on the
@@ -14,14 +14,14 @@ zoo's input), so that its MLP is an ordinary quantized layer and the decoder nee
 """
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import Dict, List, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .backbone import SmallResNet, TopDownNeck, conv_bn
+from .backbone import SMALL_DEPTHS, SMALL_WIDTHS, SmallResNet, TopDownNeck, conv_bn
 from .base import HeadSpec, LaneModel
 from .targets import slot_points, x_at
 
@@ -56,7 +56,7 @@ def dynamic_conv(weights: torch.Tensor, features: torch.Tensor, rx: torch.Tensor
     return out + weights[..., C:C + 1] * rx + weights[..., C + 1:C + 2] * ry + weights[..., C + 2:C + 3]
 
 
-class CondLaneS(LaneModel):
+class CondLaneNet(LaneModel):
     family = "keypoint"
     head_layers = ["proposal_head.1", "param_head.1", "feature_head.1", "range_mlp.2"]
     heads = [
@@ -66,10 +66,10 @@ class CondLaneS(LaneModel):
         HeadSpec("features", "features", "semantic", mask_from="range"),
     ]
 
-    def __init__(self, **kw):
+    def __init__(self, widths: Sequence[int] = SMALL_WIDTHS, depths: Sequence[int] = SMALL_DEPTHS, **kw):
         super().__init__(**kw)
         W, H = self.model_input.size
-        self.backbone = SmallResNet()
+        self.backbone = SmallResNet(widths, depths)
         c = self.backbone.out_channels
         self.neck = TopDownNeck(c["s8"], c["s16"], 64)
         self.context = conv_bn(c["s16"], 96, 3)
@@ -94,7 +94,7 @@ class CondLaneS(LaneModel):
         B, _, h8, w8 = features.shape
         h16, w16 = params.shape[-2:]
         if (h8, w8, h16, w16) != (*self.grid8, *self.grid16):
-            raise ValueError(f"CondLaneS: expected feature grids {self.grid8} and {self.grid16} for the input "
+            raise ValueError(f"CondLaneNet: expected feature grids {self.grid8} and {self.grid16} for the input "
                              f"{self.model_input.size}, got {(h8, w8)} and {(h16, w16)}")
         loc = params[:, :CONV_WEIGHTS].flatten(2).transpose(1, 2)  # [B, N, C + 3]
         logits = dynamic_conv(loc, features.flatten(2), self.rx, self.ry).view(B, h16 * w16, h8, w8)
@@ -116,7 +116,7 @@ class CondLaneS(LaneModel):
         """Proposal heatmap [B, 1, h16, w16]; per image the lanes' start cells [G, 2] (row, column) and their
         x on the feature grid's rows [G, h8] (feature columns, NaN where the lane is not in the image)."""
         W, H = self.model_input.size
-        (h8, w8), (h16, w16) = self.grid8, self.grid16
+        (h8, _), (h16, w16) = self.grid8, self.grid16
         B = slots.shape[0]
         hm = np.zeros((B, 1, h16, w16), np.float32)
         cy = (np.arange(h8) + 0.5) * STRIDE - 0.5

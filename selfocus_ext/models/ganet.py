@@ -1,4 +1,4 @@
-"""GANet-S: keypoint lanes after GANet (Wang et al. 2022).
+"""GANet: keypoint lanes after GANet (Wang et al. 2022).
 
 Heads at stride 8: ``kpts_hm`` (keypoint heatmap, confidence), ``pts_offset`` (each keypoint's offset to its
 lane's start point, in cells) and ``int_offset`` (sub-cell position of the keypoint). Decoding: (1, 3)
@@ -7,14 +7,14 @@ seeds clustered within 5 cells, every keypoint assigned to the seed its offset p
 """
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import Dict, List, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .backbone import SmallResNet, TopDownNeck, conv_bn
+from .backbone import SMALL_DEPTHS, SMALL_WIDTHS, SmallResNet, TopDownNeck, conv_bn
 from .base import HeadSpec, LaneModel
 from .targets import slot_points, x_at
 
@@ -28,7 +28,7 @@ def _head(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(conv_bn(cin, cin, 3), nn.Conv2d(cin, cout, 1))
 
 
-class GANetS(LaneModel):
+class GANet(LaneModel):
     family = "keypoint"
     head_layers = ["hm.1", "pts.1", "int.1"]
     heads = [
@@ -37,9 +37,9 @@ class GANetS(LaneModel):
         HeadSpec("int_offset", "int_offset", "semantic", mask_from="kpts_hm"),
     ]
 
-    def __init__(self, **kw):
+    def __init__(self, widths: Sequence[int] = SMALL_WIDTHS, depths: Sequence[int] = SMALL_DEPTHS, **kw):
         super().__init__(**kw)
-        self.backbone = SmallResNet()
+        self.backbone = SmallResNet(widths, depths)
         c = self.backbone.out_channels
         self.neck = TopDownNeck(c["s8"], c["s16"], 64)
         self.hm = _head(64, 1)

@@ -1,4 +1,4 @@
-"""LaneATT-S: anchor lanes after LaneATT (Tabelini et al. 2021).
+"""LaneATT: anchor lanes after LaneATT (Tabelini et al. 2021).
 
 Anchors are straight lines leaving the left, bottom and right borders of the input at fixed angles. Each
 anchor pools the stride-16 features it crosses (one column per feature row). LaneATT's anchor attention
@@ -11,14 +11,14 @@ lane cropped to its predicted length.
 """
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import Dict, List, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .backbone import SmallResNet, conv_bn
+from .backbone import SMALL_DEPTHS, SMALL_WIDTHS, SmallResNet, conv_bn
 from .base import HeadSpec, LaneModel, softmax_foreground
 from .targets import slot_points, x_at
 
@@ -73,7 +73,7 @@ class AnchorAttention(nn.Module):
         return torch.bmm(spread_off_diagonal(weights), feats)
 
 
-class LaneATTS(LaneModel):
+class LaneATT(LaneModel):
     family = "anchor"
     head_layers = ["cls", "reg_head"]
     heads = [
@@ -81,10 +81,10 @@ class LaneATTS(LaneModel):
         HeadSpec("reg", "reg", "semantic", mask_from="cls_logits"),
     ]
 
-    def __init__(self, **kw):
+    def __init__(self, widths: Sequence[int] = SMALL_WIDTHS, depths: Sequence[int] = SMALL_DEPTHS, **kw):
         super().__init__(**kw)
         W, H = self.model_input.size
-        self.backbone = SmallResNet()
+        self.backbone = SmallResNet(widths, depths)
         self.reduce = conv_bn(self.backbone.out_channels["s16"], 32, 1)
         self.register_buffer("anchors", torch.from_numpy(make_anchors(W, H)), persistent=False)
         self.row_ys = (H - 1) - 4.0 * np.arange(ROWS, dtype=np.float32)

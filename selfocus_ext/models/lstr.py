@@ -1,8 +1,9 @@
-"""LSTR-S: curve lanes after LSTR (Liu et al. 2021), a small DETR-style transformer predicting whole lanes.
+"""LSTR: curve lanes after LSTR (Liu et al. 2021), a small DETR-style transformer predicting whole lanes.
 
-A reduced ResNet (widths 32, 64, 128, 256 -- the CULane setting, twice the TuSimple one -- blocks 1, 2, 2, 2,
-stride 32) feeds a 1x1 projection to width 64 and a transformer (2 encoder and 2 decoder layers, post-norm,
-2 heads, feed-forward 256, 2-D sine positional encoding) with 7 lane queries. Per query: ``logits`` [B, 7, 2]
+A reduced ResNet (widths 32, 64, 128, 256 -- the CULane setting, twice the TuSimple one -- blocks 1, 2, 2, 2
+in the Small size, 2, 4, 6, 3 in the Mid one, stride 32) feeds a 1x1 projection to width 64 (Mid: 128) and a
+transformer (2 encoder and 2 decoder layers, post-norm, 2 heads, feed-forward 4x the width, 2-D sine
+positional encoding) with 7 lane queries. Per query: ``logits`` [B, 7, 2]
 (lane / background; confidence, the lane column of a softmax) and ``curves`` [B, 7, 8] (semantic): the
 upper and lower ends of the lane (normalised input y), then the curve
 ``x = k / (y - f)^2 + m / (y - f) + n + b y - b'`` in normalised input coordinates, where k, f, m, n are
@@ -19,7 +20,7 @@ at least 2 points.
 from __future__ import annotations
 
 import math
-from typing import Dict, List
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -27,11 +28,15 @@ import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 from torch import nn
 
-from .backbone import BasicBlock, conv_bn
+from .backbone import BasicBlock, check_size, conv_bn
 from .base import HeadSpec, LaneModel, softmax_foreground
 from .targets import slot_points, x_at
 
 QUERIES = 7
+SMALL_WIDTHS = (32, 32, 64, 128, 256)  # stem, then stages at strides 4, 8, 16, 32
+SMALL_DEPTHS = (1, 2, 2, 2)
+MID_DEPTHS = (2, 4, 6, 3)  # ResNet-18 -> ResNet-34 per stage (x1.5, x2, x3, x1.5)
+MID_DIM = 128  # LSTR's larger configuration doubles the transformer width
 MAX_LANES = 4
 THRESHOLD = 0.95
 COST = dict(cls=3.0, curve=5.0, lower=2.0, upper=2.0)
@@ -39,13 +44,14 @@ BACKGROUND_WEIGHT = 0.4  # class weight of "no lane" in the cross-entropy (most 
 
 
 class ReducedResNet(nn.Module):
-    """ResNet-18 shape at reduced width: a stride-4 stem, then stages of basic blocks at strides 4..32."""
+    """ResNet shape at reduced width: a stride-4 stem, then stages of basic blocks at strides 4..32."""
 
-    def __init__(self, widths=(32, 64, 128, 256), blocks=(1, 2, 2, 2)):
+    def __init__(self, widths: Sequence[int] = SMALL_WIDTHS, depths: Sequence[int] = SMALL_DEPTHS):
         super().__init__()
+        check_size(widths, depths, 4)
         self.stem = nn.Sequential(conv_bn(3, widths[0], 7, 2), nn.MaxPool2d(3, 2, 1))
         stages, cin = [], widths[0]
-        for i, (w, n) in enumerate(zip(widths, blocks)):
+        for i, (w, n) in enumerate(zip(widths[1:], depths)):
             stride = 1 if i == 0 else 2
             stages.append(nn.Sequential(*[BasicBlock(cin if j == 0 else w, w, stride if j == 0 else 1) for j in range(n)]))
             cin = w
@@ -134,7 +140,7 @@ class MLP(nn.Sequential):
         super().__init__(*mods, nn.Linear(dim, out))
 
 
-class LSTRS(LaneModel):
+class LSTR(LaneModel):
     family = "curve"
     head_layers = ["class_embed", "specific.4", "shared.4"]
     heads = [
@@ -142,15 +148,16 @@ class LSTRS(LaneModel):
         HeadSpec("curves", "curves", "semantic", mask_from="logits"),
     ]
 
-    def __init__(self, widths=(32, 64, 128, 256), blocks=(1, 2, 2, 2), dim: int = 64, heads: int = 2,
-                 ff: int = 256, enc_layers: int = 2, dec_layers: int = 2, dropout: float = 0.1, **kw):
+    def __init__(self, widths: Sequence[int] = SMALL_WIDTHS, depths: Sequence[int] = SMALL_DEPTHS, dim: int = 64,
+                 heads: int = 2, ff: Optional[int] = None, enc_layers: int = 2, dec_layers: int = 2, dropout: float = 0.1, **kw):
         super().__init__(**kw)
         W, H = self.model_input.size
-        self.backbone = ReducedResNet(widths, blocks)
+        self.backbone = ReducedResNet(widths, depths)
         self.input_proj = nn.Conv2d(self.backbone.out_channels, dim, 1)
         fh, fw = -(-H // 32), -(-W // 32)
         self.register_buffer("pos", sine_position(fh, fw, dim).flatten(1).t()[None], persistent=False)  # [1, fh*fw, D]
         self.query_embed = nn.Parameter(torch.randn(QUERIES, dim))
+        ff = 4 * dim if ff is None else ff
         self.encoder = nn.ModuleList(EncoderLayer(dim, heads, ff, dropout) for _ in range(enc_layers))
         self.decoder = nn.ModuleList(DecoderLayer(dim, heads, ff, dropout) for _ in range(dec_layers))
         self.decoder_norm = nn.LayerNorm(dim)

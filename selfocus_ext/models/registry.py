@@ -30,6 +30,16 @@ def available() -> List[str]:
     return sorted(_BUILDERS)
 
 
+def sizes() -> Dict[str, List[str]]:
+    """Each family's registered sizes: ``{"ganet": ["m", "s"], ...}`` from names of the form FAMILY-SIZE."""
+    out: Dict[str, List[str]] = {}
+    for name in available():
+        family, _, size = name.rpartition("-")
+        if family:
+            out.setdefault(family, []).append(size)
+    return out
+
+
 def weights_path(name: str) -> str:
     return os.path.join(WEIGHTS_DIR, f"{name}.pt")
 

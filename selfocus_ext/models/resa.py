@@ -1,4 +1,4 @@
-"""RESA-S: segmentation lanes after RESA (Zheng et al. 2021), the recurrent feature-shift aggregator.
+"""RESA: segmentation lanes after RESA (Zheng et al. 2021), the recurrent feature-shift aggregator.
 
 SCNN-S with its sequential slice-by-slice message passing replaced by RESA's aggregator: K iterations of
 whole-map shifts in four directions, each shifted copy convolved (bias-free, its own convolution per
@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import nn
 
-from .scnn import SCNNS
+from .scnn import SCNN
 
 ITERATIONS = 5  # the CULane Small/Mid settings of the public implementations
 ALPHA = 2.0
@@ -44,7 +44,7 @@ class RecurrentShift(nn.Module):
         return x
 
 
-class RESAS(SCNNS):
+class RESA(SCNN):
     def __init__(self, **kw):
         super().__init__(**kw)
         self.mp = RecurrentShift(32)

@@ -1,4 +1,4 @@
-"""SCNN-S: segmentation lanes after SCNN (Pan et al. 2018).
+"""SCNN: segmentation lanes after SCNN (Pan et al. 2018).
 
 A stride-8 feature map goes through SCNN's spatial message passing (slice by slice downward, upward,
 rightward, leftward); heads: ``out`` [B, 5, h, w] per-lane segmentation logits (background + 4 lane slots,
@@ -14,7 +14,7 @@ same numbers, so saturated maps (plateaus of near-equal probability) decode to t
 """
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import Dict, List, Sequence
 
 import cv2
 import numpy as np
@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .backbone import SmallResNet, TopDownNeck, conv_bn
+from .backbone import SMALL_DEPTHS, SMALL_WIDTHS, SmallResNet, TopDownNeck, conv_bn
 from .base import HeadSpec, LaneModel
 from .targets import slot_points
 
@@ -75,7 +75,7 @@ class MessagePassing(nn.Module):
         return self._sweep(x, self.left, 3, True)
 
 
-class SCNNS(LaneModel):
+class SCNN(LaneModel):
     family = "segmentation"
     head_layers = ["seg.1", "exist.4"]
     heads = [
@@ -83,9 +83,9 @@ class SCNNS(LaneModel):
         HeadSpec("out", "out", "semantic", mask_from="lane"),
     ]
 
-    def __init__(self, **kw):
+    def __init__(self, widths: Sequence[int] = SMALL_WIDTHS, depths: Sequence[int] = SMALL_DEPTHS, **kw):
         super().__init__(**kw)
-        self.backbone = SmallResNet()
+        self.backbone = SmallResNet(widths, depths)
         c = self.backbone.out_channels
         self.neck = TopDownNeck(c["s8"], c["s16"], 64)
         self.reduce = conv_bn(64, 32, 1)

@@ -11,7 +11,9 @@ from ..files import atomic_write_json
 
 def build_report(settings: Dict, progress: Dict, method, budget) -> Dict:
     rows = []
-    for key, label in (("fp", "FP"), ("calibrated", "calibration only"), ("tuned", f"tuned ({method.name})")):
+    stages = [("fp", "FP"), ("calibrated", "calibration only"), ("tuned", f"tuned ({method.name})")]
+    stages += [(k, f"onnxruntime ({k[5:]})") for k in sorted(progress) if k.startswith("onnx-")]
+    for key, label in stages:
         if key in progress:
             r = progress[key]
             rows.append({"stage": label, "f1": r["f1"], "lds": r.get("lds"), "per_scenario": r.get("per_scenario", {}),

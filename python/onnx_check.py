@@ -1,0 +1,113 @@
+"""Every zoo model exported to ONNX and run in onnxruntime, against the PyTorch quantized model.
+
+    python python/onnx_check.py [--models ...] [--settings w8a8 w8a4 w4a4] [--formats qdq qcdq]
+                                [--scenes 1000] [--images 64] [--calib 256]
+
+Per model and bit setting: the model calibrated with the default observers on ``--calib`` generated images
+(the same for every cell), exported in each format (int32 biases, the deployable form), loaded in
+onnxruntime at its full optimisation level (falling back to the basic level where that fails). Reported:
+the outputs on the first ``--images`` test images against the PyTorch quantized model's, in units of each
+output's 8-bit step (max |output| / 127), and the decoded F1 of both on the first ``--scenes`` scenes of the
+fixed generated test set. Each finished cell is stored at once in ``--cells`` (JSON), so a stopped run
+continues; the table goes to ``--out``.
+"""
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+import warnings
+
+import torch
+from tqdm import tqdm
+
+from selfocus_ext import models
+from selfocus_ext.data import calibration_images
+from selfocus_ext.export import OnnxLaneModel, export_onnx, open_session, output_agreement, run_batches
+from selfocus_ext.quant import calibrate, quantize_model
+from selfocus_ext.workflow.data import DataSpec, evaluation_set
+from selfocus_ext.workflow.evaluation import evaluate
+
+ZOO = [f"{f}-{s}" for s in "sm" for f in ("ganet", "condlane", "laneatt", "bezier", "lstr", "scnn", "resa")]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", nargs="+", default=[m for m in ZOO if os.path.isfile(models.registry.weights_path(m))])
+    p.add_argument("--settings", nargs="+", default=["w8a8", "w8a4", "w4a4"])
+    p.add_argument("--formats", nargs="+", default=["qdq", "qcdq"])
+    p.add_argument("--scenes", type=int, default=1000)
+    p.add_argument("--images", type=int, default=64)
+    p.add_argument("--calib", type=int, default=256)
+    p.add_argument("--cells", default="benchmarks/results/onnx-check.json")
+    p.add_argument("--out", default="benchmarks/results/onnx-check.md")
+    a = p.parse_args()
+    cells = json.load(open(a.cells)) if os.path.isfile(a.cells) else {}
+    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
+    images = calibration_images(a.calib, seed=12345)
+    todo = [(n, s) for n in a.models for s in a.settings
+            if any(f"{n}|{s}|{f}|{a.scenes}" not in cells for f in a.formats)]
+    for name, bits in tqdm(todo, desc="models x settings", unit="cell"):
+        import onnxruntime
+
+        model = models.load(name)
+        data = evaluation_set(DataSpec("synth"), a.scenes, model.model_input)
+        inputs, _ = data.items(0, a.images)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            q = calibrate(quantize_model(model, bits), images)
+        torch_f1 = evaluate(q, data, progress=False)["f1"]
+        ref = run_batches(q, inputs)
+        for fmt in a.formats:
+            key = f"{name}|{bits}|{fmt}|{a.scenes}"
+            if key in cells:
+                continue
+            with tempfile.TemporaryDirectory() as tmp:
+                path = os.path.join(tmp, "m.onnx")
+                t0 = time.time()
+                info = export_onnx(q, path, fmt=fmt)
+                seconds = time.time() - t0
+                sess = open_session(path)
+                runtime = OnnxLaneModel(sess, model)
+                agree = output_agreement(ref, run_batches(runtime, inputs))
+                onnx_f1 = evaluate(runtime, data, progress=False)["f1"]
+            cells[key] = dict(model=name, bits=bits, format=fmt, scenes=a.scenes, torch_f1=torch_f1, onnx_f1=onnx_f1,
+                              level=sess.optimization_level, export_seconds=round(seconds, 1), bytes=info["bytes"],
+                              agreement=agree, onnxruntime=onnxruntime.__version__, machine=machine)
+            tqdm.write(f"{name} {bits} {fmt}: F1 torch {torch_f1:.2f}, onnxruntime {onnx_f1:.2f} ({sess.optimization_level}); "
+                       "max steps " + ", ".join(f"{k} {v['max_steps']:.1f}" for k, v in agree.items()))
+            tmp_cells = a.cells + ".tmp"
+            with open(tmp_cells, "w") as f:
+                json.dump(cells, f, indent=1, sort_keys=True)
+            os.replace(tmp_cells, a.cells)
+    write_table(cells, a)
+
+
+def write_table(cells: dict, a) -> None:
+    rows = [c for c in cells.values() if c["scenes"] == a.scenes]
+    rows.sort(key=lambda c: (ZOO.index(c["model"]) if c["model"] in ZOO else 99, c["bits"], c["format"]))
+    lines = ["# ONNX export checked in onnxruntime", "",
+             f"`python python/onnx_check.py` (cells in `{os.path.basename(a.cells)}`). Each model calibrated with the "
+             f"default observers on {a.calib} generated images, exported with int32 biases, run in onnxruntime at the "
+             "level it loads at (all, else basic). Outputs on the first test images against the PyTorch quantized "
+             "model's, in units of each output's 8-bit step (max |output| / 127): the largest difference over all "
+             "outputs, its 99th percentile and the share within one step (worst output). F1 on the first "
+             f"{a.scenes} scenes of the generated test set; diff = onnxruntime - PyTorch.", "",
+             "| model | bits | format | level | F1 PyTorch | F1 onnxruntime | diff | max steps | p99 steps | within 1 step | MB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for c in rows:
+        ag = c["agreement"].values()
+        lines.append(f"| {c['model']} | {c['bits'].upper()} | {c['format']} | {c['level']} | {c['torch_f1']:.2f} | "
+                     f"{c['onnx_f1']:.2f} | {c['onnx_f1'] - c['torch_f1']:+.2f} | {max(v['max_steps'] for v in ag):.1f} | "
+                     f"{max(v['p99_steps'] for v in ag):.2f} | {min(v['within_one_step'] for v in ag):.3f} | "
+                     f"{c['bytes'] / 1e6:.2f} |")
+    machines = sorted({c["machine"] + ", onnxruntime " + c["onnxruntime"] for c in rows})
+    lines += ["", "Machine: " + "; ".join(machines) + "."]
+    with open(a.out, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
