@@ -24,25 +24,10 @@ from tqdm import tqdm
 from selfocus_ext import models
 from selfocus_ext.metrics import culane
 from selfocus_ext.models import registry
+from selfocus_ext.models.growth import grow_from
 from selfocus_ext.models.targets import build_trainset
 from selfocus_ext.workflow.data import DataSpec, evaluation_set
 from selfocus_ext.workflow.evaluation import evaluate
-
-
-def grow_from(model: torch.nn.Module, small_state: dict) -> tuple:
-    """Copies each tensor of ``small_state`` whose name and shape match into ``model``; every residual block of
-    ``model`` that did not receive all its tensors starts as an identity (its last BatchNorm scale zeroed), so
-    the deeper network begins computing what the smaller one did through the shared blocks. Returns (copied,
-    fresh) tensor counts."""
-    from selfocus_ext.models.backbone import BasicBlock
-
-    own = model.state_dict()
-    take = {k: v for k, v in small_state.items() if k in own and own[k].shape == v.shape}
-    model.load_state_dict(take, strict=False)
-    for name, block in model.named_modules():
-        if isinstance(block, BasicBlock) and any(f"{name}.{k}" not in take for k in block.state_dict()):
-            torch.nn.init.zeros_(block.conv2[1].weight)
-    return len(take), len(own) - len(take)
 
 
 def main() -> None:

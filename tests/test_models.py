@@ -223,6 +223,29 @@ def test_mid_model_meets_the_small_models_floor(fam):
     assert 1.8 <= cards["m"]["parameters"] / cards["s"]["parameters"] <= 2.5
 
 
+@pytest.mark.parametrize("fam", ["ganet", "scnn"])
+def test_a_mid_model_grown_from_the_small_one_computes_the_same(fam, batch):
+    """Shared tensors copied, the added residual blocks start as identities: the same outputs (eval mode)."""
+    from selfocus_ext.models.growth import grow_from
+
+    torch.manual_seed(3)
+    small = models.build(f"{fam}-s")
+    for m in small.modules():  # non-trivial BatchNorm statistics so that a wrong copy shows
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+    small.eval()
+    mid = models.build(f"{fam}-m")
+    copied, fresh = grow_from(mid, small.state_dict())
+    assert copied == len(small.state_dict()) and fresh > 0
+    x = small.model_input.normalize(batch["images"][:2])
+    with torch.no_grad():
+        a, b = small(x), mid.eval()(x)
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5)
+
+
 def test_resa_aggregator_is_the_gather_form():
     """RESA's shifts written as the public implementations' index gathers: row r reads row (r + s) mod H going
     down, (r - s) mod H going up; the same for columns right and left."""
