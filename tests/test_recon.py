@@ -125,6 +125,20 @@ def test_resa_convolutions_are_units_of_their_own(images):
     assert sum(len(u.layers) for u in blocks) == len(set(quant_layers(q).values()))
 
 
+def test_budget_fractions_give_every_method_the_same_share_of_its_paper_budget():
+    b = get_budget("f0.05")
+    assert b.fraction == 0.05 and (b.layer_iters, b.block_iters, b.network_iters, b.refresh) == (1000, 1000, 250, 100)
+    assert get_budget("0.05") == b and get_budget("f0.05", batch_size=8).batch_size == 8
+    quick = get_budget("quick")
+    assert quick.fraction == 0.12 and (quick.network_iters, quick.block_iters, quick.layer_iters) == (600, 2400, 2400)
+    paper = get_budget("paper")
+    assert (paper.layer_iters, paper.block_iters, paper.network_iters, paper.refresh) == (20000, 20000, 5000, 2000)
+    assert get_budget("f0.00001").network_iters == 1  # at least one iteration
+    for bad in ("f0", "f1.5", "fast", "f-1", "fnan"):
+        with pytest.raises(ValueError, match="budget"):
+            get_budget(bad)
+
+
 def test_rounding_schedule():
     s = RoundingSchedule(100)
     assert not s.active(19) and s.active(20)
@@ -157,6 +171,10 @@ def test_every_tuning_method_runs_and_leaves_a_deployable_model(method, images):
     with torch.no_grad():
         out = q(images[:2])
     assert all(torch.isfinite(v).all() for v in out.values())
+    gran = get_method(method).granularity
+    per_unit = get_budget("ci").iters(gran)
+    units = 1 if gran == "network" else len(find_units(quantized("ganet-s", images), images[:1], gran))
+    assert result["iterations"] == per_unit * units
     if get_method(method).granularity == "network":
         hist = result["history"]
         assert hist[0]["iteration"] == 0 and hist[-1]["final"]

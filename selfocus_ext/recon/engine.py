@@ -58,6 +58,7 @@ class Reconstructor:
         self._optim_state = None
         self.stop_after: Optional[int] = None  # for tests: request an interrupt after this many iterations
         self._iters_run = 0
+        self.total_iterations = 0  # the method's iterations over all units (known once the units are found)
 
     # ---- checkpoints ------------------------------------------------------------------------------------
     def _save(self, unit: int, it: int, optim: Optional[torch.optim.Optimizer]) -> None:
@@ -128,13 +129,15 @@ class Reconstructor:
                 self._run_network(guard)
             else:
                 self._run_units(guard)
-        return {"history": self.history, "unit_seconds": self.unit_seconds, "seconds": time.perf_counter() - t0}
+        return {"history": self.history, "unit_seconds": self.unit_seconds, "seconds": time.perf_counter() - t0,
+                "iterations": self.total_iterations}
 
     # ---- layer / block ----------------------------------------------------------------------------------
     def _run_units(self, guard: DeferredInterrupt) -> None:
         units = find_units(self.qmodel, self.images[:1], self.method.granularity)
         iters = self.budget.iters(self.method.granularity)
         total = len(units) * iters
+        self.total_iterations = total
         bar = tqdm(total=total, initial=self.start_unit * iters + self.start_it, unit="it",
                    desc=f"{self.method.name} ({len(units)} {self.method.granularity}s)", disable=not self.progress)
         for ui in range(self.start_unit, len(units)):
@@ -179,6 +182,7 @@ class Reconstructor:
 
     # ---- network ----------------------------------------------------------------------------------------
     def _run_network(self, guard: DeferredInterrupt) -> None:
+        self.total_iterations = self.budget.network_iters
         if self.start_unit >= 1:
             return  # resumed from the final checkpoint: the network is tuned (hard rounding, frozen steps)
         q = self.qmodel

@@ -21,7 +21,7 @@ def build_report(settings: Dict, progress: Dict, method, budget) -> Dict:
                                    if r.get(k) is not None}})
     return {"settings": settings, "method": asdict(method), "budget": asdict(budget), "results": rows,
             "seconds": progress.get("seconds", {}), "selection": progress.get("selection", []),
-            "unit_seconds": progress.get("unit_seconds", {})}
+            "unit_seconds": progress.get("unit_seconds", {}), "iterations": progress.get("iterations")}
 
 
 def format_table(report: Dict) -> str:
@@ -44,6 +44,10 @@ def format_table(report: Dict) -> str:
                 cells.append(f"{r['extra'].get('cross_fp', '-'):>7}" if k == "cross" else
                              (f"{v:>7.2f}" if v is not None else f"{'-':>7}"))
             lines.append(f"{r['stage']:<22} " + " ".join(cells))
+    if report.get("iterations"):
+        b = report["budget"]
+        share = f", {b['fraction']:g} of the method's paper budget" if b.get("fraction") else ""
+        lines += ["", f"tuning iterations: {report['iterations']} (batch {b['batch_size']}{share})"]
     lines += ["", "time per stage"]
     for k, v in report["seconds"].items():
         lines.append(f"  {k:<30} {v:8.1f} s")
