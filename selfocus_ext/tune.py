@@ -26,8 +26,8 @@ from .files import DamagedFileError, atomic_write_json, load_checked, read_json,
 from .models import registry
 from .quant import calibrate, load_quantized, parse_bits, quantize_model, save_quantized
 from .quant.observers import OBSERVERS
-from .recon import (BUDGETS, METHODS, Interrupted, NoiseScoreCurve, Reconstructor, get_budget, get_method,
-                    load_or_build_curves)
+from .recon import (BUDGETS, METHODS, Interrupted, NoiseScoreCurve, QuantizationAwareTraining, Reconstructor,
+                    get_budget, get_method, load_or_build_curves)
 from .recon import config as rconfig
 from .workflow import plots
 from .workflow.data import DATA_HELP, TEST_SEED, calibration_set, evaluation_set, model_input_for, parse_data
@@ -114,6 +114,9 @@ def settings_from_args(args) -> RunSettings:
         data = parse_data(args.data)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if get_method(args.method).granularity == "qat" and data.kind != "synth":
+        raise UsageError(f"--method {args.method}: quantization-aware training trains on labelled generated scenes "
+                         "(the zoo's training data); use --data synth")
     for name in ("calib", "iters", "batch_size", "test", "top_k"):
         v = getattr(args, name)
         if v is not None and v <= 0:
@@ -187,7 +190,7 @@ class Run:
         self.budget = get_budget(settings.budget, batch_size=settings.batch_size)
         if settings.iters:
             it = settings.iters
-            self.budget = replace(self.budget, layer_iters=it, block_iters=it, network_iters=it,
+            self.budget = replace(self.budget, layer_iters=it, block_iters=it, network_iters=it, qat_iters=it,
                                   refresh=max(1, round(it * self.budget.refresh / self.budget.network_iters)))
         self.model = registry.load(settings.model)
         if settings.top_k is not None and settings.top_k > len(self.model.heads):
@@ -302,9 +305,15 @@ class Run:
     def tune(self, qmodel, curves, fp_xs: torch.Tensor):
         """Stage 4 (tuning methods): reconstruction from the last checkpoint; None when interrupted."""
         s = self.s
-        rec = Reconstructor(qmodel.to(self.device), self.method, self.budget, self.calibration_images().to(self.device),
-                            seed=s.seed, checkpoint=self.path("checkpoint.pt"), curves=curves, top_k=s.top_k,
-                            lam=s.lam, progress=self.bars)
+        if self.method.granularity == "qat":
+            rec = QuantizationAwareTraining(qmodel.to(self.device), self.budget, seed=s.seed,
+                                            checkpoint=self.path("checkpoint.pt"), progress=self.bars,
+                                            device=self.device)
+        else:
+            rec = Reconstructor(qmodel.to(self.device), self.method, self.budget,
+                                self.calibration_images().to(self.device), seed=s.seed,
+                                checkpoint=self.path("checkpoint.pt"), curves=curves, top_k=s.top_k, lam=s.lam,
+                                progress=self.bars)
         if os.path.isfile(self.path("checkpoint.pt")):
             rec.load_checkpoint(self.path("checkpoint.pt"))
             self.say(f"resuming tuning from {self.path('checkpoint.pt')}")

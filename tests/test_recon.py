@@ -10,8 +10,9 @@ from selfocus_ext import models
 from selfocus_ext.data.datasets import calibration_images
 from selfocus_ext.models.base import HeadSpec, LaneModel
 from selfocus_ext.quant import calibrate, quant_layers, quantize_model
-from selfocus_ext.recon import (METHODS, Interrupted, NoiseScoreCurve, Reconstructor, build_curves, find_units,
-                                get_budget, get_method, head_losses, select_heads, selective_focus_loss)
+from selfocus_ext.recon import (METHODS, Interrupted, NoiseScoreCurve, QuantizationAwareTraining, Reconstructor,
+                                build_curves, find_units, get_budget, get_method, head_losses, select_heads,
+                                selective_focus_loss)
 from selfocus_ext.recon.rounding import RoundingSchedule, cosine_lr
 
 from conftest import MID_MODELS, shipped_models
@@ -139,6 +140,43 @@ def test_budget_fractions_give_every_method_the_same_share_of_its_paper_budget()
             get_budget(bad)
 
 
+def test_lsq_plus_offsets_start_on_the_calibrated_grid_and_train(images):
+    """The LSQ+ grid (unsigned, from a learnable offset) starts where the calibrated symmetric grid is, and
+    quantization-aware training moves weights, steps and offsets with the model's own loss."""
+    q = quantized("lstr-s", images)
+    with torch.no_grad():
+        before = q(images[:2])
+    layers = quant_layers(q)
+    for layer in layers.values():
+        layer.input_quantizer.make_offset_learnable()
+    signed = [n for n, l in layers.items() if l.input_quantizer.signed]
+    assert signed and all(float(layers[n].input_quantizer.offset) < 0 for n in signed)
+    with torch.no_grad():
+        after = q(images[:2])
+    for k in before:
+        torch.testing.assert_close(after[k], before[k], rtol=1e-4, atol=1e-4)
+    q = quantized("ganet-s", images)
+    w0 = {n: l.weight.detach().clone() for n, l in quant_layers(q).items()}
+    s0 = {n: float(l.input_quantizer.step) for n, l in quant_layers(q).items()}
+    result = QuantizationAwareTraining(q, get_budget("ci"), seed=1, train_scenes=24, progress=False).run()
+    assert result["iterations"] == get_budget("ci").qat_iters
+    moved_w = sum(not torch.equal(w0[n], l.weight) for n, l in quant_layers(q).items())
+    moved_s = sum(s0[n] != float(l.input_quantizer.step) for n, l in quant_layers(q).items())
+    assert moved_w == len(w0) and moved_s > 0
+    assert all(not isinstance(l.input_quantizer.offset, nn.Parameter) and l.input_quantizer.offset is not None
+               for l in quant_layers(q).values())  # frozen into buffers
+    path = "/tmp/_qat_roundtrip.pt"
+    from selfocus_ext.quant import load_quantized, save_quantized
+    save_quantized(q, path)
+    back = load_quantized(models.load("ganet-s"), path)
+    with torch.no_grad():
+        a, b = q(images[:2]), back(images[:2])
+    for k in a:
+        assert torch.equal(a[k], b[k])
+    with pytest.raises(ValueError, match="labelled"):
+        Reconstructor(q, get_method("lsq-qat"), get_budget("ci"), images)
+
+
 def test_rounding_schedule():
     s = RoundingSchedule(100)
     assert not s.active(19) and s.active(20)
@@ -151,6 +189,13 @@ def _run(name, method, images, seed=0, checkpoint=None, stop_after=None, resume=
     q = quantized(name, images)
     m = models.load(name)
     meth = get_method(method)
+    if meth.granularity == "qat":
+        rec = QuantizationAwareTraining(q, get_budget("ci"), seed=seed, train_scenes=24, checkpoint=checkpoint,
+                                        progress=False)
+        if resume:
+            rec.load_checkpoint(checkpoint)
+        rec.stop_after = stop_after
+        return q, rec, rec.run()
     curves = build_curves(m, images, levels=3, reruns=2, progress=False) if meth.select else None
     rec = Reconstructor(q, meth, get_budget("ci"), images, seed=seed, checkpoint=checkpoint, curves=curves,
                         progress=False)
@@ -173,7 +218,7 @@ def test_every_tuning_method_runs_and_leaves_a_deployable_model(method, images):
     assert all(torch.isfinite(v).all() for v in out.values())
     gran = get_method(method).granularity
     per_unit = get_budget("ci").iters(gran)
-    units = 1 if gran == "network" else len(find_units(quantized("ganet-s", images), images[:1], gran))
+    units = 1 if gran in ("network", "qat") else len(find_units(quantized("ganet-s", images), images[:1], gran))
     assert result["iterations"] == per_unit * units
     if get_method(method).granularity == "network":
         hist = result["history"]
@@ -216,7 +261,7 @@ def test_tuning_changes_the_rounding_and_is_deterministic(images):
     assert moved  # the learned activation steps moved
 
 
-@pytest.mark.parametrize("method,stop", [("brecq", 6), ("qdrop", 9), ("sf", 5)])
+@pytest.mark.parametrize("method,stop", [("brecq", 6), ("qdrop", 9), ("sf", 5), ("lsq-qat", 4)])
 def test_resume_equals_an_uninterrupted_run(method, stop, images, tmp_path):
     full, _, _ = _run("ganet-s", method, images, seed=3)
     ck = str(tmp_path / "ck.pt")

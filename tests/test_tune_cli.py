@@ -121,6 +121,16 @@ def test_calibration_only_method_on_a_culane_tree(capsys, tmp_path):
     assert code == 0 and "calibration only" in table and "tuned" not in table
 
 
+def test_lsq_qat_runs_as_a_method(capsys, tmp_path):
+    out = str(tmp_path / "qat")
+    code, table, _ = run(FAST + ["--method", "lsq-qat", "--out", out], capsys)
+    assert code == 0 and "tuned (lsq-qat)" in table and "tuning iterations: 6" in table
+    root = str(tmp_path / "culane")
+    write_culane(root, 4, seed=1, split="test")
+    code, _, err = run(FAST + ["--method", "lsq-qat", "--data", f"culane:{root}", "--out", str(tmp_path / "q2")], capsys)
+    assert code == 2 and "labelled generated scenes" in err
+
+
 def test_export_onnx_joins_the_run_and_its_report(capsys, tmp_path):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")

@@ -69,6 +69,9 @@ def _check_layer(name: str, layer: QuantLayer) -> None:
         raise ExportError(f"layer {name!r}: weight quantization is switched off (a calibration pass did not end)")
     if aq.enabled and not aq.calibrated:
         raise ExportError(f"layer {name!r}: its input step was never calibrated (run calibrate() first)")
+    if aq.enabled and aq.offset is not None:
+        raise ExportError(f"layer {name!r}: its input grid has a learned LSQ+ offset, which QuantizeLinear's "
+                          "integer zero point cannot hold in general; export calibrated or reconstructed models")
     if aq.enabled and aq.phase != "quantize":
         raise ExportError(f"layer {name!r}: its input quantizer is in the {aq.phase!r} calibration phase")
     if layer.weight.device.type != "cpu":

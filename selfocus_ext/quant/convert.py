@@ -158,6 +158,8 @@ def load_quantized(float_model: nn.Module, path: str,
     for name, layer in quant_layers(qmodel).items():
         layer.weight_quantizer.scale = torch.empty_like(state[f"{name}.weight_quantizer.scale"])
         layer.input_quantizer.step = torch.empty_like(state[f"{name}.input_quantizer.step"])
+        if f"{name}.input_quantizer.offset" in state:  # trained with LSQ+ offsets
+            layer.input_quantizer.offset = torch.empty_like(state[f"{name}.input_quantizer.offset"])
     qmodel.load_state_dict(state)
     return qmodel.eval()
 

@@ -67,6 +67,7 @@ class ActQuantizer(nn.Module):
         self.observer_name = observer
         self.register_buffer("step", torch.empty(0))
         self.register_buffer("signed_flag", torch.tensor(True))
+        self.register_buffer("offset", None)  # LSQ+: an unsigned grid starting at a learned offset
         self.enabled = True
         self.phase = "quantize"  # or "sign", "observe" during calibration
         self.keep_prob = 1.0
@@ -99,6 +100,17 @@ class ActQuantizer(nn.Module):
     def make_learnable(self) -> None:
         self.step = nn.Parameter(self.step.detach().clone())
 
+    def make_offset_learnable(self) -> None:
+        """LSQ+: the grid becomes unsigned, 2^bits levels from a learnable offset, with a learnable step. It
+        starts where the calibrated grid is (offset -2^(bits-1) step for a signed grid, 0 for an unsigned
+        one), so the model computes the same until training moves it."""
+        if not self.calibrated:
+            raise RuntimeError("ActQuantizer: calibrate before adding an offset")
+        if not isinstance(self.step, nn.Parameter):
+            self.make_learnable()
+        start = -(2 ** (self.bits - 1)) * float(self.step.detach()) if self.signed else 0.0
+        self.offset = nn.Parameter(torch.tensor(start, dtype=self.step.dtype, device=self.step.device))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.phase == "sign":
             if x.numel():
@@ -113,6 +125,11 @@ class ActQuantizer(nn.Module):
             raise RuntimeError("ActQuantizer used before calibration")
         n = x.numel()
         grad_scale = 1.0 / float((n * (2 ** self.bits - 1)) ** 0.5) if n else 1.0
+        if self.offset is not None:
+            # (x - offset) on the unsigned grid, shifted back: the offset's gradient is 1 outside the range
+            # and 0 inside (LSQ+), the step's LSQ's
+            return act_quant(x - self.offset, self.step, self.bits, False, self.keep_prob, self.seed,
+                             grad_scale) + self.offset
         return act_quant(x, self.step, self.bits, self.signed, self.keep_prob, self.seed, grad_scale)
 
     def extra_repr(self) -> str:

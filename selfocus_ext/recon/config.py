@@ -20,6 +20,8 @@ from ..quant.observers import DEFAULT_ACT_OBSERVER, DEFAULT_WEIGHT_OBSERVER
 V_LR = 1e-3
 STEP_LR_BLOCK = 4e-5
 STEP_LR_NETWORK = 2.5e-5
+QAT_LR_WEIGHTS = 1e-4  # LSQ+ fine-tuning of a trained model: weights (Adam, cosine to 0)
+QAT_LR_QUANT = 1e-3  # and the activation steps and offsets (their gradients carry LSQ's scale)
 ROUND_WEIGHT = 0.01  # lambda of the rounding regulariser
 ROUND_WARMUP = 0.2  # share of iterations without the regulariser
 BETA_START, BETA_END = 20.0, 2.0
@@ -28,8 +30,9 @@ SF_LAMBDA = 2.0  # confidence weight of Semantic Guided Focus (chosen by the swe
 
 @dataclass(frozen=True)
 class Method:
-    """``granularity``: None (calibration only), "layer", "block" or "network". ``focus``: Semantic Guided
-    Focus loss; ``select``: Sensitivity Aware Selection of the top-k heads."""
+    """``granularity``: None (calibration only), "layer", "block", "network" (reconstruction) or "qat"
+    (quantization-aware training on labelled scenes). ``focus``: Semantic Guided Focus loss; ``select``:
+    Sensitivity Aware Selection of the top-k heads."""
 
     name: str
     granularity: Optional[str]
@@ -59,6 +62,8 @@ METHODS: Dict[str, Method] = {m.name: m for m in [
            description="Selective Focus without Selection: Semantic Guided Focus on all heads"),
     Method("network", "network", keep_prob=0.5,
            description="plain network-wise reconstruction (MSE on all heads)"),
+    Method("lsq-qat", "qat", description="LSQ+ quantization-aware training: weights, activation steps and "
+           "offsets trained with the model's own loss on labelled generated scenes"),
 ]}
 
 
@@ -87,15 +92,19 @@ class Budget:
     curve_levels: int = 8
     curve_reruns: int = 20
     fraction: Optional[float] = None
+    qat_iters: int = 0
 
     def iters(self, granularity: str) -> int:
-        return {"layer": self.layer_iters, "block": self.block_iters, "network": self.network_iters}[granularity]
+        return {"layer": self.layer_iters, "block": self.block_iters, "network": self.network_iters,
+                "qat": self.qat_iters}[granularity]
 
 
 # Each method's own paper budget: AdaRound 20000 iterations per layer, BRECQ and QDrop 20000 per block (the
 # reference implementations), Selective Focus and the network-wise ablations 5000 for the whole network
-# with the selection refreshed every 2000 (the paper). A budget of fraction f gives every method f of its own.
-PAPER_ITERS = {"layer": 20000, "block": 20000, "network": 5000}
+# with the selection refreshed every 2000 (the paper); LSQ+ quantization-aware training 3000 steps, the
+# length of the zoo's own training runs (2000-5000 steps of batch 16 from scratch). A budget of fraction f
+# gives every method f of its own.
+PAPER_ITERS = {"layer": 20000, "block": 20000, "network": 5000, "qat": 3000}
 PAPER_REFRESH = 2000
 QUICK_FRACTION = 0.12  # the tune command's default: Selective Focus's 600 iterations take about 4 minutes here
 
@@ -115,13 +124,13 @@ def fraction_budget(f: float, name: Optional[str] = None, batch_size: int = 32, 
 
     return Budget(name or f"f{f:g}", share(PAPER_ITERS["layer"]), share(PAPER_ITERS["block"]),
                   share(PAPER_ITERS["network"]), batch_size, share(PAPER_REFRESH), checkpoint_every, test_scenes,
-                  fraction=f)
+                  fraction=f, qat_iters=share(PAPER_ITERS["qat"]))
 
 
 BUDGETS: Dict[str, Budget] = {
     "paper": fraction_budget(1.0, "paper", batch_size=32, checkpoint_every=500, test_scenes=2000),
     "quick": fraction_budget(QUICK_FRACTION, "quick", batch_size=16, checkpoint_every=50, test_scenes=1000),
-    "ci": Budget("ci", 4, 4, 8, 4, 4, 3, 48, curve_images=8, curve_levels=4, curve_reruns=3),
+    "ci": Budget("ci", 4, 4, 8, 4, 4, 3, 48, curve_images=8, curve_levels=4, curve_reruns=3, qat_iters=6),
 }
 
 

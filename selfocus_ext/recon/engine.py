@@ -38,6 +38,8 @@ class Reconstructor:
                  log: Callable[[str], None] = lambda s: None):
         if method.granularity is None:
             raise ValueError(f"method {method.name!r} has no reconstruction stage")
+        if method.granularity == "qat":
+            raise ValueError(f"method {method.name!r} trains on labelled scenes: use recon.QuantizationAwareTraining")
         if not isinstance(images, torch.Tensor) or images.dim() != 4 or len(images) == 0:
             raise ValueError("Reconstructor: images must be a non-empty [N, 3, H, W] tensor of model inputs")
         if method.select and not curves:

@@ -30,17 +30,18 @@ def finish_layers(layers: Iterable[QuantLayer]) -> None:
         if wq.v is not None:
             layer.weight.copy_(wq.harden(layer.weight))
         q = layer.input_quantizer
-        if isinstance(q.step, nn.Parameter):
-            value = q.step.detach().clone()
-            del q._parameters["step"]
-            q.register_buffer("step", value)
+        for name in ("step", "offset"):
+            if isinstance(getattr(q, name), nn.Parameter):
+                value = getattr(q, name).detach().clone()
+                del q._parameters[name]
+                q.register_buffer(name, value)
         q.keep_prob = 1.0
 
 
 def structure(qmodel: nn.Module) -> Dict[str, Dict[str, bool]]:
     """Which layers are mid-tuning (AdaRound ``v`` present, learnable step): what a checkpoint must rebuild."""
     return {n: {"v": l.weight_quantizer.v is not None, "learn": isinstance(l.input_quantizer.step, nn.Parameter),
-                "keep_prob": l.input_quantizer.keep_prob}
+                "offset": isinstance(l.input_quantizer.offset, nn.Parameter), "keep_prob": l.input_quantizer.keep_prob}
             for n, l in quant_layers(qmodel).items()}
 
 
@@ -53,6 +54,8 @@ def restore(qmodel: nn.Module, struct: Dict[str, Dict[str, bool]], state: Dict[s
             layer.weight_quantizer.mode = "soft"
         if s["learn"] and not isinstance(layer.input_quantizer.step, nn.Parameter):
             layer.input_quantizer.make_learnable()
+        if s.get("offset") and not isinstance(layer.input_quantizer.offset, nn.Parameter):
+            layer.input_quantizer.make_offset_learnable()
         layer.input_quantizer.keep_prob = s["keep_prob"]
     qmodel.load_state_dict(state)
 
