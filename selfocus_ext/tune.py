@@ -61,6 +61,7 @@ class RunSettings:
     keep_prob: Optional[float]
     seed: int
     weight_observer: Optional[str] = None  # None: the method's
+    first_last_8bit: bool = True  # the first layer and the heads' output layers at 8 bits
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weight-observer", help=f"weight calibration, one of {', '.join(sorted(OBSERVERS))} "
                    "(default: the method's; docs/quant.md)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--first-last-at-bits", action="store_true",
+                   help="quantize the first layer and the heads' output layers at --bits too (default: 8 bits)")
     p.add_argument("--out", help="output directory (default runs/MODEL-BITS-METHOD-BUDGET)")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -137,7 +140,7 @@ def settings_from_args(args) -> RunSettings:
     return RunSettings(model=args.model, bits=args.bits.lower(), method=args.method, data=str(data),
                        calib=args.calib, budget=args.budget, iters=args.iters, batch_size=args.batch_size,
                        test=args.test, top_k=args.top_k, lam=args.lam, keep_prob=args.keep_prob, seed=args.seed,
-                       weight_observer=args.weight_observer)
+                       weight_observer=args.weight_observer, first_last_8bit=not args.first_last_at_bits)
 
 
 def prepare_out(out: str, run_settings: RunSettings, resume: bool) -> Dict[str, object]:
@@ -278,7 +281,7 @@ class Run:
             t = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                qmodel = quantize_model(self.model, self.s.bits,
+                qmodel = quantize_model(self.model, self.s.bits, first_last_8bit=self.s.first_last_8bit,
                                         weight_observer=self.s.weight_observer or self.method.weight_observer,
                                         act_observer=self.method.act_observer)
             calibrate(qmodel, images, progress=self.bars)

@@ -121,6 +121,19 @@ def test_calibration_only_method_on_a_culane_tree(capsys, tmp_path):
     assert code == 0 and "calibration only" in table and "tuned" not in table
 
 
+def test_first_and_last_layers_at_the_run_bits(capsys, tmp_path):
+    from selfocus_ext.models import registry
+    from selfocus_ext.quant import load_quantized, quant_layers
+
+    out = str(tmp_path / "edges")
+    code, table, _ = run(FAST + ["--method", "omse", "--out", out, "--first-last-at-bits"], capsys)
+    assert code == 0 and "first layer and heads also at these bits" in table
+    q = load_quantized(registry.load("ganet-s"), os.path.join(out, "quantized.pt"))
+    bits = {n: (l.weight_quantizer.bits, l.input_quantizer.bits) for n, l in quant_layers(q).items()}
+    assert bits["backbone.stem.0"] == (4, 4) and bits["hm.1"] == (4, 4)
+    assert json.load(open(os.path.join(out, "run.json")))["first_last_8bit"] is False
+
+
 def test_lsq_qat_runs_as_a_method(capsys, tmp_path):
     out = str(tmp_path / "qat")
     code, table, _ = run(FAST + ["--method", "lsq-qat", "--out", out], capsys)

@@ -26,8 +26,9 @@ def build_report(settings: Dict, progress: Dict, method, budget) -> Dict:
 
 def format_table(report: Dict) -> str:
     s = report["settings"]
+    edges = "" if s.get("first_last_8bit", True) else "; first layer and heads also at these bits"
     lines = [f"{s['model']} {s['bits'].upper()} {s['method']} ({s['budget']} budget), data {s['data']}, "
-             f"{s['calib']} calibration images", ""]
+             f"{s['calib']} calibration images{edges}", ""]
     lines.append(f"{'stage':<22} {'F1':>7} {'LDS vs FP':>10}")
     for r in report["results"]:
         lds = "-" if r["lds"] is None else f"{r['lds']:.3f}"
