@@ -202,6 +202,7 @@ class Run:
         self.spec = parse_data(settings.data)
         self.model.model_input = model_input_for(self.spec, self.model.model_input)
         self._images: Optional[torch.Tensor] = None
+        self._cache_base = None
 
     def path(self, name: str) -> str:
         return os.path.join(self.out, name)
@@ -269,13 +270,70 @@ class Run:
         return self._images
 
     def evaluate_fp(self) -> torch.Tensor:
-        """Stage 1: the FP model's lanes on the test set (the reference of every distortion score)."""
+        """Stage 1: the FP model's lanes on the test set (the reference of every distortion score). On
+        generated scenes they are cached across runs by weights and test set (--cache-dir)."""
         if "fp" not in self.p:
-            self._eval(self.model, "fp", "FP model")
+            cache = self.fp_cache_path()
+            if cache and os.path.isfile(cache):
+                t = time.perf_counter()
+                try:
+                    hit = load_checked(cache, "")
+                except DamagedFileError:
+                    hit = None
+                if hit is not None:
+                    self.save_lanes("fp", hit["xs"])
+                    self.p["fp"] = hit["result"]
+                    self.p["seconds"]["evaluate fp (cached)"] = time.perf_counter() - t
+                    self.save_progress()
+                    return self.load_lanes("fp")
+            xs = self._eval(self.model, "fp", "FP model")
+            if cache:
+                save_checked({"xs": xs, "result": self.p["fp"]}, cache)
         return self.load_lanes("fp")
 
+    def fp_cache_path(self) -> Optional[str]:
+        return self.stage_cache_path("fp-lanes")
+
+    def stage_cache_path(self, stage: str, *settings) -> Optional[str]:
+        """Where a stage's result is cached across runs: generated scenes only (a data set on disk may change
+        under its path), keyed by the weights, the model input, the test scene count and seed, the first two
+        test images themselves (a change of the scene generator changes them) and the stage's ``settings``."""
+        if not self.cache_dir or self.spec.kind != "synth":
+            return None
+        if self._cache_base is None:
+            import hashlib
+
+            h = hashlib.sha1()
+            mi = self.model.model_input
+            h.update(f"v1-{type(self.model).__name__}-{self.evalset.count}-{TEST_SEED}-{mi.size}-{mi.crop_top}-"
+                     f"{mi.frame.name}".encode())
+            for k, v in sorted(self.model.state_dict().items()):
+                h.update(k.encode())
+                h.update(v.detach().cpu().contiguous().numpy().tobytes())
+            images, _ = self.evalset.items(0, min(2, self.evalset.count))
+            h.update(images.contiguous().numpy().tobytes())
+            self._cache_base = h
+        h = self._cache_base.copy()
+        h.update(repr((stage,) + settings).encode())
+        return os.path.join(self.cache_dir, f"{stage}-{self.s.model}-{h.hexdigest()[:20]}.pt")
+
     def calibrate(self, fp_xs: torch.Tensor):
-        """Stage 2: the converted model with calibrated steps (the start of every tuning method)."""
+        """Stage 2: the converted model with calibrated steps (the start of every tuning method). On generated
+        scenes the calibrated model and its test-set lanes are cached across runs (methods sharing the
+        calibration observers share the entry)."""
+        cache = self.stage_cache_path("calibrated", self.s.bits, self.s.weight_observer or self.method.weight_observer,
+                                      self.method.act_observer, self.s.first_last_8bit, self.s.calib, self.s.seed)
+        if "calibrated" not in self.p and cache and os.path.isfile(cache):
+            try:
+                hit = load_checked(cache, "")
+            except DamagedFileError:
+                hit = None
+            if hit is not None:
+                save_checked(hit["model"], self.path("calibrated.pt"))
+                self.save_lanes("calibrated", hit["xs"])
+                self.p["calibrated"] = hit["result"]
+                self.p["seconds"]["calibration + evaluation (cached)"] = 0.0
+                self.save_progress()
         if "calibrated" not in self.p:
             images = self.calibration_images()
             t = time.perf_counter()
@@ -287,7 +345,10 @@ class Run:
             calibrate(qmodel, images, progress=self.bars)
             save_quantized(qmodel, self.path("calibrated.pt"))
             self.p["seconds"]["calibration"] = time.perf_counter() - t
-            self._eval(qmodel, "calibrated", "calibrated model", reference=fp_xs)
+            xs = self._eval(qmodel, "calibrated", "calibrated model", reference=fp_xs)
+            if cache:
+                saved = load_checked(self.path("calibrated.pt"), self.redo_hint("calibrated"))
+                save_checked({"model": saved, "xs": xs, "result": self.p["calibrated"]}, cache)
         return load_quantized(self.model, self.path("calibrated.pt"), self.redo_hint("calibrated"))
 
     def noise_score_curves(self) -> Optional[Dict[str, NoiseScoreCurve]]:

@@ -121,6 +121,29 @@ def test_calibration_only_method_on_a_culane_tree(capsys, tmp_path):
     assert code == 0 and "calibration only" in table and "tuned" not in table
 
 
+def test_fp_lanes_are_cached_across_runs(capsys, tmp_path):
+    cache = str(tmp_path / "cache")
+    args = FAST + ["--method", "omse", "--cache-dir", cache]
+    assert run(args + ["--out", str(tmp_path / "a")], capsys)[0] == 0
+    assert run(args + ["--out", str(tmp_path / "b")], capsys)[0] == 0
+    a, b = (json.load(open(str(tmp_path / d / "progress.json"))) for d in "ab")
+    assert "evaluate fp" in a["seconds"] and "evaluate fp (cached)" in b["seconds"]
+    assert "calibration" in a["seconds"] and "calibration + evaluation (cached)" in b["seconds"]
+    assert a["fp"] == b["fp"] and a["calibrated"] == b["calibrated"]
+    assert len([f for f in os.listdir(cache) if f.startswith("fp-lanes-ganet-s-")]) == 1
+    # the cached calibrated model is the same model: tuning from it gives what tuning from a fresh one gives
+    assert run(args[:-4] + ["--method", "qdrop", "--cache-dir", cache, "--out", str(tmp_path / "q1")], capsys)[0] == 0
+    assert run(args[:-4] + ["--method", "qdrop", "--cache-dir", cache, "--out", str(tmp_path / "q2")], capsys)[0] == 0
+    q1, q2 = (json.load(open(str(tmp_path / d / "progress.json"))) for d in ("q1", "q2"))
+    assert "calibration + evaluation (cached)" in q2["seconds"] and q1["tuned"] == q2["tuned"]
+    assert run(args[:-4] + ["--method", "aciq", "--cache-dir", cache, "--out", str(tmp_path / "x")], capsys)[0] == 0
+    x = json.load(open(str(tmp_path / "x" / "progress.json")))
+    assert "calibration" in x["seconds"]  # other observers: another calibration
+    # another test-set size is another entry
+    assert run(args + ["--out", str(tmp_path / "c"), "--test", "8"], capsys)[0] == 0
+    assert len([f for f in os.listdir(cache) if f.startswith("fp-lanes-ganet-s-")]) == 2
+
+
 def test_first_and_last_layers_at_the_run_bits(capsys, tmp_path):
     from selfocus_ext.models import registry
     from selfocus_ext.quant import load_quantized, quant_layers

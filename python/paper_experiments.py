@@ -1,0 +1,196 @@
+"""The paper's experiments on the zoo: every cell one tune run, one result file; resumable.
+
+    python python/paper_experiments.py --plan [--f 0.01] [--tables 1 seeds 2 3 5 7 edges]    # cells and cost
+    python python/paper_experiments.py --run  [--f 0.01] [--tables ...] [--models ...] [--max-cells N]
+    python python/paper_experiments.py --report                                               # docs/results.md
+
+A cell is one ``python -m selfocus_ext.tune`` run (its directory under runs/paper/, resumed when it was
+stopped) and one JSON file under benchmarks/results/paper/ written when it finished: F1 (and per-scenario
+TP/FP/FN), LDS, tuning time, iteration count, the machine and its load during the run. Finished cells are
+skipped, so the grid can be spread over sessions. Every tuning method runs at the budget ``f<F>``: the same
+fraction F of its own paper iterations (docs/recon.md). Timings count only from runs whose load average
+stayed below the core count (the cell records it).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Dict, List, Optional
+
+FAMILIES = ["ganet", "condlane", "laneatt", "bezier", "lstr", "scnn", "resa"]
+SMALL = [f"{f}-s" for f in FAMILIES]
+ZOO = SMALL + [f"{f}-m" for f in FAMILIES]
+TUNING = ["adaround", "brecq", "qdrop", "sf"]
+ALL_METHODS = ["aciq", "omse"] + TUNING
+ABLATION = ["sf", "sf-nofocus", "sf-noselect", "network"]
+CELLS = "benchmarks/results/paper"
+RUNS = "runs/paper"
+TEST_SCENES = 2000
+
+
+@dataclass
+class Cell:
+    table: str
+    model: str
+    bits: str
+    method: str
+    seed: int = 0
+    data: str = "synth"
+    extra: List[str] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        tail = "".join(e.strip("-").replace(" ", "") for e in self.extra)
+        return "-".join(x for x in (self.table, self.model, self.bits, self.method, f"s{self.seed}",
+                                    self.data.split(":")[0] if self.data != "synth" else "", tail) if x)
+
+
+def plan(tables: List[str], models: List[str], seeds: int) -> List[Cell]:
+    cells: List[Cell] = []
+    if "1" in tables:  # the main table; at W8A8 the paper runs ACIQ, QDrop and SF only
+        for m in models:
+            for bits in ("w8a8", "w8a4", "w4a4"):
+                for method in (["aciq", "qdrop", "sf"] if bits == "w8a8" else ALL_METHODS):
+                    cells.append(Cell("t1", m, bits, method))
+    if "seeds" in tables:  # the tuning methods' low-bit cells of the Small models, more seeds
+        for m in [x for x in models if x in SMALL]:
+            for bits in ("w8a4", "w4a4"):
+                for method in TUNING:
+                    cells += [Cell("t1", m, bits, method, seed=s) for s in range(1, seeds)]
+    if "2" in tables:  # the ablation, on GANet-S W4A4 as the paper and on BezierLaneNet-S (calibration loses most)
+        for m in ("ganet-s", "bezier-s"):
+            cells += [Cell("t2", m, "w4a4", method) for method in ABLATION]
+    if "3" in tables:  # QAT against the post-training methods
+        for m in ("condlane-s", "resa-s"):
+            cells += [Cell("t3", m, "w8a4", method) for method in ("lsq-qat", "qdrop", "sf")]
+    if "5" in tables:  # TuSimple frame
+        for m in [f"{f}-{s}" for s in "sm" for f in ("bezier", "ganet", "lstr", "scnn")]:
+            for bits in ("w8a4", "w4a4"):
+                cells += [Cell("t5", m, bits, method, data="tusimple") for method in ("qdrop", "sf")]
+    if "7" in tables:  # top-k on GANet-S, TuSimple frame
+        cells += [Cell("t7", "ganet-s", "w4a4", "sf", data="tusimple", extra=["--top-k", str(k)]) for k in (1, 2, 3)]
+    if "edges" in tables:  # the first and last layers at W/A bits too
+        cells += [Cell("edges", m, "w4a4", method, extra=["--first-last-at-bits"]) for m in SMALL for method in ("omse", "sf")]
+    return cells
+
+
+def tusimple_root() -> str:
+    """Generated TuSimple-frame trees (a train split for calibration, a test split): made once."""
+    root = os.path.join(RUNS, "tusimple-synth")
+    if not os.path.isfile(os.path.join(root, "test_label.json")):
+        from selfocus_ext.data.layouts import write_tusimple
+
+        write_tusimple(root, 512, seed=1, split="train")
+        write_tusimple(root, 1000, seed=1, split="test")
+    return root
+
+
+def load_average() -> float:
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return float("nan")
+
+
+def run_cell(cell: Cell, f: float) -> dict:
+    from selfocus_ext import tune
+
+    out = os.path.join(RUNS, f"f{f:g}", cell.id)
+    data = f"tusimple:{tusimple_root()}" if cell.data == "tusimple" else cell.data
+    argv = ["--model", cell.model, "--bits", cell.bits, "--method", cell.method, "--budget", f"f{f:g}",
+            "--seed", str(cell.seed), "--data", data, "--out", out, "--quiet", "--resume"] + cell.extra
+    if cell.data == "synth":
+        argv += ["--test", str(TEST_SCENES)]
+    load0, t0 = load_average(), time.time()
+    code = tune.main(argv)
+    if code != 0:
+        raise SystemExit(f"cell {cell.id}: the tune command stopped with exit code {code} ({out})")
+    with open(os.path.join(out, "report.json")) as fh:
+        report = json.load(fh)
+    with open(os.path.join(out, "progress.json")) as fh:
+        progress = json.load(fh)
+    key = "tuned" if "tuned" in progress else "calibrated"
+    import torch
+
+    return dict(cell=asdict(cell), id=cell.id, f=f, run=out, f1=progress[key]["f1"], fp_f1=progress["fp"]["f1"],
+                lds=progress[key].get("lds"), counts=progress[key].get("counts"),
+                accuracy=progress[key].get("accuracy"), seconds=progress.get("seconds", {}),
+                tuning_seconds=progress.get("seconds", {}).get("tuning"), iterations=report.get("iterations"),
+                selection=progress.get("selection", []), load_start=load0, load_end=load_average(),
+                wall_seconds=time.time() - t0, cores=os.cpu_count(),
+                machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
+                date=time.strftime("%Y-%m-%d"))
+
+
+def cell_path(cell: Cell, f: float) -> str:
+    return os.path.join(CELLS, f"f{f:g}", f"{cell.id}.json")
+
+
+def estimate_minutes(cell: Cell, f: float) -> float:
+    """A rough CPU-minute estimate for planning (2-core machine): evaluation, calibration, tuning."""
+    base = 2.5 if cell.data == "synth" else 1.5  # three evaluations of the test set and the calibration
+    scale = 2.0 if cell.model.endswith("-m") else 1.0
+    per_method = {"aciq": 0.0, "omse": 0.0, "sf": 5000 * 0.8 / 60, "sf-nofocus": 5000 * 0.8 / 60,
+                  "sf-noselect": 5000 * 0.8 / 60, "network": 5000 * 0.8 / 60, "lsq-qat": 3000 * 0.8 / 60,
+                  "qdrop": 20000 * 15 * 0.05 / 60, "brecq": 20000 * 15 * 0.05 / 60, "adaround": 20000 * 25 * 0.02 / 60}
+    return scale * (base + f * per_method[cell.method])
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    mode = p.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--plan", action="store_true", help="list the cells still to run and their estimated cost")
+    mode.add_argument("--run", action="store_true", help="run the cells still to run, in order")
+    mode.add_argument("--report", action="store_true", help="write docs/results.md from the finished cells")
+    p.add_argument("--f", type=float, default=0.01, help="budget fraction of every method's paper iterations")
+    p.add_argument("--tables", nargs="+", default=["1", "seeds", "2", "3", "5", "7", "edges"])
+    p.add_argument("--models", nargs="+", default=None, help="restrict to these zoo models")
+    p.add_argument("--seeds", type=int, default=3, help="seeds of the 'seeds' cells (0 is Table 1's)")
+    p.add_argument("--max-cells", type=int, default=None, help="stop after this many cells")
+    a = p.parse_args(argv)
+    if not 0 < a.f <= 1:
+        p.error(f"--f: expected a fraction in (0, 1], got {a.f}")
+    from selfocus_ext.models import registry
+
+    models = [m for m in (a.models or ZOO) if os.path.isfile(registry.weights_path(m))]
+    unknown = [m for m in (a.models or []) if m not in registry.available()]
+    if unknown:
+        p.error(f"--models: unknown {unknown}; available: {', '.join(registry.available())}")
+    cells = plan(a.tables, models, a.seeds)
+    todo = [c for c in cells if not os.path.isfile(cell_path(c, a.f))]
+    if a.report:
+        from results_report import write_results  # python/results_report.py
+
+        write_results(a.f)
+        return 0
+    est = sum(estimate_minutes(c, a.f) for c in todo)
+    print(f"{len(cells)} cells at f = {a.f:g}; {len(cells) - len(todo)} finished, {len(todo)} to run "
+          f"(roughly {est / 60:.1f} CPU-hours on the 2-core machine)")
+    if a.plan:
+        for c in todo:
+            print(f"  {c.id:<60} ~{estimate_minutes(c, a.f):5.1f} min")
+        return 0
+    from tqdm import tqdm
+
+    for i, cell in enumerate(tqdm(todo, desc="paper cells", unit="cell")):
+        if a.max_cells is not None and i >= a.max_cells:
+            break
+        result = run_cell(cell, a.f)
+        path = cell_path(cell, a.f)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = path + ".tmp"
+        with open(tmp, "w") as fh:
+            json.dump(result, fh, indent=1)
+        os.replace(tmp, path)
+        tqdm.write(f"{cell.id}: F1 {result['f1']:.2f} (FP {result['fp_f1']:.2f}), tuning "
+                   f"{result['tuning_seconds'] or 0:.0f} s, load {result['load_start']:.1f}-{result['load_end']:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
