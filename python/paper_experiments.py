@@ -20,7 +20,7 @@ import platform
 import sys
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 FAMILIES = ["ganet", "condlane", "laneatt", "bezier", "lstr", "scnn", "resa"]
 SMALL = [f"{f}-s" for f in FAMILIES]
