@@ -306,7 +306,7 @@ class Run:
             h = hashlib.sha1()
             mi = self.model.model_input
             h.update(f"v1-{type(self.model).__name__}-{self.evalset.count}-{TEST_SEED}-{mi.size}-{mi.crop_top}-"
-                     f"{mi.frame.name}".encode())
+                     f"{mi.frame.name}-{self.device}".encode())
             for k, v in sorted(self.model.state_dict().items()):
                 h.update(k.encode())
                 h.update(v.detach().cpu().contiguous().numpy().tobytes())
@@ -342,7 +342,8 @@ class Run:
                 qmodel = quantize_model(self.model, self.s.bits, first_last_8bit=self.s.first_last_8bit,
                                         weight_observer=self.s.weight_observer or self.method.weight_observer,
                                         act_observer=self.method.act_observer)
-            calibrate(qmodel, images, progress=self.bars)
+            calibrate(qmodel.to(self.device), images.to(self.device), progress=self.bars)
+            qmodel.cpu()
             save_quantized(qmodel, self.path("calibrated.pt"))
             self.p["seconds"]["calibration"] = time.perf_counter() - t
             xs = self._eval(qmodel, "calibrated", "calibrated model", reference=fp_xs)

@@ -116,7 +116,7 @@ def mse_search(v: torch.Tensor, bits: int, signed: bool, candidates: int = 100, 
                         bits, signed, 0)
         err[k0:k1] = (xq.reshape(k1 - k0, C, N) - v[None]).abs().pow(p).mean(dim=2)
     best = err.argmin(dim=0)
-    return clips[best, torch.arange(C)]
+    return clips[best, torch.arange(C, device=clips.device)]
 
 
 class MSEObserver(Observer):
