@@ -271,6 +271,8 @@ def test_session_falls_back_when_full_optimisation_rejects_the_graph(ganet_w4a4,
 
     monkeypatch.setattr(ort, "InferenceSession", picky)
     sess = open_session(path)
-    assert sess.optimization_level == "basic" and len(seen) == 2
+    assert sess.optimization_level == "basic" and len(seen) == 2 and "INVALID_GRAPH" in sess.fallback_reason
+    monkeypatch.setattr(ort, "InferenceSession", real)
+    assert open_session(path).fallback_reason is None
     with pytest.raises(ValueError, match="level"):
         open_session(path, level="max")

@@ -1,9 +1,11 @@
 """Running an exported model in onnxruntime, as a lane model the project's evaluation can score.
 
-onnxruntime's full graph optimisation rejects some models with 8-bit weights and 4-bit activations
-(W8A4: ``INVALID_GRAPH`` for the fused ``QLinearConv`` it builds, even for its own quantizer's output). Such a
-model still loads at the basic level, which keeps the Q/DQ arithmetic and skips that fusion:
-:func:`open_session` tries the full level first and falls back, and says which level it used.
+Some onnxruntime versions fail to create a session at the full graph optimisation level for valid Q/DQ
+graphs: W8A4 models (``INVALID_GRAPH`` for the fused ``QLinearConv`` it builds, even for its own quantizer's
+output), and in 1.30 every ``qcdq`` model with a Clip between Q and DQ ("two nodes with same node name"
+after its fusion). Such a model still loads at the basic level, which keeps the Q/DQ arithmetic and skips
+those fusions: :func:`open_session` tries the full level first, falls back, and says which level it used
+and why.
 """
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ def open_session(model: Union[str, bytes], level: str = "all", threads: Optional
     if level not in levels:
         raise ValueError(f"level: expected one of {', '.join(levels)}, got {level!r}")
     order = ["all", "basic"] if level == "all" else [level]
-    last = None
+    first_error = None
     for name in order:
         opts = ort.SessionOptions()
         opts.graph_optimization_level = levels[name]
@@ -43,13 +45,16 @@ def open_session(model: Union[str, bytes], level: str = "all", threads: Optional
         try:
             sess = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types per failure
-            last = exc
-            if name == "all" and "INVALID_GRAPH" in str(exc):
+            if name == "all" and len(order) > 1:
+                first_error = exc
                 continue
+            if first_error is not None:
+                raise first_error
             raise
         sess.optimization_level = name
+        sess.fallback_reason = (str(first_error).splitlines()[0][:300] if first_error is not None else None)
         return sess
-    raise last
+    raise first_error
 
 
 class OnnxLaneModel(nn.Module):
