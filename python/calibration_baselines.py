@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from selfocus_ext import models
 from selfocus_ext.data import calibration_images
+from selfocus_ext.files import atomic_write_json
 from selfocus_ext.quant import calibrate, quantize_model
 from selfocus_ext.workflow.data import DataSpec, evaluation_set
 from selfocus_ext.workflow.evaluation import evaluate
@@ -41,10 +42,7 @@ def load_cells(path: str) -> dict:
 
 
 def save_cells(path: str, cells: dict) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(cells, f, indent=1, sort_keys=True)
-    os.replace(tmp, path)
+    atomic_write_json(cells, path)
 
 
 def key(model: str, setting: str, method: str, calib: int, scenes: int) -> str:

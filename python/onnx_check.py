@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from selfocus_ext import models
 from selfocus_ext.data import calibration_images
+from selfocus_ext.files import atomic_write_json
 from selfocus_ext.export import OnnxLaneModel, export_onnx, open_session, output_agreement, run_batches
 from selfocus_ext.quant import calibrate, quantize_model
 from selfocus_ext.workflow.data import DataSpec, evaluation_set
@@ -77,10 +78,7 @@ def main() -> None:
                               agreement=agree, onnxruntime=onnxruntime.__version__, machine=machine)
             tqdm.write(f"{name} {bits} {fmt}: F1 torch {torch_f1:.2f}, onnxruntime {onnx_f1:.2f} ({sess.optimization_level}); "
                        "max steps " + ", ".join(f"{k} {v['max_steps']:.1f}" for k, v in agree.items()))
-            tmp_cells = a.cells + ".tmp"
-            with open(tmp_cells, "w") as f:
-                json.dump(cells, f, indent=1, sort_keys=True)
-            os.replace(tmp_cells, a.cells)
+            atomic_write_json(cells, a.cells)
     write_table(cells, a)
 
 

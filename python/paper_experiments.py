@@ -181,12 +181,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         if a.max_cells is not None and i >= a.max_cells:
             break
         result = run_cell(cell, a.f)
-        path = cell_path(cell, a.f)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = path + ".tmp"
-        with open(tmp, "w") as fh:
-            json.dump(result, fh, indent=1)
-        os.replace(tmp, path)
+        from selfocus_ext.files import atomic_write_json
+
+        atomic_write_json(result, cell_path(cell, a.f))
         tqdm.write(f"{cell.id}: F1 {result['f1']:.2f} (FP {result['fp_f1']:.2f}), tuning "
                    f"{result['tuning_seconds'] or 0:.0f} s, load {result['load_start']:.1f}-{result['load_end']:.1f}")
     return 0

@@ -274,18 +274,14 @@ class Run:
         generated scenes they are cached across runs by weights and test set (--cache-dir)."""
         if "fp" not in self.p:
             cache = self.fp_cache_path()
-            if cache and os.path.isfile(cache):
-                t = time.perf_counter()
-                try:
-                    hit = load_checked(cache, "")
-                except DamagedFileError:
-                    hit = None
-                if hit is not None:
-                    self.save_lanes("fp", hit["xs"])
-                    self.p["fp"] = hit["result"]
-                    self.p["seconds"]["evaluate fp (cached)"] = time.perf_counter() - t
-                    self.save_progress()
-                    return self.load_lanes("fp")
+            t = time.perf_counter()
+            hit = _read_cache(cache)
+            if hit is not None:
+                self.save_lanes("fp", hit["xs"])
+                self.p["fp"] = hit["result"]
+                self.p["seconds"]["evaluate fp (cached)"] = time.perf_counter() - t
+                self.save_progress()
+                return self.load_lanes("fp")
             xs = self._eval(self.model, "fp", "FP model")
             if cache:
                 save_checked({"xs": xs, "result": self.p["fp"]}, cache)
@@ -321,19 +317,16 @@ class Run:
         """Stage 2: the converted model with calibrated steps (the start of every tuning method). On generated
         scenes the calibrated model and its test-set lanes are cached across runs (methods sharing the
         calibration observers share the entry)."""
-        cache = self.stage_cache_path("calibrated", self.s.bits, self.s.weight_observer or self.method.weight_observer,
-                                      self.method.act_observer, self.s.first_last_8bit, self.s.calib, self.s.seed)
-        if "calibrated" not in self.p and cache and os.path.isfile(cache):
-            try:
-                hit = load_checked(cache, "")
-            except DamagedFileError:
-                hit = None
-            if hit is not None:
-                save_checked(hit["model"], self.path("calibrated.pt"))
-                self.save_lanes("calibrated", hit["xs"])
-                self.p["calibrated"] = hit["result"]
-                self.p["seconds"]["calibration + evaluation (cached)"] = 0.0
-                self.save_progress()
+        cache = None if "calibrated" in self.p else self.stage_cache_path(
+            "calibrated", self.s.bits, self.s.weight_observer or self.method.weight_observer, self.method.act_observer,
+            self.s.first_last_8bit, self.s.calib, self.s.seed)
+        hit = _read_cache(cache)
+        if hit is not None:
+            save_checked(hit["model"], self.path("calibrated.pt"))
+            self.save_lanes("calibrated", hit["xs"])
+            self.p["calibrated"] = hit["result"]
+            self.p["seconds"]["calibration + evaluation (cached)"] = 0.0
+            self.save_progress()
         if "calibrated" not in self.p:
             images = self.calibration_images()
             t = time.perf_counter()
@@ -437,6 +430,16 @@ class Run:
                                      {"ground truth": labels[0]["xs"], "FP": fp_xs[i].numpy(),
                                       "quantized": q_xs[i].numpy()})
             plots.save_png(self.path(f"lanes-{rank}-image{i}.png"), img)
+
+
+def _read_cache(path: Optional[str]):
+    """A cached stage result, or None (no cache, no entry, or an unreadable one: the stage runs again)."""
+    if not path or not os.path.isfile(path):
+        return None
+    try:
+        return load_checked(path, "")
+    except DamagedFileError:
+        return None
 
 
 def _bar(it, desc, show):

@@ -27,14 +27,9 @@ __all__ = ["BIASES", "ExportError", "FORMATS", "LayerQuant", "OnnxLaneModel", "e
 def _save(proto, out: str) -> int:
     import onnx
 
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    tmp = f"{out}.tmp{os.getpid()}"
-    try:
-        onnx.save(proto, tmp)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    from ..files import _atomic_write
+
+    _atomic_write(out, lambda tmp: onnx.save(proto, tmp))
     return os.path.getsize(out)
 
 
