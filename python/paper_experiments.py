@@ -118,6 +118,7 @@ def run_cell(cell: Cell, f: float) -> dict:
     import torch
 
     return dict(cell=asdict(cell), id=cell.id, f=f, run=out, f1=progress[key]["f1"], fp_f1=progress["fp"]["f1"],
+                fp_accuracy=progress["fp"].get("accuracy"),
                 lds=progress[key].get("lds"), counts=progress[key].get("counts"),
                 accuracy=progress[key].get("accuracy"), seconds=progress.get("seconds", {}),
                 tuning_seconds=progress.get("seconds", {}).get("tuning"), iterations=report.get("iterations"),

@@ -182,6 +182,66 @@ def qat(cells: List[dict]) -> Tuple[str, List[str]]:
     return f"{v} (SF within 1 F1 of LSQ+ QAT in less time in {sum(verdicts)} of {len(verdicts)} models)", rows
 
 
+def table4(cells: List[dict]) -> List[str]:
+    """Per-scenario TP/FP/FN of Selective Focus at W8A4 (seed 0), the paper's Table 4."""
+    from selfocus_ext.data.synth import SCENARIOS
+
+    g = group(cells, "t1")
+    lines = ["| model | " + " | ".join(SCENARIOS) + " | total | F1 |", "|---|" + "---|" * (len(SCENARIOS) + 2)]
+    for model in ZOO:
+        cs = [c for c in g.get((model, "w8a4", "sf", ()), []) if c["cell"]["seed"] == 0]
+        if not cs or not cs[0].get("counts"):
+            continue
+        counts = cs[0]["counts"]
+        cols = ["/".join(str(v) for v in counts[s]) if s in counts else "-" for s in SCENARIOS + ("total",)]
+        lines.append(f"| {model} | " + " | ".join(cols) + f" | {cs[0]['f1']:.2f} |")
+    return lines if len(lines) > 2 else []
+
+
+def table5(cells: List[dict]) -> List[str]:
+    """TuSimple frame: accuracy and F1 per model, bit setting and method, the FP model beside."""
+    g = group(cells, "t5")
+    lines = ["| model | FP acc / F1 | bits | QDrop acc / F1 | SF acc / F1 |", "|---|---|---|---|---|"]
+    for model in ZOO:
+        for bits in ("w8a4", "w4a4"):
+            row = [g.get((model, bits, m, ())) for m in ("qdrop", "sf")]
+            if not any(row):
+                continue
+            first = next(c[0] for c in row if c)
+            fp = f"{first.get('fp_accuracy') or float('nan'):.2f} / {first['fp_f1']:.2f}"
+            lines.append(f"| {model} | {fp} | {bits.upper()} | " +
+                         " | ".join(f"{fmt(c, 'accuracy')} / {fmt(c)}" if c else "-" for c in row) + " |")
+    return lines if len(lines) > 2 else []
+
+
+def seeds_table(cells: List[dict]) -> List[str]:
+    """Every Table 1 entry that ran with more than one seed: the single values, the mean and the spread."""
+    g = group(cells, "t1")
+    lines = ["| model | bits | method | F1 per seed | mean | spread (max - min) |", "|---|---|---|---|---|---|"]
+    for (model, bits, method, _), cs in sorted(g.items(), key=lambda kv: (ZOO.index(kv[0][0]), kv[0][1], kv[0][2])):
+        if len(cs) < 2:
+            continue
+        per_seed = ", ".join(f"{c['f1']:.2f}" for c in sorted(cs, key=lambda c: c["cell"]["seed"]))
+        mean, spread, _ = stats(cs)
+        lines.append(f"| {model} | {bits.upper()} | {NAMES[method]} | {per_seed} | {mean:.2f} | {spread:.2f} |")
+    return lines if len(lines) > 2 else []
+
+
+def edges(cells: List[dict]) -> List[str]:
+    """W4A4 with the first and last layers at 4 bits too, against Table 1's cells (those layers at 8 bits)."""
+    g1, ge = group(cells, "t1"), group(cells, "edges")
+    lines = ["| model | method | first/last at 8 bits | first/last at 4 bits | change |", "|---|---|---|---|---|"]
+    for model in ZOO:
+        for method in ("omse", "sf"):
+            at8 = [c for c in g1.get((model, "w4a4", method, ()), []) if c["cell"]["seed"] == 0]
+            at4 = ge.get((model, "w4a4", method, ("--first-last-at-bits",)))
+            if not at8 or not at4:
+                continue
+            lines.append(f"| {model} | {NAMES[method]} | {at8[0]['f1']:.2f} | {at4[0]['f1']:.2f} | "
+                         f"{at4[0]['f1'] - at8[0]['f1']:+.2f} |")
+    return lines if len(lines) > 2 else []
+
+
 def figures(cells: List[dict]) -> List[str]:
     os.makedirs(FIGURES, exist_ok=True)
     lines = []
@@ -228,6 +288,12 @@ def write_results(f: float) -> None:
               "|---|" + "---|" * len(ABLATION)] + rows2 + [""]
     lines += ["## Table 3: QAT (W8A4; F1, tuning time)", "", "| model | LSQ+ QAT | QDrop | SF |", "|---|---|---|---|"] + rows4 + [""]
     lines += ["## Table 7: top-k on GANet-S (TuSimple frame, W4A4)", "", "| k | accuracy | F1 |", "|---|---|---|"] + rows3 + [""]
+    sections = [("## Seeds (Table 1 entries with several seeds)", seeds_table(cells)),
+                ("## Table 4: Selective Focus at W8A4 per scenario (TP/FP/FN)", table4(cells)),
+                ("## Table 5: TuSimple frame (accuracy / F1)", table5(cells)),
+                ("## First and last layers at W4A4 too", edges(cells))]
+    for title, rows in sections:
+        lines += [title, ""] + (rows or ["not measured yet"]) + [""]
     lines += ["## Speed at equal f", "", "| model | bits | SF | QDrop | ratio | machine |", "|---|---|---|---|---|---|"] + rows5 + [""]
     figs = figures(cells)
     if figs:

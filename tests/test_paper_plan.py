@@ -33,3 +33,42 @@ def test_bad_fraction_is_refused(capsys):
     with pytest.raises(SystemExit):
         pe.main(["--plan", "--f", "2"])
     assert "--f" in capsys.readouterr().err
+
+
+def _cell(table, model, bits, method, f1, seed=0, extra=(), **kw):
+    cell = dict(table=table, model=model, bits=bits, method=method, seed=seed, data="synth", extra=list(extra))
+    return dict(cell=cell, f1=f1, fp_f1=95.0, machine="test machine", date="2026-01-01", run="", **kw)
+
+
+def test_report_builds_tables_and_verdicts_from_cells(tmp_path, monkeypatch):
+    import json
+
+    import results_report as rr
+
+    monkeypatch.setattr(rr, "CELLS", str(tmp_path / "cells"))
+    monkeypatch.setattr(rr, "OUT", str(tmp_path / "results.md"))
+    monkeypatch.setattr(rr, "FIGURES", str(tmp_path / "figures"))
+    monkeypatch.chdir(tmp_path)
+    os.makedirs("benchmarks/results")
+    counts = {s: [10, 1, 2] for s in ("normal", "crowd", "night", "total")}
+    cells = [
+        # SF beats both rivals clearly on W4A4, ties inside the seed spread on W8A4
+        _cell("t1", "ganet-s", "w4a4", "sf", 90.0), _cell("t1", "ganet-s", "w4a4", "qdrop", 85.0),
+        _cell("t1", "ganet-s", "w4a4", "brecq", 84.0),
+        _cell("t1", "ganet-s", "w8a4", "sf", 92.0, counts=counts), _cell("t1", "ganet-s", "w8a4", "sf", 90.0, seed=1),
+        _cell("t1", "ganet-s", "w8a4", "qdrop", 91.5), _cell("t1", "ganet-s", "w8a4", "brecq", 90.5),
+        _cell("edges", "ganet-s", "w4a4", "sf", 70.0, extra=["--first-last-at-bits"]),
+        _cell("t5", "ganet-s", "w4a4", "sf", 80.0, accuracy=93.5, fp_accuracy=95.5),
+    ]
+    os.makedirs(tmp_path / "cells" / "f0.01")
+    for i, c in enumerate(cells):
+        (tmp_path / "cells" / "f0.01" / f"{i}.json").write_text(json.dumps(c))
+    rr.write_results(0.01)
+    text = (tmp_path / "results.md").read_text()
+    assert "SF above QDrop and BRECQ at W4A4 and W8A4: mixed (SF wins 1, ties 1, loses 0 of 2 cells)" in text
+    assert "| ganet-s | W8A4 | SF | 92.00, 90.00 | 91.00 | 2.00 |" in text  # the seeds table
+    assert "| ganet-s | 10/1/2 | 10/1/2 | - |" in text  # Table 4: scenarios without counts show '-'
+    assert "| ganet-s | SF | 90.00 | 70.00 | -20.00 |" in text  # first/last layers at 4 bits
+    assert "| ganet-s | 95.50 / 95.00 | W4A4 | - | 93.50 / 80.00 |" in text  # TuSimple frame
+    assert "Focus contributes more than Selection: not measured" in text
+    assert json.load(open(tmp_path / "benchmarks/results/paper-f0.01.json"))[0]["f1"] in {c["f1"] for c in cells}
