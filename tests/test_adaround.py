@@ -157,3 +157,34 @@ def test_scale_shapes_accepted(gen):
     w, scale = conv_weight(gen)
     v = torch.randn(w.shape, generator=gen)
     assert torch.equal(adaround_quant(w, v, scale, 4), adaround_quant(w, v, scale.reshape(-1, 1, 1, 1), 4))
+
+
+@pytest.mark.parametrize("bits", [2, 4, 8])
+@pytest.mark.parametrize("layout", ["contiguous", "transposed", "empty"])
+def test_slope_forward_equals_the_recomputing_backward(gen, bits, layout):
+    """The CPU training path (value and dy/dv in one pass, backward multiplies) gives exactly the values and
+    gradients of the op whose backward recomputes the sigmoid."""
+    w, scale = conv_weight(gen, shape=(16, 24), bits=bits)
+    v = torch.randn(w.shape, generator=gen) * 3
+    if layout == "transposed":  # non-contiguous w and v, channels still along dim 0
+        w, v = w.t().contiguous().t(), v.t().contiguous().t()
+        assert not w.is_contiguous()
+    if layout == "empty":
+        w, v = w[:, :0], v[:, :0]
+    g = torch.randn(w.shape, generator=gen)
+    v1 = v.clone().requires_grad_(True)
+    y1 = adaround_quant(w, v1, scale, bits)  # routed to adaround_quant_slope on the CPU
+    y1.backward(g)
+    v2 = v.clone().requires_grad_(True)
+    y2 = torch.ops.selfocus.adaround_quant(w, v2, scale, bits, False)
+    y2.backward(g)
+    assert torch.equal(y1, y2) and torch.equal(v1.grad, v2.grad)
+    y3, slope = torch.ops.selfocus.adaround_quant_slope(w, v, scale, bits)
+    assert torch.equal(y3, y2) and torch.equal(slope * g, v2.grad)
+
+
+def test_slope_output_is_not_differentiable(gen):
+    w, scale = conv_weight(gen)
+    v = torch.randn(w.shape, generator=gen, requires_grad=True)
+    _, slope = torch.ops.selfocus.adaround_quant_slope(w, v, scale, 4)
+    assert not slope.requires_grad

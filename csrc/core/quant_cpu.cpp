@@ -112,6 +112,11 @@ SF_CPU_CLONES void ada_soft_run(const float* w, const float* v, float* y, int64_
   for (int64_t i = 0; i < n; ++i) y[i] = qmath::ada_soft_value(w[i], v[i], s, inv, r);
 }
 
+SF_CPU_CLONES void ada_soft_slope_run(const float* w, const float* v, float* y, float* slope, int64_t n, float s,
+                                      float inv, IntRange r) {
+  for (int64_t i = 0; i < n; ++i) y[i] = qmath::ada_soft_value_slope(w[i], v[i], s, inv, r, slope + i);
+}
+
 SF_CPU_CLONES void ada_hard_run(const float* w, const float* v, float* y, int64_t n, float s, float inv,
                                 IntRange r) {
   for (int64_t i = 0; i < n; ++i) y[i] = qmath::ada_hard_value(w[i], v[i], s, inv, r);
@@ -182,6 +187,15 @@ void adaround_forward(const float* w, const float* v, const float* scale, float*
     } else {
       ada_soft_run(w + b, v + b, y + b, e - b, s, 1.0f / s, r);
     }
+  });
+}
+
+void adaround_forward_slope(const float* w, const float* v, const float* scale, float* y, float* slope,
+                            int64_t begin, int64_t end, ChannelLayout layout, int bits) {
+  const IntRange r = qmath::int_range(bits, true);
+  for_each_channel_run(begin, end, layout, [&](int64_t c, int64_t b, int64_t e) {
+    const float s = scale[c];
+    ada_soft_slope_run(w + b, v + b, y + b, slope + b, e - b, s, 1.0f / s, r);
   });
 }
 

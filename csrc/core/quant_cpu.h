@@ -30,6 +30,10 @@ void fake_quant_backward(const float* grad_y, const float* x, const float* scale
 void adaround_forward(const float* w, const float* v, const float* scale, float* y, int64_t begin,
                       int64_t end, ChannelLayout layout, int bits, bool hard);
 
+// Soft AdaRound value and its slope dy/dv in one pass: the backward is then grad * slope, without a
+// second sigmoid (on the CPU the sigmoid, not memory, bounds the soft forward).
+void adaround_forward_slope(const float* w, const float* v, const float* scale, float* y, float* slope,
+                            int64_t begin, int64_t end, ChannelLayout layout, int bits);
 void adaround_backward(const float* grad_y, const float* w, const float* v, const float* scale,
                        float* grad_v, int64_t begin, int64_t end, ChannelLayout layout, int bits);
 

@@ -183,14 +183,23 @@ SF_HD float ada_hard_value(float w, float v, float s, float inv, IntRange r) {
   return clampf(ada_floor(w, inv, r) + up, r.lo, r.hi) * s;
 }
 
-// d(soft value)/dv times the incoming gradient g.
-SF_HD float ada_soft_grad(float g, float w, float v, float s, float inv, IntRange r) {
+// The soft value and its slope d(soft value)/dv from one sigmoid: the slope is zero where h or the
+// rounded value is clamped.
+SF_HD float ada_soft_value_slope(float w, float v, float s, float inv, IntRange r, float* slope) {
   const float sg = sigmoid(v);
   const float pre = sg * kStretch + kGamma;
   const float h = clampf(pre, 0.0f, 1.0f);
   const float u = ada_floor(w, inv, r) + h;
   const float pass = mask01(pre >= 0.0f) * mask01(pre <= 1.0f) * mask01(u >= r.lo) * mask01(u <= r.hi);
-  return g * (s * kStretch * (sg * (1.0f - sg)) * pass);
+  *slope = s * kStretch * (sg * (1.0f - sg)) * pass;
+  return clampf(u, r.lo, r.hi) * s;
+}
+
+// d(soft value)/dv times the incoming gradient g.
+SF_HD float ada_soft_grad(float g, float w, float v, float s, float inv, IntRange r) {
+  float slope;
+  ada_soft_value_slope(w, v, s, inv, r, &slope);
+  return g * slope;
 }
 
 // The V for which h(V) equals the fractional part of w/s (not clamped: init is done once, off the hot path).

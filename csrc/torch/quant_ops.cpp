@@ -114,6 +114,22 @@ at::Tensor adaround_quant_cpu(const at::Tensor& w, const at::Tensor& v, const at
   return y;
 }
 
+std::tuple<at::Tensor, at::Tensor> adaround_quant_slope_cpu(const at::Tensor& w, const at::Tensor& v,
+                                                            const at::Tensor& scale, int64_t bits) {
+  const AdaRoundCall c = prepare_adaround("adaround_quant_slope", w, &v, scale, bits);
+  at::Tensor y = new_output(c.w);
+  at::Tensor slope = new_output(c.w);
+  const float* wp = c.w.data_ptr<float>();
+  const float* vp = c.v.data_ptr<float>();
+  const float* sp = c.ca.scale.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  float* dp = slope.data_ptr<float>();
+  at::parallel_for(0, c.w.numel(), kGrain, [&](int64_t b, int64_t e) {
+    core::adaround_forward_slope(wp, vp, sp, yp, dp, b, e, c.ca.layout, c.bits);
+  });
+  return {y, slope};
+}
+
 at::Tensor adaround_quant_backward_cpu(const at::Tensor& grad, const at::Tensor& w, const at::Tensor& v,
                                        const at::Tensor& scale, int64_t bits) {
   const AdaRoundCall c = prepare_adaround("adaround_quant_backward", w, &v, scale, bits, &grad);
@@ -199,6 +215,8 @@ TORCH_LIBRARY(selfocus, m) {
   m.def("fake_quant_backward(Tensor grad, Tensor x, Tensor scale, int bits, bool signed, int? ch_axis) -> Tensor");
   m.def("adaround_quant(Tensor w, Tensor v, Tensor scale, int bits, bool hard=False) -> Tensor");
   m.def("adaround_quant_backward(Tensor grad, Tensor w, Tensor v, Tensor scale, int bits) -> Tensor");
+  // Soft mode only: the value and dy/dv, for a backward that multiplies instead of recomputing the sigmoid.
+  m.def("adaround_quant_slope(Tensor w, Tensor v, Tensor scale, int bits) -> (Tensor, Tensor)");
   m.def("adaround_init(Tensor w, Tensor scale, int bits) -> Tensor");
   m.def("adaround_regularizer(Tensor v, float beta, bool with_grad=True) -> (Tensor, Tensor)");
   m.def(
@@ -215,6 +233,7 @@ TORCH_LIBRARY_IMPL(selfocus, CPU, m) {
   m.impl("fake_quant_backward", &fake_quant_backward_cpu);
   m.impl("adaround_quant", &adaround_quant_cpu);
   m.impl("adaround_quant_backward", &adaround_quant_backward_cpu);
+  m.impl("adaround_quant_slope", &adaround_quant_slope_cpu);
   m.impl("adaround_init", &adaround_init_cpu);
   m.impl("adaround_regularizer", &adaround_regularizer_cpu);
   m.impl("act_quant", &act_quant_cpu);

@@ -59,7 +59,12 @@ def adaround_quant(
     """
     _check_tensor(w, "w")
     _check_tensor(v, "v")
-    return _ops.adaround_quant(w, v, _param_tensor(scale, w, "scale"), bits, hard)
+    scale = _param_tensor(scale, w, "scale")
+    if not hard and v.requires_grad and torch.is_grad_enabled() and v.device.type == "cpu":
+        # The CPU forward is bound by the sigmoid, so it also writes dy/dv and the backward only multiplies;
+        # on a GPU memory is the bound and the backward recomputes instead of reading a second tensor.
+        return _ops.adaround_quant_slope(w, v, scale, bits)[0]
+    return _ops.adaround_quant(w, v, scale, bits, hard)
 
 
 def adaround_init(w: torch.Tensor, scale: torch.Tensor, bits: int) -> torch.Tensor:
@@ -137,6 +142,12 @@ def _adaround_quant_backward_fake(grad, w, v, scale, bits):
     return v.new_empty(v.shape)
 
 
+@torch.library.register_fake("selfocus::adaround_quant_slope")
+def _adaround_quant_slope_fake(w, v, scale, bits):
+    _same_device("adaround_quant_slope", w=w, v=v, scale=scale)
+    return w.new_empty(w.shape), w.new_empty(w.shape)
+
+
 @torch.library.register_fake("selfocus::adaround_init")
 def _adaround_init_fake(w, scale, bits):
     _same_device("adaround_init", w=w, scale=scale)
@@ -200,6 +211,21 @@ def _adaround_backward(ctx, grad):
 
 
 torch.library.register_autograd("selfocus::adaround_quant", _adaround_backward, setup_context=_adaround_setup)
+
+
+def _adaround_slope_setup(ctx, inputs, output):
+    ctx.mark_non_differentiable(output[1])
+    ctx.save_for_backward(output[1])
+
+
+def _adaround_slope_backward(ctx, grad, _grad_slope):
+    (slope,) = ctx.saved_tensors
+    return None, (grad * slope if ctx.needs_input_grad[1] else None), None, None
+
+
+torch.library.register_autograd(
+    "selfocus::adaround_quant_slope", _adaround_slope_backward, setup_context=_adaround_slope_setup
+)
 
 
 def _regularizer_setup(ctx, inputs, output):
