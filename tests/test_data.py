@@ -203,6 +203,20 @@ def test_model_input_transform():
         mi(np.zeros((720, 1280, 3), np.uint8))
 
 
+@pytest.mark.parametrize("shape", [(5, 7, 3), (4, 5, 7, 3), (0, 5, 7, 3)])
+def test_normalize_equals_the_plain_formula(shape):
+    """The lookup-table normalisation gives exactly ((v / 255) - mean) / std in float32, channels first, also
+    for non-contiguous and empty batches."""
+    mi = ModelInput(CULANE, (400, 160), 270)
+    rgb = np.random.default_rng(1).integers(0, 256, shape[:-1] + (6,), dtype=np.uint8)[..., ::2]  # strided
+    t = torch.from_numpy(np.ascontiguousarray(rgb)).movedim(-1, -3).float().div_(255.0)
+    want = (t - torch.tensor(mi.mean).view(3, 1, 1)) / torch.tensor(mi.std).view(3, 1, 1)
+    got = mi.normalize(rgb)
+    assert got.shape == want.shape and got.is_contiguous() and torch.equal(got, want)
+    with pytest.raises(ValueError, match="rgb: expected uint8"):
+        mi.normalize(rgb.astype(np.float32))
+
+
 def test_synthetic_dataset_collate_and_calibration():
     ds = SyntheticLaneDataset(6, seed=3)
     item = ds[0]
@@ -213,3 +227,23 @@ def test_synthetic_dataset_collate_and_calibration():
     assert cal.shape == (4, 3, 160, 400) and torch.equal(cal, calibration_images(4, seed=9))
     with pytest.raises(ValueError, match="at least one image"):
         calibration_images(0)
+
+
+@pytest.mark.parametrize("memo_bytes", [1 << 30, 0])
+def test_evaluation_set_scenes_are_drawn_once_and_read_back_equal(monkeypatch, memo_bytes):
+    from selfocus_ext.workflow import data as wd
+
+    monkeypatch.setattr(wd, "SCENE_MEMO_BYTES", memo_bytes)
+    mi = ModelInput(CULANE, (400, 160), 270)
+    es = wd.evaluation_set(wd.DataSpec("synth"), 10, mi, seed=5)
+    drawn = []
+    real = SyntheticLaneDataset.__getitem__
+    monkeypatch.setattr(SyntheticLaneDataset, "__getitem__", lambda self, i: drawn.append(i) or real(self, i))
+    a, la = es.items(2, 6)
+    la[0]["scenario"] = "changed by the caller"
+    b, lb = es.items(2, 6)
+    ds = SyntheticLaneDataset(10, seed=5, model_input=mi)
+    assert torch.equal(a, b) and torch.equal(a, torch.stack([real(ds, i)["image"] for i in range(2, 6)]))
+    assert lb[0]["scenario"] == real(ds, 2)["scenario"]
+    assert drawn == ([2, 3, 4, 5] if memo_bytes else [2, 3, 4, 5] * 2)
+    assert es.items(3, 3)[0].shape == (0, 3, 160, 400)
