@@ -6,9 +6,10 @@
 Per model and bit setting: the model calibrated with the default observers on ``--calib`` generated images
 (the same for every cell), exported in each format (int32 biases, the deployable form), loaded in
 onnxruntime at its full optimisation level (falling back to the basic level where that fails). Reported:
-the outputs on the first ``--images`` test images against the PyTorch quantized model's, in units of each
-output's 8-bit step (max |output| / 127), and the decoded F1 of both on the first ``--scenes`` scenes of the
-fixed generated test set. Each finished cell is stored at once in ``--cells`` (JSON), so a stopped run
+the outputs on the first ``--images`` test images against the deployable PyTorch model's (``freeze``: the
+same int32 biases as the export), in units of each output's 8-bit step (max |output| / 127), and the decoded
+F1 on the first ``--scenes`` scenes of the fixed generated test set of three models: the PyTorch simulation
+(float biases, what tuning optimises), the deployable PyTorch model, and onnxruntime. Each finished cell is stored at once in ``--cells`` (JSON), so a stopped run
 continues; the table goes to ``--out``.
 """
 import argparse
@@ -25,7 +26,7 @@ from tqdm import tqdm
 from selfocus_ext import models
 from selfocus_ext.data import calibration_images
 from selfocus_ext.files import atomic_write_json
-from selfocus_ext.export import OnnxLaneModel, export_onnx, open_session, output_agreement, run_batches
+from selfocus_ext.export import OnnxLaneModel, export_onnx, freeze, open_session, output_agreement, run_batches
 from selfocus_ext.quant import calibrate, quantize_model
 from selfocus_ext.workflow.data import DataSpec, evaluation_set
 from selfocus_ext.workflow.evaluation import evaluate
@@ -48,21 +49,28 @@ def main() -> None:
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
     images = calibration_images(a.calib, seed=12345)
     todo = [(n, s) for n in a.models for s in a.settings
-            if any(f"{n}|{s}|{f}|{a.scenes}" not in cells for f in a.formats)]
+            if any("deploy_f1" not in cells.get(f"{n}|{s}|{f}|{a.scenes}", {}) for f in a.formats)]
+    sets: dict = {}
     for name, bits in tqdm(todo, desc="models x settings", unit="cell"):
         import onnxruntime
 
         model = models.load(name)
-        data = evaluation_set(DataSpec("synth"), a.scenes, model.model_input)
+        mi = model.model_input
+        key = (mi.frame.name, mi.size, mi.crop_top, mi.mean, mi.std)
+        if sets.get("key") != key:  # one test set (its scenes drawn once) while the model input stays the same
+            sets.update(key=key, data=evaluation_set(DataSpec("synth"), a.scenes, mi))
+        data = sets["data"]
         inputs, _ = data.items(0, a.images)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             q = calibrate(quantize_model(model, bits), images)
         torch_f1 = evaluate(q, data, progress=False)["f1"]
-        ref = run_batches(q, inputs)
+        deployable, _ = freeze(q)  # int32 biases, as exported
+        deploy_f1 = evaluate(deployable, data, progress=False)["f1"]
+        ref = run_batches(deployable, inputs)
         for fmt in a.formats:
             key = f"{name}|{bits}|{fmt}|{a.scenes}"
-            if key in cells:
+            if "deploy_f1" in cells.get(key, {}):
                 continue
             with tempfile.TemporaryDirectory() as tmp:
                 path = os.path.join(tmp, "m.onnx")
@@ -73,10 +81,11 @@ def main() -> None:
                 runtime = OnnxLaneModel(sess, model)
                 agree = output_agreement(ref, run_batches(runtime, inputs))
                 onnx_f1 = evaluate(runtime, data, progress=False)["f1"]
-            cells[key] = dict(model=name, bits=bits, format=fmt, scenes=a.scenes, torch_f1=torch_f1, onnx_f1=onnx_f1,
+            cells[key] = dict(model=name, bits=bits, format=fmt, scenes=a.scenes, torch_f1=torch_f1, deploy_f1=deploy_f1,
+                              onnx_f1=onnx_f1,
                               level=sess.optimization_level, export_seconds=round(seconds, 1), bytes=info["bytes"],
                               agreement=agree, onnxruntime=onnxruntime.__version__, machine=machine)
-            tqdm.write(f"{name} {bits} {fmt}: F1 torch {torch_f1:.2f}, onnxruntime {onnx_f1:.2f} ({sess.optimization_level}); "
+            tqdm.write(f"{name} {bits} {fmt}: F1 torch {torch_f1:.2f}, deployable {deploy_f1:.2f}, onnxruntime {onnx_f1:.2f} ({sess.optimization_level}); "
                        "max steps " + ", ".join(f"{k} {v['max_steps']:.1f}" for k, v in agree.items()))
             atomic_write_json(cells, a.cells)
     write_table(cells, a)
@@ -88,18 +97,31 @@ def write_table(cells: dict, a) -> None:
     lines = ["# ONNX export checked in onnxruntime", "",
              f"`python python/onnx_check.py` (cells in `{os.path.basename(a.cells)}`). Each model calibrated with the "
              f"default observers on {a.calib} generated images, exported with int32 biases, run in onnxruntime at the "
-             "level it loads at (all, else basic). Outputs on the first test images against the PyTorch quantized "
-             "model's, in units of each output's 8-bit step (max |output| / 127): the largest difference over all "
-             "outputs, its 99th percentile and the share within one step (worst output). F1 on the first "
-             f"{a.scenes} scenes of the generated test set; diff = onnxruntime - PyTorch.", "",
-             "| model | bits | format | level | F1 PyTorch | F1 onnxruntime | diff | max steps | p99 steps | within 1 step | MB |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "level it loads at (all, else basic). F1 on the first "
+             f"{a.scenes} scenes of the generated test set of the PyTorch simulation (float biases, what the tuning "
+             "optimises), of the deployable PyTorch model (`freeze`: biases on the int32 accumulator grid, as exported) "
+             "and of onnxruntime; 'runtime - deployable' is the export's fidelity, 'deployable - simulation' the effect "
+             "of the int32 biases themselves. Outputs on the first test images, onnxruntime against the deployable "
+             "PyTorch model, in units of each output's 8-bit step (max |output| / 127): the largest difference over all "
+             "outputs, its 99th percentile and the share within one step (worst output).", "",
+             "| model | bits | format | level | F1 simulation | F1 deployable | F1 onnxruntime | runtime - deployable | "
+             "deployable - simulation | max steps | p99 steps | within 1 step | MB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for c in rows:
+        if "deploy_f1" not in c:
+            continue
         ag = c["agreement"].values()
         lines.append(f"| {c['model']} | {c['bits'].upper()} | {c['format']} | {c['level']} | {c['torch_f1']:.2f} | "
-                     f"{c['onnx_f1']:.2f} | {c['onnx_f1'] - c['torch_f1']:+.2f} | {max(v['max_steps'] for v in ag):.1f} | "
+                     f"{c['deploy_f1']:.2f} | {c['onnx_f1']:.2f} | {c['onnx_f1'] - c['deploy_f1']:+.2f} | "
+                     f"{c['deploy_f1'] - c['torch_f1']:+.2f} | {max(v['max_steps'] for v in ag):.1f} | "
                      f"{max(v['p99_steps'] for v in ag):.2f} | {min(v['within_one_step'] for v in ag):.3f} | "
                      f"{c['bytes'] / 1e6:.2f} |")
+    done = [c for c in rows if "deploy_f1" in c]
+    if done:
+        worst = max(abs(c["onnx_f1"] - c["deploy_f1"]) for c in done)
+        worst_sim = max(abs(c["onnx_f1"] - c["torch_f1"]) for c in done)
+        lines += ["", f"{len(done)} cells. Largest |F1 onnxruntime - F1 deployable PyTorch|: {worst:.2f}; largest "
+                      f"|F1 onnxruntime - F1 simulation|: {worst_sim:.2f}."]
     machines = sorted({c["machine"] + ", onnxruntime " + c["onnxruntime"] for c in rows})
     lines += ["", "Machine: " + "; ".join(machines) + "."]
     with open(a.out, "w") as f:

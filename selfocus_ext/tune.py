@@ -398,6 +398,12 @@ class Run:
         key = f"onnx-{self.export_format}"
         if key in self.p:
             return
+        if "deployable" not in self.p:
+            # the PyTorch model with the export's int32 biases: what the runtime should reproduce
+            from .export import freeze
+
+            self._eval(freeze(qmodel.cpu())[0], "deployable", "deployable model (int32 biases)", reference=fp_xs,
+                       device="cpu")
         t = time.perf_counter()
         info = export_onnx(qmodel.cpu(), self.path("model.onnx"), fmt=self.export_format, force=True,
                            metadata={"model": self.s.model, "method": self.s.method})

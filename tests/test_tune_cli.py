@@ -177,6 +177,7 @@ def test_export_onnx_joins_the_run_and_its_report(capsys, tmp_path):
     assert "onnxruntime (qcdq)" in table
     rows = {r["stage"]: r for r in json.load(open(os.path.join(out, "report.json")))["results"]}
     assert abs(rows["onnxruntime (qcdq)"]["f1"] - rows["calibration only"]["f1"]) <= 10.0  # 16 scenes
+    assert abs(rows["onnxruntime (qcdq)"]["f1"] - rows["int32 biases (PyTorch)"]["f1"]) <= 5.0
     assert rows["onnxruntime (qcdq)"]["lds"] is not None
 
 

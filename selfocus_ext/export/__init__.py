@@ -72,7 +72,7 @@ def export_onnx(qmodel: nn.Module, out: str, fmt: str = "qdq", bias: str = "int3
         raise ExportError(f"bias: expected one of {', '.join(BIASES)}, got {bias!r}")
     if os.path.exists(out) and not force:
         raise ExportError(f"--out {out} exists; pass --force (force=True) to replace it")
-    frozen, spec = freeze(qmodel)
+    frozen, spec = freeze(qmodel, bias=bias)
     check_formats(spec, fmt)
     example = _example(qmodel, example)
     with torch.no_grad():

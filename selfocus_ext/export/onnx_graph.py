@@ -18,12 +18,11 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from .frozen import ExportError, LayerQuant
+from .frozen import INT32_MAX, ExportError, LayerQuant
 
 FORMATS = ("qdq", "qcdq")
 BIASES = ("int32", "float")
 OPSET = 21
-INT32_MAX = 2**31 - 1
 
 
 def _require_onnx():

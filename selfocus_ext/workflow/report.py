@@ -12,6 +12,7 @@ from ..files import atomic_write_json
 def build_report(settings: Dict, progress: Dict, method, budget) -> Dict:
     rows = []
     stages = [("fp", "FP"), ("calibrated", "calibration only"), ("tuned", f"tuned ({method.name})")]
+    stages += [("deployable", "int32 biases (PyTorch)")]
     stages += [(k, f"onnxruntime ({k[5:]})") for k in sorted(progress) if k.startswith("onnx-")]
     for key, label in stages:
         if key in progress:
