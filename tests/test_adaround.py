@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from selfocus_ext import adaround_init, adaround_quant, adaround_regularizer
+from selfocus_ext.ops import quant as quant_ops
 from selfocus_ext.ops import reference as ref
 
 
@@ -161,7 +162,7 @@ def test_scale_shapes_accepted(gen):
 
 @pytest.mark.parametrize("bits", [2, 4, 8])
 @pytest.mark.parametrize("layout", ["contiguous", "transposed", "empty"])
-def test_slope_forward_equals_the_recomputing_backward(gen, bits, layout):
+def test_slope_forward_equals_the_recomputing_backward(gen, bits, layout, monkeypatch):
     """The CPU training path (value and dy/dv in one pass, backward multiplies) gives exactly the values and
     gradients of the op whose backward recomputes the sigmoid."""
     w, scale = conv_weight(gen, shape=(16, 24), bits=bits)
@@ -173,7 +174,12 @@ def test_slope_forward_equals_the_recomputing_backward(gen, bits, layout):
         w, v = w[:, :0], v[:, :0]
     g = torch.randn(w.shape, generator=gen)
     v1 = v.clone().requires_grad_(True)
+    calls = []
+    real = torch.ops.selfocus.adaround_quant_slope
+    monkeypatch.setattr(quant_ops._ops, "adaround_quant_slope", lambda *a: calls.append(1) or real(*a),
+                        raising=False)
     y1 = adaround_quant(w, v1, scale, bits)  # routed to adaround_quant_slope on the CPU
+    assert calls
     y1.backward(g)
     v2 = v.clone().requires_grad_(True)
     y2 = torch.ops.selfocus.adaround_quant(w, v2, scale, bits, False)
@@ -188,3 +194,14 @@ def test_slope_output_is_not_differentiable(gen):
     v = torch.randn(w.shape, generator=gen, requires_grad=True)
     _, slope = torch.ops.selfocus.adaround_quant_slope(w, v, scale, 4)
     assert not slope.requires_grad
+
+
+def test_slope_backward_checks_its_inputs():
+    op = torch.ops.selfocus.adaround_quant_slope_backward
+    g, d = torch.randn(4, 6), torch.randn(4, 6)
+    assert torch.equal(op(g.t().contiguous().t(), d), g * d)  # non-contiguous grad
+    assert op(torch.empty(0, 3), torch.empty(0, 3)).shape == (0, 3)
+    with pytest.raises(RuntimeError, match="grad must have the shape of slope"):
+        op(torch.randn(4, 5), d)
+    with pytest.raises(RuntimeError, match="slope must be float32"):
+        op(g.double(), d.double())

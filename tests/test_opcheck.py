@@ -22,6 +22,7 @@ def cases():
         (ops.adaround_quant.default, (w, _t(8, 4, 3, 3, grad=True, seed=3), s_w, 4, False)),
         (ops.adaround_quant.default, (w, _t(8, 4, 3, 3, grad=True, seed=3), s_w, 4, True)),
         (ops.adaround_quant_slope.default, (w, _t(8, 4, 3, 3, grad=True, seed=3), s_w, 4)),
+        (ops.adaround_quant_slope_backward.default, (_t(8, 4, 3, 3), _t(8, 4, 3, 3, seed=4))),
         (ops.adaround_quant_backward.default, (_t(8, 4, 3, 3), w, _t(8, 4, 3, 3, seed=4), s_w, 4)),
         (ops.adaround_init.default, (w, s_w, 4)),
         (ops.adaround_regularizer.default, (_t(50, grad=True, seed=5), 4.0, True)),

@@ -117,6 +117,10 @@ SF_CPU_CLONES void ada_soft_slope_run(const float* w, const float* v, float* y, 
   for (int64_t i = 0; i < n; ++i) y[i] = qmath::ada_soft_value_slope(w[i], v[i], s, inv, r, slope + i);
 }
 
+SF_CPU_CLONES void multiply_run(const float* a, const float* b, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = a[i] * b[i];
+}
+
 SF_CPU_CLONES void ada_hard_run(const float* w, const float* v, float* y, int64_t n, float s, float inv,
                                 IntRange r) {
   for (int64_t i = 0; i < n; ++i) y[i] = qmath::ada_hard_value(w[i], v[i], s, inv, r);
@@ -197,6 +201,10 @@ void adaround_forward_slope(const float* w, const float* v, const float* scale, 
     const float s = scale[c];
     ada_soft_slope_run(w + b, v + b, y + b, slope + b, e - b, s, 1.0f / s, r);
   });
+}
+
+void adaround_slope_backward(const float* grad_y, const float* slope, float* grad_v, int64_t begin, int64_t end) {
+  multiply_run(grad_y + begin, slope + begin, grad_v + begin, end - begin);
 }
 
 void adaround_backward(const float* grad_y, const float* w, const float* v, const float* scale,

@@ -34,6 +34,8 @@ void adaround_forward(const float* w, const float* v, const float* scale, float*
 // second sigmoid (on the CPU the sigmoid, not memory, bounds the soft forward).
 void adaround_forward_slope(const float* w, const float* v, const float* scale, float* y, float* slope,
                             int64_t begin, int64_t end, ChannelLayout layout, int bits);
+// grad_v = grad_y * slope on [begin, end) (the backward of adaround_forward_slope).
+void adaround_slope_backward(const float* grad_y, const float* slope, float* grad_v, int64_t begin, int64_t end);
 void adaround_backward(const float* grad_y, const float* w, const float* v, const float* scale,
                        float* grad_v, int64_t begin, int64_t end, ChannelLayout layout, int bits);
 

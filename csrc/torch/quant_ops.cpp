@@ -130,6 +130,21 @@ std::tuple<at::Tensor, at::Tensor> adaround_quant_slope_cpu(const at::Tensor& w,
   return {y, slope};
 }
 
+at::Tensor adaround_quant_slope_backward_cpu(const at::Tensor& grad, const at::Tensor& slope) {
+  const char* op = "adaround_quant_slope_backward";
+  check_element_tensor(op, "slope", slope);
+  check_like(op, "grad", grad, "slope", slope);
+  const at::Tensor g = grad.contiguous();
+  const at::Tensor d = slope.contiguous();
+  at::Tensor gv = new_output(d);
+  const float* gp = g.data_ptr<float>();
+  const float* dp = d.data_ptr<float>();
+  float* gvp = gv.data_ptr<float>();
+  at::parallel_for(0, d.numel(), kGrain,
+                   [&](int64_t b, int64_t e) { core::adaround_slope_backward(gp, dp, gvp, b, e); });
+  return gv;
+}
+
 at::Tensor adaround_quant_backward_cpu(const at::Tensor& grad, const at::Tensor& w, const at::Tensor& v,
                                        const at::Tensor& scale, int64_t bits) {
   const AdaRoundCall c = prepare_adaround("adaround_quant_backward", w, &v, scale, bits, &grad);
@@ -217,6 +232,7 @@ TORCH_LIBRARY(selfocus, m) {
   m.def("adaround_quant_backward(Tensor grad, Tensor w, Tensor v, Tensor scale, int bits) -> Tensor");
   // Soft mode only: the value and dy/dv, for a backward that multiplies instead of recomputing the sigmoid.
   m.def("adaround_quant_slope(Tensor w, Tensor v, Tensor scale, int bits) -> (Tensor, Tensor)");
+  m.def("adaround_quant_slope_backward(Tensor grad, Tensor slope) -> Tensor");
   m.def("adaround_init(Tensor w, Tensor scale, int bits) -> Tensor");
   m.def("adaround_regularizer(Tensor v, float beta, bool with_grad=True) -> (Tensor, Tensor)");
   m.def(
@@ -234,6 +250,7 @@ TORCH_LIBRARY_IMPL(selfocus, CPU, m) {
   m.impl("adaround_quant", &adaround_quant_cpu);
   m.impl("adaround_quant_backward", &adaround_quant_backward_cpu);
   m.impl("adaround_quant_slope", &adaround_quant_slope_cpu);
+  m.impl("adaround_quant_slope_backward", &adaround_quant_slope_backward_cpu);
   m.impl("adaround_init", &adaround_init_cpu);
   m.impl("adaround_regularizer", &adaround_regularizer_cpu);
   m.impl("act_quant", &act_quant_cpu);
