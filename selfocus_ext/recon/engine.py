@@ -16,7 +16,6 @@ from . import config
 from .config import Budget, Method
 from .curves import NoiseScoreCurve
 from .losses import selective_focus_loss, tree_squared_error
-from .optim import adam
 from .rounding import RoundingSchedule, cosine_lr
 from .selection import head_error_levels, select_heads
 from .state import (DeferredInterrupt, Interrupted, finish_layers, keep_prob_one, prepare_layers,
@@ -97,7 +96,7 @@ class Reconstructor:
         groups = [{"params": vs, "lr": config.V_LR}]
         if steps:
             groups.append({"params": steps, "lr": self.method.step_lr})
-        opt = adam(groups)
+        opt = torch.optim.Adam(groups)
         if self._optim_state is not None:
             opt.load_state_dict(self._optim_state)
             self._optim_state = None

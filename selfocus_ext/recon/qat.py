@@ -20,7 +20,6 @@ from tqdm import tqdm
 from ..files import load_checked, save_checked
 from ..quant.convert import quant_layers
 from .config import QAT_LR_QUANT, QAT_LR_WEIGHTS, Budget
-from .optim import adam
 from .state import DeferredInterrupt, Interrupted, finish_layers
 
 CHECKPOINT_KIND = "selfocus-qat-v1"
@@ -76,7 +75,7 @@ class QuantizationAwareTraining:
         quant = self._quant_params()
         ids = {id(p) for p in quant}
         weights = [p for p in self.q.parameters() if id(p) not in ids and p.requires_grad]
-        opt = adam([{"params": weights, "lr": QAT_LR_WEIGHTS}, {"params": quant, "lr": QAT_LR_QUANT}])
+        opt = torch.optim.Adam([{"params": weights, "lr": QAT_LR_WEIGHTS}, {"params": quant, "lr": QAT_LR_QUANT}])
         if self._optim_state is not None:
             opt.load_state_dict(self._optim_state)
             self._optim_state = None
