@@ -102,6 +102,11 @@ def test_ema_mse_and_minmax():
 def test_observer_errors_and_zero_channels():
     with pytest.raises(ValueError, match="NaN or inf"):
         MSEObserver(4, True).observe(torch.tensor([1.0, float("nan")]))
+    for bad in (float("inf"), -float("inf"), float("nan")):  # anywhere in a large tensor, either sign
+        x = torch.randn(3, 64, 50)
+        x[2, 40, 7] = bad
+        with pytest.raises(ValueError, match="NaN or inf"):
+            MinMaxObserver(8, True, ch_axis=1).observe(x)
     with pytest.raises(ValueError, match="empty"):
         MinMaxObserver(4, True).observe(torch.empty(0))
     with pytest.raises(ValueError, match="bits must be an integer in 2..8"):

@@ -6,6 +6,7 @@ Per-channel observers reduce over every dimension but ``ch_axis`` and search all
 """
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import torch
@@ -36,7 +37,12 @@ def check_bits(bits: int) -> int:
 def check_finite(x: torch.Tensor, what: str) -> None:
     if x.numel() == 0:
         raise ValueError(f"{what}: no values to observe (empty tensor)")
-    if not torch.isfinite(x).all():
+    if not torch.is_floating_point(x):
+        return
+    # min and max in one pass: NaN propagates to both and an inf is one of them (an order of magnitude
+    # cheaper than materialising isfinite)
+    lo, hi = torch.aminmax(x.reshape(-1))
+    if not (math.isfinite(float(lo)) and math.isfinite(float(hi))):
         raise ValueError(f"{what}: observed values contain NaN or inf")
 
 
@@ -113,8 +119,10 @@ def mse_search(v: torch.Tensor, bits: int, signed: bool, candidates: int = 100, 
     for k0 in range(0, K, block):
         k1 = min(K, k0 + block)
         xq = fake_quant(v[None].expand(k1 - k0, C, N).reshape((k1 - k0) * C, N), scales[k0:k1].reshape(-1),
-                        bits, signed, 0)
-        err[k0:k1] = (xq.reshape(k1 - k0, C, N) - v[None]).abs().pow(p).mean(dim=2)
+                        bits, signed, 0).reshape(k1 - k0, C, N)
+        d = xq.sub_(v[None])  # in place: the block's one buffer serves for the differences and their powers
+        # |d|^2 is d*d exactly (torch's pow(2) multiplies), so p = 2 needs no abs
+        err[k0:k1] = (d.square_() if p == 2.0 else d.abs_().pow_(p)).mean(dim=2)
     best = err.argmin(dim=0)
     return clips[best, torch.arange(C, device=clips.device)]
 
