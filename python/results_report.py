@@ -34,11 +34,13 @@ def idle(c: dict) -> bool:
     return max(c.get("load_start", 0), c.get("load_end", 0)) < c.get("cores", 2) + 0.5
 
 
-def group(cells: List[dict], table: str) -> Dict[Tuple, List[dict]]:
+def group(cells: List[dict], *tables: str) -> Dict[Tuple, List[dict]]:
+    """Cells of the given tables by (model, bits, method, extra); several tables share cells whose settings
+    are equal (paper_experiments.plan runs those once, under Table 1 or 5)."""
     g = defaultdict(list)
     for c in cells:
         cell = c["cell"]
-        if cell["table"] == table:
+        if cell["table"] in tables:
             g[(cell["model"], cell["bits"], cell["method"], tuple(cell.get("extra", [])))].append(c)
     return g
 
@@ -116,7 +118,7 @@ def speed_ratio(cells: List[dict]) -> Tuple[str, List[str]]:
             sf, qd = g.get((model, bits, "sf", ())), g.get((model, bits, "qdrop", ()))
             if not sf or not qd:
                 continue
-            a, b = sf[0], qd[0]
+            a, b = (min(cs, key=lambda c: c["cell"]["seed"]) for cs in (sf, qd))
             if not (a.get("tuning_seconds") and b.get("tuning_seconds")):
                 continue
             r = b["tuning_seconds"] / a["tuning_seconds"]
@@ -133,7 +135,7 @@ def speed_ratio(cells: List[dict]) -> Tuple[str, List[str]]:
 
 
 def ablation(cells: List[dict]) -> Tuple[str, List[str]]:
-    g = group(cells, "t2")
+    g = group(cells, "t2", "t1")
     rows, verdicts = [], []
     for model in ("ganet-s", "bezier-s"):
         cs = {m: g.get((model, "w4a4", m, ())) for m in ABLATION}
@@ -151,22 +153,26 @@ def ablation(cells: List[dict]) -> Tuple[str, List[str]]:
 
 
 def topk(cells: List[dict]) -> Tuple[str, List[str]]:
-    g = group(cells, "t7")
+    from selfocus_ext.recon.config import default_top_k
+
+    def k_of(extra: Tuple) -> int:
+        return int(extra[1]) if len(extra) > 1 else default_top_k(3)  # no --top-k: the default, GANet has 3 heads
+
+    g = {k_of(key[3]): v for key, v in group(cells, "t7", "t5").items() if key[:3] == ("ganet-s", "w4a4", "sf")}
     rows, scores = [], {}
-    for key, cs in sorted(g.items()):
-        k = int(key[3][1]) if len(key[3]) > 1 else None
+    for k, cs in sorted(g.items()):
         acc = stats(cs, "accuracy")[0]
         scores[k] = stats(cs)[0]
         rows.append(f"| {k} | {acc:.2f} | {stats(cs)[0]:.2f} |")
-    if not scores:
-        return "not measured", rows
+    if len(scores) < 2:
+        return "not measured" + (f" (only k = {next(iter(scores))} finished)" if scores else ""), rows
     best = max(scores, key=scores.get)
     return (f"{'reproduced' if best in (2, 3) else 'not reproduced'} (best k = {best}; GANet-S has three heads, so "
             "k = 4 does not exist)"), rows
 
 
 def qat(cells: List[dict]) -> Tuple[str, List[str]]:
-    g = group(cells, "t3")
+    g = group(cells, "t3", "t1")
     rows, verdicts = [], []
     for model in ("condlane-s", "resa-s"):
         cs = {m: g.get((model, "w8a4", m, ())) for m in ("lsq-qat", "qdrop", "sf")}
@@ -242,6 +248,42 @@ def edges(cells: List[dict]) -> List[str]:
     return lines if len(lines) > 2 else []
 
 
+def cost_table(cells: List[dict]) -> List[str]:
+    """Each tuning method's iteration count and tuning seconds per model (seed 0), beside Table 1."""
+    g = group(cells, "t1")
+    lines = ["| model | method | iterations | tuning s W8A8 | W8A4 | W4A4 | machine idle |", "|---|---|---|---|---|---|---|"]
+    for model in ZOO:
+        for method in TUNING:
+            runs = {b: [c for c in g.get((model, b, method, ()), []) if c["cell"]["seed"] == 0]
+                    for b in ("w8a8", "w8a4", "w4a4")}
+            done = [cs[0] for cs in runs.values() if cs]
+            if not done:
+                continue
+            secs = [f"{runs[b][0]['tuning_seconds']:.0f}" if runs[b] and runs[b][0].get("tuning_seconds") else "-"
+                    for b in runs]
+            iters = next((c["iterations"] for c in done if c.get("iterations")), "-")
+            lines.append(f"| {model} | {NAMES[method]} | {iters} | " + " | ".join(secs) +
+                         f" | {'yes' if all(idle(c) for c in done) else 'no'} |")
+    return lines if len(lines) > 2 else []
+
+
+def coverage(cells: List[dict], planned: Optional[list]) -> List[str]:
+    """How much of the planned grid has finished, per table."""
+    if not planned:
+        return []
+    done = {c["id"] for c in cells}
+    per = defaultdict(lambda: [0, 0])
+    for p in planned:
+        per[p.table][1] += 1
+        per[p.table][0] += p.id in done
+    names = {"t1": "Table 1 (and seeds)", "t2": "Table 2", "t3": "Table 3", "t5": "Table 5", "t7": "Table 7",
+             "edges": "first/last layers"}
+    parts = [f"{names.get(t, t)} {a}/{b}" for t, (a, b) in per.items()]
+    n = sum(a for a, _ in per.values())
+    return [f"Finished {n} of {len(planned)} planned cells: " + ", ".join(parts) + ". Tables and verdicts use the "
+            "finished cells only; a verdict counts the comparisons it could make."]
+
+
 def figures(cells: List[dict]) -> List[str]:
     os.makedirs(FIGURES, exist_ok=True)
     lines = []
@@ -258,7 +300,7 @@ def figures(cells: List[dict]) -> List[str]:
     return lines
 
 
-def write_results(f: float) -> None:
+def write_results(f: float, planned: Optional[list] = None) -> None:
     cells = load_cells(f)
     if not cells:
         raise SystemExit(f"no finished cells under {CELLS}/f{f:g}; run python python/paper_experiments.py --run")
@@ -274,7 +316,7 @@ def write_results(f: float) -> None:
              f"Budget: every tuning method gets f = {f:g} of its own paper iterations (docs/recon.md). Test set: the "
              "fixed generated CULane-frame set (2000 scenes), F1 at IoU 0.5; several seeds where given as "
              "mean ±half-range (n). A difference within the seeds' spread is a tie.", "",
-             f"Machines: {'; '.join(machines)}. Dates: {', '.join(dates)}.", "",
+             f"Machines: {'; '.join(machines)}. Dates: {', '.join(dates)}.", ""] + coverage(cells, planned) + ["",
              "## Verdicts", "",
              f"- SF above QDrop and BRECQ at W4A4 and W8A4: {v1}",
              f"- Focus contributes more than Selection: {v2}",
@@ -282,6 +324,7 @@ def write_results(f: float) -> None:
              f"- Near-QAT accuracy at a fraction of its time: {v4}",
              f"- About 6x faster than block-wise reconstruction: {v5}", "",
              "## Table 1", ""] + table1(cells)
+    lines += ["## Tuning cost (seed 0)", ""] + (cost_table(cells) or ["not measured yet"]) + [""]
     lines += ["## SF against the block-wise methods", "", "| model | bits | SF | QDrop | BRECQ | SF vs best |",
               "|---|---|---|---|---|---|"] + rows1 + [""]
     lines += ["## Table 2: ablation (W4A4; F1, tuning time)", "", "| model | " + " | ".join(NAMES[m] for m in ABLATION) + " |",

@@ -9,8 +9,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 import paper_experiments as pe  # noqa: E402
 
 
-def test_plan_covers_the_tables_once_each():
-    cells = pe.plan(["1", "seeds", "2", "3", "5", "7", "edges"], pe.ZOO, seeds=3)
+ALL_TABLES = ["1", "seeds", "2", "3", "5", "7", "edges"]
+
+
+def test_full_plan_covers_the_tables_once_each():
+    cells = pe.plan(ALL_TABLES, pe.ZOO, seeds=3, full=True)
     ids = [c.id for c in cells]
     assert len(ids) == len(set(ids))
     t1 = [c for c in cells if c.table == "t1" and c.seed == 0]
@@ -18,10 +21,26 @@ def test_plan_covers_the_tables_once_each():
     assert len(t1) == len(pe.ZOO) * (3 + 6 + 6)
     seeds = [c for c in cells if c.table == "t1" and c.seed > 0]
     assert len(seeds) == len(pe.SMALL) * 2 * len(pe.TUNING) * 2 and all(c.model in pe.SMALL for c in seeds)
-    assert {c.method for c in cells if c.table == "t2"} == set(pe.ABLATION)
-    assert {(c.model, c.method) for c in cells if c.table == "t3"} >= {("condlane-s", "lsq-qat"), ("resa-s", "sf")}
+    # the full method of the ablation and QDrop / SF of the QAT table are Table 1's cells, run once
+    assert {c.method for c in cells if c.table == "t2"} == set(pe.ABLATION) - {"sf"}
+    assert {(c.model, c.method) for c in cells if c.table == "t3"} == {("condlane-s", "lsq-qat"), ("resa-s", "lsq-qat")}
+    assert {("resa-s", "w8a4", "sf"), ("bezier-s", "w4a4", "sf")} <= {(c.model, c.bits, c.method) for c in t1}
     assert all(c.data == "tusimple" for c in cells if c.table in ("t5", "t7"))
+    assert {c.extra[1] for c in cells if c.table == "t7"} == {"1", "3"}  # k = 2 is the default: Table 5's cell
     assert all("--first-last-at-bits" in c.extra for c in cells if c.table == "edges")
+
+
+def test_trimmed_plan_spends_the_seeds_and_mid_models_where_stated():
+    cells = pe.plan(ALL_TABLES, pe.ZOO, seeds=3)
+    assert len({c.id for c in cells}) == len(cells)
+    mid = [c for c in cells if c.table == "t1" and c.model.endswith("-m")]
+    assert {c.method for c in mid} == set(pe.MID_METHODS) and len(mid) == 7 * (3 + 4 + 4)
+    seeds = [c for c in cells if c.seed > 0]
+    assert {(c.bits, c.method) for c in seeds} == {("w4a4", m) for m in pe.SEED_METHODS}
+    assert len(seeds) == len(pe.SMALL) * len(pe.SEED_METHODS) * 2
+    assert all(c.model in pe.SMALL for c in cells if c.table == "t5")
+    full = pe.plan(ALL_TABLES, pe.ZOO, seeds=3, full=True)
+    assert sum(pe.estimate_minutes(c, 0.01) for c in cells) < 0.7 * sum(pe.estimate_minutes(c, 0.01) for c in full)
 
 
 def test_plan_follows_the_models_given():
@@ -37,7 +56,8 @@ def test_bad_fraction_is_refused(capsys):
 
 def _cell(table, model, bits, method, f1, seed=0, extra=(), **kw):
     cell = dict(table=table, model=model, bits=bits, method=method, seed=seed, data="synth", extra=list(extra))
-    return dict(cell=cell, f1=f1, fp_f1=95.0, machine="test machine", date="2026-01-01", run="", **kw)
+    return dict(cell=cell, id=pe.Cell(**cell).id, f1=f1, fp_f1=95.0, machine="test machine", date="2026-01-01",
+                run="", **kw)
 
 
 def test_report_builds_tables_and_verdicts_from_cells(tmp_path, monkeypatch):
@@ -53,7 +73,9 @@ def test_report_builds_tables_and_verdicts_from_cells(tmp_path, monkeypatch):
     counts = {s: [10, 1, 2] for s in ("normal", "crowd", "night", "total")}
     cells = [
         # SF beats both rivals clearly on W4A4, ties inside the seed spread on W8A4
-        _cell("t1", "ganet-s", "w4a4", "sf", 90.0), _cell("t1", "ganet-s", "w4a4", "qdrop", 85.0),
+        _cell("t1", "ganet-s", "w4a4", "sf", 90.0, tuning_seconds=20.0, iterations=50, load_start=1.0, load_end=1.9,
+              cores=2),
+        _cell("t1", "ganet-s", "w4a4", "qdrop", 85.0),
         _cell("t1", "ganet-s", "w4a4", "brecq", 84.0),
         _cell("t1", "ganet-s", "w8a4", "sf", 92.0, counts=counts), _cell("t1", "ganet-s", "w8a4", "sf", 90.0, seed=1),
         _cell("t1", "ganet-s", "w8a4", "qdrop", 91.5), _cell("t1", "ganet-s", "w8a4", "brecq", 90.5),
@@ -63,7 +85,7 @@ def test_report_builds_tables_and_verdicts_from_cells(tmp_path, monkeypatch):
     os.makedirs(tmp_path / "cells" / "f0.01")
     for i, c in enumerate(cells):
         (tmp_path / "cells" / "f0.01" / f"{i}.json").write_text(json.dumps(c))
-    rr.write_results(0.01)
+    rr.write_results(0.01, planned=pe.plan(["1"], ["ganet-s"], seeds=3))
     text = (tmp_path / "results.md").read_text()
     assert "SF above QDrop and BRECQ at W4A4 and W8A4: mixed (SF wins 1, ties 1, loses 0 of 2 cells)" in text
     assert "| ganet-s | W8A4 | SF | 92.00, 90.00 | 91.00 | 2.00 |" in text  # the seeds table
@@ -71,4 +93,6 @@ def test_report_builds_tables_and_verdicts_from_cells(tmp_path, monkeypatch):
     assert "| ganet-s | SF | 90.00 | 70.00 | -20.00 |" in text  # first/last layers at 4 bits
     assert "| ganet-s | 95.50 / 95.00 | W4A4 | - | 93.50 / 80.00 |" in text  # TuSimple frame
     assert "Focus contributes more than Selection: not measured" in text
+    assert "Finished 6 of 15 planned cells: Table 1 (and seeds) 6/15." in text
+    assert "| ganet-s | SF | 50 | - | - | 20 | yes |" in text  # tuning cost: iterations and seconds per setting
     assert json.load(open(tmp_path / "benchmarks/results/paper-f0.01.json"))[0]["f1"] in {c["f1"] for c in cells}
