@@ -75,8 +75,13 @@ def test_report_builds_tables_and_verdicts_from_cells(tmp_path, monkeypatch):
         # SF beats both rivals clearly on W4A4, ties inside the seed spread on W8A4
         _cell("t1", "ganet-s", "w4a4", "sf", 90.0, tuning_seconds=20.0, iterations=50, load_start=1.0, load_end=1.9,
               cores=2),
-        _cell("t1", "ganet-s", "w4a4", "qdrop", 85.0),
+        _cell("t1", "ganet-s", "w4a4", "sf", 89.0, seed=1),
+        _cell("t1", "ganet-s", "w4a4", "qdrop", 85.0), _cell("t1", "ganet-s", "w4a4", "qdrop", 86.0, seed=1),
         _cell("t1", "ganet-s", "w4a4", "brecq", 84.0),
+        # one seed on both sides: reported as higher/lower, not counted (with seeds on one side, its spread
+        # is the margin: ganet-s W8A4 is a tie)
+        _cell("t1", "bezier-s", "w4a4", "sf", 80.0), _cell("t1", "bezier-s", "w4a4", "qdrop", 81.0),
+        _cell("t1", "bezier-s", "w4a4", "brecq", 79.0),
         _cell("t1", "ganet-s", "w8a4", "sf", 92.0, counts=counts), _cell("t1", "ganet-s", "w8a4", "sf", 90.0, seed=1),
         _cell("t1", "ganet-s", "w8a4", "qdrop", 91.5), _cell("t1", "ganet-s", "w8a4", "brecq", 90.5),
         _cell("edges", "ganet-s", "w4a4", "sf", 70.0, extra=["--first-last-at-bits"]),
@@ -87,8 +92,10 @@ def test_report_builds_tables_and_verdicts_from_cells(tmp_path, monkeypatch):
         (tmp_path / "cells" / "f0.01" / f"{i}.json").write_text(json.dumps(c))
     rr.write_results(0.01, planned=pe.plan(["1"], ["ganet-s"], seeds=3))
     text = (tmp_path / "results.md").read_text()
-    assert "SF above QDrop and BRECQ at W4A4 and W8A4: mixed (SF wins 1, ties 1, loses 0 of 2 cells)" in text
+    assert ("SF above QDrop and BRECQ at W4A4 and W8A4: mixed (SF wins 1, ties 1, loses 0 of 2 cells; 1 more with "
+            "one seed, not counted: SF higher in 0, lower in 1)") in text
     assert "| ganet-s | W8A4 | SF | 92.00, 90.00 | 91.00 | 2.00 |" in text  # the seeds table
+    assert "| bezier-s | W4A4 | 80.00 | 81.00 | 79.00 | lower |" in text
     assert "| ganet-s | 10/1/2 | 10/1/2 | - |" in text  # Table 4: scenarios without counts show '-'
     assert "| ganet-s | SF | 90.00 | 70.00 | -20.00 |" in text  # first/last layers at 4 bits
     assert "| ganet-s | 95.50 / 95.00 | W4A4 | - | 93.50 / 80.00 |" in text  # TuSimple frame
