@@ -81,7 +81,7 @@ def main() -> None:
             if "deploy_f1" in cells.get(key, {}):
                 if needs_spread(cells[key], a):
                     spread = spread or rounding_spread(deployable, lambda m: evaluate(m, data, progress=False)["f1"],
-                                                       a.ulps, a.noise_seeds)
+                                                       a.ulps, a.noise_seeds, clean=deploy_f1)
                     cells[key]["rounding_spread"] = spread
                     tqdm.write(f"{name} {bits} {fmt}: deployable F1 under +-{a.ulps} ulp noise "
                                f"{spread['low']:.2f}..{spread['high']:.2f}; onnxruntime {cells[key]['onnx_f1']:.2f}")

@@ -51,10 +51,16 @@ class Cell:
 
 
 # The grid is trimmed to fit about 10 CPU-hours on the 2-core machine at f = 0.01 (a block-wise cell of a
-# Small model takes 3-4 minutes there, a network-wise one about one): the Mid models run the calibration
-# methods, QDrop and SF (not AdaRound and BRECQ, the two slowest), more seeds go to the W4A4 cells of the
-# Small models, where the claims are decided, and the TuSimple frame (Table 5) runs the Small models.
-# ``full=True`` plans the complete grid of the issue.
+# Small model takes 3-4 minutes there, a network-wise one about one); ``full=True`` plans the complete grid.
+GRID_NOTES = {
+    False: "The grid (paper_experiments.plan), trimmed to about 10 CPU-hours of the 2-core machine: Table 1 runs "
+           "all six methods on the Small models and ACIQ, OMSE, QDrop and SF on the Mid ones (AdaRound and BRECQ, "
+           "the slowest, are left out there); the extra seeds (1 and 2) go to BRECQ, QDrop and SF at W4A4 on the "
+           "Small models, where the claims are decided; Table 5 runs the Small models. The ablation's full method "
+           "and the QAT table's QDrop and SF are Table 1's cells. `--full` plans the complete grid.",
+    True: "The complete grid (paper_experiments.plan with --full). The ablation's full method and the QAT "
+          "table's QDrop and SF are Table 1's cells.",
+}
 MID_METHODS = ["aciq", "omse", "qdrop", "sf"]
 SEED_METHODS = ["brecq", "qdrop", "sf"]
 
@@ -185,7 +191,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if a.report:
         from results_report import write_results  # python/results_report.py
 
-        write_results(a.f, planned=plan(a.tables, models, a.seeds, a.full))
+        write_results(a.f, planned=plan(a.tables, models, a.seeds, a.full), grid=GRID_NOTES[a.full])
         return 0
     est = sum(estimate_minutes(c, a.f) for c in todo)
     print(f"{len(cells)} cells at f = {a.f:g}; {len(cells) - len(todo)} finished, {len(todo)} to run "

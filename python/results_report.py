@@ -115,8 +115,7 @@ def claim_sf_vs_blockwise(cells: List[dict]) -> Tuple[str, List[str]]:
     tail = (f"; {single} more with one seed, not counted: SF higher in {tally['higher']}, lower in "
             f"{tally['lower']}" if single else "")
     if not n:
-        return ("not decided" if single else "not measured") + (f" (no cell with several seeds yet{tail})"
-                                                                 if single else ""), rows
+        return (f"not decided (no cell with several seeds yet{tail})" if single else "not measured"), rows
     verdict = ("reproduced" if tally["win"] > n / 2 and not tally["loss"] else
                "not reproduced" if tally["win"] <= tally["loss"] else "mixed")
     return f"{verdict} (SF wins {tally['win']}, ties {tally['tie']}, loses {tally['loss']} of {n} cells{tail})", rows
@@ -293,8 +292,8 @@ def cost_table(cells: List[dict]) -> List[str]:
     return lines if len(lines) > 2 else []
 
 
-def coverage(cells: List[dict], planned: Optional[list]) -> List[str]:
-    """How much of the planned grid has finished, per table."""
+def coverage(cells: List[dict], planned: Optional[list], grid: str = "") -> List[str]:
+    """How much of the planned grid has finished, per table, and ``grid``: what the plan leaves out."""
     if not planned:
         return []
     done = {c["id"] for c in cells}
@@ -307,12 +306,7 @@ def coverage(cells: List[dict], planned: Optional[list]) -> List[str]:
     parts = [f"{names.get(t, t)} {a}/{b}" for t, (a, b) in per.items()]
     n = sum(a for a, _ in per.values())
     return [f"Finished {n} of {len(planned)} planned cells: " + ", ".join(parts) + ". Tables and verdicts use the "
-            "finished cells only; a verdict counts the comparisons it could make.", "",
-            "The grid (paper_experiments.plan), trimmed to about 10 CPU-hours of the 2-core machine: Table 1 runs all "
-            "six methods on the Small models and ACIQ, OMSE, QDrop and SF on the Mid ones (AdaRound and BRECQ, the "
-            "slowest, are left out there); the extra seeds (1 and 2) go to BRECQ, QDrop and SF at W4A4 on the Small "
-            "models; Table 5 runs the Small models. The ablation's full method and the QAT table's QDrop and SF are "
-            "Table 1's cells. `--full` plans the complete grid."]
+            "finished cells only; a verdict counts the comparisons it could make."] + ([grid] if grid else [])
 
 
 def figures(cells: List[dict]) -> List[str]:
@@ -331,7 +325,7 @@ def figures(cells: List[dict]) -> List[str]:
     return lines
 
 
-def write_results(f: float, planned: Optional[list] = None) -> None:
+def write_results(f: float, planned: Optional[list] = None, grid: str = "") -> None:
     cells = load_cells(f)
     if not cells:
         raise SystemExit(f"no finished cells under {CELLS}/f{f:g}; run python python/paper_experiments.py --run")
@@ -347,7 +341,7 @@ def write_results(f: float, planned: Optional[list] = None) -> None:
              f"Budget: every tuning method gets f = {f:g} of its own paper iterations (docs/recon.md). Test set: the "
              "fixed generated CULane-frame set (2000 scenes), F1 at IoU 0.5; several seeds where given as "
              "mean ±half-range (n). A difference within the seeds' spread is a tie.", "",
-             f"Machines: {'; '.join(machines)}. Dates: {', '.join(dates)}.", ""] + coverage(cells, planned) + ["",
+             f"Machines: {'; '.join(machines)}. Dates: {', '.join(dates)}.", ""] + coverage(cells, planned, grid) + ["",
              "## Verdicts", "",
              f"- SF above QDrop and BRECQ at W4A4 and W8A4: {v1}",
              f"- Focus contributes more than Selection: {v2}",

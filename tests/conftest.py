@@ -28,3 +28,15 @@ def shipped_models(names):
 
 FAMILIES = ["ganet", "laneatt", "bezier", "scnn", "resa", "lstr", "condlane"]
 MID_MODELS = [f"{f}-m" for f in FAMILIES]
+
+
+class TwoLayers(torch.nn.Module):
+    """A convolution, ReLU and a 1x1 head returning ``{"y": ...}``: the smallest network the quantizer converts."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.head = torch.nn.Conv2d(8, 2, 1)
+
+    def forward(self, x):
+        return {"y": self.head(torch.relu(self.conv(x)))}

@@ -14,6 +14,7 @@ onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
+from conftest import TwoLayers  # noqa: E402
 from onnx import TensorProto, numpy_helper  # noqa: E402
 
 from selfocus_ext import models  # noqa: E402
@@ -75,16 +76,6 @@ def test_qdq_graph_stores_low_bit_integers_and_matches_pytorch_exactly(ganet_w4a
     # value across a rounding boundary changes one integer, and that change spreads (docs/export.md)
     for k, a in agree.items():
         assert a["within_one_step"] > 0.95 and a["p99_steps"] < 4, (k, a)
-
-
-class TwoLayers(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = torch.nn.Conv2d(3, 8, 3, padding=1)
-        self.head = torch.nn.Conv2d(8, 2, 1)
-
-    def forward(self, x):
-        return {"y": self.head(torch.relu(self.conv(x)))}
 
 
 @pytest.mark.parametrize("bits,fmt", [("w4a4", "qdq"), ("w4a4", "qcdq"), ("w8a8", "qdq"), ("w3a5", "qcdq")])

@@ -3,19 +3,10 @@ import warnings
 
 import pytest
 import torch
+from conftest import TwoLayers
 
 from selfocus_ext.export.sensitivity import FLOAT32_ULP, rounding_spread, ulp_noise
 from selfocus_ext.quant import calibrate, quantize_model
-
-
-class TwoConvs(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = torch.nn.Conv2d(3, 8, 3, padding=1)
-        self.head = torch.nn.Conv2d(8, 2, 1)
-
-    def forward(self, x):
-        return {"y": self.head(torch.relu(self.conv(x)))}
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +15,7 @@ def quantized():
     x = torch.randn(8, 3, 10, 12)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        q = calibrate(quantize_model(TwoConvs().eval(), "w4a4", first_last_8bit=False), x)
+        q = calibrate(quantize_model(TwoLayers().eval(), "w4a4", first_last_8bit=False), x)
     return q
 
 
@@ -103,7 +94,7 @@ def test_bad_arguments_name_themselves(quantized):
         with ulp_noise(quantized, -1, seed=0):
             pass
     with pytest.raises(ValueError, match="no quantized layers"):
-        with ulp_noise(TwoConvs(), 1, seed=0):
+        with ulp_noise(TwoLayers(), 1, seed=0):
             pass
     with pytest.raises(ValueError, match="seeds"):
         rounding_spread(quantized, lambda m: 0.0, seeds=0)

@@ -10,7 +10,7 @@ floor under which a runtime cannot be told apart from the PyTorch model.
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Dict, Iterator, List
+from typing import Callable, Dict, Iterator, List, Optional
 
 import torch
 from torch import nn
@@ -49,12 +49,13 @@ def ulp_noise(model: nn.Module, ulps: int, seed: int) -> Iterator[nn.Module]:
 
 
 def rounding_spread(model: nn.Module, score: Callable[[nn.Module], float], ulps: int = 4,
-                    seeds: int = 5) -> Dict[str, object]:
+                    seeds: int = 5, clean: Optional[float] = None) -> Dict[str, object]:
     """``score(model)`` (e.g. the test-set F1) without noise and under ``ulp_noise`` with seeds 0..seeds-1:
-    the clean value, every noisy value and their range."""
+    the clean value, every noisy value and their range. ``clean``: the noise-free score when the caller has it
+    already (it is not measured again)."""
     if seeds < 1:
         raise ValueError(f"seeds: expected at least 1, got {seeds}")
-    clean = float(score(model))
+    clean = float(score(model) if clean is None else clean)
     noisy = []
     for s in range(seeds):
         with ulp_noise(model, ulps, s):

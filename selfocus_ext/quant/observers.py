@@ -41,7 +41,7 @@ def check_finite(x: torch.Tensor, what: str) -> None:
         return
     # min and max in one pass: NaN propagates to both and an inf is one of them (an order of magnitude
     # cheaper than materialising isfinite)
-    lo, hi = torch.aminmax(x.reshape(-1))
+    lo, hi = torch.aminmax(x)
     if not (math.isfinite(float(lo)) and math.isfinite(float(hi))):
         raise ValueError(f"{what}: observed values contain NaN or inf")
 
