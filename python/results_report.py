@@ -306,7 +306,7 @@ def coverage(cells: List[dict], planned: Optional[list], grid: str = "") -> List
     parts = [f"{names.get(t, t)} {a}/{b}" for t, (a, b) in per.items()]
     n = sum(a for a, _ in per.values())
     return [f"Finished {n} of {len(planned)} planned cells: " + ", ".join(parts) + ". Tables and verdicts use the "
-            "finished cells only; a verdict counts the comparisons it could make."] + ([grid] if grid else [])
+            "finished cells only; a verdict counts the comparisons it could make."] + (["", grid] if grid else [])
 
 
 def figures(cells: List[dict]) -> List[str]:
