@@ -1,7 +1,8 @@
 """The paper's experiments on the zoo: every cell one tune run, one result file; resumable.
 
     python python/paper_experiments.py --plan [--f 0.01] [--tables 1 seeds 2 3 5 7 edges]    # cells and cost
-    python python/paper_experiments.py --run  [--f 0.01] [--tables ...] [--models ...] [--max-cells N]
+    python python/paper_experiments.py --run  [--f 0.01] [--tables ...] [--models ...] [--methods ...]
+                                              [--max-cells N] [--device cpu|cuda]
     python python/paper_experiments.py --report                                               # docs/results.md
 
 A cell is one ``python -m selfocus_ext.tune`` run (its directory under runs/paper/, resumed when it was
@@ -28,6 +29,7 @@ ZOO = SMALL + [f"{f}-m" for f in FAMILIES]
 TUNING = ["adaround", "brecq", "qdrop", "sf"]
 ALL_METHODS = ["aciq", "omse"] + TUNING
 ABLATION = ["sf", "sf-nofocus", "sf-noselect", "network"]
+ALL_TABLES = ["1", "seeds", "2", "3", "5", "7", "edges"]
 CELLS = "benchmarks/results/paper"
 RUNS = "runs/paper"
 TEST_SCENES = 2000
@@ -120,13 +122,21 @@ def load_average() -> float:
         return float("nan")
 
 
-def run_cell(cell: Cell, f: float) -> dict:
+def machine_name(device: str) -> str:
+    import torch
+
+    if device == "cuda":
+        return f"{torch.cuda.get_device_name(0)}, {os.cpu_count()} cores, torch {torch.__version__}"
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
+
+
+def run_cell(cell: Cell, f: float, device: str = "cpu") -> dict:
     from selfocus_ext import tune
 
     out = os.path.join(RUNS, f"f{f:g}", cell.id)
     data = f"tusimple:{tusimple_root()}" if cell.data == "tusimple" else cell.data
     argv = ["--model", cell.model, "--bits", cell.bits, "--method", cell.method, "--budget", f"f{f:g}",
-            "--seed", str(cell.seed), "--data", data, "--out", out, "--quiet", "--resume"] + cell.extra
+            "--seed", str(cell.seed), "--data", data, "--out", out, "--quiet", "--resume", "--device", device] + cell.extra
     if cell.data == "synth":
         argv += ["--test", str(TEST_SCENES)]
     load0, t0 = load_average(), time.time()
@@ -138,16 +148,13 @@ def run_cell(cell: Cell, f: float) -> dict:
     with open(os.path.join(out, "progress.json")) as fh:
         progress = json.load(fh)
     key = "tuned" if "tuned" in progress else "calibrated"
-    import torch
-
     return dict(cell=asdict(cell), id=cell.id, f=f, run=out, f1=progress[key]["f1"], fp_f1=progress["fp"]["f1"],
                 fp_accuracy=progress["fp"].get("accuracy"),
                 lds=progress[key].get("lds"), counts=progress[key].get("counts"),
                 accuracy=progress[key].get("accuracy"), seconds=progress.get("seconds", {}),
                 tuning_seconds=progress.get("seconds", {}).get("tuning"), iterations=report.get("iterations"),
                 selection=progress.get("selection", []), load_start=load0, load_end=load_average(),
-                wall_seconds=time.time() - t0, cores=os.cpu_count(),
-                machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
+                wall_seconds=time.time() - t0, cores=os.cpu_count(), device=device, machine=machine_name(device),
                 date=time.strftime("%Y-%m-%d"))
 
 
@@ -172,8 +179,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     mode.add_argument("--run", action="store_true", help="run the cells still to run, in order")
     mode.add_argument("--report", action="store_true", help="write docs/results.md from the finished cells")
     p.add_argument("--f", type=float, default=0.01, help="budget fraction of every method's paper iterations")
-    p.add_argument("--tables", nargs="+", default=["1", "seeds", "2", "3", "5", "7", "edges"])
+    p.add_argument("--tables", nargs="+", default=ALL_TABLES)
     p.add_argument("--models", nargs="+", default=None, help="restrict to these zoo models")
+    p.add_argument("--methods", nargs="+", default=None, help="restrict to these methods")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the cells run (recorded in each)")
     p.add_argument("--seeds", type=int, default=3, help="seeds of the 'seeds' cells (0 is Table 1's)")
     p.add_argument("--max-cells", type=int, default=None, help="stop after this many cells")
     p.add_argument("--full", action="store_true", help="the complete grid (about three times the trimmed one)")
@@ -186,12 +195,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     unknown = [m for m in (a.models or []) if m not in registry.available()]
     if unknown:
         p.error(f"--models: unknown {unknown}; available: {', '.join(registry.available())}")
-    cells = plan(a.tables, models, a.seeds, a.full)
+    methods = sorted({c.method for c in plan(ALL_TABLES, ZOO, a.seeds, full=True)})
+    bad = [m for m in (a.methods or []) if m not in methods]
+    if bad:
+        p.error(f"--methods: unknown {bad}; expected some of {', '.join(methods)}")
+    cells = [c for c in plan(a.tables, models, a.seeds, a.full) if a.methods is None or c.method in a.methods]
     todo = [c for c in cells if not os.path.isfile(cell_path(c, a.f))]
     if a.report:
         from results_report import write_results  # python/results_report.py
 
-        write_results(a.f, planned=plan(a.tables, models, a.seeds, a.full), grid=GRID_NOTES[a.full])
+        absent = tuple(m for m in (a.models or ZOO) if m not in models)
+        write_results(a.f, planned=plan(a.tables, models, a.seeds, a.full), grid=GRID_NOTES[a.full], absent=absent)
         return 0
     est = sum(estimate_minutes(c, a.f) for c in todo)
     print(f"{len(cells)} cells at f = {a.f:g}; {len(cells) - len(todo)} finished, {len(todo)} to run "
@@ -205,7 +219,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     for i, cell in enumerate(tqdm(todo, desc="paper cells", unit="cell")):
         if a.max_cells is not None and i >= a.max_cells:
             break
-        result = run_cell(cell, a.f)
+        result = run_cell(cell, a.f, a.device)
         from selfocus_ext.files import atomic_write_json
 
         atomic_write_json(result, cell_path(cell, a.f))

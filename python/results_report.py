@@ -29,6 +29,13 @@ def load_cells(f: float) -> List[dict]:
     return out
 
 
+def where(c: dict) -> str:
+    """The machine a cell ran on, short: the GPU's name, or the CPU's core count."""
+    if c.get("device") == "cuda":
+        return c["machine"].split(",")[0]
+    return f"{c.get('cores', '?')}-core CPU"
+
+
 def idle(c: dict) -> bool:
     """Whether the run had the machine: load average below the core count at start and end."""
     return max(c.get("load_start", 0), c.get("load_end", 0)) < c.get("cores", 2) + 0.5
@@ -132,10 +139,13 @@ def speed_ratio(cells: List[dict]) -> Tuple[str, List[str]]:
             a, b = (min(cs, key=lambda c: c["cell"]["seed"]) for cs in (sf, qd))
             if not (a.get("tuning_seconds") and b.get("tuning_seconds")):
                 continue
+            if a["machine"] != b["machine"]:
+                continue  # times from two machines make no ratio
             r = b["tuning_seconds"] / a["tuning_seconds"]
             ok = idle(a) and idle(b)
             rows.append(f"| {model} | {bits.upper()} | {a['tuning_seconds']:.0f} s ({a['iterations']} it) | "
-                        f"{b['tuning_seconds']:.0f} s ({b['iterations']} it) | {r:.1f}x | {'idle' if ok else 'loaded'} |")
+                        f"{b['tuning_seconds']:.0f} s ({b['iterations']} it) | {r:.1f}x | "
+                        f"{where(a)}, {'idle' if ok else 'loaded'} |")
             if ok:
                 ratios.append(r)
     if not ratios:
@@ -143,6 +153,22 @@ def speed_ratio(cells: List[dict]) -> Tuple[str, List[str]]:
     med = statistics.median(ratios)
     verdict = "reproduced" if med >= 4 else "mixed" if med >= 2 else "not reproduced"
     return f"{verdict} (QDrop / SF tuning time at equal f: median {med:.1f}x over {len(ratios)} idle cells)", rows
+
+
+def calibration_loss(cells: List[dict]) -> List[str]:
+    """Why Table 2's second model: F1 lost at W4A4 by the better calibration-only method (ACIQ, OMSE), per model."""
+    g = group(cells, "t1")
+    losses = {}
+    for model in ZOO:
+        cal = [cs[0] for m in ("aciq", "omse") for cs in [g.get((model, "w4a4", m, ()))] if cs]
+        if cal:
+            losses[model] = cal[0]["fp_f1"] - max(c["f1"] for c in cal)
+    if not losses:
+        return []
+    worst = max(losses, key=losses.get)
+    return ["F1 lost at W4A4 by calibration alone (FP - best of ACIQ, OMSE): " +
+            ", ".join(f"{m} {v:.2f}" for m, v in sorted(losses.items(), key=lambda kv: -kv[1])) +
+            f"; largest: {worst}."]
 
 
 def ablation(cells: List[dict]) -> Tuple[str, List[str]]:
@@ -276,7 +302,7 @@ def edges(cells: List[dict]) -> List[str]:
 def cost_table(cells: List[dict]) -> List[str]:
     """Each tuning method's iteration count and tuning seconds per model (seed 0), beside Table 1."""
     g = group(cells, "t1")
-    lines = ["| model | method | iterations | tuning s W8A8 | W8A4 | W4A4 | machine idle |", "|---|---|---|---|---|---|---|"]
+    lines = ["| model | method | iterations | tuning s W8A8 | W8A4 | W4A4 | machine |", "|---|---|---|---|---|---|---|"]
     for model in ZOO:
         for method in TUNING:
             runs = {b: [c for c in g.get((model, b, method, ()), []) if c["cell"]["seed"] == 0]
@@ -288,12 +314,14 @@ def cost_table(cells: List[dict]) -> List[str]:
                     for b in runs]
             iters = next((c["iterations"] for c in done if c.get("iterations")), "-")
             lines.append(f"| {model} | {NAMES[method]} | {iters} | " + " | ".join(secs) +
-                         f" | {'yes' if all(idle(c) for c in done) else 'no'} |")
+                         f" | {' + '.join(sorted({where(c) for c in done}))}, "
+                         f"{'idle' if all(idle(c) for c in done) else 'loaded'} |")
     return lines if len(lines) > 2 else []
 
 
-def coverage(cells: List[dict], planned: Optional[list], grid: str = "") -> List[str]:
-    """How much of the planned grid has finished, per table, and ``grid``: what the plan leaves out."""
+def coverage(cells: List[dict], planned: Optional[list], grid: str = "", absent: Tuple[str, ...] = ()) -> List[str]:
+    """How much of the planned grid has finished, per table, and ``grid``: what the plan leaves out;
+    ``absent``: zoo models left out because they ship no weights."""
     if not planned:
         return []
     done = {c["id"] for c in cells}
@@ -305,8 +333,9 @@ def coverage(cells: List[dict], planned: Optional[list], grid: str = "") -> List
              "edges": "first/last layers"}
     parts = [f"{names.get(t, t)} {a}/{b}" for t, (a, b) in per.items()]
     n = sum(a for a, _ in per.values())
+    missing = (f" Not in the grid: {', '.join(absent)} (no shipped weights)." if absent else "")
     return [f"Finished {n} of {len(planned)} planned cells: " + ", ".join(parts) + ". Tables and verdicts use the "
-            "finished cells only; a verdict counts the comparisons it could make."] + (["", grid] if grid else [])
+            "finished cells only; a verdict counts the comparisons it could make." + missing] + (["", grid] if grid else [])
 
 
 def figures(cells: List[dict]) -> List[str]:
@@ -325,11 +354,17 @@ def figures(cells: List[dict]) -> List[str]:
     return lines
 
 
-def write_results(f: float, planned: Optional[list] = None, grid: str = "") -> None:
+def write_results(f: float, planned: Optional[list] = None, grid: str = "", absent: Tuple[str, ...] = ()) -> None:
     cells = load_cells(f)
     if not cells:
         raise SystemExit(f"no finished cells under {CELLS}/f{f:g}; run python python/paper_experiments.py --run")
     machines = sorted({c["machine"] for c in cells})
+    per_machine = defaultdict(list)
+    for c in cells:
+        per_machine[where(c)].append(c["id"])
+    ran = []  # the cells of a GPU by name: the tables do not mark them
+    for m, ids in sorted(per_machine.items()):
+        ran.append(f"{m}: {len(ids)} cells" + ("" if m.endswith("-core CPU") else f" ({', '.join(sorted(ids))})"))
     dates = sorted({c["date"] for c in cells})
     v1, rows1 = claim_sf_vs_blockwise(cells)
     v2, rows2 = ablation(cells)
@@ -340,8 +375,9 @@ def write_results(f: float, planned: Optional[list] = None, grid: str = "") -> N
              f"Produced by `python python/paper_experiments.py --run --f {f:g}` then `--report`, from the shipped models. "
              f"Budget: every tuning method gets f = {f:g} of its own paper iterations (docs/recon.md). Test set: the "
              "fixed generated CULane-frame set (2000 scenes), F1 at IoU 0.5; several seeds where given as "
-             "mean ±half-range (n). A difference within the seeds' spread is a tie.", "",
-             f"Machines: {'; '.join(machines)}. Dates: {', '.join(dates)}.", ""] + coverage(cells, planned, grid) + ["",
+             "mean ±half-range (n). A difference within the seeds' spread is a tie. A seed draws the 512 calibration "
+             "images and the tuning's randomness; every method of one seed sees the same calibration images.", "",
+             f"Machines: {'; '.join(machines)}. Dates: {', '.join(dates)}. Cells per machine: {'; '.join(ran)}.", ""] + coverage(cells, planned, grid, absent) + ["",
              "## Verdicts", "",
              f"- SF above QDrop and BRECQ at W4A4 and W8A4: {v1}",
              f"- Focus contributes more than Selection: {v2}",
@@ -354,6 +390,12 @@ def write_results(f: float, planned: Optional[list] = None, grid: str = "") -> N
               "|---|---|---|---|---|---|"] + rows1 + [""]
     lines += ["## Table 2: ablation (W4A4; F1, tuning time)", "", "| model | " + " | ".join(NAMES[m] for m in ABLATION) + " |",
               "|---|" + "---|" * len(ABLATION)] + rows2 + [""]
+    loss = calibration_loss(cells)
+    if loss:
+        chosen = "largest: bezier-s." in loss[0]
+        lines += ["GANet-S as in the paper, and BezierLaneNet-S as the model where calibration loses most. " + loss[0] +
+                  ("" if chosen else " (In these cells another model loses more than BezierLaneNet-S: the choice "
+                   "came from the calibration baselines, benchmarks/results/calibration-f1.md.)"), ""]
     lines += ["## Table 3: QAT (W8A4; F1, tuning time)", "", "| model | LSQ+ QAT | QDrop | SF |", "|---|---|---|---|"] + rows4 + [""]
     lines += ["## Table 7: top-k on GANet-S (TuSimple frame, W4A4)", "", "| k | accuracy | F1 |", "|---|---|---|"] + rows3 + [""]
     sections = [("## Seeds (Table 1 entries with several seeds)", seeds_table(cells)),

@@ -56,8 +56,8 @@ def test_bad_fraction_is_refused(capsys):
 
 def _cell(table, model, bits, method, f1, seed=0, extra=(), **kw):
     cell = dict(table=table, model=model, bits=bits, method=method, seed=seed, data="synth", extra=list(extra))
-    return dict(cell=cell, id=pe.Cell(**cell).id, f1=f1, fp_f1=95.0, machine="test machine", date="2026-01-01",
-                run="", **kw)
+    return dict(dict(cell=cell, id=pe.Cell(**cell).id, f1=f1, fp_f1=95.0, machine="test machine", date="2026-01-01",
+                     run="", cores=2), **kw)
 
 
 def test_report_builds_tables_and_verdicts_from_cells(tmp_path, monkeypatch):
@@ -77,7 +77,8 @@ def test_report_builds_tables_and_verdicts_from_cells(tmp_path, monkeypatch):
               cores=2),
         _cell("t1", "ganet-s", "w4a4", "sf", 89.0, seed=1),
         _cell("t1", "ganet-s", "w4a4", "qdrop", 85.0), _cell("t1", "ganet-s", "w4a4", "qdrop", 86.0, seed=1),
-        _cell("t1", "ganet-s", "w4a4", "brecq", 84.0),
+        _cell("t1", "ganet-s", "w4a4", "brecq", 84.0), _cell("t1", "ganet-s", "w4a4", "omse", 93.0),
+        _cell("t1", "bezier-s", "w4a4", "aciq", 60.0), _cell("t1", "bezier-s", "w4a4", "omse", 75.0),
         # one seed on both sides: reported as higher/lower, not counted (with seeds on one side, its spread
         # is the margin: ganet-s W8A4 is a tie)
         _cell("t1", "bezier-s", "w4a4", "sf", 80.0), _cell("t1", "bezier-s", "w4a4", "qdrop", 81.0),
@@ -86,11 +87,15 @@ def test_report_builds_tables_and_verdicts_from_cells(tmp_path, monkeypatch):
         _cell("t1", "ganet-s", "w8a4", "qdrop", 91.5), _cell("t1", "ganet-s", "w8a4", "brecq", 90.5),
         _cell("edges", "ganet-s", "w4a4", "sf", 70.0, extra=["--first-last-at-bits"]),
         _cell("t5", "ganet-s", "w4a4", "sf", 80.0, accuracy=93.5, fp_accuracy=95.5),
+        # a pair from two machines makes no speed ratio; GPU cells are named
+        _cell("t1", "condlane-s", "w4a4", "sf", 97.0, tuning_seconds=20.0, iterations=50, cores=2),
+        _cell("t1", "condlane-s", "w4a4", "qdrop", 97.0, tuning_seconds=30.0, iterations=2400, cores=16,
+              device="cuda", machine="NVIDIA H100 80GB HBM3, 16 cores, torch 2.11.0+cu130"),
     ]
     os.makedirs(tmp_path / "cells" / "f0.01")
     for i, c in enumerate(cells):
         (tmp_path / "cells" / "f0.01" / f"{i}.json").write_text(json.dumps(c))
-    rr.write_results(0.01, planned=pe.plan(["1"], ["ganet-s"], seeds=3))
+    rr.write_results(0.01, planned=pe.plan(["1"], ["ganet-s"], seeds=3), absent=("lstr-m",))
     text = (tmp_path / "results.md").read_text()
     assert ("SF above QDrop and BRECQ at W4A4 and W8A4: mixed (SF wins 1, ties 1, loses 0 of 2 cells; 1 more with "
             "one seed, not counted: SF higher in 0, lower in 1)") in text
@@ -100,6 +105,11 @@ def test_report_builds_tables_and_verdicts_from_cells(tmp_path, monkeypatch):
     assert "| ganet-s | SF | 90.00 | 70.00 | -20.00 |" in text  # first/last layers at 4 bits
     assert "| ganet-s | 95.50 / 95.00 | W4A4 | - | 93.50 / 80.00 |" in text  # TuSimple frame
     assert "Focus contributes more than Selection: not measured" in text
-    assert "Finished 6 of 15 planned cells: Table 1 (and seeds) 6/15." in text
-    assert "| ganet-s | SF | 50 | - | - | 20 | yes |" in text  # tuning cost: iterations and seconds per setting
+    assert "Finished 7 of 15 planned cells: Table 1 (and seeds) 7/15." in text
+    assert "Not in the grid: lstr-m (no shipped weights)." in text
+    assert "2-core CPU: 18 cells; NVIDIA H100 80GB HBM3: 1 cells (t1-condlane-s-w4a4-qdrop-s0)." in text
+    assert "| condlane-s | W4A4 | 20 s" not in text
+    # calibration's loss per model, largest first: bezier-s 95 - 75, ganet-s 95 - 93
+    assert "(FP - best of ACIQ, OMSE): bezier-s 20.00, ganet-s 2.00; largest: bezier-s." in text
+    assert "| ganet-s | SF | 50 | - | - | 20 | 2-core CPU, idle |" in text  # tuning cost: iterations and seconds per setting
     assert json.load(open(tmp_path / "benchmarks/results/paper-f0.01.json"))[0]["f1"] in {c["f1"] for c in cells}
