@@ -58,8 +58,10 @@ GRID_NOTES = {
     False: "The grid (paper_experiments.plan), trimmed to about 10 CPU-hours of the 2-core machine: Table 1 runs "
            "all six methods on the Small models and ACIQ, OMSE, QDrop and SF on the Mid ones (AdaRound and BRECQ, "
            "the slowest, are left out there); the extra seeds (1 and 2) go to BRECQ, QDrop and SF at W4A4 on the "
-           "Small models, where the claims are decided; Table 5 runs the Small models. The ablation's full method "
-           "and the QAT table's QDrop and SF are Table 1's cells. `--full` plans the complete grid.",
+           "Small models, where the claims are decided, and to the ablation's variants and the top-k runs (about a "
+           "minute each, with differences too small to judge from one seed); Table 5 runs the Small models. The "
+           "ablation's full method and the QAT table's QDrop and SF are Table 1's cells. `--full` plans the "
+           "complete grid.",
     True: "The complete grid (paper_experiments.plan with --full). The ablation's full method and the QAT "
           "table's QDrop and SF are Table 1's cells.",
 }
@@ -82,9 +84,12 @@ def plan(tables: List[str], models: List[str], seeds: int, full: bool = False) -
             for bits in (("w8a4", "w4a4") if full else ("w4a4",)):
                 for method in (TUNING if full else SEED_METHODS):
                     cells += [Cell("t1", m, bits, method, seed=s) for s in range(1, seeds)]
+    # The ablation and the top-k study compare network-wise runs (about a minute each) whose differences are
+    # small: they get the seeds too, or their verdicts could never be decided.
     if "2" in tables:  # the ablation, on GANet-S W4A4 as the paper and on BezierLaneNet-S (calibration loses most)
         for m in ("ganet-s", "bezier-s"):
-            cells += [Cell("t1" if method == "sf" else "t2", m, "w4a4", method) for method in ABLATION]
+            cells += [Cell("t1" if method == "sf" else "t2", m, "w4a4", method, seed=s)
+                      for s in range(seeds) for method in ABLATION]
     if "3" in tables:  # QAT against the post-training methods
         for m in ("condlane-s", "resa-s"):
             cells += [Cell("t3" if method == "lsq-qat" else "t1", m, "w8a4", method)
@@ -94,8 +99,9 @@ def plan(tables: List[str], models: List[str], seeds: int, full: bool = False) -
             for bits in ("w8a4", "w4a4"):
                 cells += [Cell("t5", m, bits, method, data="tusimple") for method in ("qdrop", "sf")]
     if "7" in tables:  # top-k on GANet-S, TuSimple frame (k = 2 is Table 5's SF cell)
-        cells += [Cell("t7", "ganet-s", "w4a4", "sf", data="tusimple", extra=["--top-k", str(k)]) for k in (1, 3)]
-        cells.append(Cell("t5", "ganet-s", "w4a4", "sf", data="tusimple"))
+        for s in range(seeds):
+            cells += [Cell("t7", "ganet-s", "w4a4", "sf", s, "tusimple", ["--top-k", str(k)]) for k in (1, 3)]
+            cells.append(Cell("t5", "ganet-s", "w4a4", "sf", s, "tusimple"))
     if "edges" in tables:  # the first and last layers at W/A bits too
         cells += [Cell("edges", m, "w4a4", method, extra=["--first-last-at-bits"]) for m in SMALL for method in ("omse", "sf")]
     unique: Dict[str, Cell] = {}

@@ -35,9 +35,13 @@ def test_trimmed_plan_spends_the_seeds_and_mid_models_where_stated():
     assert len({c.id for c in cells}) == len(cells)
     mid = [c for c in cells if c.table == "t1" and c.model.endswith("-m")]
     assert {c.method for c in mid} == set(pe.MID_METHODS) and len(mid) == 7 * (3 + 4 + 4)
-    seeds = [c for c in cells if c.seed > 0]
+    seeds = [c for c in cells if c.seed > 0 and c.table == "t1"]
     assert {(c.bits, c.method) for c in seeds} == {("w4a4", m) for m in pe.SEED_METHODS}
     assert len(seeds) == len(pe.SMALL) * len(pe.SEED_METHODS) * 2
+    # the ablation's variants and the top-k runs (k = 1, 2, 3) have the seeds too
+    assert len([c for c in cells if c.seed > 0 and c.table == "t2"]) == 2 * 3 * 2
+    topk = [c for c in cells if c.model == "ganet-s" and c.data == "tusimple" and c.bits == "w4a4" and c.method == "sf"]
+    assert sorted((c.table, c.seed) for c in topk) == sorted([("t7", s) for s in range(3)] * 2 + [("t5", s) for s in range(3)])
     assert all(c.model in pe.SMALL for c in cells if c.table == "t5")
     full = pe.plan(ALL_TABLES, pe.ZOO, seeds=3, full=True)
     assert sum(pe.estimate_minutes(c, 0.01) for c in cells) < 0.7 * sum(pe.estimate_minutes(c, 0.01) for c in full)
@@ -113,3 +117,57 @@ def test_report_builds_tables_and_verdicts_from_cells(tmp_path, monkeypatch):
     assert "(FP - best of ACIQ, OMSE): bezier-s 20.00, ganet-s 2.00; largest: bezier-s." in text
     assert "| ganet-s | SF | 50 | - | - | 20 | 2-core CPU, idle |" in text  # tuning cost: iterations and seconds per setting
     assert json.load(open(tmp_path / "benchmarks/results/paper-f0.01.json"))[0]["f1"] in {c["f1"] for c in cells}
+
+
+def _report(tmp_path, monkeypatch, cells):
+    import json
+
+    import results_report as rr
+
+    monkeypatch.setattr(rr, "CELLS", str(tmp_path / "cells"))
+    monkeypatch.setattr(rr, "OUT", str(tmp_path / "results.md"))
+    monkeypatch.setattr(rr, "FIGURES", str(tmp_path / "figures"))
+    monkeypatch.chdir(tmp_path)
+    os.makedirs("benchmarks/results", exist_ok=True)
+    os.makedirs(tmp_path / "cells" / "f0.01", exist_ok=True)
+    for i, c in enumerate(cells):
+        (tmp_path / "cells" / "f0.01" / f"{i}.json").write_text(json.dumps(c))
+    rr.write_results(0.01)
+    return (tmp_path / "results.md").read_text()
+
+
+def test_ablation_and_topk_verdicts_use_the_seed_spread(tmp_path, monkeypatch):
+    def seeds(table, model, method, f1s, **kw):
+        return [_cell(table, model, "w4a4", method, f1, seed=s, **kw) for s, f1 in enumerate(f1s)]
+
+    tusimple = dict(data="tusimple")
+    cells = (
+        # GANet-S: without Selection clearly above without Focus (Focus matters more); Bezier-S: inside the spread
+        seeds("t1", "ganet-s", "sf", [90.0, 90.4]) + seeds("t2", "ganet-s", "sf-nofocus", [88.0, 88.2])
+        + seeds("t2", "ganet-s", "sf-noselect", [89.5, 89.9]) + seeds("t2", "ganet-s", "network", [87.0, 87.1])
+        + seeds("t1", "bezier-s", "sf", [80.0, 81.0]) + seeds("t2", "bezier-s", "sf-nofocus", [79.0, 80.0])
+        + seeds("t2", "bezier-s", "sf-noselect", [79.2, 80.2]) + seeds("t2", "bezier-s", "network", [78.0, 78.5])
+        # an SF seed the variants lack is left out of the ablation's means
+        + [_cell("t1", "ganet-s", "w4a4", "sf", 50.0, seed=2)]
+    )
+    # top-k: k = 2 (Table 5's default run) above k = 1 beyond the spread, k = 3 in between
+    for k, f1s in ((1, [70.0, 70.5]), (2, [72.0, 72.4]), (3, [71.0, 71.8])):
+        for s, f1 in enumerate(f1s):
+            table, extra = ("t5", ()) if k == 2 else ("t7", ("--top-k", str(k)))
+            c = _cell(table, "ganet-s", "w4a4", "sf", f1, seed=s, extra=extra, accuracy=f1 - 1)
+            c["cell"].update(tusimple)
+            cells.append(c)
+    text = _report(tmp_path, monkeypatch, cells)
+    assert "Focus contributes more than Selection: mixed (win 1, tie 1, loss 0 of 2;" in text
+    assert "ganet-s: Focus +2.10, Selection +0.50 (win)" in text
+    assert "| ganet-s | 90.20 ±0.20 (2) (- s) | 88.10 ±0.10 (2) (- s) |" in text
+    assert "k = 2-3 best: reproduced (win 1, tie 0, loss 0 of 1;" in text and "best of k = 2, 3: k = 2;" in text
+    assert "| 1 | 69.25 ±0.25 (2) | 70.25 ±0.25 (2) |" in text
+
+
+def test_single_seed_verdicts_stay_undecided(tmp_path, monkeypatch):
+    cells = [_cell("t1", "ganet-s", "w4a4", "sf", 90.0), _cell("t2", "ganet-s", "w4a4", "sf-nofocus", 88.0),
+             _cell("t2", "ganet-s", "w4a4", "sf-noselect", 89.0), _cell("t2", "ganet-s", "w4a4", "network", 87.0)]
+    text = _report(tmp_path, monkeypatch, cells)
+    assert "Focus contributes more than Selection: not decided (would read reproduced; one seed" in text
+    assert "k = 2-3 best: not measured" in text
