@@ -12,7 +12,7 @@ import statistics
 from collections import defaultdict
 from typing import Dict, List, Optional, Tuple
 
-from paper_experiments import ABLATION, ALL_METHODS, CELLS, SMALL, TUNING, ZOO
+from paper_experiments import ABLATION, ABLATION_MODELS, ALL_METHODS, CELLS, SMALL, TUNING, ZOO
 
 OUT = "docs/results.md"
 FIGURES = "docs/figures/results"
@@ -182,7 +182,7 @@ def ablation(cells: List[dict]) -> Tuple[str, List[str]]:
     scores above the run without Focus, beyond the seeds' spread."""
     g = group(cells, "t2", "t1")
     rows, outcomes, gaps = [], [], []
-    for model in ("ganet-s", "bezier-s"):
+    for model in ABLATION_MODELS:
         cs = {m: g.get((model, "w4a4", m, ())) for m in ABLATION}
         if not all(cs.values()):
             continue
@@ -405,10 +405,9 @@ def write_results(f: float, planned: Optional[list] = None, grid: str = "", abse
               "|---|" + "---|" * len(ABLATION)] + rows2 + [""]
     loss = calibration_loss(cells)
     if loss:
-        chosen = "largest: bezier-s." in loss[0]
-        lines += ["GANet-S as in the paper, and BezierLaneNet-S as the model where calibration loses most. " + loss[0] +
-                  ("" if chosen else " (In these cells another model loses more than BezierLaneNet-S: the choice "
-                   "came from the calibration baselines, benchmarks/results/calibration-f1.md.)"), ""]
+        lines += ["GANet-S as in the paper; BezierLaneNet-S, where calibration loses most among the four models of "
+                  "the calibration baselines (benchmarks/results/calibration-f1.md); LSTR-S, where it loses most in "
+                  "Table 1. " + loss[0], ""]
     lines += ["## Table 3: QAT (W8A4; F1, tuning time)", "", "| model | LSQ+ QAT | QDrop | SF |", "|---|---|---|---|"] + rows4 + [""]
     lines += ["## Table 7: top-k on GANet-S (TuSimple frame, W4A4)", "", "| k | accuracy | F1 |", "|---|---|---|"] + rows3 + [""]
     sections = [("## Seeds (Table 1 entries with several seeds)", seeds_table(cells)),

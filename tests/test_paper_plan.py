@@ -39,7 +39,7 @@ def test_trimmed_plan_spends_the_seeds_and_mid_models_where_stated():
     assert {(c.bits, c.method) for c in seeds} == {("w4a4", m) for m in pe.SEED_METHODS}
     assert len(seeds) == len(pe.SMALL) * len(pe.SEED_METHODS) * 2
     # the ablation's variants and the top-k runs (k = 1, 2, 3) have the seeds too
-    assert len([c for c in cells if c.seed > 0 and c.table == "t2"]) == 2 * 3 * 2
+    assert len([c for c in cells if c.seed > 0 and c.table == "t2"]) == len(pe.ABLATION_MODELS) * 3 * 2
     topk = [c for c in cells if c.model == "ganet-s" and c.data == "tusimple" and c.bits == "w4a4" and c.method == "sf"]
     assert sorted((c.table, c.seed) for c in topk) == sorted([("t7", s) for s in range(3)] * 2 + [("t5", s) for s in range(3)])
     assert all(c.model in pe.SMALL for c in cells if c.table == "t5")
