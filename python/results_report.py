@@ -150,8 +150,8 @@ def speed_ratio(cells: List[dict]) -> Tuple[str, List[str]]:
     return f"{verdict} (QDrop / SF tuning time at equal f: median {med:.1f}x over {len(ratios)} idle cells)", rows
 
 
-def calibration_loss(cells: List[dict]) -> List[str]:
-    """Why Table 2's second model: F1 lost at W4A4 by the better calibration-only method (ACIQ, OMSE), per model."""
+def calibration_loss(cells: List[dict]) -> Optional[str]:
+    """Why Table 2's models: F1 lost at W4A4 by the better calibration-only method (ACIQ, OMSE), per model."""
     g = group(cells, "t1")
     losses = {}
     for model in ZOO:
@@ -159,11 +159,10 @@ def calibration_loss(cells: List[dict]) -> List[str]:
         if cal:
             losses[model] = cal[0]["fp_f1"] - max(c["f1"] for c in cal)
     if not losses:
-        return []
-    worst = max(losses, key=losses.get)
-    return ["F1 lost at W4A4 by calibration alone (FP - best of ACIQ, OMSE): " +
-            ", ".join(f"{m} {v:.2f}" for m, v in sorted(losses.items(), key=lambda kv: -kv[1])) +
-            f"; largest: {worst}."]
+        return None
+    ranked = sorted(losses.items(), key=lambda kv: -kv[1])
+    return ("F1 lost at W4A4 by calibration alone (FP - best of ACIQ, OMSE): " +
+            ", ".join(f"{m} {v:.2f}" for m, v in ranked) + f"; largest: {ranked[0][0]}.")
 
 
 def common_seeds(entries: Dict) -> Dict:
@@ -223,7 +222,7 @@ def topk(cells: List[dict]) -> Tuple[str, List[str]]:
     g = common_seeds(g)
     rows = [f"| {k} | {fmt(cs, 'accuracy')} | {fmt(cs)} |" for k, cs in sorted(g.items())]
     if len(g) < 2 or not {2, 3} & set(g) or not set(g) - {2, 3}:
-        return "not measured" + (f" (finished: k = {', '.join(map(str, sorted(g)))})" if g else ""), rows
+        return f"not measured (finished: k = {', '.join(map(str, sorted(g)))})", rows
     # the claim: the best of k = 2, 3 above every other k
     best = max((k for k in g if k in (2, 3)), key=lambda k: stats(g[k])[0])
     outcomes = [compare(g[best], g[k]) for k in sorted(g) if k not in (2, 3)]
@@ -374,10 +373,11 @@ def write_results(f: float, planned: Optional[list] = None, grid: str = "", abse
     machines = sorted({c["machine"] for c in cells})
     per_machine = defaultdict(list)
     for c in cells:
-        per_machine[where(c)].append(c["id"])
+        per_machine[where(c)].append(c)
     ran = []  # the cells of a GPU by name: the tables do not mark them
-    for m, ids in sorted(per_machine.items()):
-        ran.append(f"{m}: {len(ids)} cells" + ("" if m.endswith("-core CPU") else f" ({', '.join(sorted(ids))})"))
+    for m, cs in sorted(per_machine.items()):
+        gpu = [c["id"] for c in cs if c.get("device") == "cuda"]
+        ran.append(f"{m}: {len(cs)} cells" + (f" ({', '.join(sorted(gpu))})" if gpu else ""))
     dates = sorted({c["date"] for c in cells})
     v1, rows1 = claim_sf_vs_blockwise(cells)
     v2, rows2 = ablation(cells)
@@ -407,7 +407,7 @@ def write_results(f: float, planned: Optional[list] = None, grid: str = "", abse
     if loss:
         lines += ["GANet-S as in the paper; BezierLaneNet-S, where calibration loses most among the four models of "
                   "the calibration baselines (benchmarks/results/calibration-f1.md); LSTR-S, where it loses most in "
-                  "Table 1. " + loss[0], ""]
+                  "Table 1. " + loss, ""]
     lines += ["## Table 3: QAT (W8A4; F1, tuning time)", "", "| model | LSQ+ QAT | QDrop | SF |", "|---|---|---|---|"] + rows4 + [""]
     lines += ["## Table 7: top-k on GANet-S (TuSimple frame, W4A4)", "", "| k | accuracy | F1 |", "|---|---|---|"] + rows3 + [""]
     sections = [("## Seeds (Table 1 entries with several seeds)", seeds_table(cells)),
