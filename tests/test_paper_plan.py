@@ -171,3 +171,25 @@ def test_single_seed_verdicts_stay_undecided(tmp_path, monkeypatch):
     text = _report(tmp_path, monkeypatch, cells)
     assert "Focus contributes more than Selection: not decided (would read reproduced; one seed" in text
     assert "k = 2-3 best: not measured" in text
+
+
+def test_figures_are_linked_from_the_run_or_an_earlier_copy(tmp_path, monkeypatch):
+    import results_report as rr
+
+    monkeypatch.setattr(rr, "FIGURES", str(tmp_path / "figures"))
+    run = tmp_path / "run-ganet"
+    run.mkdir()
+    (run / "curves.png").write_bytes(b"png")
+    (run / "selection.png").write_bytes(b"png")
+    cells = [_cell("t1", "ganet-s", "w4a4", "sf", 90.0, run=str(run)),
+             # a run directory that is gone: its earlier copy is linked, a missing one is not
+             _cell("t1", "bezier-s", "w4a4", "sf", 80.0, run=str(tmp_path / "gone")),
+             _cell("t1", "resa-s", "w4a4", "sf", 80.0, run=str(tmp_path / "gone")),
+             _cell("t1", "lstr-s", "w4a4", "qdrop", 80.0, run=str(run))]  # not an SF cell
+    os.makedirs(tmp_path / "figures")
+    (tmp_path / "figures" / "bezier-s-curves.png").write_bytes(b"old")
+    lines = rr.figures(cells)
+    assert lines == ["![ganet-s noise-score curves](figures/results/ganet-s-curves.png)",
+                     "![ganet-s head error levels](figures/results/ganet-s-selection.png)",
+                     "![bezier-s noise-score curves](figures/results/bezier-s-curves.png)"]
+    assert (tmp_path / "figures" / "ganet-s-curves.png").read_bytes() == b"png"
