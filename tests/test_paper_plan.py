@@ -89,6 +89,8 @@ def test_report_builds_tables_and_verdicts_from_cells(tmp_path, monkeypatch):
         _cell("t1", "bezier-s", "w4a4", "brecq", 79.0),
         _cell("t1", "ganet-s", "w8a4", "sf", 92.0, counts=counts), _cell("t1", "ganet-s", "w8a4", "sf", 90.0, seed=1),
         _cell("t1", "ganet-s", "w8a4", "qdrop", 91.5), _cell("t1", "ganet-s", "w8a4", "brecq", 90.5),
+        # a Mid row without BRECQ: compared with QDrop alone, listed, not counted
+        _cell("t1", "ganet-m", "w4a4", "sf", 70.0), _cell("t1", "ganet-m", "w4a4", "qdrop", 72.0),
         _cell("edges", "ganet-s", "w4a4", "sf", 70.0, extra=["--first-last-at-bits"]),
         _cell("t5", "ganet-s", "w4a4", "sf", 80.0, accuracy=93.5, fp_accuracy=95.5),
         # a pair from two machines makes no speed ratio; GPU cells are named
@@ -102,7 +104,8 @@ def test_report_builds_tables_and_verdicts_from_cells(tmp_path, monkeypatch):
     rr.write_results(0.01, planned=pe.plan(["1"], ["ganet-s"], seeds=3), absent=("lstr-m",))
     text = (tmp_path / "results.md").read_text()
     assert ("SF above QDrop and BRECQ at W4A4 and W8A4: mixed (SF wins 1, ties 1, loses 0 of 2 cells; 1 more with "
-            "one seed, not counted: SF higher in 0, lower in 1)") in text
+            "one seed, not counted: SF higher in 0, lower in 1; 2 more against one rival only, not counted: SF lower in 1, tie in 1)") in text
+    assert "| ganet-m | W4A4 | 70.00 | 72.00 | - | lower (vs QDrop only) |" in text
     assert "| ganet-s | W8A4 | SF | 92.00, 90.00 | 91.00 | 2.00 |" in text  # the seeds table
     assert "| bezier-s | W4A4 | 80.00 | 81.00 | 79.00 | lower |" in text
     assert "| ganet-s | 10/1/2 | 10/1/2 | - |" in text  # Table 4: scenarios without counts show '-'
@@ -111,7 +114,7 @@ def test_report_builds_tables_and_verdicts_from_cells(tmp_path, monkeypatch):
     assert "Focus contributes more than Selection: not measured" in text
     assert "Finished 7 of 15 planned cells: Table 1 (and seeds) 7/15." in text
     assert "Not in the grid: lstr-m (no shipped weights)." in text
-    assert "2-core CPU: 18 cells; NVIDIA H100 80GB HBM3: 1 cells (t1-condlane-s-w4a4-qdrop-s0)." in text
+    assert "2-core CPU: 20 cells; NVIDIA H100 80GB HBM3: 1 cells (t1-condlane-s-w4a4-qdrop-s0)." in text
     assert "| condlane-s | W4A4 | 20 s" not in text
     # calibration's loss per model, largest first: bezier-s 95 - 75, ganet-s 95 - 93
     assert "(FP - best of ACIQ, OMSE): bezier-s 20.00, ganet-s 2.00; largest: bezier-s." in text
