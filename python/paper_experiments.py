@@ -1,7 +1,7 @@
 """The paper's experiments on the zoo: every cell one tune run, one result file; resumable.
 
     python python/paper_experiments.py --plan [--f 0.01] [--tables 1 seeds 2 3 5 7 edges]    # cells and cost
-    python python/paper_experiments.py --run  [--f 0.01] [--tables ...] [--models ...] [--methods ...]
+    python python/paper_experiments.py --run  [--f 0.01] [--tables ...] [--models ...] [--methods ...] [--bits ...]
                                               [--max-cells N] [--device cpu|cuda]
     python python/paper_experiments.py --report                                               # docs/results.md
 
@@ -190,6 +190,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--tables", nargs="+", default=ALL_TABLES)
     p.add_argument("--models", nargs="+", default=None, help="restrict to these zoo models")
     p.add_argument("--methods", nargs="+", default=None, help="restrict to these methods")
+    p.add_argument("--bits", nargs="+", default=None, choices=["w8a8", "w8a4", "w4a4"],
+                   help="restrict to these bit settings")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the cells run (recorded in each)")
     p.add_argument("--seeds", type=int, default=3, help="seeds of the 'seeds' cells (0 is Table 1's)")
     p.add_argument("--max-cells", type=int, default=None, help="stop after this many cells")
@@ -207,7 +209,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     bad = [m for m in (a.methods or []) if m not in methods]
     if bad:
         p.error(f"--methods: unknown {bad}; expected some of {', '.join(methods)}")
-    cells = [c for c in plan(a.tables, models, a.seeds, a.full) if a.methods is None or c.method in a.methods]
+    cells = [c for c in plan(a.tables, models, a.seeds, a.full)
+             if (a.methods is None or c.method in a.methods) and (a.bits is None or c.bits in a.bits)]
     todo = [c for c in cells if not os.path.isfile(cell_path(c, a.f))]
     # The Small models' cells first (they decide the claims); the Mid rows, the most expensive on a CPU, last.
     todo.sort(key=lambda c: c.model.endswith("-m"))

@@ -196,3 +196,13 @@ def test_figures_are_linked_from_the_run_or_an_earlier_copy(tmp_path, monkeypatc
                      "![ganet-s head error levels](figures/results/ganet-s-selection.png)",
                      "![bezier-s noise-score curves](figures/results/bezier-s-curves.png)"]
     assert (tmp_path / "figures" / "ganet-s-curves.png").read_bytes() == b"png"
+
+
+def test_plan_filters_by_bits(capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr(pe, "CELLS", str(tmp_path / "cells"))  # nothing finished
+    assert pe.main(["--plan", "--tables", "1", "--models", "ganet-s", "--bits", "w4a4", "--methods", "qdrop", "sf"]) == 0
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]]
+    assert listed == ["t1-ganet-s-w4a4-qdrop-s0", "t1-ganet-s-w4a4-sf-s0"]
+    with pytest.raises(SystemExit):
+        pe.main(["--plan", "--bits", "w2a2"])
+    assert "--bits" in capsys.readouterr().err
