@@ -60,8 +60,7 @@ class Cell:
 GRID_NOTES = {
     False: "The grid (paper_experiments.plan), trimmed to about 12 CPU-hours of the 2-core machine (estimated from "
            "its measured cells): Table 1 runs all six methods on the Small models and ACIQ, OMSE, QDrop and SF on "
-           "the Mid ones (AdaRound and BRECQ, "
-           "the slowest, are left out there); the extra seeds (1 and 2) go to BRECQ, QDrop and SF at W4A4 on the "
+           "the Mid ones (AdaRound and BRECQ, the slowest, are left out there); the extra seeds (1 and 2) go to BRECQ, QDrop and SF at W4A4 on the "
            "Small models, where the claims are decided, and to the ablation's variants and the top-k runs (about a "
            "minute each, with differences too small to judge from one seed); Table 5 runs the Small models. The "
            "ablation's full method and the QAT table's QDrop and SF are Table 1's cells. `--full` plans the "

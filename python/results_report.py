@@ -122,8 +122,8 @@ def claim_sf_vs_blockwise(cells: List[dict]) -> Tuple[str, List[str]]:
     tail = (f"; {single} more with one seed, not counted: SF higher in {tally['higher']}, lower in "
             f"{tally['lower']}" if single else "")
     if partial:
-        tail += ("; " + str(sum(partial.values())) + " more against one rival only, not counted: " +
-                 "SF " + ", ".join(f"{k} in {v}" for k, v in sorted(partial.items())))
+        tail += (f"; {sum(partial.values())} more against one rival only, not counted: SF "
+                 + ", ".join(f"{k} in {v}" for k, v in sorted(partial.items())))
     if not n:
         return (f"not decided (no cell with several seeds yet{tail})" if single else "not measured"), rows
     verdict = ("reproduced" if tally["win"] > n / 2 and not tally["loss"] else
