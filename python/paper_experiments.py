@@ -54,17 +54,17 @@ class Cell:
                                     self.data.split(":")[0] if self.data != "synth" else "", tail) if x)
 
 
-# The grid is trimmed to fit about 12 CPU-hours (estimate_minutes) on the 2-core machine at f = 0.01 (a block-wise
+# The grid is trimmed to fit about 14 CPU-hours (estimate_minutes) on the 2-core machine at f = 0.01 (a block-wise
 # cell of a Small model takes 3-4 minutes there, of a Mid model 10-17, a network-wise one 1-3); ``full=True`` plans
 # the complete grid.
 GRID_NOTES = {
-    False: "The grid (paper_experiments.plan), trimmed to about 12 CPU-hours of the 2-core machine (estimated from "
+    False: "The grid (paper_experiments.plan), trimmed to about 14 CPU-hours of the 2-core machine (estimated from "
            "its measured cells): Table 1 runs all six methods on the Small models and ACIQ, OMSE, QDrop and SF on "
-           "the Mid ones (AdaRound and BRECQ, the slowest, are left out there); the extra seeds (1 and 2) go to BRECQ, QDrop and SF at W4A4 on the "
-           "Small models, where the claims are decided, and to the ablation's variants and the top-k runs (about a "
-           "minute each, with differences too small to judge from one seed); Table 5 runs the Small models. The "
-           "ablation's full method and the QAT table's QDrop and SF are Table 1's cells. `--full` plans the "
-           "complete grid.",
+           "the Mid ones (AdaRound and BRECQ, the slowest, are left out there); the extra seeds (1 and 2) go to "
+           "BRECQ, QDrop and SF at W4A4 and W8A4 on the Small models, where the claims are decided, and to the "
+           "ablation's variants and the top-k runs (about a minute each, with differences too small to judge from "
+           "one seed); Table 5 runs the Small models. The ablation's full method and the QAT table's QDrop and SF "
+           "are Table 1's cells. `--full` plans the complete grid.",
     True: "The complete grid (paper_experiments.plan with --full). The ablation's full method and the QAT "
           "table's QDrop and SF are Table 1's cells.",
 }
@@ -84,7 +84,7 @@ def plan(tables: List[str], models: List[str], seeds: int, full: bool = False) -
                     cells.append(Cell("t1", m, bits, method))
     if "seeds" in tables:  # more seeds for the tuning methods' low-bit cells of the Small models
         for m in [x for x in models if x in SMALL]:
-            for bits in (("w8a4", "w4a4") if full else ("w4a4",)):
+            for bits in ("w8a4", "w4a4"):
                 for method in (TUNING if full else SEED_METHODS):
                     cells += [Cell("t1", m, bits, method, seed=s) for s in range(1, seeds)]
     # The ablation and the top-k study compare network-wise runs (about a minute each) whose differences are

@@ -36,8 +36,8 @@ def test_trimmed_plan_spends_the_seeds_and_mid_models_where_stated():
     mid = [c for c in cells if c.table == "t1" and c.model.endswith("-m")]
     assert {c.method for c in mid} == set(pe.MID_METHODS) and len(mid) == 7 * (3 + 4 + 4)
     seeds = [c for c in cells if c.seed > 0 and c.table == "t1"]
-    assert {(c.bits, c.method) for c in seeds} == {("w4a4", m) for m in pe.SEED_METHODS}
-    assert len(seeds) == len(pe.SMALL) * len(pe.SEED_METHODS) * 2
+    assert {(c.bits, c.method) for c in seeds} == {(b, m) for b in ("w8a4", "w4a4") for m in pe.SEED_METHODS}
+    assert len(seeds) == len(pe.SMALL) * 2 * len(pe.SEED_METHODS) * 2
     # the ablation's variants and the top-k runs (k = 1, 2, 3) have the seeds too
     assert len([c for c in cells if c.seed > 0 and c.table == "t2"]) == len(pe.ABLATION_MODELS) * 3 * 2
     topk = [c for c in cells if c.model == "ganet-s" and c.data == "tusimple" and c.bits == "w4a4" and c.method == "sf"]
