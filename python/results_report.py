@@ -402,8 +402,8 @@ def write_results(f: float, planned: Optional[list] = None, grid: str = "", abse
              "fixed generated CULane-frame set (2000 scenes), F1 at IoU 0.5; several seeds where given as "
              "mean ±half-range (n). Two methods tie when their means differ by no more than the larger of their seeds' "
              "full ranges (twice the ± shown); one-seed comparisons are marked higher / lower, never counted. A seed "
-             "draws the 512 calibration "
-             "images and the tuning's randomness; every method of one seed sees the same calibration images.", "",
+             "draws the 512 calibration images and the tuning's randomness; every method of one seed sees the same "
+             "calibration images.", "",
              f"Machines: {'; '.join(machines)}. Dates: {', '.join(dates)}. Cells per machine: {'; '.join(ran)}.", ""] + coverage(cells, planned, grid, absent) + ["",
              "## Verdicts", "",
              f"- SF above QDrop and BRECQ at W4A4 and W8A4: {v1}",
