@@ -340,6 +340,42 @@ def cost_table(cells: List[dict]) -> List[str]:
     return lines if len(lines) > 2 else []
 
 
+def other_budgets(f: float) -> Dict[float, List[dict]]:
+    """The finished cells of every budget fraction other than ``f``, by fraction."""
+    out = {}
+    for d in sorted(glob.glob(os.path.join(CELLS, "f*"))):
+        try:
+            g = float(os.path.basename(d)[1:])
+        except ValueError:
+            continue
+        if g != f:
+            out[g] = load_cells(g)
+    return {g: cs for g, cs in sorted(out.items()) if cs}
+
+
+def budget_table(f: float, cells: List[dict]) -> List[str]:
+    """Table 1 entries rerun at another fraction g, beside the same entry and QDrop's at f: whether a gap closes
+    with more iterations, and how a method compares with QDrop when their tuning times are about equal."""
+    g1 = group(cells, "t1")
+
+    def entry(cs: Optional[List[dict]]) -> str:
+        if not cs:
+            return "-"
+        its = cs[0].get("iterations")
+        return f"{fmt(cs)} ({its if its is not None else '-'} it, {seconds(cs)})"
+
+    lines = [f"| model | bits | method | at f = {f:g} | f | at that f | QDrop at f = {f:g} | vs QDrop at f = {f:g} |",
+             "|---|---|---|---|---|---|---|---|"]
+    for g, other in other_budgets(f).items():
+        entries = [(k, cs) for k, cs in group(other, "t1").items() if not k[3]]
+        for (model, bits, method, _), cs in sorted(entries, key=lambda kv: (ZOO.index(kv[0][0]), kv[0][1], kv[0][2])):
+            qd = g1.get((model, bits, "qdrop", ()))
+            versus = compare(cs, qd) if qd and method != "qdrop" else "-"
+            lines.append(f"| {model} | {bits.upper()} | {NAMES[method]} | {entry(g1.get((model, bits, method, ())))} | "
+                         f"{g:g} | {entry(cs)} | {entry(qd)} | {versus} |")
+    return lines if len(lines) > 2 else []
+
+
 def coverage(cells: List[dict], planned: Optional[list], grid: str = "", absent: Tuple[str, ...] = ()) -> List[str]:
     """How much of the planned grid has finished, per table, and ``grid``: what the plan leaves out;
     ``absent``: zoo models left out because they ship no weights."""
@@ -431,6 +467,13 @@ def write_results(f: float, planned: Optional[list] = None, grid: str = "", abse
     for title, rows in sections:
         lines += [title, ""] + (rows or ["not measured yet"]) + [""]
     lines += ["## Speed at equal f", "", "| model | bits | SF | QDrop | ratio | machine |", "|---|---|---|---|---|---|"] + rows5 + [""]
+    budgets = budget_table(f, cells)
+    if budgets:
+        lines += ["## Other budgets", "",
+                  f"Table 1 entries rerun at another fraction of each method's paper iterations, beside the same entry "
+                  f"and QDrop's at f = {f:g} (F1, iterations, median tuning time): whether a gap closes with more "
+                  "iterations, and how the method compares with QDrop when their tuning times are about equal. The last "
+                  "column follows the tie rule above.", ""] + budgets + [""]
     figs = figures(cells)
     if figs:
         lines += ["## Figures", ""] + figs + [""]

@@ -206,3 +206,28 @@ def test_plan_filters_by_bits(capsys, tmp_path, monkeypatch):
     with pytest.raises(SystemExit):
         pe.main(["--plan", "--bits", "w2a2"])
     assert "--bits" in capsys.readouterr().err
+
+
+def test_other_budgets_are_set_beside_the_report_budget(tmp_path, monkeypatch):
+    import json
+
+    base = [_cell("t1", "lstr-s", "w4a4", "sf", 55.0, seed=s, iterations=50, tuning_seconds=25.0) for s in range(2)]
+    base += [_cell("t1", "lstr-s", "w4a4", "qdrop", 72.0 + s, seed=s, iterations=8000, tuning_seconds=300.0)
+             for s in range(2)]
+    larger = [_cell("t1", "lstr-s", "w4a4", "sf", 74.5, iterations=500, tuning_seconds=250.0),
+              _cell("t2", "lstr-s", "w4a4", "network", 60.0)]  # not a Table 1 entry: left out
+    os.makedirs(tmp_path / "cells" / "f0.1")
+    for i, c in enumerate(larger):
+        (tmp_path / "cells" / "f0.1" / f"{i}.json").write_text(json.dumps(c))
+    (tmp_path / "cells" / "fnotafraction").mkdir()
+    text = _report(tmp_path, monkeypatch, base)
+    assert "## Other budgets" in text
+    # 74.5 against QDrop's 72.5 +-0.5: beyond QDrop's full range of 1.0, a win
+    assert ("| lstr-s | W4A4 | SF | 55.00 ±0.00 (2) (50 it, 25 s) | 0.1 | 74.50 (500 it, 250 s) | "
+            "72.50 ±0.50 (2) (8000 it, 300 s) | win |") in text
+    assert "w/o both" not in text.split("## Other budgets")[1]
+
+
+def test_report_without_other_budgets_has_no_such_section(tmp_path, monkeypatch):
+    text = _report(tmp_path, monkeypatch, [_cell("t1", "ganet-s", "w4a4", "sf", 90.0)])
+    assert "## Other budgets" not in text
