@@ -52,6 +52,12 @@ def group(cells: List[dict], *tables: str) -> Dict[Tuple, List[dict]]:
     return g
 
 
+def zoo_order(item: Tuple[Tuple, List[dict]]) -> Tuple:
+    """Sort key for group()'s items: the zoo's model order, then bits and method."""
+    (model, bits, method, _), _ = item
+    return ZOO.index(model), bits, method
+
+
 def stats(cs: List[dict], key: str = "f1") -> Tuple[float, float, int]:
     vals = [c[key] for c in cs if c.get(key) is not None]
     if not vals:
@@ -296,7 +302,7 @@ def seeds_table(cells: List[dict]) -> List[str]:
     """Every Table 1 entry that ran with more than one seed: the single values, the mean and the spread."""
     g = group(cells, "t1")
     lines = ["| model | bits | method | F1 per seed | mean | spread (max - min) |", "|---|---|---|---|---|---|"]
-    for (model, bits, method, _), cs in sorted(g.items(), key=lambda kv: (ZOO.index(kv[0][0]), kv[0][1], kv[0][2])):
+    for (model, bits, method, _), cs in sorted(g.items(), key=zoo_order):
         if len(cs) < 2:
             continue
         per_seed = ", ".join(f"{c['f1']:.2f}" for c in sorted(cs, key=lambda c: c["cell"]["seed"]))
@@ -343,7 +349,7 @@ def cost_table(cells: List[dict]) -> List[str]:
 def other_budgets(f: float) -> Dict[float, List[dict]]:
     """The finished cells of every budget fraction other than ``f``, by fraction."""
     out = {}
-    for d in sorted(glob.glob(os.path.join(CELLS, "f*"))):
+    for d in glob.glob(os.path.join(CELLS, "f*")):
         try:
             g = float(os.path.basename(d)[1:])
         except ValueError:
@@ -368,7 +374,7 @@ def budget_table(f: float, cells: List[dict]) -> List[str]:
              "|---|---|---|---|---|---|---|---|"]
     for g, other in other_budgets(f).items():
         entries = [(k, cs) for k, cs in group(other, "t1").items() if not k[3]]
-        for (model, bits, method, _), cs in sorted(entries, key=lambda kv: (ZOO.index(kv[0][0]), kv[0][1], kv[0][2])):
+        for (model, bits, method, _), cs in sorted(entries, key=zoo_order):
             qd = g1.get((model, bits, "qdrop", ()))
             versus = compare(cs, qd) if qd and method != "qdrop" else "-"
             lines.append(f"| {model} | {bits.upper()} | {NAMES[method]} | {entry(g1.get((model, bits, method, ())))} | "
