@@ -70,6 +70,8 @@ GRID_NOTES = {
 }
 MID_METHODS = ["aciq", "omse", "qdrop", "sf"]
 SEED_METHODS = ["brecq", "qdrop", "sf"]
+# Mid entries that also get the seeds of QDrop and SF: where Selective Focus was diagnosed (docs/recon.md)
+SEEDED_MID = [("bezier-m", "w4a4")]
 
 
 def plan(tables: List[str], models: List[str], seeds: int, full: bool = False) -> List[Cell]:
@@ -87,6 +89,8 @@ def plan(tables: List[str], models: List[str], seeds: int, full: bool = False) -
             for bits in ("w8a4", "w4a4"):
                 for method in (TUNING if full else SEED_METHODS):
                     cells += [Cell("t1", m, bits, method, seed=s) for s in range(1, seeds)]
+        for m, bits in [e for e in SEEDED_MID if e[0] in models]:
+            cells += [Cell("t1", m, bits, method, seed=s) for method in ("qdrop", "sf") for s in range(1, seeds)]
     # The ablation and the top-k study compare network-wise runs (about a minute each) whose differences are
     # small: they get the seeds too, or their verdicts could never be decided.
     if "2" in tables:  # the ablation, on GANet-S W4A4 as the paper and on the models where calibration loses most
@@ -141,11 +145,13 @@ def machine_name(device: str) -> str:
 
 def run_cell(cell: Cell, f: float, device: str = "cpu") -> dict:
     from selfocus_ext import tune
+    from selfocus_ext.recon.config import ENGINE_VERSION
 
     out = os.path.join(RUNS, f"f{f:g}", cell.id)
     data = f"tusimple:{tusimple_root()}" if cell.data == "tusimple" else cell.data
     argv = ["--model", cell.model, "--bits", cell.bits, "--method", cell.method, "--budget", f"f{f:g}",
-            "--seed", str(cell.seed), "--data", data, "--out", out, "--quiet", "--resume", "--device", device] + cell.extra
+            "--seed", str(cell.seed), "--data", data, "--out", out, "--quiet", "--resume", "--device", device,
+            "--keep-tuned"] + cell.extra  # the tables report the raw tuned model (the held-out check is reported beside)
     if cell.data == "synth":
         argv += ["--test", str(TEST_SCENES)]
     load0, t0 = load_average(), time.time()
@@ -162,13 +168,40 @@ def run_cell(cell: Cell, f: float, device: str = "cpu") -> dict:
                 lds=progress[key].get("lds"), counts=progress[key].get("counts"),
                 accuracy=progress[key].get("accuracy"), seconds=progress.get("seconds", {}),
                 tuning_seconds=progress.get("seconds", {}).get("tuning"), iterations=report.get("iterations"),
-                selection=progress.get("selection", []), load_start=load0, load_end=load_average(),
+                selection=progress.get("selection", []), start_f1=progress["calibrated"]["f1"],
+                heldout=progress.get("kept"), engine=ENGINE_VERSION, load_start=load0, load_end=load_average(),
                 wall_seconds=time.time() - t0, cores=os.cpu_count(), device=device, machine=machine_name(device),
                 date=time.strftime("%Y-%m-%d"))
 
 
 def cell_path(cell: Cell, f: float) -> str:
     return os.path.join(CELLS, f"f{f:g}", f"{cell.id}.json")
+
+
+def engine_of(path: str) -> int:
+    with open(path) as fh:
+        return int(json.load(fh).get("engine", 1))
+
+
+def stale(cell: Cell, f: float) -> bool:
+    """A finished network-wise cell from an engine whose network-wise tuning differed from today's."""
+    from selfocus_ext.recon import config
+
+    path = cell_path(cell, f)
+    return (os.path.isfile(path) and config.get_method(cell.method).granularity == "network"
+            and engine_of(path) < config.ENGINE_VERSION)
+
+
+def archive_stale(cell: Cell, f: float) -> None:
+    """Moves a stale cell's result under f<F>-engine<N>/ (the report compares against it) and removes its run
+    directory, so the cell runs again from the start."""
+    import shutil
+
+    path = cell_path(cell, f)
+    old = os.path.join(CELLS, f"f{f:g}-engine{engine_of(path)}")
+    os.makedirs(old, exist_ok=True)
+    os.replace(path, os.path.join(old, os.path.basename(path)))
+    shutil.rmtree(os.path.join(RUNS, f"f{f:g}", cell.id), ignore_errors=True)
 
 
 def estimate_minutes(cell: Cell, f: float) -> float:
@@ -198,6 +231,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--seeds", type=int, default=3, help="seeds of the 'seeds' cells (0 is Table 1's)")
     p.add_argument("--max-cells", type=int, default=None, help="stop after this many cells")
     p.add_argument("--full", action="store_true", help="the complete grid (about three times the trimmed one)")
+    p.add_argument("--rerun-stale", action="store_true",
+                   help="also run again the network-wise cells finished by an older engine (their results move "
+                        "under f<F>-engine<N>/, where the report compares against them)")
     a = p.parse_args(argv)
     if not 0 < a.f <= 1:
         p.error(f"--f: expected a fraction in (0, 1], got {a.f}")
@@ -213,7 +249,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         p.error(f"--methods: unknown {bad}; expected some of {', '.join(methods)}")
     cells = [c for c in plan(a.tables, models, a.seeds, a.full)
              if (a.methods is None or c.method in a.methods) and (a.bits is None or c.bits in a.bits)]
-    todo = [c for c in cells if not os.path.isfile(cell_path(c, a.f))]
+    todo = [c for c in cells if not os.path.isfile(cell_path(c, a.f)) or (a.rerun_stale and stale(c, a.f))]
     # The Small models' cells first (they decide the claims); the Mid rows, the most expensive on a CPU, last.
     todo.sort(key=lambda c: c.model.endswith("-m"))
     if a.report:
@@ -234,6 +270,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     for i, cell in enumerate(tqdm(todo, desc="paper cells", unit="cell")):
         if a.max_cells is not None and i >= a.max_cells:
             break
+        if stale(cell, a.f):
+            archive_stale(cell, a.f)
         result = run_cell(cell, a.f, a.device)
         from selfocus_ext.files import atomic_write_json
 

@@ -65,11 +65,58 @@ def stats(cs: List[dict], key: str = "f1") -> Tuple[float, float, int]:
     return statistics.fmean(vals), (max(vals) - min(vals)) if len(vals) > 1 else 0.0, len(vals)
 
 
-def fmt(cs: Optional[List[dict]], key: str = "f1") -> str:
+def stale(c: dict) -> bool:
+    """A network-wise cell from an engine before the hard forward (recon.config.ENGINE_VERSION)."""
+    from selfocus_ext.recon import config
+
+    return c.get("cell", {}).get("method") in ABLATION and int(c.get("engine", 1)) < config.ENGINE_VERSION
+
+
+STALE_MARK = " †"
+
+
+def fmt(cs: Optional[List[dict]], key: str = "f1", mark_stale: bool = True) -> str:
     if not cs:
         return "-"
     mean, spread, n = stats(cs, key)
-    return f"{mean:.2f}" if n == 1 else f"{mean:.2f} ±{spread / 2:.2f} ({n})"
+    mark = STALE_MARK if mark_stale and any(stale(c) for c in cs) else ""
+    return (f"{mean:.2f}" if n == 1 else f"{mean:.2f} ±{spread / 2:.2f} ({n})") + mark
+
+
+def load_archived(f: float) -> List[dict]:
+    """Cells of budget ``f`` from older engines, moved aside when they were run again."""
+    out = []
+    for d in sorted(glob.glob(os.path.join(CELLS, f"f{f:g}-engine*"))):
+        for path in sorted(glob.glob(os.path.join(d, "*.json"))):
+            with open(path) as fh:
+                out.append(json.load(fh))
+    return out
+
+
+def engine_change(f: float, cells: List[dict]) -> List[str]:
+    """Network-wise entries run again after the engine changed, beside their earlier results (archived under
+    f<F>-engine<N>/), their start (the calibrated model) and QDrop, with each seed's held-out check."""
+    archived = load_archived(f)
+    if not archived:
+        return []
+    old = group(archived, "t1")
+    new = group([c for c in cells if not stale(c)], "t1")
+    g1 = group(cells, "t1")
+    lines = ["| model | bits | method | start (calibrated) | before (soft rounding) | after (hard forward) | "
+             "QDrop | after vs start | after vs QDrop | held-out LDS start -> tuned |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for key, after in sorted(new.items(), key=zoo_order):
+        if key not in old:
+            continue
+        model, bits, method, extra = key
+        starts = [{"f1": c["start_f1"]} for c in after if c.get("start_f1") is not None]
+        qd = g1.get((model, bits, "qdrop", extra))
+        checks = "; ".join(f"{c['heldout']['start']['lds']:.1f} -> {c['heldout']['tuned']['lds']:.1f}"
+                           for c in sorted(after, key=lambda c: c["cell"]["seed"]) if c.get("heldout"))
+        lines.append(f"| {model} | {bits.upper()} | {NAMES[method]} | {fmt(starts)} | {fmt(old[key], mark_stale=False)} | {fmt(after)} | "
+                     f"{fmt(qd)} | {compare(after, starts) if starts else '-'} | {compare(after, qd) if qd else '-'} | "
+                     f"{checks or '-'} |")
+    return lines
 
 
 def compare(a: List[dict], b: List[dict]) -> str:
@@ -191,15 +238,20 @@ def seconds(cs: List[dict]) -> str:
     return f"{statistics.median(vals):.0f} s" if vals else "- s"
 
 
-def ablation(cells: List[dict]) -> Tuple[str, List[str]]:
+def ablation(cells: List[dict], archived: List[dict] = ()) -> Tuple[str, List[str]]:
     """Focus contributes more than Selection exactly when removing it costs more: the run without Selection
-    scores above the run without Focus, beyond the seeds' spread."""
+    scores above the run without Focus, beyond the seeds' spread. The full method's cells come from the
+    variants' engine (an archived run when SF was run again and the variants were not)."""
     g = group(cells, "t2", "t1")
+    old = group(list(archived), "t1")
     rows, outcomes, gaps = [], [], []
     for model in ABLATION_MODELS:
         cs = {m: g.get((model, "w4a4", m, ())) for m in ABLATION}
         if not all(cs.values()):
             continue
+        variants_stale = any(stale(c) for m in ABLATION if m != "sf" for c in cs[m])
+        if variants_stale and not any(stale(c) for c in cs["sf"]) and old.get((model, "w4a4", "sf", ())):
+            cs["sf"] = old[(model, "w4a4", "sf", ())]
         cs = common_seeds(cs)
         rows.append(f"| {model} | " + " | ".join(f"{fmt(cs[m])} ({seconds(cs[m])})" for m in ABLATION) + " |")
         f1 = {m: stats(v)[0] for m, v in cs.items()}
@@ -434,7 +486,7 @@ def write_results(f: float, planned: Optional[list] = None, grid: str = "", abse
         ran.append(f"{m}: {len(cs)} cells" + (f" ({', '.join(sorted(gpu))})" if gpu else ""))
     dates = sorted({c["date"] for c in cells})
     v1, rows1 = claim_sf_vs_blockwise(cells)
-    v2, rows2 = ablation(cells)
+    v2, rows2 = ablation(cells, load_archived(f))
     v3, rows3 = topk(cells)
     v4, rows4 = qat(cells)
     v5, rows5 = speed_ratio(cells)
@@ -446,7 +498,14 @@ def write_results(f: float, planned: Optional[list] = None, grid: str = "", abse
              "full ranges (twice the ± shown); one-seed comparisons are marked higher / lower, never counted. A seed "
              "draws the 512 calibration images and the tuning's randomness; every method of one seed sees the same "
              "calibration images.", "",
-             f"Machines: {'; '.join(machines)}. Dates: {', '.join(dates)}. Cells per machine: {'; '.join(ran)}.", ""] + coverage(cells, planned, grid, absent) + ["",
+             f"Machines: {'; '.join(machines)}. Dates: {', '.join(dates)}. Cells per machine: {'; '.join(ran)}.", ""]
+    n_stale = sum(stale(c) for c in cells)
+    if n_stale:
+        lines += [f"{STALE_MARK.strip()}: an entry with network-wise cells (SF and its ablations) from before the hard "
+                  f"forward (docs/recon.md, \"Diagnosis\"): {n_stale} of the {sum(c['cell']['method'] in ABLATION for c in cells)} "
+                  "network-wise cells; `python python/paper_experiments.py --run --rerun-stale` runs them again. "
+                  "Verdicts count them as they are.", ""]
+    lines += coverage(cells, planned, grid, absent) + ["",
              "## Verdicts", "",
              f"- SF above QDrop and BRECQ at W4A4 and W8A4: {v1}",
              f"- Focus contributes more than Selection: {v2}",
@@ -480,6 +539,15 @@ def write_results(f: float, planned: Optional[list] = None, grid: str = "", abse
                   f"and QDrop's at f = {f:g} (F1, iterations, median tuning time): whether a gap closes with more "
                   "iterations, and how the method compares with QDrop when their tuning times are about equal. The last "
                   "column follows the tie rule above.", ""] + budgets + [""]
+    change = engine_change(f, cells)
+    if change:
+        lines += ["## Network-wise tuning with the hard forward", "",
+                  "Entries run again after the network-wise methods moved to the hard rounding in the forward pass "
+                  "(docs/recon.md, \"Diagnosis\"), beside their earlier results (soft rounding, archived under "
+                  f"benchmarks/results/paper/f{f:g}-engine1/), their start (the default calibration of the same "
+                  "seeds) and QDrop from that start. Comparisons follow the tie rule above; the last column is each "
+                  "seed's held-out check (Lane Distortion Score against the FP lanes on 128 held-out calibration-like "
+                  "images, start -> tuned).", ""] + change + [""]
     figs = figures(cells)
     if figs:
         lines += ["## Figures", ""] + figs + [""]

@@ -62,6 +62,9 @@ class RunSettings:
     seed: int
     weight_observer: Optional[str] = None  # None: the method's
     first_last_8bit: bool = True  # the first layer and the heads' output layers at 8 bits
+    keep_tuned: bool = False  # keep the tuned model even when the held-out check prefers the start
+    v_lr: Optional[float] = None  # None: recon.config's rates
+    step_lr: Optional[float] = None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,9 +87,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-prob", type=float, help="QDrop keep probability (default: the method's)")
     p.add_argument("--weight-observer", help=f"weight calibration, one of {', '.join(sorted(OBSERVERS))} "
                    "(default: the method's; docs/quant.md)")
+    p.add_argument("--v-lr", type=float, help=f"Adam rate of AdaRound's rounding variables (default {rconfig.V_LR:g})")
+    p.add_argument("--step-lr", type=float, help="Adam rate of the activation step sizes (default: "
+                   f"{rconfig.STEP_LR_BLOCK:g} layer- and block-wise, {rconfig.STEP_LR_NETWORK:g} network-wise)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--first-last-at-bits", action="store_true",
                    help="quantize the first layer and the heads' output layers at --bits too (default: 8 bits)")
+    p.add_argument("--keep-tuned", action="store_true",
+                   help="return the tuned model even when its held-out distortion is above the start's (default: "
+                        "the better of the two is kept; experiment tables pass this to report the raw tuned model)")
     p.add_argument("--out", help="output directory (default runs/MODEL-BITS-METHOD-BUDGET)")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -124,6 +133,10 @@ def settings_from_args(args) -> RunSettings:
         v = getattr(args, name)
         if v is not None and v <= 0:
             raise UsageError(f"--{name.replace('_', '-')} must be positive, got {v}")
+    for name in ("v_lr", "step_lr"):
+        v = getattr(args, name)
+        if v is not None and not (math.isfinite(v) and v >= 0):
+            raise UsageError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {v}")
     if args.keep_prob is not None and not 0.0 < args.keep_prob <= 1.0:
         raise UsageError(f"--keep-prob must be in (0, 1], got {args.keep_prob}")
     if not 0 <= args.seed < 2**63:
@@ -140,7 +153,8 @@ def settings_from_args(args) -> RunSettings:
     return RunSettings(model=args.model, bits=args.bits.lower(), method=args.method, data=str(data),
                        calib=args.calib, budget=args.budget, iters=args.iters, batch_size=args.batch_size,
                        test=args.test, top_k=args.top_k, lam=args.lam, keep_prob=args.keep_prob, seed=args.seed,
-                       weight_observer=args.weight_observer, first_last_8bit=not args.first_last_at_bits)
+                       weight_observer=args.weight_observer, first_last_8bit=not args.first_last_at_bits,
+                       keep_tuned=args.keep_tuned, v_lr=args.v_lr, step_lr=args.step_lr)
 
 
 def prepare_out(out: str, run_settings: RunSettings, resume: bool) -> Dict[str, object]:
@@ -213,8 +227,8 @@ class Run:
     def save_progress(self) -> None:
         atomic_write_json(self.p, self.path(PROGRESS_FILE))
 
-    def save_lanes(self, key: str, xs: torch.Tensor) -> None:
-        save_checked({"xs": xs}, self.path(f"lanes-{key}.pt"))
+    def save_lanes(self, key: str, xs: torch.Tensor, counts: Optional[torch.Tensor] = None) -> None:
+        save_checked({"xs": xs, "counts": counts}, self.path(f"lanes-{key}.pt"))
 
     def load_lanes(self, key: str) -> torch.Tensor:
         return load_checked(self.path(f"lanes-{key}.pt"), self.redo_hint(key))["xs"]
@@ -232,7 +246,7 @@ class Run:
         finally:
             model.cpu()
         xs = r.pop("xs")
-        self.save_lanes(key, xs)
+        self.save_lanes(key, xs, r.pop("image_counts"))
         self.p[key] = r
         self.p["seconds"][f"evaluate {key}"] = time.perf_counter() - t
         self.save_progress()
@@ -249,14 +263,20 @@ class Run:
         if self.method.granularity is not None and "tuned" not in self.p:
             if self.tune(qmodel, curves, fp_xs) is None:
                 return 130
+        if self.method.granularity is not None and "kept" not in self.p:
+            self.keep_better()
         elif self.method.granularity is None and not os.path.isfile(self.path("quantized.pt")):
             save_quantized(qmodel, self.path("quantized.pt"))
         final = load_quantized(self.model, self.path("quantized.pt"), self.redo_hint(
-            "tuned" if self.method.granularity is not None else "calibrated"))
+            "kept" if self.method.granularity is not None else "calibrated"))
         if self.export_format:
             self.export_onnx(final, fp_xs)
         self.figures(final, fp_xs, curves)
+        self.p["differences"] = self.f1_differences()
         report = write_reports(self.out, asdict(self.s), self.p, self.method, self.budget)
+        warning = (self.p.get("kept") or {}).get("warning")
+        if warning:
+            self.say(f"warning: {warning}")
         print(format_table(report))
         return 0
 
@@ -277,14 +297,14 @@ class Run:
             t = time.perf_counter()
             hit = _read_cache(cache)
             if hit is not None:
-                self.save_lanes("fp", hit["xs"])
+                self.save_lanes("fp", hit["xs"], hit.get("counts"))
                 self.p["fp"] = hit["result"]
                 self.p["seconds"]["evaluate fp (cached)"] = time.perf_counter() - t
                 self.save_progress()
                 return self.load_lanes("fp")
             xs = self._eval(self.model, "fp", "FP model")
             if cache:
-                save_checked({"xs": xs, "result": self.p["fp"]}, cache)
+                save_checked({"xs": xs, "counts": self.load_counts("fp"), "result": self.p["fp"]}, cache)
         return self.load_lanes("fp")
 
     def fp_cache_path(self) -> Optional[str]:
@@ -301,7 +321,7 @@ class Run:
 
             h = hashlib.sha1()
             mi = self.model.model_input
-            h.update(f"v1-{type(self.model).__name__}-{self.evalset.count}-{TEST_SEED}-{mi.size}-{mi.crop_top}-"
+            h.update(f"v2-{type(self.model).__name__}-{self.evalset.count}-{TEST_SEED}-{mi.size}-{mi.crop_top}-"
                      f"{mi.frame.name}-{self.device}".encode())
             for k, v in sorted(self.model.state_dict().items()):
                 h.update(k.encode())
@@ -323,7 +343,7 @@ class Run:
         hit = _read_cache(cache)
         if hit is not None:
             save_checked(hit["model"], self.path("calibrated.pt"))
-            self.save_lanes("calibrated", hit["xs"])
+            self.save_lanes("calibrated", hit["xs"], hit.get("counts"))
             self.p["calibrated"] = hit["result"]
             self.p["seconds"]["calibration + evaluation (cached)"] = 0.0
             self.save_progress()
@@ -342,7 +362,8 @@ class Run:
             xs = self._eval(qmodel, "calibrated", "calibrated model", reference=fp_xs)
             if cache:
                 saved = load_checked(self.path("calibrated.pt"), self.redo_hint("calibrated"))
-                save_checked({"model": saved, "xs": xs, "result": self.p["calibrated"]}, cache)
+                save_checked({"model": saved, "xs": xs, "counts": self.load_counts("calibrated"),
+                              "result": self.p["calibrated"]}, cache)
         return load_quantized(self.model, self.path("calibrated.pt"), self.redo_hint("calibrated"))
 
     def noise_score_curves(self) -> Optional[Dict[str, NoiseScoreCurve]]:
@@ -371,7 +392,8 @@ class Run:
             rec = Reconstructor(qmodel.to(self.device), self.method, self.budget,
                                 self.calibration_images().to(self.device), seed=s.seed,
                                 checkpoint=self.path("checkpoint.pt"), curves=curves, top_k=s.top_k, lam=s.lam,
-                                progress=self.bars)
+                                progress=self.bars, overrides={k: v for k, v in (("v_lr", s.v_lr), ("step_lr", s.step_lr))
+                                                               if v is not None})
         if os.path.isfile(self.path("checkpoint.pt")):
             rec.load_checkpoint(self.path("checkpoint.pt"))
             self.say(f"resuming tuning from {self.path('checkpoint.pt')}")
@@ -382,7 +404,7 @@ class Run:
                      "arguments)")
             return None
         qmodel = qmodel.cpu()
-        save_quantized(qmodel, self.path("quantized.pt"))
+        save_quantized(qmodel, self.path("tuned.pt"))
         self.p["seconds"]["tuning"] = sum(result["unit_seconds"].values())
         self.p["selection"] = result["history"]
         self.p["unit_seconds"] = result["unit_seconds"]
@@ -390,6 +412,53 @@ class Run:
         self._eval(qmodel, "tuned", "tuned model", reference=fp_xs)
         os.remove(self.path("checkpoint.pt"))
         return qmodel
+
+    def keep_better(self) -> None:
+        """Stage 5 (tuning methods): the start (calibrated) and the tuned model measured on held-out
+        calibration-like images against the FP model, without labels; quantized.pt is the tuned model unless
+        its distortion is above the start's (--keep-tuned: the tuned model regardless)."""
+        from .workflow import heldout
+        from .workflow.data import heldout_set
+
+        t = time.perf_counter()
+        n = self.budget.heldout_images
+        images = heldout_set(self.spec, n, self.s.calib, self.s.seed, self.model.model_input)
+        ref = heldout.reference(self.model, images, device=self.device)
+        start = heldout.score(load_quantized(self.model, self.path("calibrated.pt"), self.redo_hint("calibrated")),
+                              ref, device=self.device)
+        tuned_path = self.path("tuned.pt")
+        if not os.path.isfile(tuned_path) and os.path.isfile(self.path("quantized.pt")):
+            os.replace(self.path("quantized.pt"), tuned_path)  # a run tuned before the check existed
+        tuned = heldout.score(load_quantized(self.model, tuned_path, self.redo_hint("tuned")), ref, device=self.device)
+        choice = heldout.choose(start, tuned, self.s.keep_tuned)
+        src = tuned_path if choice["kept"] == "tuned" else self.path("calibrated.pt")
+        save_checked(load_checked(src, self.redo_hint("tuned" if choice["kept"] == "tuned" else "calibrated")),
+                     self.path("quantized.pt"))
+        self.p["kept"] = {**choice, "images": n, "start": start.to_dict(), "tuned": tuned.to_dict()}
+        self.p["seconds"]["held-out check"] = time.perf_counter() - t
+        self.save_progress()
+
+    def f1_differences(self) -> List[Dict[str, object]]:
+        """Each F1 difference of the report with the paired-bootstrap interval of the test set."""
+        from .workflow.bootstrap import paired_difference
+
+        pairs = [("calibrated", "fp"), ("tuned", "calibrated"), ("tuned", "fp")]
+        pairs += [(k, "deployable") for k in sorted(self.p) if k.startswith("onnx-")]
+        if "deployable" in self.p:
+            pairs.append(("deployable", "tuned" if self.p.get("kept", {}).get("kept") == "tuned" else "calibrated"))
+        out = []
+        for b, a in pairs:
+            if a not in self.p or b not in self.p:
+                continue
+            ca, cb = self.load_counts(a), self.load_counts(b)
+            if ca is None or cb is None or ca.shape != cb.shape or len(ca) == 0:
+                continue
+            r = paired_difference(ca.numpy(), cb.numpy(), self.evalset.metric)
+            out.append({"a": a, "b": b, **r})
+        return out
+
+    def load_counts(self, key: str) -> Optional[torch.Tensor]:
+        return load_checked(self.path(f"lanes-{key}.pt"), self.redo_hint(key)).get("counts")
 
     def export_onnx(self, qmodel, fp_xs: torch.Tensor) -> None:
         """Stage 5 (--export onnx): model.onnx, scored in onnxruntime on the test set."""
@@ -416,7 +485,7 @@ class Run:
         self.save_progress()
 
     def figures(self, qmodel, fp_xs: torch.Tensor, curves) -> None:
-        key = "tuned" if "tuned" in self.p else "calibrated"
+        key = "tuned" if self.p.get("kept", {}).get("kept") == "tuned" else "calibrated"
         q_xs = self.load_lanes(key)
         if (curves or self.p.get("selection")) and not plots.charts_available():
             self.say(f"curves.png and selection.png skipped: the line charts need matplotlib ({plots.PLOTS_HINT})")

@@ -13,6 +13,7 @@ from selfocus_ext.quant import calibrate, quant_layers, quantize_model
 from selfocus_ext.recon import (METHODS, Interrupted, NoiseScoreCurve, QuantizationAwareTraining, Reconstructor,
                                 build_curves, find_units, get_budget, get_method, head_losses, select_heads,
                                 selective_focus_loss)
+from selfocus_ext.ops import adaround_quant
 from selfocus_ext.recon.rounding import RoundingSchedule, cosine_lr
 
 from conftest import MID_MODELS, shipped_models
@@ -296,6 +297,42 @@ def test_checkpoint_of_another_run_is_refused(images, tmp_path):
         rec.load_checkpoint(ck)
 
 
+@pytest.mark.parametrize("method", ["sf", "qdrop"])
+def test_monitor_sees_every_iteration_and_unit_without_changing_the_run(method, images):
+    events = []
+    plain, _, _ = _run("ganet-s", method, images, seed=4)
+    q = quantized("ganet-s", images)
+    meth = get_method(method)
+    curves = build_curves(models.load("ganet-s"), images, levels=3, reruns=2, progress=False) if meth.select else None
+    rec = Reconstructor(q, meth, get_budget("ci"), images, seed=4, curves=curves, progress=False,
+                        monitor=events.append)
+    result = rec.run()
+    its = [e for e in events if e["event"] == "iteration"]
+    done = [e for e in events if e["event"] == "unit_done"]
+    assert len(its) == result["iterations"]
+    assert len(done) == (1 if meth.granularity == "network" else result["iterations"] // get_budget("ci").block_iters)
+    if meth.granularity == "network":
+        # the loss terms per selected head, and the rounding term
+        assert all(set(e["terms"]) == set(rec.history[0]["selected"]) | {"round"} for e in its[:4])
+    else:
+        assert all(set(e["terms"]) == {"rec", "round"} for e in its)
+    sp, sq = plain.state_dict(), q.state_dict()
+    assert all(torch.equal(sp[k], sq[k]) for k in sp)
+
+
+def test_overrides_replace_the_config_constants(images):
+    q = quantized("ganet-s", images)
+    rec = Reconstructor(q, get_method("qdrop"), get_budget("ci"), images, progress=False,
+                        overrides={"v_lr": 0.5, "step_lr": 0.0, "round_weight": 0.0})
+    assert rec.hyper["v_lr"] == 0.5 and rec.step_lr == 0.0 and rec.hyper["round_weight"] == 0.0
+    start = {k: v.clone() for k, v in q.state_dict().items() if k.endswith("input_quantizer.step")}
+    rec.run()
+    # a step rate of 0 leaves every activation step where calibration put it
+    assert all(torch.equal(q.state_dict()[k], v) for k, v in start.items())
+    with pytest.raises(ValueError, match="overrides: unknown keys \\['lr'\\]"):
+        Reconstructor(q, get_method("qdrop"), get_budget("ci"), images, overrides={"lr": 1.0})
+
+
 def test_reconstructor_rejects_bad_input(images):
     q = quantized("ganet-s", images)
     with pytest.raises(ValueError, match="no reconstruction"):
@@ -358,3 +395,48 @@ def test_wrapped_model_rejects_inconsistent_heads():
     m = WrappedLaneModel(nn.Identity(), [HeadSpec("c", "c", "confidence", conf_fn="sigmoid")], lambda o: None)
     with pytest.raises(TypeError, match="dict of head tensors"):
         m(torch.zeros(1, 3, 4, 4))
+
+
+# ---- hard rounding forward (the network-wise methods) --------------------------------------------------
+def test_straight_through_mode_computes_the_hard_weights_with_the_soft_gradient():
+    from selfocus_ext.quant.quantizers import WeightQuantizer
+
+    torch.manual_seed(0)
+    w = torch.randn(6, 4, 3, 3)
+    wq = WeightQuantizer(4)
+    wq.calibrate(w)
+    wq.init_adaround(w)
+    with torch.no_grad():
+        wq.v.add_(torch.randn_like(wq.v) * 0.3)
+    wq.mode = "ste"
+    out = wq(w)
+    torch.testing.assert_close(out, adaround_quant(w, wq.v.detach(), wq.scale, 4, hard=True), rtol=0, atol=0)
+    g = torch.randn_like(out)
+    (out * g).sum().backward()
+    ste_grad = wq.v.grad.clone()
+    wq.v.grad = None
+    wq.mode = "soft"
+    (wq(w) * g).sum().backward()
+    torch.testing.assert_close(ste_grad, wq.v.grad)
+
+
+def test_network_tuning_starts_from_the_calibrated_model(images):
+    """With the hard forward the tuned network starts as the calibrated model computes (round-to-nearest
+    weights); with AdaRound's soft forward it starts from the float weights instead."""
+    from selfocus_ext.recon.state import prepare_layers
+
+    start = quantized("lstr-s", images)
+    with torch.no_grad():
+        ref_out = start(images[:4])
+    for hard in (True, False):
+        q = quantized("lstr-s", images)
+        rec = Reconstructor(q, get_method("network"), get_budget("ci"), images, progress=False,
+                            overrides={"hard_forward": float(hard)})
+        layers = list(quant_layers(q).values())
+        prepare_layers(layers, 1.0)
+        rec._weight_mode(layers)
+        with torch.no_grad():
+            out = q(images[:4])
+        assert all(torch.equal(out[k], ref_out[k]) for k in out) is hard
+    assert get_method("sf").hard_forward and get_method("network").hard_forward
+    assert not get_method("qdrop").hard_forward and not get_method("brecq").hard_forward

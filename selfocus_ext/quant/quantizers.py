@@ -13,7 +13,7 @@ from .observers import DEFAULT_ACT_OBSERVER, DEFAULT_WEIGHT_OBSERVER, Observer, 
 
 class WeightQuantizer(nn.Module):
     """Signed per-output-channel weight fake quantization. ``mode``: "rtn" (round to nearest), "soft" /
-    "hard" (AdaRound with the learnable ``v``). ``harden()`` writes the hard-rounded weights back and
+    "hard" (AdaRound with the learnable ``v``), "ste" (hard rounding forward, the soft one's gradient back). ``harden()`` writes the hard-rounded weights back and
     returns to "rtn"."""
 
     def __init__(self, bits: int, observer: str = DEFAULT_WEIGHT_OBSERVER):
@@ -42,6 +42,12 @@ class WeightQuantizer(nn.Module):
             raise RuntimeError("WeightQuantizer used before calibration")
         if self.mode == "rtn":
             return fake_quant(weight, self.scale, self.bits, True, 0)
+        if self.mode == "ste":
+            # forward: the hard rounding (the weights the model will deploy); backward: the soft rounding's
+            # gradient to v (straight-through)
+            soft = adaround_quant(weight.detach(), self.v, self.scale, self.bits)
+            hard = adaround_quant(weight.detach(), self.v.detach(), self.scale, self.bits, hard=True)
+            return hard + (soft - soft.detach())
         return adaround_quant(weight.detach(), self.v, self.scale, self.bits, hard=self.mode == "hard")
 
     @torch.no_grad()

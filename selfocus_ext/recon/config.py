@@ -17,6 +17,10 @@ from typing import Dict, Optional
 
 from ..quant.observers import DEFAULT_ACT_OBSERVER, DEFAULT_WEIGHT_OBSERVER
 
+# What a result of the engine depends on, for files that record it: 2 = the network-wise methods tune with
+# the hard rounding in the forward pass (docs/recon.md, "Diagnosis"); 1 = with AdaRound's soft rounding.
+ENGINE_VERSION = 2
+
 V_LR = 1e-3
 STEP_LR_BLOCK = 4e-5
 STEP_LR_NETWORK = 2.5e-5
@@ -42,6 +46,7 @@ class Method:
     focus: bool = False
     select: bool = False
     description: str = ""
+    hard_forward: bool = False  # AdaRound: hard rounding in the forward pass, the soft one's gradient back
 
     @property
     def step_lr(self) -> float:
@@ -54,13 +59,13 @@ METHODS: Dict[str, Method] = {m.name: m for m in [
     Method("adaround", "layer", description="layer-wise AdaRound, activation quantization on (p = 1)"),
     Method("brecq", "block", description="block-wise AdaRound + learned steps, activation quantization on (p = 1)"),
     Method("qdrop", "block", keep_prob=0.5, description="block-wise, QDrop's random drop (p = 0.5)"),
-    Method("sf", "network", keep_prob=0.5, focus=True, select=True,
+    Method("sf", "network", keep_prob=0.5, focus=True, select=True, hard_forward=True,
            description="Selective Focus: network-wise, Semantic Guided Focus on the top-k heads"),
-    Method("sf-nofocus", "network", keep_prob=0.5, select=True,
+    Method("sf-nofocus", "network", keep_prob=0.5, select=True, hard_forward=True,
            description="Selective Focus without Focus: plain MSE on the selected heads"),
-    Method("sf-noselect", "network", keep_prob=0.5, focus=True,
+    Method("sf-noselect", "network", keep_prob=0.5, focus=True, hard_forward=True,
            description="Selective Focus without Selection: Semantic Guided Focus on all heads"),
-    Method("network", "network", keep_prob=0.5,
+    Method("network", "network", keep_prob=0.5, hard_forward=True,
            description="plain network-wise reconstruction (MSE on all heads)"),
     Method("lsq-qat", "qat", description="LSQ+ quantization-aware training: weights, activation steps and "
            "offsets trained with the model's own loss on labelled generated scenes"),
@@ -93,6 +98,7 @@ class Budget:
     curve_reruns: int = 20
     fraction: Optional[float] = None
     qat_iters: int = 0
+    heldout_images: int = 128  # calibration-like images the tune job keeps out of tuning to check its result
 
     def iters(self, granularity: str) -> int:
         return {"layer": self.layer_iters, "block": self.block_iters, "network": self.network_iters,
@@ -130,7 +136,8 @@ def fraction_budget(f: float, name: Optional[str] = None, batch_size: int = 32, 
 BUDGETS: Dict[str, Budget] = {
     "paper": fraction_budget(1.0, "paper", batch_size=32, checkpoint_every=500, test_scenes=2000),
     "quick": fraction_budget(QUICK_FRACTION, "quick", batch_size=16, checkpoint_every=50, test_scenes=1000),
-    "ci": Budget("ci", 4, 4, 8, 4, 4, 3, 48, curve_images=8, curve_levels=4, curve_reruns=3, qat_iters=6),
+    "ci": Budget("ci", 4, 4, 8, 4, 4, 3, 48, curve_images=8, curve_levels=4, curve_reruns=3, qat_iters=6,
+                 heldout_images=8),
 }
 
 

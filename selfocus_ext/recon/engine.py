@@ -15,7 +15,7 @@ from ..quant.convert import quant_layers
 from . import config
 from .config import Budget, Method
 from .curves import NoiseScoreCurve
-from .losses import selective_focus_loss, tree_squared_error
+from .losses import head_losses, tree_squared_error
 from .rounding import RoundingSchedule, cosine_lr
 from .selection import head_error_levels, select_heads
 from .state import (DeferredInterrupt, Interrupted, finish_layers, keep_prob_one, prepare_layers,
@@ -24,6 +24,9 @@ from .units import Unit, capture, find_units, index, tree_nbytes
 
 CHECKPOINT_KIND = "selfocus-recon-v1"
 PROBE_IMAGES = 32
+# Reconstructor(overrides=...) keys and the recon.config constants they replace (None: the method's own value)
+OVERRIDABLE = {"v_lr": "V_LR", "step_lr": None, "round_weight": "ROUND_WEIGHT", "round_warmup": "ROUND_WARMUP",
+               "beta_start": "BETA_START", "beta_end": "BETA_END", "hard_forward": None}
 
 
 class Reconstructor:
@@ -35,7 +38,8 @@ class Reconstructor:
     def __init__(self, qmodel: nn.Module, method: Method, budget: Budget, images: torch.Tensor, seed: int = 0,
                  checkpoint: Optional[str] = None, curves: Optional[Dict[str, NoiseScoreCurve]] = None,
                  top_k: Optional[int] = None, lam: float = config.SF_LAMBDA, progress: bool = True,
-                 log: Callable[[str], None] = lambda s: None):
+                 log: Callable[[str], None] = lambda s: None, monitor: Optional[Callable[[dict], None]] = None,
+                 overrides: Optional[Dict[str, float]] = None):
         if method.granularity is None:
             raise ValueError(f"method {method.name!r} has no reconstruction stage")
         if method.granularity == "qat":
@@ -53,6 +57,19 @@ class Reconstructor:
             raise ValueError(f"top_k must be in 1..{len(heads)} (the model's heads), got {top_k}")
         self.top_k = top_k if top_k is not None else config.default_top_k(len(heads))
         self.progress, self.log = progress, log
+        # called after every iteration with {"event": "iteration", "unit", "unit_index", "it", "iters", "terms"}
+        # (the loss terms as floats) and after every finished unit with {"event": "unit_done", ...}: a hook
+        # for diagnostics, which may measure the model but must not change it
+        self.monitor = monitor
+        # other values for the constants of recon.config, for studies of the method (docs/recon.md)
+        unknown = sorted(set(overrides or {}) - set(OVERRIDABLE))
+        if unknown:
+            raise ValueError(f"overrides: unknown keys {unknown}; expected some of {', '.join(OVERRIDABLE)}")
+        self.hyper = {**{k: getattr(config, c) if c else None for k, c in OVERRIDABLE.items()}, **(overrides or {})}
+        step_lr = self.hyper.pop("step_lr")
+        self.step_lr = method.step_lr if step_lr is None else float(step_lr)
+        hard_forward = self.hyper.pop("hard_forward")
+        self.hard_forward = method.hard_forward if hard_forward is None else bool(hard_forward)
         self.gen = torch.Generator().manual_seed(seed)
         self.history: List[dict] = []
         self.unit_seconds: Dict[str, float] = {}
@@ -93,14 +110,24 @@ class Reconstructor:
     def _optimizer(self, layers) -> torch.optim.Optimizer:
         vs = [l.weight_quantizer.v for l in layers if l.weight_quantizer.v is not None]
         steps = [l.input_quantizer.step for l in layers if isinstance(l.input_quantizer.step, nn.Parameter)]
-        groups = [{"params": vs, "lr": config.V_LR}]
+        groups = [{"params": vs, "lr": self.hyper["v_lr"]}]
         if steps:
-            groups.append({"params": steps, "lr": self.method.step_lr})
+            groups.append({"params": steps, "lr": self.step_lr})
         opt = torch.optim.Adam(groups)
         if self._optim_state is not None:
             opt.load_state_dict(self._optim_state)
             self._optim_state = None
         return opt
+
+    def _weight_mode(self, layers) -> None:
+        if self.hard_forward:
+            for l in layers:
+                if l.weight_quantizer.v is not None:
+                    l.weight_quantizer.mode = "ste"
+
+    def _rounding(self, iters: int) -> RoundingSchedule:
+        h = self.hyper
+        return RoundingSchedule(iters, h["round_warmup"], h["beta_start"], h["beta_end"], h["round_weight"])
 
     def _draw_seeds(self, layers) -> None:
         for l in layers:
@@ -110,7 +137,7 @@ class Reconstructor:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if len(opt.param_groups) > 1:
-            opt.param_groups[1]["lr"] = cosine_lr(self.method.step_lr, it, iters)
+            opt.param_groups[1]["lr"] = cosine_lr(self.step_lr, it, iters)
         opt.step()
 
     def _after_iteration(self, unit: int, it: int, opt, guard: DeferredInterrupt) -> None:
@@ -160,8 +187,9 @@ class Reconstructor:
         layers = unit.layers
         if start == 0:
             prepare_layers(layers, self.method.keep_prob)
+        self._weight_mode(layers)
         opt = self._optimizer(layers)
-        rounding = RoundingSchedule(iters)
+        rounding = self._rounding(iters)
         n = len(self.images)
         p = self.method.keep_prob
         for it in range(start, iters):
@@ -174,13 +202,19 @@ class Reconstructor:
             self._draw_seeds(layers)
             out = unit.module(*inp)
             rec = tree_squared_error(out, index(fp_out, idx))
-            loss = rec + rounding.loss(layers, it)
-            self._step(opt, loss, it, iters)
+            reg = rounding.loss(layers, it)
+            self._step(opt, rec + reg, it, iters)
             bar.update()
             if it % 10 == 0:
                 bar.set_postfix_str(f"{unit.name}: rec {float(rec.detach()):.4g}")
+            self._notify("iteration", unit.name, ui, it, iters, {"rec": float(rec.detach()), "round": float(reg.detach())})
             self._after_iteration(ui, it, opt, guard)
         finish_layers(layers)
+        self._notify("unit_done", unit.name, ui, iters, iters, {})
+
+    def _notify(self, event: str, unit: str, ui: int, it: int, iters: int, terms: Dict[str, float]) -> None:
+        if self.monitor is not None:
+            self.monitor({"event": event, "unit": unit, "unit_index": ui, "it": it, "iters": iters, "terms": terms})
 
     # ---- network ----------------------------------------------------------------------------------------
     def _run_network(self, guard: DeferredInterrupt) -> None:
@@ -197,8 +231,9 @@ class Reconstructor:
         layers = list(quant_layers(q).values())
         if self.start_it == 0:
             prepare_layers(layers, self.method.keep_prob)
+        self._weight_mode(layers)
         opt = self._optimizer(layers)
-        rounding = RoundingSchedule(iters)
+        rounding = self._rounding(iters)
         refresh = max(1, self.budget.refresh)
         selected = self.history[-1]["selected"] if self.history else heads
         t = time.perf_counter()
@@ -210,14 +245,19 @@ class Reconstructor:
             idx = torch.randint(0, len(self.images), (bs,), generator=self.gen)
             self._draw_seeds(layers)
             out = q(self.images[idx])
-            rec = selective_focus_loss(q, out, index(fp_out, idx), selected, self.method.focus, self.lam)
-            self._step(opt, rec + rounding.loss(layers, it), it, iters)
+            terms = head_losses(q, out, index(fp_out, idx), selected, self.method.focus, self.lam)
+            rec = sum(terms.values())
+            reg = rounding.loss(layers, it)
+            self._step(opt, rec + reg, it, iters)
             bar.update()
             if it % 10 == 0:
                 bar.set_postfix_str(f"rec {float(rec.detach()):.4g} heads {'+'.join(selected)}")
+            self._notify("iteration", "network", 0, it, iters,
+                         {**{k: float(v.detach()) for k, v in terms.items()}, "round": float(reg.detach())})
             self._after_iteration(0, it, opt, guard)
         bar.close()
         finish_layers(layers)
+        self._notify("unit_done", "network", 0, iters, iters, {})
         self._refresh(iters, probe, fp_out, heads, final=True)
         self.unit_seconds["network"] = self.unit_seconds.get("network", 0.0) + time.perf_counter() - t
         self._save(1, 0, None)

@@ -70,16 +70,36 @@ def calibration_set(spec: DataSpec, n: int, seed: int, model_input: ModelInput, 
     """n unlabelled model inputs: generated scenes, or a seeded random choice of the data set's training images."""
     if n <= 0:
         raise ValueError(f"--calib must be positive, got {n}")
-    if spec.kind == "synth":
-        ds = SyntheticLaneDataset(n, seed=seed, frame=model_input.frame.name, size=model_input.size,
-                                  crop_top=model_input.crop_top)
-        idx = range(n)
-    else:
-        ds = _dataset(spec, "train", model_input)
-        if len(ds) < n:
-            raise ValueError(f"--calib {n}: the data set has only {len(ds)} training images")
-        idx = sorted(np.random.default_rng(seed).choice(len(ds), n, replace=False).tolist())
+    ds, idx = _unlabelled(spec, n, 0, seed, model_input)
     return torch.stack([torch.as_tensor(ds[i]["image"]) for i in progress(idx)])
+
+
+def heldout_set(spec: DataSpec, n: int, calib: int, seed: int, model_input: ModelInput) -> torch.Tensor:
+    """n unlabelled model inputs drawn like the calibration set of ``calib`` images and ``seed`` but disjoint
+    from it: generated scenes ``calib .. calib + n`` of the same scene stream, or a seeded choice among the
+    training images the calibration set left out."""
+    if n <= 0:
+        raise ValueError(f"held-out images: expected a positive count, got {n}")
+    ds, idx = _unlabelled(spec, calib, n, seed, model_input)
+    return torch.stack([torch.as_tensor(ds[i]["image"]) for i in idx])
+
+
+def _unlabelled(spec: DataSpec, calib: int, heldout: int, seed: int, model_input: ModelInput):
+    """The data set and the indices of the calibration images (``heldout`` == 0) or of ``heldout`` images
+    after them."""
+    if spec.kind == "synth":
+        ds = SyntheticLaneDataset(calib + heldout, seed=seed, frame=model_input.frame.name, size=model_input.size,
+                                  crop_top=model_input.crop_top)
+        return ds, range(calib, calib + heldout) if heldout else range(calib)
+    ds = _dataset(spec, "train", model_input)
+    if len(ds) < calib + heldout:
+        what = f"--calib {calib}" + (f" and {heldout} held-out images" if heldout else "")
+        raise ValueError(f"{what}: the data set has only {len(ds)} training images")
+    chosen = np.random.default_rng(seed).choice(len(ds), calib, replace=False)
+    if not heldout:
+        return ds, sorted(chosen.tolist())
+    rest = np.setdiff1d(np.arange(len(ds)), chosen)
+    return ds, sorted(np.random.default_rng([seed, 1]).choice(rest, heldout, replace=False).tolist())
 
 
 @dataclass

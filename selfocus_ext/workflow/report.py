@@ -22,7 +22,15 @@ def build_report(settings: Dict, progress: Dict, method, budget) -> Dict:
                                    if r.get(k) is not None}})
     return {"settings": settings, "method": asdict(method), "budget": asdict(budget), "results": rows,
             "seconds": progress.get("seconds", {}), "selection": progress.get("selection", []),
-            "unit_seconds": progress.get("unit_seconds", {}), "iterations": progress.get("iterations")}
+            "unit_seconds": progress.get("unit_seconds", {}), "iterations": progress.get("iterations"),
+            "kept": progress.get("kept"), "differences": progress.get("differences", [])}
+
+
+STAGE_NAMES = {"fp": "FP", "calibrated": "calibration only", "tuned": "tuned", "deployable": "int32 biases"}
+
+
+def _stage(key: str) -> str:
+    return STAGE_NAMES.get(key, key.replace("onnx-", "onnxruntime "))
 
 
 def format_table(report: Dict) -> str:
@@ -46,6 +54,25 @@ def format_table(report: Dict) -> str:
                 cells.append(f"{r['extra'].get('cross_fp', '-'):>7}" if k == "cross" else
                              (f"{v:>7.2f}" if v is not None else f"{'-':>7}"))
             lines.append(f"{r['stage']:<22} " + " ".join(cells))
+    if report.get("differences"):
+        from .bootstrap import describe
+
+        lines += ["", "F1 differences, with what the test set can resolve (paired bootstrap over its images)"]
+        for d in report["differences"]:
+            lines.append(f"  {_stage(d['b']) + ' - ' + _stage(d['a']):<34} {describe(d)}")
+    kept = report.get("kept")
+    if kept:
+        st, tu = kept["start"], kept["tuned"]
+        lines += ["", f"held-out check ({kept['images']} calibration-like images kept out of tuning, no labels; "
+                      "against the FP model)",
+                  f"  {'':<18} {'LDS vs FP':>10}  head output error (RMS, relative to the FP output)"]
+        for name, sc in (("start (calibrated)", st), ("tuned", tu)):
+            lines.append(f"  {name:<18} {sc['lds']:>10.3f}  " +
+                         ", ".join(f"{h} {e:.4f}" for h, e in sc["head_error"].items()))
+        lines.append(f"  kept: {'the tuned model' if kept['kept'] == 'tuned' else 'the start (calibration only)'}"
+                     f" -- {kept['reason']}")
+        if kept.get("warning"):
+            lines.append(f"  WARNING: {kept['warning']}")
     if report.get("iterations"):
         b = report["budget"]
         share = f", {b['fraction']:g} of the method's paper budget" if b.get("fraction") else ""
