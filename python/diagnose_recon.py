@@ -36,7 +36,7 @@ from selfocus_ext.quant.convert import quant_layers  # noqa: E402
 from selfocus_ext.recon import Reconstructor, get_budget, get_method, load_or_build_curves  # noqa: E402
 from selfocus_ext.recon.engine import OVERRIDABLE  # noqa: E402
 from selfocus_ext.recon.state import finish_layers, keep_prob_one  # noqa: E402
-from selfocus_ext.ops import fake_quant  # noqa: E402
+from selfocus_ext.ops import adaround_quant, fake_quant  # noqa: E402
 from selfocus_ext.workflow import heldout  # noqa: E402
 from selfocus_ext.workflow.data import TEST_SEED, calibration_set, evaluation_set, heldout_set, parse_data  # noqa: E402
 from selfocus_ext.workflow.evaluation import evaluate  # noqa: E402
@@ -72,8 +72,6 @@ def rounding_changed(qmodel) -> float:
         wq = layer.weight_quantizer
         if wq.v is None:
             continue
-        from selfocus_ext.ops import adaround_quant
-
         hard = adaround_quant(layer.weight, wq.v, wq.scale, wq.bits, hard=True)
         rtn = fake_quant(layer.weight, wq.scale, wq.bits, True, 0)
         changed += int((hard != rtn).sum())
@@ -94,8 +92,8 @@ def step_drift(qmodel, start_steps: Dict[str, float]) -> Dict[str, float]:
 class Probe:
     """The monitor: measures the live model every ``every`` iterations and after every unit."""
 
-    def __init__(self, rec_ref, ref, start_steps, every: int, f1_at=(), evalset=None, fp_xs=None):
-        self.rec_ref, self.ref, self.start_steps, self.every = rec_ref, ref, start_steps, every
+    def __init__(self, rec, ref, start_steps, every: int, f1_at=(), evalset=None, fp_xs=None):
+        self.rec, self.ref, self.start_steps, self.every = rec, ref, start_steps, every
         self.f1_at, self.evalset, self.fp_xs = list(f1_at), evalset, fp_xs
         self.units = 1  # units of a block-wise method (set by the caller)
         self.unit_probes = 10  # a block-wise method is measured after about this many of its units
@@ -103,7 +101,7 @@ class Probe:
         self.terms: List[dict] = []
 
     def __call__(self, ev: dict) -> None:
-        rec = self.rec_ref[0]
+        rec = self.rec
         if ev["event"] == "iteration":
             self.terms.append({"unit": ev["unit_index"], "it": ev["it"], **ev["terms"]})
             if rec.method.granularity != "network" and ev["it"] + 1 == ev["iters"]:
@@ -204,17 +202,16 @@ def main(argv: Optional[List[str]] = None) -> int:
             curves, _, _ = load_or_build_curves(model, images[:budget.curve_images], os.path.expanduser(
                 "~/.cache/selfocus_ext"), budget.curve_levels, budget.curve_reruns, a.seed, False, a.model)
         q = copy.deepcopy(start)
-        rec_ref: list = []
-        probe = Probe(rec_ref, ref, start_steps, a.every, sorted(a.f1_at), evalset, fp["xs"])
+        overrides = {k: v for k, v in changes.items() if k in OVERRIDABLE}
+        rec = Reconstructor(q, method, budget, images, seed=a.seed, curves=curves if method.select else None,
+                            top_k=int(changes["top_k"]) if "top_k" in changes else None, progress=False,
+                            overrides=overrides)
+        probe = Probe(rec, ref, start_steps, a.every, sorted(a.f1_at), evalset, fp["xs"])
         if method.granularity != "network":
             from selfocus_ext.recon.units import find_units
 
             probe.units = len(find_units(copy.deepcopy(start), images[:1], method.granularity))
-        overrides = {k: v for k, v in changes.items() if k in OVERRIDABLE}
-        rec = Reconstructor(q, method, budget, images, seed=a.seed, curves=curves if method.select else None,
-                            top_k=int(changes["top_k"]) if "top_k" in changes else None, progress=False,
-                            monitor=probe, overrides=overrides)
-        rec_ref.append(rec)
+        rec.monitor = probe
         print(f"{label}: {budget.iters(method.granularity)} iterations per {method.granularity}", flush=True)
         t = time.perf_counter()
         rec.run()

@@ -178,18 +178,28 @@ def cell_path(cell: Cell, f: float) -> str:
     return os.path.join(CELLS, f"f{f:g}", f"{cell.id}.json")
 
 
-def engine_of(path: str) -> int:
+def is_stale(result: dict) -> bool:
+    """A cell result of a network-wise method from an engine whose network-wise tuning differed from today's
+    (recon.config.ENGINE_VERSION; results written before it was recorded are engine 1)."""
+    from selfocus_ext.recon import config
+
+    method = result.get("cell", {}).get("method")
+    return (method in config.METHODS and config.METHODS[method].granularity == "network"
+            and int(result.get("engine", 1)) < config.ENGINE_VERSION)
+
+
+def read_cell(cell: Cell, f: float) -> Optional[dict]:
+    path = cell_path(cell, f)
+    if not os.path.isfile(path):
+        return None
     with open(path) as fh:
-        return int(json.load(fh).get("engine", 1))
+        return json.load(fh)
 
 
 def stale(cell: Cell, f: float) -> bool:
-    """A finished network-wise cell from an engine whose network-wise tuning differed from today's."""
-    from selfocus_ext.recon import config
-
-    path = cell_path(cell, f)
-    return (os.path.isfile(path) and config.get_method(cell.method).granularity == "network"
-            and engine_of(path) < config.ENGINE_VERSION)
+    """A finished cell whose result ``is_stale``."""
+    result = read_cell(cell, f)
+    return result is not None and is_stale(result)
 
 
 def archive_stale(cell: Cell, f: float) -> None:
@@ -198,7 +208,7 @@ def archive_stale(cell: Cell, f: float) -> None:
     import shutil
 
     path = cell_path(cell, f)
-    old = os.path.join(CELLS, f"f{f:g}-engine{engine_of(path)}")
+    old = os.path.join(CELLS, f"f{f:g}-engine{int(read_cell(cell, f).get('engine', 1))}")
     os.makedirs(old, exist_ok=True)
     os.replace(path, os.path.join(old, os.path.basename(path)))
     shutil.rmtree(os.path.join(RUNS, f"f{f:g}", cell.id), ignore_errors=True)

@@ -13,6 +13,7 @@ from collections import defaultdict
 from typing import Dict, List, Optional, Tuple
 
 from paper_experiments import ABLATION, ABLATION_MODELS, ALL_METHODS, CELLS, SMALL, TUNING, ZOO
+from paper_experiments import is_stale as stale
 
 OUT = "docs/results.md"
 FIGURES = "docs/figures/results"
@@ -65,13 +66,6 @@ def stats(cs: List[dict], key: str = "f1") -> Tuple[float, float, int]:
     return statistics.fmean(vals), (max(vals) - min(vals)) if len(vals) > 1 else 0.0, len(vals)
 
 
-def stale(c: dict) -> bool:
-    """A network-wise cell from an engine before the hard forward (recon.config.ENGINE_VERSION)."""
-    from selfocus_ext.recon import config
-
-    return c.get("cell", {}).get("method") in ABLATION and int(c.get("engine", 1)) < config.ENGINE_VERSION
-
-
 STALE_MARK = " †"
 
 
@@ -113,8 +107,8 @@ def engine_change(f: float, cells: List[dict]) -> List[str]:
         qd = g1.get((model, bits, "qdrop", extra))
         checks = "; ".join(f"{c['heldout']['start']['lds']:.1f} -> {c['heldout']['tuned']['lds']:.1f}"
                            for c in sorted(after, key=lambda c: c["cell"]["seed"]) if c.get("heldout"))
-        lines.append(f"| {model} | {bits.upper()} | {NAMES[method]} | {fmt(starts)} | {fmt(old[key], mark_stale=False)} | {fmt(after)} | "
-                     f"{fmt(qd)} | {compare(after, starts) if starts else '-'} | {compare(after, qd) if qd else '-'} | "
+        lines.append(f"| {model} | {bits.upper()} | {NAMES[method]} | {fmt(starts)} | "
+                     f"{fmt(old[key], mark_stale=False)} | {fmt(after)} | {fmt(qd)} | {compare(after, starts) if starts else '-'} | {compare(after, qd) if qd else '-'} | "
                      f"{checks or '-'} |")
     return lines
 

@@ -431,9 +431,8 @@ class Run:
             os.replace(self.path("quantized.pt"), tuned_path)  # a run tuned before the check existed
         tuned = heldout.score(load_quantized(self.model, tuned_path, self.redo_hint("tuned")), ref, device=self.device)
         choice = heldout.choose(start, tuned, self.s.keep_tuned)
-        src = tuned_path if choice["kept"] == "tuned" else self.path("calibrated.pt")
-        save_checked(load_checked(src, self.redo_hint("tuned" if choice["kept"] == "tuned" else "calibrated")),
-                     self.path("quantized.pt"))
+        stage = "tuned" if choice["kept"] == "tuned" else "calibrated"
+        save_checked(load_checked(self.path(f"{stage}.pt"), self.redo_hint(stage)), self.path("quantized.pt"))
         self.p["kept"] = {**choice, "images": n, "start": start.to_dict(), "tuned": tuned.to_dict()}
         self.p["seconds"]["held-out check"] = time.perf_counter() - t
         self.save_progress()
@@ -445,7 +444,7 @@ class Run:
         pairs = [("calibrated", "fp"), ("tuned", "calibrated"), ("tuned", "fp")]
         pairs += [(k, "deployable") for k in sorted(self.p) if k.startswith("onnx-")]
         if "deployable" in self.p:
-            pairs.append(("deployable", "tuned" if self.p.get("kept", {}).get("kept") == "tuned" else "calibrated"))
+            pairs.append(("deployable", self.returned()))
         out = []
         for b, a in pairs:
             if a not in self.p or b not in self.p:
@@ -457,11 +456,15 @@ class Run:
             out.append({"a": a, "b": b, **r})
         return out
 
+    def returned(self) -> str:
+        """The stage whose model quantized.pt holds: "tuned" when the held-out check kept it, else "calibrated"."""
+        return "tuned" if self.p.get("kept", {}).get("kept") == "tuned" else "calibrated"
+
     def load_counts(self, key: str) -> Optional[torch.Tensor]:
         return load_checked(self.path(f"lanes-{key}.pt"), self.redo_hint(key)).get("counts")
 
     def export_onnx(self, qmodel, fp_xs: torch.Tensor) -> None:
-        """Stage 5 (--export onnx): model.onnx, scored in onnxruntime on the test set."""
+        """Stage 6 (--export onnx): model.onnx, scored in onnxruntime on the test set."""
         from .export import OnnxLaneModel, export_onnx, open_session
 
         key = f"onnx-{self.export_format}"
@@ -485,8 +488,7 @@ class Run:
         self.save_progress()
 
     def figures(self, qmodel, fp_xs: torch.Tensor, curves) -> None:
-        key = "tuned" if self.p.get("kept", {}).get("kept") == "tuned" else "calibrated"
-        q_xs = self.load_lanes(key)
+        q_xs = self.load_lanes(self.returned())
         if (curves or self.p.get("selection")) and not plots.charts_available():
             self.say(f"curves.png and selection.png skipped: the line charts need matplotlib ({plots.PLOTS_HINT})")
         elif curves or self.p.get("selection"):

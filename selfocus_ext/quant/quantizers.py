@@ -13,8 +13,8 @@ from .observers import DEFAULT_ACT_OBSERVER, DEFAULT_WEIGHT_OBSERVER, Observer, 
 
 class WeightQuantizer(nn.Module):
     """Signed per-output-channel weight fake quantization. ``mode``: "rtn" (round to nearest), "soft" /
-    "hard" (AdaRound with the learnable ``v``), "ste" (hard rounding forward, the soft one's gradient back). ``harden()`` writes the hard-rounded weights back and
-    returns to "rtn"."""
+    "hard" (AdaRound with the learnable ``v``), "ste" (hard rounding forward, the soft one's gradient back).
+    ``harden()`` writes the hard-rounded weights back and returns to "rtn"."""
 
     def __init__(self, bits: int, observer: str = DEFAULT_WEIGHT_OBSERVER):
         super().__init__()

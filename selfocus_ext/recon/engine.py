@@ -24,9 +24,9 @@ from .units import Unit, capture, find_units, index, tree_nbytes
 
 CHECKPOINT_KIND = "selfocus-recon-v1"
 PROBE_IMAGES = 32
-# Reconstructor(overrides=...) keys and the recon.config constants they replace (None: the method's own value)
-OVERRIDABLE = {"v_lr": "V_LR", "step_lr": None, "round_weight": "ROUND_WEIGHT", "round_warmup": "ROUND_WARMUP",
-               "beta_start": "BETA_START", "beta_end": "BETA_END", "hard_forward": None}
+# Reconstructor(overrides=...) keys: the rates, the rounding regulariser's constants (recon.config) and the
+# method's hard forward
+OVERRIDABLE = ("v_lr", "step_lr", "round_weight", "round_warmup", "beta_start", "beta_end", "hard_forward")
 
 
 class Reconstructor:
@@ -65,11 +65,11 @@ class Reconstructor:
         unknown = sorted(set(overrides or {}) - set(OVERRIDABLE))
         if unknown:
             raise ValueError(f"overrides: unknown keys {unknown}; expected some of {', '.join(OVERRIDABLE)}")
-        self.hyper = {**{k: getattr(config, c) if c else None for k, c in OVERRIDABLE.items()}, **(overrides or {})}
-        step_lr = self.hyper.pop("step_lr")
-        self.step_lr = method.step_lr if step_lr is None else float(step_lr)
-        hard_forward = self.hyper.pop("hard_forward")
-        self.hard_forward = method.hard_forward if hard_forward is None else bool(hard_forward)
+        self.hyper = {"v_lr": config.V_LR, "step_lr": method.step_lr, "round_weight": config.ROUND_WEIGHT,
+                      "round_warmup": config.ROUND_WARMUP, "beta_start": config.BETA_START,
+                      "beta_end": config.BETA_END, "hard_forward": method.hard_forward, **(overrides or {})}
+        self.step_lr = float(self.hyper["step_lr"])
+        self.hard_forward = bool(self.hyper["hard_forward"])
         self.gen = torch.Generator().manual_seed(seed)
         self.history: List[dict] = []
         self.unit_seconds: Dict[str, float] = {}
