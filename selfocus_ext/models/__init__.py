@@ -2,7 +2,7 @@
 sizes (``-s`` Small, ``-m`` Mid: the same design on a deeper backbone), their heads and decoders."""
 from functools import partial
 
-from . import lstr
+from . import lstr, published
 from .backbone import MID_DEPTHS
 from .base import DEFAULT_INPUT, HeadSpec, LaneModel, probability
 from .bezier import BezierLaneNet
@@ -18,8 +18,10 @@ for _family, _cls in (("bezier", BezierLaneNet), ("ganet", GANet), ("laneatt", L
                       ("resa", RESA), ("condlane", CondLaneNet)):
     register(f"{_family}-s")(_cls)
     register(f"{_family}-m")(partial(_cls, depths=MID_DEPTHS))
+for _entry in published.catalog():
+    register(_entry.name)(_entry.build)
 register("lstr-s")(LSTR)
 register("lstr-m")(partial(LSTR, depths=lstr.MID_DEPTHS, dim=lstr.MID_DIM))
 
 __all__ = ["BezierLaneNet", "CondLaneNet", "DEFAULT_INPUT", "GANet", "LaneATT", "LSTR", "RESA", "SCNN", "HeadSpec",
-           "LaneModel", "available", "build", "load", "probability", "register", "sizes"]
+           "LaneModel", "available", "build", "load", "probability", "published", "register", "sizes"]

@@ -101,8 +101,9 @@ class LaneModel(nn.Module):
         return LaneSet(ys, xs, scores)
 
     def points_to_laneset(self, images: List[List[np.ndarray]], scores: Optional[List[List[float]]] = None,
-                          max_lanes: int = 8) -> LaneSet:
-        """Per image, lanes as (N, 2) points in model-input pixels -> LaneSet on the frame's rows."""
+                          max_lanes: int = 8, in_frame: bool = False) -> LaneSet:
+        """Per image, lanes as (N, 2) points in model-input pixels (frame pixels with ``in_frame``) -> LaneSet
+        on the frame's rows."""
         frame = self.model_input.frame
         ys = frame.ys
         out = LaneSet.empty(len(images), max_lanes, ys)
@@ -112,7 +113,8 @@ class LaneModel(nn.Module):
             for i in order:
                 if k >= max_lanes:
                     continue
-                x, y = self.model_input.to_frame(lanes[i][:, 0], lanes[i][:, 1])
+                x, y = ((lanes[i][:, 0], lanes[i][:, 1]) if in_frame
+                        else self.model_input.to_frame(lanes[i][:, 0], lanes[i][:, 1]))
                 # a point whose frame position is not finite (a NaN or overflowing head value) is not a point
                 finite = np.isfinite(x) & np.isfinite(y)
                 if np.count_nonzero(finite) < 2:

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import os
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional
 
 import torch
 
 from .base import LaneModel
+from .published.checkpoint import CheckpointLayout
+
+OWN_LAYOUT = CheckpointLayout("selfocus_ext", top_keys=("model",))
 
 WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights")
 _BUILDERS: Dict[str, Callable[[], LaneModel]] = {}
@@ -51,9 +54,27 @@ def build(name: str) -> LaneModel:
         raise ValueError(f"unknown model {name!r}; available: {available()}") from None
 
 
-def load(name: str, pretrained: bool = True) -> LaneModel:
-    """A zoo model by name, in eval mode, with its shipped weights unless ``pretrained=False``."""
+def load(name: str, pretrained: bool = True, checkpoint: Optional[str] = None) -> LaneModel:
+    """A zoo model by name, in eval mode, with its shipped weights unless ``pretrained=False``.
+
+    ``checkpoint``: a weights file to load instead: for a published model (``published.catalog()``) a
+    checkpoint of the implementation it comes from, converted on loading; for a zoo model a file saved by
+    this package. Published models ship no weights: without a checkpoint they need ``pretrained=False``.
+    """
+    from .published import catalog as published_catalog, load_checkpoint, published
+
     model = build(name)
+    names = {e.name for e in published_catalog()}
+    if name in names:
+        if checkpoint is not None:
+            load_checkpoint(model, checkpoint, published(name).layouts, name)
+        elif pretrained:
+            raise FileNotFoundError(f"{name} is a published architecture and ships no weights: pass "
+                                    f"checkpoint=FILE (a {published(name).source} checkpoint) or pretrained=False")
+        return model.eval()
+    if checkpoint is not None:
+        load_checkpoint(model, checkpoint, (OWN_LAYOUT,), name)
+        return model.eval()
     if pretrained and name not in _OWN_WEIGHTS:
         path = weights_path(name)
         if not os.path.isfile(path):

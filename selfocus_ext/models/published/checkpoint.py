@@ -1,0 +1,118 @@
+"""Checkpoint converters: a published implementation's checkpoint file -> the state dict of the project's
+builder of that architecture.
+
+A layout says where the weights sit in the file (the top-level key: ``model``, ``net``, ``state_dict``),
+which wrapper prefixes to strip (``module.`` from DataParallel), which keys to rename (regular expressions,
+applied in order) and which entries the project's module does not have by design (e.g. a training-only
+auxiliary branch). Files are read with ``weights_only=True``: a checkpoint cannot run code.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Dict, Mapping, Sequence, Tuple
+
+import torch
+from torch import nn
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read or does not fit the architecture (one line, names the keys)."""
+
+
+@dataclass(frozen=True)
+class CheckpointLayout:
+    """How one implementation stores its weights."""
+
+    source: str
+    top_keys: Tuple[str, ...] = ("model", "state_dict", "net")
+    strip_prefixes: Tuple[str, ...] = ("module.",)
+    renames: Tuple[Tuple[str, str], ...] = ()
+    ignore: Tuple[str, ...] = ()
+    # keys the file may lack because the project's module computes them (e.g. BN's num_batches_tracked)
+    optional: Tuple[str, ...] = (r"(^|\.)num_batches_tracked$",)
+
+
+def _weights(obj, layout: CheckpointLayout, path: str) -> Dict[str, torch.Tensor]:
+    if isinstance(obj, Mapping):
+        for key in layout.top_keys:
+            if key in obj and isinstance(obj[key], Mapping):
+                obj = obj[key]
+                break
+    if not isinstance(obj, Mapping) or not obj:
+        raise CheckpointError(f"{path}: expected a state dict (or a dict holding one under "
+                              f"{' / '.join(repr(k) for k in layout.top_keys)}), got {type(obj).__name__}")
+    tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+    if not tensors:
+        raise CheckpointError(f"{path}: holds no tensors")
+    return tensors
+
+
+def convert(state: Mapping[str, torch.Tensor], layout: CheckpointLayout) -> Dict[str, torch.Tensor]:
+    """Keys of ``state`` in the layout's naming -> the project's naming (prefixes stripped, renamed,
+    ignored entries dropped)."""
+    out: Dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        for prefix in layout.strip_prefixes:
+            if key.startswith(prefix):
+                key = key[len(prefix):]
+        for pattern, repl in layout.renames:
+            key = re.sub(pattern, repl, key)
+        if any(re.search(p, key) for p in layout.ignore):
+            continue
+        out[key] = value
+    return out
+
+
+def _sample(keys: Sequence[str], n: int = 4) -> str:
+    keys = sorted(keys)
+    more = f", ... (+{len(keys) - n})" if len(keys) > n else ""
+    return ", ".join(keys[:n]) + more
+
+
+def fit(model: nn.Module, state: Mapping[str, torch.Tensor], name: str, source: str) -> Dict[str, torch.Tensor]:
+    """Checks converted weights against ``model``'s state dict; raises one CheckpointError line naming the
+    missing, unexpected and mis-shaped keys. Returns the weights to load (optional keys filled from the model)."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state and not any(re.search(p, k) for p in CheckpointLayout.optional)]
+    unexpected = [k for k in state if k not in own]
+    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in own
+              if k in state and state[k].shape != own[k].shape]
+    if missing or unexpected or shapes:
+        parts = []
+        if missing:
+            parts.append(f"missing {len(missing)} keys ({_sample(missing)})")
+        if unexpected:
+            parts.append(f"unexpected {len(unexpected)} keys ({_sample(unexpected)})")
+        if shapes:
+            parts.append(f"{len(shapes)} shapes differ ({_sample(shapes, 2)})")
+        raise CheckpointError(f"checkpoint does not fit {name} (a {source} checkpoint of this family and size is "
+                              f"expected): {'; '.join(parts)}")
+    full = dict(own)
+    full.update({k: v.to(own[k].dtype) for k, v in state.items()})
+    return full
+
+
+def load_checkpoint(model: nn.Module, path: str, layouts: Sequence[CheckpointLayout], name: str) -> nn.Module:
+    """Reads ``path`` (weights only), converts it with the first of ``layouts`` it fits and loads it into
+    ``model``; when none fits, the error is the one of the layout that came closest."""
+    if not os.path.isfile(path):
+        raise CheckpointError(f"checkpoint: no file {path}")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a pickle with code, a truncated or foreign file
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: not a weights-only torch checkpoint ({first})") from None
+    if not layouts:
+        raise ValueError("layouts: expected at least one checkpoint layout")
+    errors = []
+    for layout in layouts:
+        state = convert(_weights(obj, layout, path), layout)
+        try:
+            model.load_state_dict(fit(model, state, name, layout.source))
+            return model
+        except CheckpointError as exc:
+            misfits = len(set(state) ^ set(model.state_dict()))
+            errors.append((misfits, str(exc)))
+    raise CheckpointError(f"{path}: {min(errors)[1]}")
