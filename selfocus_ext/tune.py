@@ -24,6 +24,7 @@ import torch
 
 from .files import DamagedFileError, atomic_write_json, load_checked, read_json, save_checked
 from .models import registry
+from .models.published import CheckpointError
 from .quant import calibrate, load_quantized, parse_bits, quantize_model, save_quantized
 from .quant.observers import OBSERVERS
 from .recon import (BUDGETS, METHODS, Interrupted, NoiseScoreCurve, QuantizationAwareTraining, Reconstructor,
@@ -65,11 +66,15 @@ class RunSettings:
     keep_tuned: bool = False  # keep the tuned model even when the held-out check prefers the start
     v_lr: Optional[float] = None  # None: recon.config's rates
     step_lr: Optional[float] = None
+    checkpoint: Optional[str] = None  # a published model's weights (absolute path)
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m selfocus_ext.tune", description=__doc__.splitlines()[0])
-    p.add_argument("--model", default="ganet-s", help=f"zoo model ({', '.join(registry.available())})")
+    p.add_argument("--model", default="ganet-s", help="zoo or published model (--list-models shows them)")
+    p.add_argument("--checkpoint", help="weights to quantize: for a published model (e.g. scnn-r18) a checkpoint "
+                   "file of the implementation it comes from; for a zoo model a file saved by this package")
+    p.add_argument("--list-models", action="store_true", help="list the zoo and the published models, then exit")
     p.add_argument("--bits", default="w4a4", help="weight and activation bits, e.g. w4a4, w8a4 (2-8 bits)")
     p.add_argument("--method", default="sf", help=f"one of {', '.join(METHODS)}")
     p.add_argument("--data", default="synth", help=DATA_HELP)
@@ -113,6 +118,7 @@ def settings_from_args(args) -> RunSettings:
     """Validates every argument (one clear error each) and returns the run's settings."""
     if args.model not in registry.available():
         raise UsageError(f"--model: unknown model {args.model!r}; available: {', '.join(registry.available())}")
+    checkpoint = check_checkpoint(args.model, args.checkpoint)
     try:
         parse_bits(args.bits)
     except ValueError as exc:
@@ -154,7 +160,28 @@ def settings_from_args(args) -> RunSettings:
                        calib=args.calib, budget=args.budget, iters=args.iters, batch_size=args.batch_size,
                        test=args.test, top_k=args.top_k, lam=args.lam, keep_prob=args.keep_prob, seed=args.seed,
                        weight_observer=args.weight_observer, first_last_8bit=not args.first_last_at_bits,
-                       keep_tuned=args.keep_tuned, v_lr=args.v_lr, step_lr=args.step_lr)
+                       keep_tuned=args.keep_tuned, v_lr=args.v_lr, step_lr=args.step_lr, checkpoint=checkpoint)
+
+
+def check_checkpoint(model: str, checkpoint: Optional[str]) -> Optional[str]:
+    """The checkpoint's absolute path; a published model needs one (its weights are the user's)."""
+    from .models.published import catalog
+
+    if checkpoint is None:
+        if model in {e.name for e in catalog()}:
+            raise UsageError(f"--checkpoint: {model} is a published architecture and ships no weights; pass "
+                             "--checkpoint FILE (a checkpoint of the implementation it comes from)")
+        return None
+    if not os.path.isfile(checkpoint):
+        raise UsageError(f"--checkpoint: no file {checkpoint}")
+    return os.path.abspath(checkpoint)
+
+
+def list_models() -> str:
+    from .models.published import listing
+
+    return (f"zoo (trained on generated scenes, weights shipped): {', '.join(n for n in registry.available() if n not in registry.published_names())}\n\n"
+            f"published architectures (weights: --checkpoint FILE):\n{listing()}")
 
 
 def prepare_out(out: str, run_settings: RunSettings, resume: bool) -> Dict[str, object]:
@@ -209,12 +236,18 @@ class Run:
             it = settings.iters
             self.budget = replace(self.budget, layer_iters=it, block_iters=it, network_iters=it, qat_iters=it,
                                   refresh=max(1, round(it * self.budget.refresh / self.budget.network_iters)))
-        self.model = registry.load(settings.model)
+        try:
+            self.model = registry.load(settings.model, checkpoint=settings.checkpoint)
+        except CheckpointError as exc:
+            raise UsageError(f"--checkpoint: {exc}") from None
         if settings.top_k is not None and settings.top_k > len(self.model.heads):
             raise UsageError(f"--top-k {settings.top_k}: {settings.model} has {len(self.model.heads)} heads "
                              f"({', '.join(h.name for h in self.model.heads)})")
         self.spec = parse_data(settings.data)
-        self.model.model_input = model_input_for(self.spec, self.model.model_input)
+        try:
+            self.model.model_input = model_input_for(self.spec, self.model.model_input, settings.model)
+        except ValueError as exc:
+            raise UsageError(f"--data: {exc}") from None
         self._images: Optional[torch.Tensor] = None
         self._cache_base = None
 
@@ -527,6 +560,9 @@ def _bar(it, desc, show):
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.list_models:
+        print(list_models())
+        return 0
     from .workflow.memory import keep_freed_buffers
 
     keep_freed_buffers()  # fewer page faults in the tuning loop; results unchanged

@@ -35,8 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def resolve_source(source: str, model: Optional[str]) -> Tuple[str, str]:
-    """(quantized file, model name) from a run directory or a file."""
+def resolve_source(source: str, model: Optional[str]) -> Tuple[str, str, Optional[str]]:
+    """(quantized file, model name, the float checkpoint the run quantized if any) from a run directory or a
+    file."""
     if os.path.isdir(source):
         path = os.path.join(source, "quantized.pt")
         if not os.path.isfile(path):
@@ -46,28 +47,41 @@ def resolve_source(source: str, model: Optional[str]) -> Tuple[str, str]:
         path, run_dir = source, os.path.dirname(os.path.abspath(source))
     else:
         raise ExportError(f"source: no file or directory {source}")
-    if model is None:
-        run_file = os.path.join(run_dir, "run.json")
-        if not os.path.isfile(run_file):
-            raise ExportError(f"source: {path} has no run.json beside it; name the model with --model")
+    run_file = os.path.join(run_dir, "run.json")
+    settings = {}
+    if os.path.isfile(run_file):
         try:
             with open(run_file) as f:
-                model = json.load(f)["model"]
-        except (OSError, ValueError, KeyError, TypeError):
-            raise ExportError(f"source: {run_file} is not a tune run's settings file; name the model with --model") from None
-    return path, model
+                settings = json.load(f)
+            if not isinstance(settings, dict):
+                raise TypeError
+        except (OSError, ValueError, TypeError):
+            settings = {}
+    if model is None:
+        if "model" not in settings:
+            raise ExportError(f"source: {path} has no tune run's run.json beside it; name the model with --model")
+        model = settings["model"]
+    checkpoint = settings.get("checkpoint") if settings.get("model") == model else None
+    return path, model, checkpoint
 
 
-def load_source(path: str, name: str):
+def load_source(path: str, name: str, checkpoint: Optional[str] = None):
+    """(float model, quantized model). A published model's float weights are its run's checkpoint; without
+    one (a file moved away from its run) the float model is the bare architecture."""
     from ..models import registry
     from ..quant import load_quantized
 
     if name not in registry.available():
         raise ExportError(f"--model: unknown model {name!r}; available: {', '.join(registry.available())}")
+    published = name in registry.published_names()
+    if published and checkpoint is not None and not os.path.isfile(checkpoint):
+        checkpoint = None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return registry.load(name), load_quantized(registry.load(name), path)
+            float_model = registry.load(name, pretrained=not published or checkpoint is not None,
+                                        checkpoint=checkpoint if published else None)
+            return float_model, load_quantized(registry.load(name, pretrained=not published), path)
     except (ValueError, KeyError, RuntimeError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ExportError(f"source: {path} is not a quantized {name} model ({first[:300]})") from None
@@ -78,8 +92,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         if args.check_scenes < 0:
             raise ExportError(f"--check-scenes: expected 0 or more scenes, got {args.check_scenes}")
-        path, name = resolve_source(args.source, args.model)
-        float_model, qmodel = load_source(path, name)
+        path, name, checkpoint = resolve_source(args.source, args.model)
+        float_model, qmodel = load_source(path, name, checkpoint)
         from . import export_onnx
 
         info = export_onnx(qmodel, args.out, fmt=args.format, bias=args.bias, force=args.force,

@@ -157,6 +157,7 @@ def quantize_biases(model) -> Tuple[int, List[str]]:
     inits = _initializers(model)
     producer = {o: n for n in model.graph.node for o in n.output}
     done, kept = 0, []
+    converted: Dict[str, str] = {}  # a layer called several times (SCNN's message passing) shares its bias
     for node in list(model.graph.node):
         if node.op_type not in ("Conv", "Gemm") or len(node.input) < 3 or node.input[2] not in inits:
             continue
@@ -178,12 +179,16 @@ def quantize_biases(model) -> Tuple[int, List[str]]:
             kept.append(node.name)
             continue
         base = node.input[2]
+        if base in converted:
+            node.input[2] = converted[base]
+            done += 1
+            continue
         model.graph.initializer.append(numpy_helper.from_array(ints.astype(np.int32), f"{base}.int32"))
         model.graph.initializer.append(numpy_helper.from_array(scale, f"{base}.int32_scale"))
         dq = helper.make_node("DequantizeLinear", [f"{base}.int32", f"{base}.int32_scale"], [f"{base}.dequantized"],
                               name=f"{base}.dequantize", axis=0)
         model.graph.node.insert(list(model.graph.node).index(node), dq)
-        node.input[2] = f"{base}.dequantized"
+        node.input[2] = converted[base] = f"{base}.dequantized"
         done += 1
     return done, kept
 

@@ -33,6 +33,13 @@ def available() -> List[str]:
     return sorted(_BUILDERS)
 
 
+def published_names() -> List[str]:
+    """The registered published architectures (``published.catalog()``)."""
+    from .published import catalog
+
+    return [e.name for e in catalog() if e.name in _BUILDERS]
+
+
 def sizes() -> Dict[str, List[str]]:
     """Each family's registered sizes: ``{"ganet": ["m", "s"], ...}`` from names of the form FAMILY-SIZE."""
     out: Dict[str, List[str]] = {}
@@ -61,11 +68,10 @@ def load(name: str, pretrained: bool = True, checkpoint: Optional[str] = None) -
     checkpoint of the implementation it comes from, converted on loading; for a zoo model a file saved by
     this package. Published models ship no weights: without a checkpoint they need ``pretrained=False``.
     """
-    from .published import catalog as published_catalog, load_checkpoint, published
+    from .published import load_checkpoint, published
 
     model = build(name)
-    names = {e.name for e in published_catalog()}
-    if name in names:
+    if name in published_names():
         if checkpoint is not None:
             load_checkpoint(model, checkpoint, published(name).layouts, name)
         elif pretrained:

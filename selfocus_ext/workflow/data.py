@@ -51,8 +51,17 @@ def parse_data(text: str) -> DataSpec:
     return DataSpec(kind, root)
 
 
-def model_input_for(spec: DataSpec, base: ModelInput) -> ModelInput:
-    """The zoo models' input geometry on the data's frame."""
+def model_input_for(spec: DataSpec, base: ModelInput, model: Optional[str] = None) -> ModelInput:
+    """The zoo models' input geometry on the data's frame. A published model keeps its implementation's
+    input; data of another frame than the one it was published for is an error."""
+    from ..models.registry import published_names
+
+    if model is not None and model in published_names():
+        frame = "tusimple" if spec.kind == "tusimple" else "culane"
+        if frame != base.frame.name:
+            raise ValueError(f"{model} is published for {base.frame.name} images ({base.size[0]}x{base.size[1]} "
+                             f"input); {spec} holds {frame} images")
+        return base
     if spec.kind == "tusimple":
         return ModelInput(get_frame("tusimple"), base.size, TUSIMPLE_CROP)
     return base

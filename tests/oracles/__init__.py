@@ -101,8 +101,10 @@ def pad_config(relative: str) -> dict:
         return runpy.run_path(os.path.join(root, relative))
 
 
-def randomize(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
-    """Seeded random weights and batch-norm statistics (so no layer is an identity), eval mode."""
+def randomize(module: torch.nn.Module, seed: int = 0, gain: float = 1.0) -> torch.nn.Module:
+    """Seeded random weights and batch-norm statistics (so no layer is an identity), eval mode. ``gain``
+    scales the weights' spread (below 1 keeps recurrent aggregations such as RESA's from growing without
+    bound)."""
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, t in list(module.named_parameters()) + list(module.named_buffers()):
@@ -116,5 +118,42 @@ def randomize(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
                 t.copy_(torch.rand(t.shape, generator=gen) * 0.5 + 0.75)
             else:
                 fan_in = t[0].numel() if t.dim() > 1 else t.numel()
-                t.copy_(torch.randn(t.shape, generator=gen) * (1.0 / fan_in) ** 0.5)
+                t.copy_(torch.randn(t.shape, generator=gen) * gain * (1.0 / fan_in) ** 0.5)
     return module.eval()
+
+
+@contextlib.contextmanager
+def _isolated(root: str, packages):
+    """Imports from ``root`` whose top-level package names (``model``, ``utils``, ...) other references also
+    use: those names are cleared before and restored after, the imported modules kept by the caller."""
+    saved = {k: v for k, v in sys.modules.items() if k.split(".")[0] in packages}
+    for k in saved:
+        del sys.modules[k]
+    sys.path.insert(0, root)
+    try:
+        yield
+    finally:
+        sys.path.remove(root)
+        for k in [k for k in sys.modules if k.split(".")[0] in packages]:
+            del sys.modules[k]
+        sys.modules.update(saved)
+
+
+_CACHE = {}
+
+
+def ultra_fast_lane_detection():
+    """(parsingNet, generate_lines) of Ultra-Fast-Lane-Detection v1; the writer's imports that it does not
+    use (data loaders, the TuSimple scorer, distributed helpers) are stand-ins."""
+    if "ufld" not in _CACHE:
+        root = reference_dir("cfzd-Ultra-Fast-Lane-Detection")
+        import_torchvision()
+        with _isolated(root, ("model", "data", "evaluation", "utils")):
+            _stub("data.dataloader", get_test_loader=_unusable("get_test_loader"))
+            _stub("evaluation.tusimple.lane", LaneEval=_unusable("LaneEval"))
+            _stub("utils.dist_utils", **{n: _unusable(n) for n in ("is_main_process", "dist_print", "get_rank",
+                                                                   "get_world_size", "dist_tqdm", "synchronize")})
+            net = importlib.import_module("model.model").parsingNet
+            writer = importlib.import_module("evaluation.eval_wrapper").generate_lines
+        _CACHE["ufld"] = (net, writer)
+    return _CACHE["ufld"]

@@ -23,8 +23,20 @@ layouts its converter reads (the implementations that publish this architecture)
     input_size: Tuple[int, int]
     crop_top: float
     layouts: Tuple[CheckpointLayout, ...]
-    build: Callable[[], object]
+    build: Callable[..., object]
     note: str = ""
+
+    def build_at(self, input_size: Tuple[int, int]):
+        """The architecture at another input size (width, height): the layers whose shape depends on it
+        (flattened classifiers) follow, so a published checkpoint no longer fits. For tests and trials of
+        speed; the published weights need the published size."""
+        from ...data.datasets import ModelInput
+        from ...lanes.frames import get_frame
+
+        w, h = (int(v) for v in input_size)
+        if w < 32 or h < 32 or w % 8 or h % 8:
+            raise ValueError(f"input_size: expected width and height divisible by 8 and at least 32, got {input_size}")
+        return self.build(model_input=ModelInput(get_frame(self.dataset), (w, h), self.crop_top))
 
 
 _CATALOG: Dict[str, PublishedModel] = {}

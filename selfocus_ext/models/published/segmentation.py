@@ -207,6 +207,11 @@ class PublishedSegmentation(LaneModel):
     def __init__(self, model_input: ModelInput = CULANE_INPUT):
         super().__init__(model_input)
 
+    def pooled_size(self) -> int:
+        """Inputs of the existence head's first linear layer: 5 maps at stride 16 (4500 at 800x288)."""
+        w, h = self.model_input.size
+        return (SLOTS + 1) * (h // 16) * (w // 16)
+
     def confidence_mask(self, semantic: str, outputs):
         p = torch.sigmoid(outputs["lane"])  # background channel kept at 1
         return torch.cat([torch.ones_like(p[:, :1]), p], dim=1)[:, :, None, None]
@@ -267,7 +272,7 @@ class SCNNPublished(PublishedSegmentation):
         self.channel_reducer = ChannelReducer(512)
         self.scnn_layer = SpatialConv(128)
         self.classifier = nn.Sequential(LargeFOV(128, SLOTS + 1))
-        self.lane_classifier = ExistenceFromProbabilities()
+        self.lane_classifier = ExistenceFromProbabilities(self.pooled_size())
 
     def forward(self, x) -> Dict[str, torch.Tensor]:
         f = self.scnn_layer(self.channel_reducer(self.backbone(x)["layer4"]))
@@ -287,7 +292,7 @@ class RESAPublished(PublishedSegmentation):
         self.channel_reducer = ChannelReducer(256)
         self.spatial_conv = FeatureShift(128, 5, 2.0)
         self.decoder = BilateralDecoder(128)
-        self.lane_classifier = ExistenceFromFeatures()
+        self.lane_classifier = ExistenceFromFeatures(self.pooled_size())
 
     def forward(self, x) -> Dict[str, torch.Tensor]:
         f = self.spatial_conv(self.channel_reducer(self.backbone(x)["layer3"]))
@@ -297,6 +302,6 @@ class RESAPublished(PublishedSegmentation):
 for _bb, _size in (("resnet18", "s"), ("resnet34", "m")):
     _r = _bb.replace("resnet", "r")
     publish(PublishedModel(f"scnn-{_r}", "scnn", PAD, _bb, _size, "culane", (800, 288), 0.0, (PAD_LAYOUT,),
-                           lambda bb=_bb: SCNNPublished(bb)))
+                           lambda bb=_bb, **kw: SCNNPublished(bb, **kw)))
     publish(PublishedModel(f"resa-{_r}", "resa", PAD, _bb, _size, "culane", (800, 288), 0.0, (PAD_LAYOUT,),
-                           lambda bb=_bb: RESAPublished(bb)))
+                           lambda bb=_bb, **kw: RESAPublished(bb, **kw)))
