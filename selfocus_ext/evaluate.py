@@ -88,6 +88,7 @@ def model_parser() -> argparse.ArgumentParser:
                                 description="Evaluate a zoo model, FP or quantized (a file saved by the tune command)")
     p.add_argument("--model", required=True, help="zoo or published model name")
     p.add_argument("--checkpoint", help="float weights: a published model's checkpoint (required for one)")
+    p.add_argument("--anchors", help="LaneATT (published): the implementation's anchor frequency file")
     p.add_argument("--quantized", help="quantized model file (quantized.pt of a tune run)")
     p.add_argument("--data", default="synth", help="synth, culane:ROOT or tusimple:ROOT")
     p.add_argument("--test", type=int, help="test images (default: 1000 generated scenes; all of a data set)")
@@ -112,7 +113,7 @@ def run_model(args) -> int:
     if published and args.checkpoint is None and not args.quantized:
         raise ValueError(f"--checkpoint: {args.model} is a published architecture and ships no weights")
     model = registry.load(args.model, pretrained=not published or args.checkpoint is not None,
-                          checkpoint=args.checkpoint)
+                          checkpoint=args.checkpoint, anchors=args.anchors)
     model.model_input = model_input_for(spec, model.model_input, args.model)
     if args.quantized:
         try:

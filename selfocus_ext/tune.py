@@ -67,6 +67,7 @@ class RunSettings:
     v_lr: Optional[float] = None  # None: recon.config's rates
     step_lr: Optional[float] = None
     checkpoint: Optional[str] = None  # a published model's weights (absolute path)
+    anchors: Optional[str] = None  # LaneATT's anchor frequency file (absolute path)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="ganet-s", help="zoo or published model (--list-models shows them)")
     p.add_argument("--checkpoint", help="weights to quantize: for a published model (e.g. scnn-r18) a checkpoint "
                    "file of the implementation it comes from; for a zoo model a file saved by this package")
+    p.add_argument("--anchors", help="LaneATT (published): the anchor frequency file its checkpoint was trained "
+                   "with (the implementation's data/culane_anchors_freq.pt)")
     p.add_argument("--list-models", action="store_true", help="list the zoo and the published models, then exit")
     p.add_argument("--bits", default="w4a4", help="weight and activation bits, e.g. w4a4, w8a4 (2-8 bits)")
     p.add_argument("--method", default="sf", help=f"one of {', '.join(METHODS)}")
@@ -119,6 +122,7 @@ def settings_from_args(args) -> RunSettings:
     if args.model not in registry.available():
         raise UsageError(f"--model: unknown model {args.model!r}; available: {', '.join(registry.available())}")
     checkpoint = check_checkpoint(args.model, args.checkpoint)
+    anchors = check_anchors(args.model, args.anchors, checkpoint)
     try:
         parse_bits(args.bits)
     except ValueError as exc:
@@ -160,7 +164,8 @@ def settings_from_args(args) -> RunSettings:
                        calib=args.calib, budget=args.budget, iters=args.iters, batch_size=args.batch_size,
                        test=args.test, top_k=args.top_k, lam=args.lam, keep_prob=args.keep_prob, seed=args.seed,
                        weight_observer=args.weight_observer, first_last_8bit=not args.first_last_at_bits,
-                       keep_tuned=args.keep_tuned, v_lr=args.v_lr, step_lr=args.step_lr, checkpoint=checkpoint)
+                       keep_tuned=args.keep_tuned, v_lr=args.v_lr, step_lr=args.step_lr, checkpoint=checkpoint,
+                       anchors=anchors)
 
 
 def check_checkpoint(model: str, checkpoint: Optional[str]) -> Optional[str]:
@@ -175,6 +180,22 @@ def check_checkpoint(model: str, checkpoint: Optional[str]) -> Optional[str]:
     if not os.path.isfile(checkpoint):
         raise UsageError(f"--checkpoint: no file {checkpoint}")
     return os.path.abspath(checkpoint)
+
+
+def check_anchors(model: str, anchors: Optional[str], checkpoint: Optional[str]) -> Optional[str]:
+    from .models.published import catalog
+
+    takes = any(e.name == model and "anchors" in e.extras for e in catalog())
+    if anchors is None:
+        if takes and checkpoint is not None:
+            raise UsageError(f"--anchors: {model} chooses its anchors from the training set's anchor frequencies; "
+                             "pass the implementation's anchor frequency file (data/culane_anchors_freq.pt)")
+        return None
+    if not takes:
+        raise UsageError(f"--anchors: {model} takes no anchor file (only the published LaneATT models do)")
+    if not os.path.isfile(anchors):
+        raise UsageError(f"--anchors: no file {anchors}")
+    return os.path.abspath(anchors)
 
 
 def list_models() -> str:
@@ -237,7 +258,7 @@ class Run:
             self.budget = replace(self.budget, layer_iters=it, block_iters=it, network_iters=it, qat_iters=it,
                                   refresh=max(1, round(it * self.budget.refresh / self.budget.network_iters)))
         try:
-            self.model = registry.load(settings.model, checkpoint=settings.checkpoint)
+            self.model = registry.load(settings.model, checkpoint=settings.checkpoint, anchors=settings.anchors)
         except CheckpointError as exc:
             raise UsageError(f"--checkpoint: {exc}") from None
         if settings.top_k is not None and settings.top_k > len(self.model.heads):

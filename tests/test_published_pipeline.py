@@ -46,15 +46,20 @@ def test_tune_and_export_a_users_checkpoint(name, small, tmp_path, capsys):
     entry = small(name)
     model = randomize(registry.build(name), seed=4, gain=0.5)
     ckpt = tmp_path / "user.pth"
-    torch.save(in_layout(model.state_dict(), entry.layouts[-1]), ckpt)
+    torch.save(in_layout(model.state_dict(), entry.layouts[0]), ckpt)
+    extra = []
+    if "anchors" in entry.extras:  # an anchor frequency file: which 1000 of the 2784 anchors the model uses
+        torch.save(torch.rand(2784, generator=torch.Generator().manual_seed(1)), tmp_path / "freq.pt")
+        extra = ["--anchors", str(tmp_path / "freq.pt")]
+        model.use_anchor_frequencies(torch.load(tmp_path / "freq.pt"))
     out = tmp_path / "run"
     # W8A8: random weights at 4 bits turn the float runtimes' last-bit differences into diverging integers
     # through SCNN's and RESA's recurrences; at 8 bits the comparison checks the graph itself
     rc = tune.main(["--model", name, "--checkpoint", str(ckpt), "--bits", "w8a8", "--budget", "ci", "--calib", "8",
-                    "--test", "4", "--out", str(out), "--quiet", "--export", "onnx"])
+                    "--test", "4", "--out", str(out), "--quiet", "--export", "onnx"] + extra)
     assert rc == 0, capsys.readouterr().err
     assert json.load(open(out / "run.json"))["checkpoint"] == str(ckpt)
-    float_model = registry.load(name, checkpoint=str(ckpt))
+    float_model = registry.load(name, checkpoint=str(ckpt), anchors=extra[1] if extra else None)
     torch.testing.assert_close(float_model.state_dict(), model.state_dict())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

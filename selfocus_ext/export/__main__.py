@@ -35,9 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def resolve_source(source: str, model: Optional[str]) -> Tuple[str, str, Optional[str]]:
-    """(quantized file, model name, the float checkpoint the run quantized if any) from a run directory or a
-    file."""
+def resolve_source(source: str, model: Optional[str]) -> Tuple[str, str, dict]:
+    """(quantized file, model name, the float weights the run quantized: checkpoint and anchors, if any) from a
+    run directory or a file."""
     if os.path.isdir(source):
         path = os.path.join(source, "quantized.pt")
         if not os.path.isfile(path):
@@ -61,11 +61,12 @@ def resolve_source(source: str, model: Optional[str]) -> Tuple[str, str, Optiona
         if "model" not in settings:
             raise ExportError(f"source: {path} has no tune run's run.json beside it; name the model with --model")
         model = settings["model"]
-    checkpoint = settings.get("checkpoint") if settings.get("model") == model else None
-    return path, model, checkpoint
+    same = settings.get("model") == model
+    weights = {k: settings.get(k) for k in ("checkpoint", "anchors")} if same else {}
+    return path, model, {k: v for k, v in weights.items() if v}
 
 
-def load_source(path: str, name: str, checkpoint: Optional[str] = None):
+def load_source(path: str, name: str, weights: Optional[dict] = None):
     """(float model, quantized model). A published model's float weights are its run's checkpoint; without
     one (a file moved away from its run) the float model is the bare architecture."""
     from ..models import registry
@@ -74,13 +75,14 @@ def load_source(path: str, name: str, checkpoint: Optional[str] = None):
     if name not in registry.available():
         raise ExportError(f"--model: unknown model {name!r}; available: {', '.join(registry.available())}")
     published = name in registry.published_names()
-    if published and checkpoint is not None and not os.path.isfile(checkpoint):
-        checkpoint = None
+    weights = dict(weights or {})
+    if not published or any(not os.path.isfile(p) for p in weights.values()):
+        weights = {}
+    checkpoint = weights.get("checkpoint")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            float_model = registry.load(name, pretrained=not published or checkpoint is not None,
-                                        checkpoint=checkpoint if published else None)
+            float_model = registry.load(name, pretrained=not published or checkpoint is not None, **weights)
             return float_model, load_quantized(registry.load(name, pretrained=not published), path)
     except (ValueError, KeyError, RuntimeError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -92,8 +94,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         if args.check_scenes < 0:
             raise ExportError(f"--check-scenes: expected 0 or more scenes, got {args.check_scenes}")
-        path, name, checkpoint = resolve_source(args.source, args.model)
-        float_model, qmodel = load_source(path, name, checkpoint)
+        path, name, weights = resolve_source(args.source, args.model)
+        float_model, qmodel = load_source(path, name, weights)
         from . import export_onnx
 
         info = export_onnx(qmodel, args.out, fmt=args.format, bias=args.bias, force=args.force,

@@ -61,19 +61,29 @@ def build(name: str) -> LaneModel:
         raise ValueError(f"unknown model {name!r}; available: {available()}") from None
 
 
-def load(name: str, pretrained: bool = True, checkpoint: Optional[str] = None) -> LaneModel:
+def load(name: str, pretrained: bool = True, checkpoint: Optional[str] = None,
+         anchors: Optional[str] = None) -> LaneModel:
     """A zoo model by name, in eval mode, with its shipped weights unless ``pretrained=False``.
 
     ``checkpoint``: a weights file to load instead: for a published model (``published.catalog()``) a
     checkpoint of the implementation it comes from, converted on loading; for a zoo model a file saved by
     this package. Published models ship no weights: without a checkpoint they need ``pretrained=False``.
+    ``anchors``: LaneATT's anchor frequency file (the implementations' data/culane_anchors_freq.pt), needed
+    with its checkpoint.
     """
     from .published import load_checkpoint, published
 
     model = build(name)
     if name in published_names():
+        entry = published(name)
+        if anchors is not None and "anchors" not in entry.extras:
+            raise ValueError(f"anchors: {name} takes no anchor file (only LaneATT does)")
         if checkpoint is not None:
-            load_checkpoint(model, checkpoint, published(name).layouts, name)
+            load_checkpoint(model, checkpoint, entry.layouts, name)
+            if "anchors" in entry.extras:
+                from .published.laneatt import attach_anchors
+
+                attach_anchors(model, anchors)
         elif pretrained:
             raise FileNotFoundError(f"{name} is a published architecture and ships no weights: pass "
                                     f"checkpoint=FILE (a {published(name).source} checkpoint) or pretrained=False")

@@ -51,3 +51,16 @@ def _culane_match_fake(pred_points, pred_lanes, pred_images, gt_points, gt_lanes
     # The IoU block sizes depend on the offsets' values.
     pairs = torch.library.get_ctx().new_dynamic_size()
     return gt_lanes.new_empty((gt_lanes.shape[0] - 1,)), gt_points.new_empty((pairs,), dtype=torch.float64)
+
+
+def line_nms(proposals: torch.Tensor, scores: torch.Tensor, threshold: float, top_k: int) -> torch.Tensor:
+    """Line suppression of anchor proposals (start, length, x offsets) in descending score order: indices of
+    the kept proposals, at most ``top_k`` (C++, csrc/core/line_nms.h; CPU)."""
+    return torch.ops.selfocus.line_nms(proposals.detach().float().cpu(), scores.detach().cpu(), float(threshold),
+                                       int(top_k))
+
+
+@torch.library.register_fake("selfocus::line_nms")
+def _line_nms_fake(proposals, scores, threshold, top_k):
+    kept = torch.library.get_ctx().new_dynamic_size(max=max(0, min(proposals.shape[0], top_k)))
+    return proposals.new_empty((kept,), dtype=torch.int64)

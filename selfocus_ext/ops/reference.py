@@ -130,3 +130,35 @@ def act_quant(x, step, bits, signed, keep_prob=1.0, seed=0, grad_scale=1.0):
         return yq
     keep = qdrop_mask(x.shape, keep_prob, seed, device=x.device)
     return torch.where(keep, yq, x)
+
+
+def line_nms(proposals: torch.Tensor, scores: torch.Tensor, threshold: float, top_k: int) -> torch.Tensor:
+    """Line suppression of anchor proposals (start, length, x_0 .. x_{n-1}; csrc/core/line_nms.h): visited by
+    descending score (stable), a proposal is kept unless a kept one lies closer than ``threshold`` pixels on
+    average over the rows both cover. The published kernel's arithmetic: float products and sums, + 0.5 in
+    double, truncation, the end row lowered by one when the third offset is below 1, distances summed in
+    float32 from the bottom row."""
+    p = proposals.detach().float().cpu()
+    n_offsets = p.shape[1] - 2
+    order = torch.sort(scores.detach().cpu(), descending=True, stable=True).indices
+    start = ((p[:, 0] * float(n_offsets - 1)).double() + 0.5).long()
+    end = (((start.float() + p[:, 1]) - 1.0).double() + 0.5 - ((p[:, 4] - 1.0) < 0).double()).long()
+    thr = torch.tensor(threshold, dtype=torch.float32)
+
+    def overlap(a: int, b: int) -> bool:
+        lo = int(max(start[a], start[b]))
+        hi = min(int(end[a]), int(end[b]), n_offsets - 1)
+        if hi < lo:
+            return False
+        dist = torch.zeros((), dtype=torch.float32)
+        for i in range(2 + lo, 3 + hi):
+            dist = dist + (p[a, i] - p[b, i]).abs()
+        return bool(dist < thr * float(hi - lo + 1))
+
+    keep = []
+    for i in order.tolist():
+        if len(keep) >= top_k:
+            break
+        if not any(overlap(k, i) for k in keep):
+            keep.append(i)
+    return torch.tensor(keep, dtype=torch.int64)

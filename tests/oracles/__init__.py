@@ -107,9 +107,8 @@ def randomize(module: torch.nn.Module, seed: int = 0, gain: float = 1.0) -> torc
     bound)."""
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        for name, t in list(module.named_parameters()) + list(module.named_buffers()):
-            if not t.is_floating_point():
-                continue
+        stats = [(n, b) for n, b in module.named_buffers() if n.endswith(("running_mean", "running_var"))]
+        for name, t in list(module.named_parameters()) + stats:
             if name.endswith("running_var"):
                 t.copy_(torch.rand(t.shape, generator=gen) * 0.5 + 0.75)
             elif name.endswith("running_mean"):
@@ -157,3 +156,56 @@ def ultra_fast_lane_detection():
             writer = importlib.import_module("evaluation.eval_wrapper").generate_lines
         _CACHE["ufld"] = (net, writer)
     return _CACHE["ufld"]
+
+
+def line_nms_kernel_port(boxes: torch.Tensor, scores: torch.Tensor, overlap: float, top_k: int):
+    """A plain-Python port of pytorch-auto-drive's CUDA line NMS (its kernel's 64-wide block masks and its
+    sequential collect), for calling the reference post-processing on the CPU: (keep, num_to_keep, None)."""
+    import numpy as np
+
+    boxes = boxes.detach().float().cpu().numpy()
+    idx = torch.sort(scores.detach().cpu(), descending=True, stable=True).indices.numpy()
+    n, width = boxes.shape
+    strips, f32 = width - 3, np.float32
+
+    def iou(a, b):  # the kernel's devIoU, with its float and double promotions
+        sa = int(float(f32(a[0]) * f32(strips)) + 0.5)
+        sb = int(float(f32(b[0]) * f32(strips)) + 0.5)
+        start = max(sa, sb)
+        ea = int(float(f32(f32(sa) + a[1]) - f32(1)) + 0.5 - float((a[4] - 1) < 0))
+        eb = int(float(f32(f32(sb) + b[1]) - f32(1)) + 0.5 - float((b[4] - 1) < 0))
+        end = min(ea, eb, width - 3)
+        if end < start:
+            return False
+        dist = f32(0)
+        for i in range(2 + start, 3 + end):
+            dist = f32(dist + (b[i] - a[i] if a[i] < b[i] else a[i] - b[i]))
+        return bool(dist < f32(overlap) * f32(end - start + 1))
+
+    blocks = (n + 63) // 64
+    mask = np.zeros((n, blocks), dtype=np.uint64)
+    for i in range(n):
+        for j in range(i + 1, n):
+            if iou(boxes[idx[i]], boxes[idx[j]]):
+                mask[i, j // 64] |= np.uint64(1) << np.uint64(j % 64)
+    removed = np.zeros(blocks, dtype=np.uint64)
+    keep = []
+    for i in range(n):
+        if not (int(removed[i // 64]) >> (i % 64)) & 1:
+            keep.append(int(idx[i]))
+            removed |= mask[i]
+            if len(keep) == top_k:
+                break
+    return torch.tensor(keep + [0] * (n - len(keep)), dtype=torch.long), len(keep), None
+
+
+def laneatt_official():
+    """The official LaneATT module class and its anchor frequency file (its compiled NMS is not loaded: the
+    tests compare the raw proposals, before suppression)."""
+    if "laneatt" not in _CACHE:
+        root = reference_dir("lucastabelini-LaneATT")
+        import_torchvision()
+        with _isolated(root, ("lib", "nms")):
+            _stub("nms", nms=_unusable("nms"))
+            _CACHE["laneatt"] = importlib.import_module("lib.models.laneatt").LaneATT
+    return _CACHE["laneatt"], os.path.join(reference_dir("lucastabelini-LaneATT"), "data", "culane_anchors_freq.pt")

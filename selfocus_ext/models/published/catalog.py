@@ -25,18 +25,20 @@ layouts its converter reads (the implementations that publish this architecture)
     layouts: Tuple[CheckpointLayout, ...]
     build: Callable[..., object]
     note: str = ""
+    # files besides the checkpoint that the implementation needs to rebuild the model (LaneATT: "anchors")
+    extras: Tuple[str, ...] = ()
 
     def build_at(self, input_size: Tuple[int, int]):
         """The architecture at another input size (width, height): the layers whose shape depends on it
         (flattened classifiers) follow, so a published checkpoint no longer fits. For tests and trials of
         speed; the published weights need the published size."""
-        from ...data.datasets import ModelInput
-        from ...lanes.frames import get_frame
+        import dataclasses
 
         w, h = (int(v) for v in input_size)
         if w < 32 or h < 32 or w % 8 or h % 8:
             raise ValueError(f"input_size: expected width and height divisible by 8 and at least 32, got {input_size}")
-        return self.build(model_input=ModelInput(get_frame(self.dataset), (w, h), self.crop_top))
+        published_input = self.build().model_input  # the implementation's frame, crop and normalisation
+        return self.build(model_input=dataclasses.replace(published_input, size=(w, h)))
 
 
 _CATALOG: Dict[str, PublishedModel] = {}

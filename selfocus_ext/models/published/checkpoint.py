@@ -30,8 +30,12 @@ class CheckpointLayout:
     strip_prefixes: Tuple[str, ...] = ("module.",)
     renames: Tuple[Tuple[str, str], ...] = ()
     ignore: Tuple[str, ...] = ()
-    # keys the file may lack because the project's module computes them (e.g. BN's num_batches_tracked)
-    optional: Tuple[str, ...] = (r"(^|\.)num_batches_tracked$",)
+    # keys the file may lack because the project's module computes them (BN's num_batches_tracked; what the
+    # implementation keeps outside its state dict, such as LaneATT's anchor choice)
+    optional: Tuple[str, ...] = (r"(^|\.)num_batches_tracked$", r"^anchor_order$")
+    # constants the implementation's conventions imply, added to the converted state (e.g. how a decoder
+    # reads a head)
+    inject: Tuple[Tuple[str, float], ...] = ()
 
 
 def _weights(obj, layout: CheckpointLayout, path: str) -> Dict[str, torch.Tensor]:
@@ -62,6 +66,8 @@ def convert(state: Mapping[str, torch.Tensor], layout: CheckpointLayout) -> Dict
         if any(re.search(p, key) for p in layout.ignore):
             continue
         out[key] = value
+    for key, value in layout.inject:
+        out[key] = torch.tensor(float(value))
     return out
 
 
@@ -71,11 +77,12 @@ def _sample(keys: Sequence[str], n: int = 4) -> str:
     return ", ".join(keys[:n]) + more
 
 
-def fit(model: nn.Module, state: Mapping[str, torch.Tensor], name: str, source: str) -> Dict[str, torch.Tensor]:
+def fit(model: nn.Module, state: Mapping[str, torch.Tensor], name: str, layout: CheckpointLayout) -> Dict[str, torch.Tensor]:
     """Checks converted weights against ``model``'s state dict; raises one CheckpointError line naming the
     missing, unexpected and mis-shaped keys. Returns the weights to load (optional keys filled from the model)."""
     own = model.state_dict()
-    missing = [k for k in own if k not in state and not any(re.search(p, k) for p in CheckpointLayout.optional)]
+    source = layout.source
+    missing = [k for k in own if k not in state and not any(re.search(p, k) for p in layout.optional)]
     unexpected = [k for k in state if k not in own]
     shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in own
               if k in state and state[k].shape != own[k].shape]
@@ -110,7 +117,7 @@ def load_checkpoint(model: nn.Module, path: str, layouts: Sequence[CheckpointLay
     for layout in layouts:
         state = convert(_weights(obj, layout, path), layout)
         try:
-            model.load_state_dict(fit(model, state, name, layout.source))
+            model.load_state_dict(fit(model, state, name, layout))
             return model
         except CheckpointError as exc:
             misfits = len(set(state) ^ set(model.state_dict()))

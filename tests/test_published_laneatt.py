@@ -1,0 +1,139 @@
+"""LaneATT as published: pytorch-auto-drive's and the official module with seeded random weights and the
+implementations' own anchor frequency file, their checkpoints loaded through the converter (both layouts),
+proposals compared at 640x360, and decoded lanes compared with pytorch-auto-drive's post-processing (its
+CUDA line NMS replaced by a plain-Python port of the kernel). The official post-processing resamples every
+lane with a spline on each pixel row before writing it, which the project does not reproduce (docs/models.md)."""
+import numpy as np
+import pytest
+import torch
+
+from oracles import laneatt_official, line_nms_kernel_port, pad_config, pytorch_auto_drive, randomize
+from selfocus_ext import models
+from selfocus_ext.data.datasets import SyntheticLaneDataset
+from selfocus_ext.ops import reference
+from selfocus_ext.ops.lanes import line_nms
+
+
+def scenes(model, n=2):
+    ds = SyntheticLaneDataset(n, seed=3, model_input=model.model_input)
+    return torch.stack([ds[i]["image"] for i in range(n)])
+
+
+@pytest.mark.parametrize("name,config", [("laneatt-r18", "configs/lane_detection/laneatt/resnet18_culane.py"),
+                                         ("laneatt-r34", "configs/lane_detection/laneatt/resnet34_culane.py")])
+def test_pytorch_auto_drive_proposals_and_lanes(name, config, tmp_path, monkeypatch):
+    pad = pytorch_auto_drive()
+    _, freq = laneatt_official()
+    cfg = pad_config(config)
+    spec = dict(cfg["model"], anchor_freq_path=freq)
+    spec["backbone_cfg"] = dict(spec["backbone_cfg"], pretrained=False)
+    ref = randomize(pad.MODELS.from_dict(spec), seed=5)
+    path = tmp_path / "model.pt"
+    torch.save({"model": ref.state_dict()}, path)
+    ours = models.load(name, checkpoint=str(path), anchors=freq)
+    x = scenes(ours)
+    with torch.no_grad():
+        want, got = ref(x), ours(x)
+    torch.testing.assert_close(got["cls"], want["logits"], rtol=1e-4, atol=1e-4)
+    props = ours.proposals(got)
+    torch.testing.assert_close(props[..., 0], want["starts"])
+    torch.testing.assert_close(props[..., 1], want["lengths"], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(props[..., 2:], want["offsets"], rtol=1e-4, atol=1e-3)
+
+    # decode the reference's own outputs both ways; confident, long proposals so that lanes survive
+    gen = torch.Generator().manual_seed(0)
+    logits = want["logits"] * 50 + torch.randn(want["logits"].shape, generator=gen)
+    reg = torch.cat([want["lengths"][..., None] - ours.anchors[:, 1, None] + 40 * torch.rand(want["lengths"].shape + (1,),
+                     generator=gen), want["offsets"] - ours.anchors[:, 2:]], -1)
+    outputs = {"cls": logits, "reg": reg}
+    theirs_in = {"logits": logits.clone(), "starts": ours.proposals(outputs)[..., 0].clone(),
+                 "lengths": ours.proposals(outputs)[..., 1].clone(), "offsets": ours.proposals(outputs)[..., 2:].clone()}
+    lane_module = __import__("pad_ref.models.lane_detection.laneatt", fromlist=["x"])
+    monkeypatch.setattr(lane_module, "line_nms", line_nms_kernel_port, raising=False)
+    theirs = ref.inference(theirs_in, [(360, 640), (590, 1640)], False, None, "culane")
+    mine, _ = ours.decode_points(outputs)
+    assert sum(len(l) for l in theirs) >= 2, "the comparison needs decoded lanes"
+    for a_img, b_img in zip(theirs, mine):
+        assert len(a_img) == len(b_img)
+        for a, b in zip(a_img, b_img):
+            np.testing.assert_array_equal(np.asarray(a, np.float64), b)
+
+
+@pytest.mark.parametrize("name,backbone", [("laneatt-r18", "resnet18"), ("laneatt-r34", "resnet34")])
+def test_official_layout_and_length_convention(name, backbone, tmp_path):
+    LaneATT, freq = laneatt_official()
+    ref = randomize(LaneATT(backbone=backbone, pretrained_backbone=False, S=72, img_w=640, img_h=360,
+                            anchors_freq_path=freq, topk_anchors=1000), seed=6)
+    ref.nms = lambda proposals, *args: proposals  # the raw proposals [B, A, 5 + 72], before suppression
+    path = tmp_path / "model_0015.pt"
+    torch.save({"epoch": 15, "model": ref.state_dict(), "optimizer": {}}, path)
+    ours = models.load(name, checkpoint=str(path), anchors=freq)
+    assert float(ours.length_adds_start_x) == 0.0
+    x = scenes(ours)
+    with torch.no_grad():
+        want, got = ref(x), ours(x)
+    props = ours.proposals(got)
+    torch.testing.assert_close(got["cls"], want[..., :2], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(props[..., 0], want[..., 2])
+    torch.testing.assert_close(props[..., 1], want[..., 4], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(props[..., 2:], want[..., 5:], rtol=1e-4, atol=1e-3)
+
+
+def test_laneatt_needs_its_anchor_file(tmp_path):
+    m = models.load("laneatt-r18", pretrained=False)
+    path = tmp_path / "m.pt"
+    torch.save({"model": {k: v for k, v in m.state_dict().items() if k not in ("anchor_order", "length_adds_start_x")}},
+               path)
+    with pytest.raises(models.published.CheckpointError, match="anchor frequency file"):
+        models.load("laneatt-r18", checkpoint=str(path))
+    bad = tmp_path / "freq.pt"
+    torch.save(torch.ones(5), bad)
+    with pytest.raises(models.published.CheckpointError, match="anchors: .* not an anchor frequency tensor"):
+        models.load("laneatt-r18", checkpoint=str(path), anchors=str(bad))
+
+
+def line_sets(gen, n, width=74):
+    props = torch.rand(n, width, generator=gen)
+    props[:, 0] = torch.rand(n, generator=gen) * 0.5
+    props[:, 1] = torch.randint(0, 72, (n,), generator=gen).float()
+    base = torch.rand(n, 1, generator=gen) * 640
+    props[:, 2:] = base + torch.randn(n, width - 2, generator=gen).cumsum(1) * 3
+    return props
+
+
+@pytest.mark.parametrize("n,threshold,top_k", [(0, 50.0, 4), (1, 50.0, 4), (40, 50.0, 4), (200, 15.0, 3000),
+                                               (70, 0.0, 10), (90, 1e4, 5)])
+def test_line_nms_matches_reference_and_kernel_port(n, threshold, top_k, gen):
+    props = line_sets(gen, n)
+    scores = torch.rand(n, generator=gen)
+    got = line_nms(props, scores, threshold, top_k)
+    assert torch.equal(got, reference.line_nms(props, scores, threshold, top_k))
+    keep, count, _ = line_nms_kernel_port(props, scores, threshold, top_k)
+    assert got.tolist() == keep[:count].tolist()
+    assert len(got) <= top_k
+
+
+def test_line_nms_edge_values_and_bad_input(gen):
+    props = line_sets(gen, 12)
+    scores = torch.full((12,), 0.5)  # ties: index order
+    assert torch.equal(line_nms(props, scores, 50.0, 12), reference.line_nms(props, scores, 50.0, 12))
+    strided = line_sets(gen, 10, 148)[:, ::2]  # non-contiguous
+    s = torch.rand(10, generator=gen)
+    assert torch.equal(line_nms(strided, s, 30.0, 4), reference.line_nms(strided.contiguous(), s, 30.0, 4))
+    assert line_nms(props, torch.rand(12, generator=gen), 50.0, 0).numel() == 0
+    with pytest.raises(RuntimeError, match="proposals must be"):
+        torch.ops.selfocus.line_nms(torch.rand(4), torch.rand(4), 1.0, 2)
+    with pytest.raises(RuntimeError, match="scores must be"):
+        torch.ops.selfocus.line_nms(torch.rand(4, 10), torch.rand(5), 1.0, 2)
+    with pytest.raises(RuntimeError, match="threshold"):
+        torch.ops.selfocus.line_nms(torch.rand(4, 10), torch.rand(4), float("nan"), 2)
+    with pytest.raises(RuntimeError, match="top_k"):
+        torch.ops.selfocus.line_nms(torch.rand(4, 10), torch.rand(4), 1.0, -1)
+    with pytest.raises(RuntimeError, match="float32"):
+        torch.ops.selfocus.line_nms(torch.rand(4, 10, dtype=torch.float64), torch.rand(4), 1.0, 2)
+
+
+def test_line_nms_opcheck(gen):
+    props, scores = line_sets(gen, 30), torch.rand(30, generator=gen)
+    torch.library.opcheck(torch.ops.selfocus.line_nms.default, (props, scores, 40.0, 4),
+                          test_utils=("test_schema", "test_faketensor"))
