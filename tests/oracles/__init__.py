@@ -118,7 +118,8 @@ def randomize(module: torch.nn.Module, seed: int = 0, gain: float = 1.0) -> torc
             else:
                 fan_in = t[0].numel() if t.dim() > 1 else t.numel()
                 t.copy_(torch.randn(t.shape, generator=gen) * gain * (1.0 / fan_in) ** 0.5)
-    return module.eval()
+    module.eval()  # some references override eval() without returning the module
+    return module
 
 
 @contextlib.contextmanager

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Dict, Mapping, Sequence, Tuple
+from typing import Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -36,6 +36,8 @@ class CheckpointLayout:
     # constants the implementation's conventions imply, added to the converted state (e.g. how a decoder
     # reads a head)
     inject: Tuple[Tuple[str, float], ...] = ()
+    # a last step over the renamed state dict, for what a rename cannot say (e.g. splitting a fused tensor)
+    transform: Optional[Callable[[Dict[str, torch.Tensor]], Dict[str, torch.Tensor]]] = None
 
 
 def _weights(obj, layout: CheckpointLayout, path: str) -> Dict[str, torch.Tensor]:
@@ -66,6 +68,8 @@ def convert(state: Mapping[str, torch.Tensor], layout: CheckpointLayout) -> Dict
         if any(re.search(p, key) for p in layout.ignore):
             continue
         out[key] = value
+    if layout.transform is not None:
+        out = layout.transform(out)
     for key, value in layout.inject:
         out[key] = torch.tensor(float(value))
     return out

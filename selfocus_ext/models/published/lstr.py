@@ -1,0 +1,134 @@
+"""LSTR (transformer, curve parameters) as pytorch-auto-drive publishes it for CULane at 800x288 (whole
+image): the reduced ResNet-18 ("ResNet-18s": 1, 2, 2, 2 blocks of 32-256 channels, hidden size 64) and
+ResNet-34 (hidden size 128), a two-layer encoder and decoder with 2 heads, 7 lane queries.
+
+Heads: ``logits`` [B, 7, 2] (confidence, foreground column) and ``curves`` [B, 7, 8] = (upper, lower, k'',
+f'', m'', n'', b'', b''') in normalised input coordinates (semantic). Post-processing as published: a
+query is a lane when its probability exceeds 0.95 (at most 4), its cubic-with-projection curve is read on
+18 rows every 20 original pixels from the bottom and a point is kept inside the image and between the lane's
+upper and lower ends.
+
+The encoder and decoder reuse the zoo's transformer layers (every projection an ``nn.Linear``, so it is
+quantized); the converter splits the implementation's fused attention input projection into them.
+"""
+from __future__ import annotations
+
+import re
+from typing import Dict
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..base import HeadSpec, LaneModel
+from ..lstr import MLP, DecoderLayer, EncoderLayer, QUERIES, sine_position
+from .catalog import PublishedModel, publish
+from .checkpoint import CheckpointLayout
+from .resnet import DEPTHS, ResNetTrunk
+from .segmentation import CULANE_INPUT, prune_lanes
+
+
+def _split_attention(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """``X.in_proj_weight`` / ``X.in_proj_bias`` (query, key and value stacked) -> ``X.q/k/v.weight/bias``."""
+    out = {}
+    for key, value in state.items():
+        m = re.match(r"(.*)\.in_proj_(weight|bias)$", key)
+        if m:
+            for part, chunk in zip("qkv", value.chunk(3, dim=0)):
+                out[f"{m.group(1)}.{part}.{m.group(2)}"] = chunk.clone()
+        else:
+            out[key] = value
+    return out
+
+
+PAD_LAYOUT = CheckpointLayout(
+    "pytorch-auto-drive", top_keys=("model",),
+    renames=((r"^transformer\.encoder\.layers\.(\d+)\.self_attn\.", r"encoder.\1.attn."),
+             (r"^transformer\.encoder\.layers\.", "encoder."),
+             (r"^transformer\.decoder\.layers\.(\d+)\.multihead_attn\.", r"decoder.\1.cross_attn."),
+             (r"^transformer\.decoder\.layers\.", "decoder."),
+             (r"^transformer\.decoder\.norm\.", "decoder_norm."),
+             (r"\.out_proj\.", ".out."), (r"\.linear1\.", ".ff.0."), (r"\.linear2\.", ".ff.3."),
+             (r"^query_embed\.weight$", "query_embed"),
+             (r"^(specific|shared)_embed\.layers\.(\d)\.", lambda m: f"{m.group(1)}.{2 * int(m.group(2))}.")),
+    transform=_split_attention)
+
+
+def cubic_with_projection(curves: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """x at normalised rows ``y`` of LSTR's curve (k'', f'', m'', n'', b'', b''') [..., 6] -> [..., len(y)]."""
+    c = [curves[..., i:i + 1] for i in range(6)]
+    return c[0] / (y - c[1]) ** 2 + c[2] / (y - c[1]) + c[3] + c[4] * y - c[5]
+
+
+class LSTRPublished(LaneModel):
+    family = "curve"
+    supports_monte_carlo = False
+    head_layers = ["class_embed", "specific.4", "shared.4"]
+    heads = [HeadSpec("logits", "logits", "confidence", conf_fn="softmax1"),
+             HeadSpec("curves", "curves", "semantic", mask_from="logits")]
+
+    def __init__(self, backbone: str = "resnet18s", model_input=CULANE_INPUT):
+        super().__init__(model_input)
+        if backbone == "resnet18s":
+            self.backbone = ResNetTrunk((1, 2, 2, 2), widths=(32, 64, 128, 256), stem_width=32, returns=("layer4",))
+            dim, channels = 64, 256
+        else:
+            self.backbone = ResNetTrunk(DEPTHS[backbone], returns=("layer4",))
+            dim, channels = 128, 512
+        self.input_proj = nn.Conv2d(channels, dim, 1)
+        self.query_embed = nn.Parameter(torch.zeros(QUERIES, dim))
+        self.encoder = nn.ModuleList(EncoderLayer(dim, 2, 4 * dim, 0.1) for _ in range(2))
+        self.decoder = nn.ModuleList(DecoderLayer(dim, 2, 4 * dim, 0.1) for _ in range(2))
+        self.decoder_norm = nn.LayerNorm(dim)
+        self.class_embed = nn.Linear(dim, 2)
+        self.specific = MLP(dim, 4)  # upper, lower, b'', b'''
+        self.shared = MLP(dim, 4)  # k'', f'', m'', n'', averaged over the queries
+
+    def forward(self, x) -> Dict[str, torch.Tensor]:
+        f = self.input_proj(self.backbone(x)["layer4"])
+        B, D, fh, fw = f.shape
+        src = f.flatten(2).transpose(1, 2)
+        pos = sine_position(fh, fw, D).to(f).flatten(1).t()[None]
+        for layer in self.encoder:
+            src = layer(src, pos)
+        query_pos = self.query_embed[None].expand(B, -1, -1)
+        tgt = torch.zeros_like(query_pos)
+        for layer in self.decoder:
+            tgt = layer(tgt, src, pos, query_pos)
+        hs = self.decoder_norm(tgt)
+        specific, shared = self.specific(hs), self.shared(hs).mean(dim=-2, keepdim=True)
+        curves = torch.cat([specific[..., :2], shared.expand_as(specific), specific[..., 2:]], -1)
+        return {"logits": self.class_embed(hs), "curves": curves}
+
+    def decode_points(self, outputs, threshold: float = 0.95, max_lanes: int = 4, gap: int = 20, points: int = 18):
+        """Per image, (lanes as (N, 2) original-frame points, their probabilities)."""
+        conf = outputs["logits"].detach().float().softmax(dim=-1)[..., 1].cpu()
+        curves = outputs["curves"].detach().float().cpu()
+        keep = prune_lanes(conf.numpy(), threshold, max_lanes)
+        W, H = self.model_input.frame.width, self.model_input.frame.height
+        y = torch.tensor([1.0 - i * gap / H for i in range(points)], dtype=torch.float32)
+        images, scores = [], []
+        for b in range(curves.shape[0]):
+            xs = cubic_with_projection(curves[b, :, 2:], y)
+            lanes, sc = [], []
+            for q in range(curves.shape[1]):
+                if not keep[b, q]:
+                    continue
+                ok = (xs[q] >= 0) & (xs[q] <= 1) & (y < curves[b, q, 1]) & (y > curves[b, q, 0])
+                if int(ok.sum()) < 2:
+                    continue
+                j = np.nonzero(ok.numpy())[0]
+                lanes.append(np.stack([(xs[q] * W).numpy()[j].astype(np.float64), (H - j * gap).astype(np.float64)], 1))
+                sc.append(float(conf[b, q]))
+            images.append(lanes)
+            scores.append(sc)
+        return images, scores
+
+    def decode(self, outputs, **kw):
+        images, scores = self.decode_points(outputs, **kw)
+        return self.points_to_laneset(images, scores, max_lanes=max(4, kw.get("max_lanes", 4)), in_frame=True)
+
+
+for _bb, _size, _name in (("resnet18s", "s", "lstr-r18s"), ("resnet34", "m", "lstr-r34")):
+    publish(PublishedModel(_name, "lstr", "pytorch-auto-drive", _bb, _size, "culane", (800, 288), 0.0, (PAD_LAYOUT,),
+                           lambda bb=_bb, **kw: LSTRPublished(bb, **kw)))
