@@ -48,7 +48,9 @@ def small(monkeypatch):
 @pytest.mark.parametrize("name", NAMES)
 def test_tune_and_export_a_users_checkpoint(name, small, tmp_path, capsys):
     entry = small(name)
-    model = randomize(registry.build(name), seed=4, gain=0.5)
+    # small random weights: large ones saturate the transformer's attention and the recurrences, where the
+    # float runtimes' last-bit differences then flip whole attention rows (a trained model is smooth there)
+    model = randomize(registry.build(name), seed=4, gain=0.25 if entry.family == "lstr" else 0.5)
     ckpt = tmp_path / "user.pth"
     torch.save(in_layout(model.state_dict(), entry.layouts[0]), ckpt)
     extra = []
@@ -76,8 +78,7 @@ def test_tune_and_export_a_users_checkpoint(name, small, tmp_path, capsys):
     got = run_batches(OnnxLaneModel(open_session(str(out / "model.onnx"), level="none"), float_model), x)
     agree = output_agreement(run_batches(frozen, x), got)
     for key, a in agree.items():
-        # in steps of the output's own 8-bit grid; a few outputs (LSTR's 7 queries) make the share coarse
-        assert a["within_one_step"] > 0.85 and a["p99_steps"] < 4, (key, a)
+        assert a["within_one_step"] > 0.95 and a["p99_steps"] < 4, (key, a)
 
 
 def test_a_checkpoint_of_another_family_or_size_is_one_line(small, tmp_path, capsys):

@@ -83,12 +83,16 @@ class LSTRPublished(LaneModel):
         self.class_embed = nn.Linear(dim, 2)
         self.specific = MLP(dim, 4)  # upper, lower, b'', b'''
         self.shared = MLP(dim, 4)  # k'', f'', m'', n'', averaged over the queries
+        w, h = model_input.size
+        fh, fw = -(-h // 32), -(-w // 32)
+        # a constant of the graph (an exporter would otherwise trace its sines and cosines)
+        self.register_buffer("pos", sine_position(fh, fw, dim).flatten(1).t()[None], persistent=False)
 
     def forward(self, x) -> Dict[str, torch.Tensor]:
         f = self.input_proj(self.backbone(x)["layer4"])
         B, D, fh, fw = f.shape
         src = f.flatten(2).transpose(1, 2)
-        pos = sine_position(fh, fw, D).to(f).flatten(1).t()[None]
+        pos = self.pos if self.pos.shape[1] == fh * fw else sine_position(fh, fw, D).to(f).flatten(1).t()[None]
         for layer in self.encoder:
             src = layer(src, pos)
         query_pos = self.query_embed[None].expand(B, -1, -1)
