@@ -162,3 +162,35 @@ def line_nms(proposals: torch.Tensor, scores: torch.Tensor, threshold: float, to
         if not any(overlap(k, i) for k in keep):
             keep.append(i)
     return torch.tensor(keep, dtype=torch.int64)
+
+
+def deform_conv2d(input, offset, mask, weight, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1,
+                  offset_groups=1):
+    """Modulated deformable convolution (DCNv2; csrc/core/deform_conv.h): every kernel tap reads the input
+    bilinearly at its offset position (corners outside the image read 0) and is scaled by its mask, then a
+    grouped convolution of those samples. Differentiable in every tensor argument."""
+    B, C, H, W = input.shape
+    Co, _, kh, kw = weight.shape
+    (sh, sw), (ph, pw), (dh, dw) = (tuple(stride), tuple(padding), tuple(dilation))
+    Ho, Wo = (H + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    kk, og = kh * kw, offset_groups
+    i = torch.arange(kh, device=input.device).repeat_interleave(kw)
+    j = torch.arange(kw, device=input.device).repeat(kh)
+    base_y = (torch.arange(Ho, device=input.device)[None, :, None] * sh - ph + i[:, None, None] * dh).float()
+    base_x = (torch.arange(Wo, device=input.device)[None, None, :] * sw - pw + j[:, None, None] * dw).float()
+    off = offset.reshape(B, og, kk, 2, Ho, Wo)
+    y, x = base_y + off[:, :, :, 0], base_x + off[:, :, :, 1]  # [B, og, kk, Ho, Wo]
+    y0, x0 = torch.floor(y), torch.floor(x)
+    ly, lx = y - y0, x - x0
+    planes = input.reshape(B, og, C // og, H * W)
+    sample = 0
+    for cy, cx, wgt in ((y0, x0, (1 - ly) * (1 - lx)), (y0, x0 + 1, (1 - ly) * lx), (y0 + 1, x0, ly * (1 - lx)),
+                        (y0 + 1, x0 + 1, ly * lx)):
+        inside = (cy >= 0) & (cy <= H - 1) & (cx >= 0) & (cx <= W - 1)
+        idx = (cy.clamp(0, H - 1) * W + cx.clamp(0, W - 1)).long().reshape(B, og, 1, -1)
+        vals = torch.gather(planes, 3, idx.expand(B, og, C // og, idx.shape[-1])).reshape(B, og, C // og, kk, Ho, Wo)
+        sample = sample + vals * (wgt * inside)[:, :, None]
+    sample = sample * mask.reshape(B, og, 1, kk, Ho, Wo)
+    cols = sample.reshape(B, groups, (C // groups) * kk, Ho * Wo)
+    out = torch.matmul(weight.reshape(groups, Co // groups, -1), cols).reshape(B, Co, Ho, Wo)
+    return out if bias is None else out + bias.reshape(1, -1, 1, 1)
