@@ -83,7 +83,16 @@ def _translations(fmt: str) -> dict:
         q = op.QuantizeLinear(w, scale, axis=0, output_dtype=dtype)
         return op.DequantizeLinear(q, scale, axis=0)
 
-    return {torch.ops.selfocus.act_quant.default: act_quant, torch.ops.selfocus.fake_quant.default: fake_quant}
+    def deform_conv2d(x, offset, mask, weight, bias, stride, padding, dilation, groups: int, offset_groups: int):
+        # ONNX DeformConv (opset 19): same offset layout ((dy, dx) per tap) and mask; onnxruntime runs it on the CPU
+        kh, kw = weight.shape[-2], weight.shape[-1]
+        args = [x, weight, offset] + ([bias] if bias is not None else [op.Constant(value_floats=[0.0] * weight.shape[0])])
+        return op.DeformConv(*args, mask, kernel_shape=[kh, kw], strides=list(stride), dilations=list(dilation),
+                             pads=[padding[0], padding[1], padding[0], padding[1]], group=groups,
+                             offset_group=offset_groups)
+
+    return {torch.ops.selfocus.act_quant.default: act_quant, torch.ops.selfocus.fake_quant.default: fake_quant,
+            torch.ops.selfocus.deform_conv2d.default: deform_conv2d}
 
 
 def trace(frozen: torch.nn.Module, example: torch.Tensor, output_names: Sequence[str], fmt: str,

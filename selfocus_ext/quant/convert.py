@@ -12,6 +12,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ..files import load_checked, save_checked
+from ..models.deform import ModulatedDeformConv2d
 from .modules import QUANT_TYPES, QuantLayer
 from .observers import DEFAULT_ACT_OBSERVER, DEFAULT_WEIGHT_OBSERVER, check_bits, check_finite
 
@@ -35,7 +36,7 @@ def fold_batchnorm(model: nn.Module) -> int:
         names = list(parent._modules)
         for a, b in zip(names, names[1:]):
             conv, bn = parent._modules[a], parent._modules[b]
-            if not (isinstance(conv, (nn.Conv1d, nn.Conv2d)) and isinstance(bn, _BN)):
+            if not (isinstance(conv, (nn.Conv1d, nn.Conv2d, ModulatedDeformConv2d)) and isinstance(bn, _BN)):
                 continue
             if bn.num_features != conv.out_channels or not bn.track_running_stats:
                 continue

@@ -5,6 +5,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..models.deform import ModulatedDeformConv2d, offsets_and_mask
+from ..ops.deform import deform_conv2d
 from .quantizers import ActQuantizer, WeightQuantizer
 
 
@@ -50,4 +52,21 @@ class QuantLinear(QuantLayer):
         return F.linear(self.input_quantizer(x), self.qweight(), self.bias)
 
 
-QUANT_TYPES = {nn.Conv2d: QuantConv2d, nn.Conv1d: QuantConv1d, nn.Linear: QuantLinear}
+class QuantModulatedDeformConv2d(QuantLayer):
+    """A modulated deformable convolution with quantized weights and a quantized input; its offset/mask
+    convolution is a layer of its own (quantized in turn by ``quantize_model``)."""
+
+    def __init__(self, layer: ModulatedDeformConv2d, *args):
+        super().__init__(layer, *args)
+        self.stride, self.padding, self.dilation = layer.stride, layer.padding, layer.dilation
+        self.groups, self.offset_groups = layer.groups, layer.offset_groups
+        self.conv_offset = layer.conv_offset
+
+    def forward(self, x, guide=None):
+        offset, mask = offsets_and_mask(self.conv_offset(x if guide is None else torch.cat([x, guide], 1)))
+        return deform_conv2d(self.input_quantizer(x), offset, mask, self.qweight(), self.bias, self.stride,
+                             self.padding, self.dilation, self.groups, self.offset_groups)
+
+
+QUANT_TYPES = {nn.Conv2d: QuantConv2d, nn.Conv1d: QuantConv1d, nn.Linear: QuantLinear,
+               ModulatedDeformConv2d: QuantModulatedDeformConv2d}

@@ -44,6 +44,32 @@ def _stub(module: str, **attrs) -> None:
     sys.modules[module] = m
 
 
+def _mmcv_dcn_function(x, offset, mask, weight, bias, stride, padding, dilation, groups, deform_groups):
+    """mmcv's ``modulated_deform_conv2d`` call, computed by the project's plain-torch reference op."""
+    from selfocus_ext.ops import reference
+
+    pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)
+    return reference.deform_conv2d(x, offset, mask, weight, bias, pair(stride), pair(padding), pair(dilation), groups,
+                                   deform_groups)
+
+
+class _MmcvModulatedDeformConv2d(torch.nn.Module):
+    """The attributes and parameters of mmcv's ``ModulatedDeformConv2d`` that subclasses rely on."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+                 deform_groups=1, bias=True):
+        super().__init__()
+        pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)
+        self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, pair(kernel_size)
+        self.stride, self.padding, self.dilation = pair(stride), pair(padding), pair(dilation)
+        self.groups, self.deform_groups = groups, deform_groups
+        self.weight = torch.nn.Parameter(torch.zeros(out_channels, in_channels // groups, *self.kernel_size))
+        self.bias = torch.nn.Parameter(torch.zeros(out_channels)) if bias else None
+
+    def init_weights(self):
+        torch.nn.init.normal_(self.weight, std=0.01)
+
+
 def import_torchvision():
     """torchvision's Python part, importable beside a CPU torch its compiled ops do not match."""
     if "torchvision" in sys.modules:
@@ -81,8 +107,7 @@ def pytorch_auto_drive():
     root = reference_dir("voldemortX-pytorch-auto-drive")
     import_torchvision()
     _stub("mmcv")
-    _stub("mmcv.ops", ModulatedDeformConv2d=_unusable("mmcv.ModulatedDeformConv2d"),
-          modulated_deform_conv2d=_unusable("modulated_deform_conv2d"))
+    _stub("mmcv.ops", ModulatedDeformConv2d=_MmcvModulatedDeformConv2d, modulated_deform_conv2d=_mmcv_dcn_function)
     _stub("timm")
     _stub("timm.models")
     _stub("timm.models.layers", DropPath=_unusable("timm.DropPath"), to_2tuple=_unusable("to_2tuple"),
