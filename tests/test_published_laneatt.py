@@ -70,8 +70,8 @@ def test_official_layout_and_length_convention(name, backbone, tmp_path):
     ours = models.load(name, checkpoint=str(path), anchors=freq)
     assert float(ours.length_adds_start_x) == 0.0
     x = scenes(ours)
-    with torch.no_grad():
-        want, got = ref(x), ours(x)
+    with torch.no_grad():  # the official model reads BGR images (OpenCV); the project feeds RGB
+        want, got = ref(x[:, [2, 1, 0]]), ours(x)
     props = ours.proposals(got)
     torch.testing.assert_close(got["cls"], want[..., :2], rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(props[..., 0], want[..., 2])

@@ -1,4 +1,4 @@
-"""Cost of a zoo model: multiply-accumulates of one forward pass."""
+"""Cost of a lane model: multiply-accumulates of one forward pass."""
 from __future__ import annotations
 
 import torch
@@ -7,7 +7,10 @@ from .base import LaneModel
 
 
 def count_macs(model: LaneModel) -> int:
-    """Multiply-accumulates of one forward pass at the model's input size (convolutions and linear layers)."""
+    """Multiply-accumulates of one forward pass at the model's input size: convolutions (deformable and
+    transposed included) and linear layers; matrix products between activations (attention) are not counted."""
+    from .deform import ModulatedDeformConv2d
+
     total = 0
 
     def conv_hook(mod, inp, out):
@@ -15,14 +18,20 @@ def count_macs(model: LaneModel) -> int:
         k = mod.weight[0].numel()  # in/groups * kernel
         total += int(out.numel() // out.shape[0] * k)
 
+    def transposed_hook(mod, inp, out):
+        nonlocal total
+        total += int(inp[0].numel() // inp[0].shape[0] * mod.weight[0].numel())
+
     def lin_hook(mod, inp, out):
         nonlocal total
         total += int(out.numel() // out.shape[0] * mod.in_features)
 
     hooks = []
     for m in model.modules():
-        if isinstance(m, (torch.nn.Conv1d, torch.nn.Conv2d)):
+        if isinstance(m, (torch.nn.Conv1d, torch.nn.Conv2d, ModulatedDeformConv2d)):
             hooks.append(m.register_forward_hook(conv_hook))
+        elif isinstance(m, torch.nn.ConvTranspose2d):
+            hooks.append(m.register_forward_hook(transposed_hook))
         elif isinstance(m, torch.nn.Linear):
             hooks.append(m.register_forward_hook(lin_hook))
     w, h = model.model_input.size

@@ -7,7 +7,8 @@ linear heads.
 Heads: ``cls`` [B, 1000, 2] logits (confidence, foreground column) and ``reg`` [B, 1000, 73] (length and 72
 x offsets added to the anchors; semantic). The two checkpoint layouts differ in one convention: the
 official model's length is the regressed value, pytorch-auto-drive's adds the anchor's start x to it; the
-converter records which (``length_adds_start_x``). Post-processing as pytorch-auto-drive runs it: softmax
+converter records which (``length_adds_start_x``), and turns the official model's BGR input (OpenCV's
+channel order) into the project's RGB by reversing its first convolution's input channels. Post-processing as pytorch-auto-drive runs it: softmax
 score above 0.5, line suppression (threshold 50 px, 4 lanes; the C++ op ``selfocus::line_nms``), the
 length rounded, the points from the start row up to the end row, the part below the start kept while it
 stays inside the image, in original-frame pixels.
@@ -38,12 +39,23 @@ RIGHT = (108., 120., 131., 141., 150., 158.)
 BOTTOM = (165., 150., 141., 131., 120., 108., 100., 90., 80., 72., 60., 49., 39., 30., 15.)
 
 PAD_LAYOUT = CheckpointLayout("pytorch-auto-drive", top_keys=("model",), inject=(("length_adds_start_x", 1.0),))
+
+
+def _bgr_to_rgb(state):
+    """The official code feeds images as OpenCV reads them (BGR); the project feeds RGB: the first
+    convolution's input channels are reversed, which computes the same function of the RGB image."""
+    out = dict(state)
+    if "backbone.conv1.weight" in out:
+        out["backbone.conv1.weight"] = out["backbone.conv1.weight"].flip(1).contiguous()
+    return out
+
+
 # torchvision's ResNet children as a Sequential: 0 conv1, 1 bn1, 4..7 layer1..layer4
 OFFICIAL_LAYOUT = CheckpointLayout(
     "LaneATT (official)", top_keys=("model",),
     renames=((r"^feature_extractor\.0\.", "backbone.conv1."), (r"^feature_extractor\.1\.", "backbone.bn1."),
              (r"^feature_extractor\.([4-7])\.", lambda m: f"backbone.layer{int(m.group(1)) - 3}.")),
-    inject=(("length_adds_start_x", 0.0),))
+    inject=(("length_adds_start_x", 0.0),), transform=_bgr_to_rgb)
 
 
 def line_anchors(ys: torch.Tensor, width: int, lateral: int = 72, bottom: int = 128) -> torch.Tensor:
