@@ -140,7 +140,7 @@ def main() -> int:
             continue
         if "qdrop_ms" not in row:  # tuning at batch 32 did not fit in memory: the tuning numbers at batch 8
             small = run_child(name, a.iters, 8) or {}
-            row["note"] = f"batch 32 {row.get('failed', 'incomplete')} (peak {row['peak_mb']:.0f} MB); tuning at batch 8"
+            row["note"] = f"batch 32 {row.get('failed', 'incomplete')}; tuning measured at batch 8"
             row.update({k: small[k] for k in ("sf_ms", "qdrop_ms", "peak_mb") if k in small})
         rows.append(row)
         print(row, flush=True)
@@ -149,10 +149,13 @@ def main() -> int:
     lines = ["# Published detectors at their real size: cost on this machine", "",
              f"`python benchmarks/published_cost.py` ({time.strftime('%Y-%m-%d')}). Machine: "
              f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-             f"{torch.get_num_threads()} threads, no other job running. W4A4; SF = one network-wise Selective "
+             f"{torch.get_num_threads()} threads, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB, "
+             f"no other job running. W4A4; SF = one network-wise Selective "
              f"Focus iteration (forward of the quantized model, loss, backward, Adam) at batch 32; QDrop = one "
-             f"iteration on the first residual block at batch 32 (mean of {a.iters} after an untimed one); cache = "
-             "the largest block's input and output for 512 calibration images (float32); peak = the process's "
+             f"iteration on the first unit of the block-wise split (the stem convolution) at batch 32 (mean of "
+             f"{a.iters} after an untimed one); cache = "
+             "the largest unit's input and output for 512 calibration images (float32: what a block-wise method "
+             "caches at once); peak = the process's "
              "peak resident memory (float model, quantized model, 32 images, curves, one SF and one QDrop run). "
              "MACs count convolutions and linear layers (not attention's activation products).", "",
              "| model | input | params | GMACs | FP ms b1 | FP ms b16 | SF ms/it (b32) | QDrop ms/it (b32) | largest block cache (512 img) | peak RSS MB |",
