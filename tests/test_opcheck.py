@@ -36,6 +36,15 @@ def cases():
         (ops.lane_distortion.default, (_t(3, 4, 12, scale=50.0) + 500, _t(2, 3, 5, 12, scale=50.0, seed=9) + 500,
                                        torch.arange(12.0) * 10, 30.0, 1.0, 0.5)),
         (ops.max_weight_matching.default, (torch.rand(3, 5, generator=torch.Generator().manual_seed(4)),)),
+        (ops.deform_conv2d.default, (_t(2, 4, 6, 7, grad=True), _t(2, 36, 6, 7, grad=True, seed=2, scale=2.0),
+                                     _t(2, 18, 6, 7, seed=3).sigmoid().detach().requires_grad_(),
+                                     _t(6, 2, 3, 3, grad=True, seed=4), _t(6, grad=True, seed=5), [1, 1], [1, 1],
+                                     [1, 1], 2, 2)),
+        (ops.deform_conv2d_backward.default, (_t(2, 6, 6, 7), _t(2, 4, 6, 7, seed=1), _t(2, 36, 6, 7, seed=2),
+                                              _t(2, 18, 6, 7, seed=3).sigmoid(), _t(6, 2, 3, 3, seed=4), [1, 1],
+                                              [1, 1], [1, 1], 2, 2)),
+        (ops.line_nms.default, (torch.rand(30, 74, generator=torch.Generator().manual_seed(6)) * 640,
+                                torch.rand(30, generator=torch.Generator().manual_seed(7)), 40.0, 4)),
     ] + decoder_cases()
 
 
@@ -81,7 +90,11 @@ ALL_UTILS = ("test_schema", "test_autograd_registration", "test_faketensor", "te
 DECODER_UTILS = ("test_schema", "test_autograd_registration", "test_faketensor")
 
 
+# line_nms returns as many indices as it keeps (a size that depends on the values): no AOT dynamic-shape test
+DATA_DEPENDENT = {"selfocus::line_nms"}
+
+
 @pytest.mark.parametrize("op,args", cases(), ids=lambda c: str(c) if not isinstance(c, tuple) else "")
 def test_opcheck(op, args):
-    decoder = op._schema.name.startswith("selfocus::decode_")
+    decoder = op._schema.name.startswith("selfocus::decode_") or op._schema.name in DATA_DEPENDENT
     torch.library.opcheck(op, args, test_utils=DECODER_UTILS if decoder else ALL_UTILS)

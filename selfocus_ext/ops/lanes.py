@@ -2,6 +2,8 @@
 with their fake kernels (shapes only, for torch.compile and meta tensors)."""
 from __future__ import annotations
 
+from typing import Tuple
+
 import torch
 
 from .. import _native  # noqa: F401  (registers torch.ops.selfocus.*)
@@ -53,14 +55,17 @@ def _culane_match_fake(pred_points, pred_lanes, pred_images, gt_points, gt_lanes
     return gt_lanes.new_empty((gt_lanes.shape[0] - 1,)), gt_points.new_empty((pairs,), dtype=torch.float64)
 
 
-def line_nms(proposals: torch.Tensor, scores: torch.Tensor, threshold: float, top_k: int) -> torch.Tensor:
-    """Line suppression of anchor proposals (start, length, x offsets) in descending score order: indices of
-    the kept proposals, at most ``top_k`` (C++, csrc/core/line_nms.h; CPU)."""
+def line_nms(proposals: torch.Tensor, scores: torch.Tensor, threshold: float, top_k: int,
+             layout: Tuple[int, int, int] = (0, 1, 2)) -> torch.Tensor:
+    """Line suppression of anchor proposals in descending score order: indices of the kept proposals, at most
+    ``top_k`` (C++, csrc/core/line_nms.h; CPU). ``layout``: the positions of (start, length, first x) in a
+    proposal: (0, 1, 2) pytorch-auto-drive's, (2, 4, 5) the official LaneATT / CLRNet 77-value one."""
+    extra = () if tuple(layout) == (0, 1, 2) else tuple(int(i) for i in layout)  # the schema's defaults
     return torch.ops.selfocus.line_nms(proposals.detach().float().cpu(), scores.detach().cpu(), float(threshold),
-                                       int(top_k))
+                                       int(top_k), *extra)
 
 
 @torch.library.register_fake("selfocus::line_nms")
-def _line_nms_fake(proposals, scores, threshold, top_k):
+def _line_nms_fake(proposals, scores, threshold, top_k, start_index=0, length_index=1, xs_index=2):
     kept = torch.library.get_ctx().new_dynamic_size(max=max(0, min(proposals.shape[0], top_k)))
     return proposals.new_empty((kept,), dtype=torch.int64)

@@ -132,17 +132,20 @@ def act_quant(x, step, bits, signed, keep_prob=1.0, seed=0, grad_scale=1.0):
     return torch.where(keep, yq, x)
 
 
-def line_nms(proposals: torch.Tensor, scores: torch.Tensor, threshold: float, top_k: int) -> torch.Tensor:
-    """Line suppression of anchor proposals (start, length, x_0 .. x_{n-1}; csrc/core/line_nms.h): visited by
+def line_nms(proposals: torch.Tensor, scores: torch.Tensor, threshold: float, top_k: int,
+             layout: Tuple[int, int, int] = (0, 1, 2)) -> torch.Tensor:
+    """Line suppression of anchor proposals (start, length, x_0 .. x_{n-1} at the ``layout`` positions;
+    csrc/core/line_nms.h): visited by
     descending score (stable), a proposal is kept unless a kept one lies closer than ``threshold`` pixels on
     average over the rows both cover. The published kernel's arithmetic: float products and sums, + 0.5 in
     double, truncation, the end row lowered by one when the third offset is below 1, distances summed in
     float32 from the bottom row."""
     p = proposals.detach().float().cpu()
-    n_offsets = p.shape[1] - 2
+    si, li, xi = layout
+    n_offsets = p.shape[1] - xi
     order = torch.sort(scores.detach().cpu(), descending=True, stable=True).indices
-    start = ((p[:, 0] * float(n_offsets - 1)).double() + 0.5).long()
-    end = (((start.float() + p[:, 1]) - 1.0).double() + 0.5 - ((p[:, 4] - 1.0) < 0).double()).long()
+    start = ((p[:, si] * float(n_offsets - 1)).double() + 0.5).long()
+    end = (((start.float() + p[:, li]) - 1.0).double() + 0.5 - ((p[:, 4] - 1.0) < 0).double()).long()
     thr = torch.tensor(threshold, dtype=torch.float32)
 
     def overlap(a: int, b: int) -> bool:
@@ -151,7 +154,7 @@ def line_nms(proposals: torch.Tensor, scores: torch.Tensor, threshold: float, to
         if hi < lo:
             return False
         dist = torch.zeros((), dtype=torch.float32)
-        for i in range(2 + lo, 3 + hi):
+        for i in range(xi + lo, xi + hi + 1):
             dist = dist + (p[a, i] - p[b, i]).abs()
         return bool(dist < thr * float(hi - lo + 1))
 

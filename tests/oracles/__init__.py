@@ -184,27 +184,30 @@ def ultra_fast_lane_detection():
     return _CACHE["ufld"]
 
 
-def line_nms_kernel_port(boxes: torch.Tensor, scores: torch.Tensor, overlap: float, top_k: int):
-    """A plain-Python port of pytorch-auto-drive's CUDA line NMS (its kernel's 64-wide block masks and its
-    sequential collect), for calling the reference post-processing on the CPU: (keep, num_to_keep, None)."""
+def line_nms_kernel_port(boxes: torch.Tensor, scores: torch.Tensor, overlap: float, top_k: int, layout=(0, 1, 2)):
+    """A plain-Python port of the published CUDA line NMS kernels (their 64-wide block masks and sequential
+    collect), for calling the reference post-processing on the CPU: (keep, num_to_keep, None). ``layout``:
+    where start, length and the first x sit (pytorch-auto-drive (0, 1, 2); official LaneATT / CLRNet (2, 4, 5));
+    both kernels read index 4 for the length sign test."""
     import numpy as np
 
     boxes = boxes.detach().float().cpu().numpy()
     idx = torch.sort(scores.detach().cpu(), descending=True, stable=True).indices.numpy()
     n, width = boxes.shape
-    strips, f32 = width - 3, np.float32
+    si, li, xi = layout
+    strips, f32 = width - xi - 1, np.float32
 
     def iou(a, b):  # the kernel's devIoU, with its float and double promotions
-        sa = int(float(f32(a[0]) * f32(strips)) + 0.5)
-        sb = int(float(f32(b[0]) * f32(strips)) + 0.5)
+        sa = int(float(f32(a[si]) * f32(strips)) + 0.5)
+        sb = int(float(f32(b[si]) * f32(strips)) + 0.5)
         start = max(sa, sb)
-        ea = int(float(f32(f32(sa) + a[1]) - f32(1)) + 0.5 - float((a[4] - 1) < 0))
-        eb = int(float(f32(f32(sb) + b[1]) - f32(1)) + 0.5 - float((b[4] - 1) < 0))
-        end = min(ea, eb, width - 3)
+        ea = int(float(f32(f32(sa) + a[li]) - f32(1)) + 0.5 - float((a[4] - 1) < 0))
+        eb = int(float(f32(f32(sb) + b[li]) - f32(1)) + 0.5 - float((b[4] - 1) < 0))
+        end = min(ea, eb, strips)
         if end < start:
             return False
         dist = f32(0)
-        for i in range(2 + start, 3 + end):
+        for i in range(xi + start, xi + end + 1):
             dist = f32(dist + (b[i] - a[i] if a[i] < b[i] else a[i] - b[i]))
         return bool(dist < f32(overlap) * f32(end - start + 1))
 
@@ -235,3 +238,51 @@ def laneatt_official():
             _stub("nms", nms=_unusable("nms"))
             _CACHE["laneatt"] = importlib.import_module("lib.models.laneatt").LaneATT
     return _CACHE["laneatt"], os.path.join(reference_dir("lucastabelini-LaneATT"), "data", "culane_anchors_freq.pt")
+
+
+class _ConvModule(torch.nn.Module):
+    """mmcv's ConvModule as the references use it: conv, then batch norm (``bn``) and ReLU when configured;
+    the convolution has a bias exactly when there is no norm (``bias='auto'``)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+                 bias="auto", conv_cfg=None, norm_cfg=None, act_cfg=dict(type="ReLU"), inplace=True, **kwargs):
+        super().__init__()
+        if bias == "auto":
+            bias = norm_cfg is None
+        self.conv = torch.nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias=bias)
+        self.bn = torch.nn.BatchNorm2d(out_channels) if norm_cfg is not None else None
+        self.act = act_cfg is not None
+
+    def forward(self, x):
+        x = self.conv(x)
+        if self.bn is not None:
+            x = self.bn(x)
+        return torch.relu(x) if self.act else x
+
+
+def clrnet_reference():
+    """CLRNet's backbone wrapper, FPN and head classes; stand-ins: mmcv's ConvModule (above), its fp16
+    decorator, the config helpers' third-party imports, and the compiled NMS (the kernel port with CLRNet's
+    77-value layout)."""
+    if "clrnet" not in _CACHE:
+        root = reference_dir("Turoad-CLRNet")
+        import_torchvision()
+        _stub("mmcv")
+        sys.modules["mmcv"].cnn = types.ModuleType("mmcv.cnn")
+        sys.modules["mmcv"].cnn.ConvModule = _ConvModule
+        sys.modules["mmcv.cnn"] = sys.modules["mmcv"].cnn
+        sys.modules["mmcv"].jit = lambda *a, **k: (lambda fn: fn)  # a decorator of the unused accuracy helper
+        _stub("mmcv.runner", auto_fp16=lambda *a, **k: (lambda fn: fn))
+        _stub("addict", Dict=dict)
+        _stub("six", string_types=(str,))
+        _stub("yapf")
+        _stub("yapf.yapflib")
+        _stub("yapf.yapflib.yapf_api", FormatCode=_unusable("FormatCode"))
+        with _isolated(root, ("clrnet",)):
+            _stub("clrnet.ops", nms=lambda boxes, scores, overlap, top_k: line_nms_kernel_port(
+                boxes, scores, overlap, top_k, layout=(2, 4, 5)))
+            heads = importlib.import_module("clrnet.models.heads.clr_head")
+            necks = importlib.import_module("clrnet.models.necks.fpn")
+            backbones = importlib.import_module("clrnet.models.backbones.resnet")
+            _CACHE["clrnet"] = (backbones.ResNetWrapper, necks.FPN, heads.CLRHead, heads)
+    return _CACHE["clrnet"]
