@@ -30,6 +30,15 @@ def _median_ms(fn, repeats: int) -> float:
     return 1e3 * sorted(times)[len(times) // 2]
 
 
+def _numel(value) -> int:
+    """Elements of a unit's input or output: a tensor, or tensors nested in lists, tuples and dicts."""
+    if hasattr(value, "numel"):
+        return int(value.numel())
+    if isinstance(value, dict):
+        value = list(value.values())
+    return sum(_numel(v) for v in value) if isinstance(value, (list, tuple)) else 0
+
+
 def _iteration_ms(rec) -> float:
     marks = []
     real_after = rec._after_iteration
@@ -79,7 +88,7 @@ def child(name: str, iters: int, batch: int) -> dict:
     sizes = {}
     blocks = find_units(q, images[:1], "block")
     hooks = [u.module.register_forward_hook(
-        lambda m, i, o, n=u.name: sizes.__setitem__(n, (i[0].numel() + o.numel()) * 4)) for u in blocks]
+        lambda m, i, o, n=u.name: sizes.__setitem__(n, (_numel(i) + _numel(o)) * 4)) for u in blocks]
     with torch.no_grad():
         q(images[:1])
     for h in hooks:
@@ -165,9 +174,10 @@ def main() -> int:
             return (f"{r[key]:.0f}" + (" (b8)" if "note" in r else "")) if key in r else "—"
 
         peak = f"{r['peak_mb']:.0f}" + (f" ({r['note']})" if "note" in r else "")
+        cache = f"{r['block_cache_mb_512']:.0f} MB ({r['largest_block']})" if "block_cache_mb_512" in r else "—"
         lines.append(f"| {r['model']} | {r['input'][0]}x{r['input'][1]} | {r['params'] / 1e6:.2f} M | "
                      f"{r['macs'] / 1e9:.1f} | {r['fp_ms_b1']:.0f} | {r['fp_ms_b16']:.0f} | {ms('sf_ms')} | "
-                     f"{ms('qdrop_ms')} | {r['block_cache_mb_512']:.0f} MB ({r['largest_block']}) | {peak} |")
+                     f"{ms('qdrop_ms')} | {cache} | {peak} |")
     with open(a.out, "w") as fh:
         fh.write("\n".join(lines) + "\n")
     print("\n".join(lines))
