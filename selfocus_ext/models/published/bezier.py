@@ -19,7 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..base import HeadSpec, LaneModel
+from ..base import HeadSpec
+from .base import PublishedLaneModel
 from ..deform import ModulatedDeformConv2d
 from .catalog import PublishedModel, publish
 from .checkpoint import CheckpointLayout
@@ -68,9 +69,8 @@ class RowProjection(nn.Module):
         return x
 
 
-class BezierPublished(LaneModel):
+class BezierPublished(PublishedLaneModel):
     family = "curve"
-    supports_monte_carlo = False
     head_layers = ["proj_classification", "proj_regression"]
     heads = [HeadSpec("logits", "logits", "confidence", conf_fn="sigmoid"),
              HeadSpec("curves", "curves", "semantic", mask_from="logits")]
@@ -115,9 +115,6 @@ class BezierPublished(LaneModel):
             scores.append(sc)
         return images, scores
 
-    def decode(self, outputs, **kw):
-        images, scores = self.decode_points(outputs, **kw)
-        return self.points_to_laneset(images, scores, max_lanes=4, in_frame=True)
 
 
 for _bb, _size in (("resnet18", "s"), ("resnet34", "m")):

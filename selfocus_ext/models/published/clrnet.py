@@ -25,7 +25,8 @@ from torch import nn
 from ...data.datasets import ModelInput
 from ...lanes.frames import get_frame
 from ...ops.lanes import line_nms
-from ..base import HeadSpec, LaneModel
+from ..base import HeadSpec
+from .base import PublishedLaneModel, kept_rows
 from .catalog import PublishedModel, publish
 from .checkpoint import CheckpointLayout
 from .resnet import DEPTHS, ResNetTrunk
@@ -170,9 +171,8 @@ class CLRHead(nn.Module):
         return cls, lanes
 
 
-class CLRNetPublished(LaneModel):
+class CLRNetPublished(PublishedLaneModel):
     family = "anchor"
-    supports_monte_carlo = False
     head_layers = ["refine.cls_layers", "refine.reg_layers"]
     heads = [HeadSpec("cls", "cls", "confidence", conf_fn="softmax1"),
              HeadSpec("lanes", "lanes", "semantic", mask_from="cls")]
@@ -200,7 +200,7 @@ class CLRNetPublished(LaneModel):
         W = self.model_input.size[0]
         frame = self.model_input.frame
         crop = self.model_input.crop_top
-        ys = torch.linspace(1, 0, steps=POINTS).double()
+        ys = torch.linspace(1, 0, steps=POINTS).double().numpy()
         images, out_scores = [], []
         for b in range(cls.shape[0]):
             keep = scores[b] >= threshold
@@ -214,27 +214,20 @@ class CLRNetPublished(LaneModel):
                 for k in line_nms(nms_in, sc, nms_threshold, top_k, layout=(2, 4, 5)).tolist():
                     lane = pred[k].clone()
                     lane[5] = torch.round(lane[5] * (POINTS - 1))
-                    xs = lane[6:].clone()
+                    xs = lane[6:].numpy().copy()
                     start = min(max(0, int(round(lane[2].item() * (POINTS - 1)))), POINTS - 1)
                     end = min(start + int(round(lane[5].item())) - 1, POINTS - 1)
-                    inside = ((xs[:start] >= 0.0) & (xs[:start] <= 1.0)).numpy()[::-1].cumprod()[::-1].astype(bool)
-                    xs[end + 1:] = -2
-                    head = xs[:start]
-                    head[torch.from_numpy(~inside)] = -2
-                    valid = xs >= 0
-                    lx, ly = xs[valid].flip(0).double(), ys[valid].flip(0)
+                    valid = kept_rows(xs, start, end)
+                    lx, ly = xs[valid][::-1].astype(np.float64), ys[valid][::-1]
                     if len(lx) <= 1:
                         continue
                     ly = (ly * (frame.height - crop) + crop) / frame.height
-                    kept_lanes.append(np.stack([lx.numpy() * frame.width, ly.numpy() * frame.height], 1))
+                    kept_lanes.append(np.stack([lx * frame.width, ly * frame.height], 1))
                     kept_scores.append(float(sc[k]))
             images.append(kept_lanes)
             out_scores.append(kept_scores)
         return images, out_scores
 
-    def decode(self, outputs, **kw):
-        images, scores = self.decode_points(outputs, **kw)
-        return self.points_to_laneset(images, scores, max_lanes=4, in_frame=True)
 
 
 for _bb, _size in (("resnet18", "s"), ("resnet34", "m")):

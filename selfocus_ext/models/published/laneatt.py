@@ -27,7 +27,8 @@ from torch import nn
 from ...data.datasets import ModelInput
 from ...lanes.frames import get_frame
 from ...ops.lanes import line_nms
-from ..base import HeadSpec, LaneModel
+from ..base import HeadSpec
+from .base import PublishedLaneModel, kept_rows
 from .catalog import PublishedModel, publish
 from .checkpoint import CheckpointError, CheckpointLayout
 from .resnet import DEPTHS, ResNetTrunk
@@ -73,9 +74,8 @@ def line_anchors(ys: torch.Tensor, width: int, lateral: int = 72, bottom: int = 
     return torch.stack(rows)
 
 
-class LaneATTPublished(LaneModel):
+class LaneATTPublished(PublishedLaneModel):
     family = "anchor"
-    supports_monte_carlo = False
     head_layers = ["cls_layer", "reg_layer"]
     heads = [HeadSpec("cls", "cls", "confidence", conf_fn="softmax1"),
              HeadSpec("reg", "reg", "semantic", mask_from="cls")]
@@ -158,11 +158,7 @@ class LaneATTPublished(LaneModel):
                 xs = (lane[2:] / w).numpy().copy()
                 start = int(round(lane[0].item() * (POINTS - 1)))
                 end = min(start + int(round(lane[1].item())) - 1, POINTS - 1)
-                inside = ((xs[:start] >= 0.0) & (xs[:start] <= 1.0))[::-1].cumprod()[::-1].astype(bool)
-                xs[end + 1:] = -2  # python slicing, negative ends included, as published
-                head = xs[:start]
-                head[~inside] = -2
-                valid = xs >= 0
+                valid = kept_rows(xs, start, end)
                 lx, ly = xs[valid][::-1], ys[valid][::-1]
                 if len(lx) <= 1:
                     continue
@@ -172,9 +168,6 @@ class LaneATTPublished(LaneModel):
             out_scores.append(kept)
         return images, out_scores
 
-    def decode(self, outputs, **kw):
-        images, scores = self.decode_points(outputs, **kw)
-        return self.points_to_laneset(images, scores, max_lanes=4, in_frame=True)
 
 
 def attach_anchors(model: LaneATTPublished, path: Optional[str]) -> None:

@@ -20,7 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..base import HeadSpec, LaneModel
+from ..base import HeadSpec
+from .base import PublishedLaneModel
 from ..lstr import MLP, DecoderLayer, EncoderLayer, QUERIES, sine_position
 from .catalog import PublishedModel, publish
 from .checkpoint import CheckpointLayout
@@ -60,9 +61,8 @@ def cubic_with_projection(curves: torch.Tensor, y: torch.Tensor) -> torch.Tensor
     return c[0] / (y - c[1]) ** 2 + c[2] / (y - c[1]) + c[3] + c[4] * y - c[5]
 
 
-class LSTRPublished(LaneModel):
+class LSTRPublished(PublishedLaneModel):
     family = "curve"
-    supports_monte_carlo = False
     head_layers = ["class_embed", "specific.4", "shared.4"]
     heads = [HeadSpec("logits", "logits", "confidence", conf_fn="softmax1"),
              HeadSpec("curves", "curves", "semantic", mask_from="logits")]
@@ -128,9 +128,6 @@ class LSTRPublished(LaneModel):
             scores.append(sc)
         return images, scores
 
-    def decode(self, outputs, **kw):
-        images, scores = self.decode_points(outputs, **kw)
-        return self.points_to_laneset(images, scores, max_lanes=max(4, kw.get("max_lanes", 4)), in_frame=True)
 
 
 for _bb, _size, _name in (("resnet18s", "s", "lstr-r18s"), ("resnet34", "m", "lstr-r34")):

@@ -19,7 +19,8 @@ from torch import nn
 
 from ...data.datasets import ModelInput
 from ...lanes.frames import get_frame
-from ..base import HeadSpec, LaneModel
+from ..base import HeadSpec
+from .base import PublishedLaneModel
 from .catalog import PublishedModel, publish
 from .checkpoint import CheckpointLayout
 from .resnet import DEPTHS, ResNetTrunk
@@ -196,11 +197,11 @@ def prune_lanes(conf: np.ndarray, threshold: float, max_lanes: int) -> np.ndarra
     return keep
 
 
-class PublishedSegmentation(LaneModel):
+class PublishedSegmentation(PublishedLaneModel):
     """Shared heads and post-processing of the published segmentation detectors."""
 
     family = "segmentation"
-    supports_monte_carlo = False
+    max_lanes = SLOTS
     heads = [HeadSpec("lane", "lane", "confidence", conf_fn="sigmoid"),
              HeadSpec("out", "out", "semantic", mask_from="lane")]
 
@@ -255,9 +256,6 @@ class PublishedSegmentation(LaneModel):
             scores.append(sc)
         return images, scores
 
-    def decode(self, outputs, **kw):
-        images, scores = self.decode_points(outputs, **kw)
-        return self.points_to_laneset(images, scores, max_lanes=SLOTS, in_frame=True)
 
 
 class SCNNPublished(PublishedSegmentation):

@@ -17,7 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..base import HeadSpec, LaneModel
+from ..base import HeadSpec
+from .base import PublishedLaneModel
 from .catalog import PublishedModel, publish
 from .checkpoint import CheckpointLayout
 from .resnet import DEPTHS, ResNetTrunk
@@ -29,9 +30,9 @@ GRID, ROWS, LANES = 200, 18, 4
 LAYOUT = CheckpointLayout(SOURCE, top_keys=("model",), ignore=(r"^aux_",))
 
 
-class UFLDPublished(LaneModel):
+class UFLDPublished(PublishedLaneModel):
     family = "row-anchor"
-    supports_monte_carlo = False
+    max_lanes = LANES
     head_layers = ["cls.2"]
     heads = [HeadSpec("exist", "exist", "confidence", conf_fn="sigmoid"),
              HeadSpec("loc", "loc", "semantic", mask_from="exist")]
@@ -83,9 +84,6 @@ class UFLDPublished(LaneModel):
             scores.append(sc)
         return images, scores
 
-    def decode(self, outputs, **kw):
-        images, scores = self.decode_points(outputs, **kw)
-        return self.points_to_laneset(images, scores, max_lanes=LANES, in_frame=True)
 
 
 for _bb, _size in (("resnet18", "s"), ("resnet34", "m")):
