@@ -62,13 +62,16 @@ class ReducedResNet(nn.Module):
         return self.layer4(self.layer3(self.layer2(self.layer1(self.stem(x)))))
 
 
-def sine_position(h: int, w: int, dim: int, temperature: float = 10000.0) -> torch.Tensor:
+def sine_position(h: int, w: int, dim: int, temperature: float = 10000.0, normalize: bool = True) -> torch.Tensor:
     """[dim, h, w] 2-D sine encoding: the first half encodes the row, the second the column, each as
-    interleaved sin/cos of the normalised position (in (0, 2 pi]) at geometrically spaced frequencies."""
+    interleaved sin/cos of the position (1-based; normalised to (0, 2 pi] unless ``normalize`` is False) at
+    geometrically spaced frequencies."""
     half = dim // 2
     freq = temperature ** (2 * (torch.arange(half) // 2).float() / half)
-    ys = torch.arange(1, h + 1, dtype=torch.float32) / h * 2 * math.pi
-    xs = torch.arange(1, w + 1, dtype=torch.float32) / w * 2 * math.pi
+    ys = torch.arange(1, h + 1, dtype=torch.float32)
+    xs = torch.arange(1, w + 1, dtype=torch.float32)
+    if normalize:
+        ys, xs = ys / h * 2 * math.pi, xs / w * 2 * math.pi
 
     def encode(pos):  # [n] -> [n, half]
         a = pos[:, None] / freq[None, :]

@@ -286,3 +286,130 @@ def clrnet_reference():
             backbones = importlib.import_module("clrnet.models.backbones.resnet")
             _CACHE["clrnet"] = (backbones.ResNetWrapper, necks.FPN, heads.CLRHead, heads)
     return _CACHE["clrnet"]
+
+
+def _provide(module: str, **attrs) -> types.ModuleType:
+    """A stand-in module (created if absent, attached to its parent) with the given names added where
+    missing: several references share the ``mmcv`` stand-ins."""
+    m = sys.modules.get(module)
+    if m is None:
+        m = sys.modules[module] = types.ModuleType(module)
+        if "." in module:
+            parent, _, child = module.rpartition(".")
+            setattr(_provide(parent), child, m)
+    for k, v in attrs.items():
+        if not hasattr(m, k):
+            setattr(m, k, v)
+    return m
+
+
+class _Registry:
+    """mmcv's Registry as the model files use it: ``@REG.register_module`` with or without a call."""
+
+    def register_module(self, cls=None, **kwargs):
+        return cls if cls is not None else (lambda c: c)
+
+
+def _mmcv_for_mmdet_forks():
+    """The mmcv names the mmdetection forks' model files import: the ConvModule replica, builders of a plain
+    convolution / batch norm (mmcv's naming: ``bn<postfix>``), no-op initialisers and fp16 decorator."""
+    noop = lambda *a, **k: None
+    _provide("mmcv", Timer=_unusable("Timer"), Config=_unusable("Config"), DictAction=_unusable("DictAction"))
+    _provide("mmcv.cnn", ConvModule=_ConvModule, xavier_init=noop, constant_init=noop, kaiming_init=noop,
+             normal_init=noop, bias_init_with_prob=lambda p: 0.0,
+             build_conv_layer=lambda cfg, *a, **k: torch.nn.Conv2d(*a, **k),
+             build_norm_layer=lambda cfg, n, postfix="": (f"bn{postfix}", torch.nn.BatchNorm2d(n)))
+    _provide("mmcv.runner", load_checkpoint=_unusable("load_checkpoint"), get_dist_info=_unusable("get_dist_info"),
+             init_dist=_unusable("init_dist"), auto_fp16=lambda *a, **k: (lambda fn: fn))
+    _provide("mmcv.parallel", MMDataParallel=_unusable("MMDataParallel"),
+             MMDistributedDataParallel=_unusable("MMDistributedDataParallel"))
+    _provide("mmcv.utils", Registry=lambda *a, **k: _Registry(), build_from_cfg=_unusable("build_from_cfg"))
+
+
+def _load_file(name: str, path: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@contextlib.contextmanager
+def _mmdet_fork(root: str, alias: str, extra_mmdet=None):
+    """Model files of an mmdetection fork, imported one at a time as ``<alias>.models.<package>.<file>``
+    without running the packages' ``__init__`` (their registries pull in every model, dataset and compiled
+    op). ``..builder`` is a stand-in registry module; the absolute ``mmdet.*`` names the files import are
+    stand-ins for the import's duration (``extra_mmdet``: more of them, module -> names)."""
+    _mmcv_for_mmdet_forks()
+    models = os.path.join(root, "mmdet", "models")
+    for pkg in ("", ".models", ".models.necks", ".models.dense_heads", ".models.detectors", ".models.backbones",
+                ".models.utils", ".models.losses"):
+        m = types.ModuleType(alias + pkg)
+        m.__path__ = [os.path.join(root, "mmdet", *pkg.split(".")[1:])]
+        sys.modules[alias + pkg] = m
+    reg = _Registry()
+    sys.modules[alias + ".models.builder"] = types.SimpleNamespace(
+        HEADS=reg, NECKS=reg, DETECTORS=reg, BACKBONES=reg, LOSSES=reg, build_loss=_unusable("build_loss"))
+    sys.modules[alias + ".models.detectors.single_stage"] = types.SimpleNamespace(
+        SingleStageDetector=torch.nn.Module)
+    sys.modules[alias + ".models.losses"].CondLaneLoss = _unusable("CondLaneLoss")
+    stand_ins = {"mmdet.core": dict(auto_fp16=lambda *a, **k: (lambda fn: fn)),
+                 "mmdet.ops": dict(build_plugin_layer=_unusable("build_plugin_layer")),
+                 "mmdet.utils": dict(get_root_logger=_unusable("get_root_logger"))}
+    for k, v in (extra_mmdet or {}).items():
+        stand_ins.setdefault(k, {}).update(v)
+    saved = {k: v for k, v in sys.modules.items() if k.split(".")[0] == "mmdet"}
+    for k in saved:
+        del sys.modules[k]
+    for k, v in stand_ins.items():
+        _provide(k, **v)
+    try:
+        utils = sys.modules[alias + ".models.utils"]
+        utils.ResLayer = _load_file(alias + ".models.utils.res_layer", os.path.join(models, "utils", "res_layer.py")).ResLayer
+        yield lambda rel: _load_file(alias + ".models." + rel.replace("/", ".")[:-3], os.path.join(models, rel))
+    finally:
+        for k in [k for k in sys.modules if k.split(".")[0] == "mmdet"]:
+            del sys.modules[k]
+        sys.modules.update(saved)
+
+
+@contextlib.contextmanager
+def cuda_calls_on_cpu():
+    """The forks' test-time code moves constants with ``.cuda()`` and builds some on ``device='cuda'``: here
+    those stay on the CPU, and ``np.long`` (removed from numpy, used by CondLaneNet's head) is int64."""
+    import numpy as np
+
+    original_cuda, had_long = torch.Tensor.cuda, hasattr(np, "long")
+    torch.Tensor.cuda = lambda self, *a, **k: self
+    if not had_long:
+        np.long = np.int64
+    try:
+        yield
+    finally:
+        torch.Tensor.cuda = original_cuda
+        if not had_long:
+            del np.long
+
+
+def condlanenet_reference():
+    """CondLaneNet's ResNet, TransConvFPN, CondLaneHead, CondLanePostProcessor and its CULane writer's
+    ``adjust_result``, from the official mmdetection fork (see ``_mmdet_fork``)."""
+    if "condlane" not in _CACHE:
+        root = reference_dir("aliyun-conditional-lane-detection")
+        with _mmdet_fork(root, "condlane_ref") as load:
+            resnet = load("backbones/resnet.py")
+            neck = load("necks/trans_fpn.py")
+            head = load("dense_heads/condlanenet_head.py")
+            detector = load("detectors/condlanenet.py")
+            _provide("mmdet.datasets", build_dataloader=_unusable("build_dataloader"),
+                     build_dataset=_unusable("build_dataset"))
+            _provide("mmdet.models", build_detector=_unusable("build_detector"))
+            _provide("mmdet.models.detectors.condlanenet", CondLaneNet=detector.CondLaneNet,
+                     CondLanePostProcessor=detector.CondLanePostProcessor)
+            _provide("mmdet.utils.general_utils", mkdir=_unusable("mkdir"))
+            with _isolated(root, ("tools",)):
+                writer = importlib.import_module("tools.condlanenet.culane.test_culane")
+        _CACHE["condlane"] = types.SimpleNamespace(
+            ResNet=resnet.ResNet, TransConvFPN=neck.TransConvFPN, CondLaneHead=head.CondLaneHead,
+            PostProcessor=detector.CondLanePostProcessor, adjust_result=writer.adjust_result)
+    return _CACHE["condlane"]

@@ -29,6 +29,7 @@ from ..base import HeadSpec
 from .base import PublishedLaneModel, kept_rows
 from .catalog import PublishedModel, publish
 from .checkpoint import CheckpointLayout
+from .layers import ConvModule
 from .resnet import DEPTHS, ResNetTrunk
 
 BGR_MEAN = (103.939, 116.779, 123.68)
@@ -49,34 +50,11 @@ LAYOUT = CheckpointLayout("CLRNet", top_keys=("net", "model", "state_dict"), ren
                           ignore=(r"^refine\.seg_decoder\.", r"^refine\.criterion\."), transform=_bgr_to_rgb)
 
 
-class ConvNorm(nn.Module):
-    """A convolution with batch norm and ReLU (mmcv's ConvModule names: ``conv``, ``bn``)."""
-
-    def __init__(self, cin, cout, k, padding=0):
-        super().__init__()
-        self.conv = nn.Conv2d(cin, cout, k, padding=padding, bias=False)
-        self.bn = nn.BatchNorm2d(cout)
-
-    def forward(self, x):
-        return F.relu(self.bn(self.conv(x)))
-
-
-class PlainConv(nn.Module):
-    """A convolution with bias and nothing after it (ConvModule without norm and activation)."""
-
-    def __init__(self, cin, cout, k, padding=0):
-        super().__init__()
-        self.conv = nn.Conv2d(cin, cout, k, padding=padding)
-
-    def forward(self, x):
-        return self.conv(x)
-
-
 class FPN(nn.Module):
     def __init__(self, in_channels=(128, 256, 512), out=DIM):
         super().__init__()
-        self.lateral_convs = nn.ModuleList(PlainConv(c, out, 1) for c in in_channels)
-        self.fpn_convs = nn.ModuleList(PlainConv(out, out, 3, 1) for _ in in_channels)
+        self.lateral_convs = nn.ModuleList(ConvModule(c, out, 1, norm=False, act=False) for c in in_channels)
+        self.fpn_convs = nn.ModuleList(ConvModule(out, out, 3, padding=1, norm=False, act=False) for _ in in_channels)
 
     def forward(self, feats):
         lat = [conv(f) for conv, f in zip(self.lateral_convs, feats)]
@@ -92,12 +70,12 @@ class ROIGather(nn.Module):
     def __init__(self, channels=DIM, priors=PRIORS, samples=SAMPLES, hidden=DIM, stages=STAGES, mid=48):
         super().__init__()
         self.channels, self.priors = channels, priors
-        self.f_key = ConvNorm(channels, channels, 1)
+        self.f_key = ConvModule(channels, channels, 1)
         self.f_query = nn.Sequential(nn.Conv1d(priors, priors, 1, groups=priors), nn.ReLU())
         self.f_value = nn.Conv2d(channels, channels, 1)
         self.W = nn.Conv1d(priors, priors, 1, groups=priors)
-        self.convs = nn.ModuleList(ConvNorm(channels, mid, (9, 1), (4, 0)) for _ in range(stages))
-        self.catconv = nn.ModuleList(ConvNorm(mid * (i + 1), channels, (9, 1), (4, 0)) for i in range(stages))
+        self.convs = nn.ModuleList(ConvModule(channels, mid, (9, 1), padding=(4, 0)) for _ in range(stages))
+        self.catconv = nn.ModuleList(ConvModule(mid * (i + 1), channels, (9, 1), padding=(4, 0)) for i in range(stages))
         self.fc = nn.Linear(samples * hidden, hidden)
         self.fc_norm = nn.LayerNorm(hidden)
 
