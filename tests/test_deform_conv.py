@@ -119,3 +119,29 @@ def test_cuda_matches_cpu(case, gen):
     out_d.backward(grad.cuda())
     for a, b in zip(cpu, dev):
         torch.testing.assert_close(b.grad.cpu(), a.grad, rtol=1e-3, atol=1e-3)
+
+
+def test_one_dimensional_layer_without_modulation(gen):
+    """GANet's 1 x k layer: zero offsets are a plain 1 x k convolution; random offsets equal the reference op
+    with a unit mask; quantized at 8 bits it stays close to the float layer."""
+    from selfocus_ext.models.deform import DeformConv1d
+    from selfocus_ext.quant.modules import QUANT_TYPES
+
+    layer = DeformConv1d(6, 4, 7, 1, 3)
+    x = torch.randn(2, 6, 5, 12, generator=gen)
+    zero = torch.zeros(2, 14, 5, 12)
+    torch.testing.assert_close(layer(x, zero), torch.nn.functional.conv2d(x, layer.weight, None, 1, (0, 3)),
+                               rtol=1e-5, atol=1e-5)
+    offset = torch.randn(2, 14, 5, 12, generator=gen) * 2
+    want = reference.deform_conv2d(x, offset, torch.ones(2, 7, 5, 12), layer.weight, None, (1, 1), (0, 3), (1, 1), 1, 1)
+    torch.testing.assert_close(layer(x, offset), want, rtol=1e-5, atol=1e-5)
+    q = QUANT_TYPES[DeformConv1d](layer, 8, 8, "minmax", "minmax")
+    q.weight_quantizer.calibrate(q.weight)
+    q.input_quantizer.begin_sign_pass()
+    q(x, offset)
+    q.input_quantizer.begin_observe_pass()
+    q(x, offset)
+    q.input_quantizer.end_calibration()
+    out = q(x, offset)
+    assert out.shape == want.shape
+    assert (out - want).abs().max() < 0.05 * want.abs().max()

@@ -9,7 +9,7 @@ from .base import LaneModel
 def count_macs(model: LaneModel) -> int:
     """Multiply-accumulates of one forward pass at the model's input size: convolutions (deformable and
     transposed included) and linear layers; matrix products between activations (attention) are not counted."""
-    from .deform import ModulatedDeformConv2d
+    from .deform import DeformConv1d, ModulatedDeformConv2d
 
     total = 0
 
@@ -28,7 +28,7 @@ def count_macs(model: LaneModel) -> int:
 
     hooks = []
     for m in model.modules():
-        if isinstance(m, (torch.nn.Conv1d, torch.nn.Conv2d, ModulatedDeformConv2d)):
+        if isinstance(m, (torch.nn.Conv1d, torch.nn.Conv2d, ModulatedDeformConv2d, DeformConv1d)):
             hooks.append(m.register_forward_hook(conv_hook))
         elif isinstance(m, torch.nn.ConvTranspose2d):
             hooks.append(m.register_forward_hook(transposed_hook))

@@ -39,3 +39,25 @@ class ModulatedDeformConv2d(nn.Module):
         offset, mask = offsets_and_mask(self.conv_offset(x if guide is None else torch.cat([x, guide], 1)))
         return deform_conv2d(x, offset, mask, self.weight, self.bias, self.stride, self.padding, self.dilation,
                              self.groups, self.offset_groups)
+
+
+class DeformConv1d(nn.Module):
+    """A 1 x k deformable convolution without modulation or bias (GANet's ``DeformConv1D``): the offsets
+    ([B, 2k, H, W], (dy, dx) per tap) are an input, computed by the caller; the sampling is
+    ``selfocus::deform_conv2d`` with a unit mask. Parameter name as published: ``weight`` [out, in, 1, k]."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0):
+        super().__init__()
+        self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel_size
+        self.stride, self.padding, self.dilation = (1, stride), (0, padding), (1, 1)
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels, 1, kernel_size))
+        self.bias = None
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+
+    def forward(self, x, offset):
+        return deform_conv1d(x, offset, self.weight, self.stride, self.padding)
+
+
+def deform_conv1d(x, offset, weight, stride, padding, bias=None):
+    mask = offset.new_ones(offset.shape[0], offset.shape[1] // 2, *offset.shape[2:])
+    return deform_conv2d(x, offset, mask, weight, bias, stride, padding, (1, 1), 1, 1)

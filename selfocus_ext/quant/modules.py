@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..models.deform import ModulatedDeformConv2d, offsets_and_mask
+from ..models.deform import DeformConv1d, ModulatedDeformConv2d, deform_conv1d, offsets_and_mask
 from ..ops.deform import deform_conv2d
 from .quantizers import ActQuantizer, WeightQuantizer
 
@@ -68,5 +68,17 @@ class QuantModulatedDeformConv2d(QuantLayer):
                              self.padding, self.dilation, self.groups, self.offset_groups)
 
 
+class QuantDeformConv1d(QuantLayer):
+    """A 1 x k deformable convolution with quantized weights and input; its offsets come from the caller's
+    (quantized) layers."""
+
+    def __init__(self, layer: DeformConv1d, *args):
+        super().__init__(layer, *args)
+        self.stride, self.padding = layer.stride, layer.padding
+
+    def forward(self, x, offset):
+        return deform_conv1d(self.input_quantizer(x), offset, self.qweight(), self.stride, self.padding, self.bias)
+
+
 QUANT_TYPES = {nn.Conv2d: QuantConv2d, nn.Conv1d: QuantConv1d, nn.Linear: QuantLinear,
-               ModulatedDeformConv2d: QuantModulatedDeformConv2d}
+               ModulatedDeformConv2d: QuantModulatedDeformConv2d, DeformConv1d: QuantDeformConv1d}

@@ -413,3 +413,50 @@ def condlanenet_reference():
             ResNet=resnet.ResNet, TransConvFPN=neck.TransConvFPN, CondLaneHead=head.CondLaneHead,
             PostProcessor=detector.CondLanePostProcessor, adjust_result=writer.adjust_result)
     return _CACHE["condlane"]
+
+
+class _DeformConv1D(torch.nn.Module):
+    """GANet's ``DeformConv1D`` (1 x k, no modulation, no bias), computed by the project's plain-torch
+    reference op with a unit mask."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+                 deformable_groups=1, bias=False):
+        super().__init__()
+        self.stride, self.padding, self.dilation = (1, stride), (0, padding), (1, dilation)
+        self.groups, self.deformable_groups = groups, deformable_groups
+        self.weight = torch.nn.Parameter(torch.zeros(out_channels, in_channels // groups, 1, kernel_size))
+
+    def forward(self, x, offset):
+        from selfocus_ext.ops import reference
+
+        mask = offset.new_ones(offset.shape[0], offset.shape[1] // 2, *offset.shape[2:])
+        return reference.deform_conv2d(x, offset, mask, self.weight, None, self.stride, self.padding, self.dilation,
+                                       self.groups, self.deformable_groups)
+
+
+def ganet_reference():
+    """GANet's ResNet, DeformFPN (with LanePointsConv), GANetHeadFast, PostProcessor and its CULane writer's
+    ``adjust_result``, from the official mmdetection fork (see ``_mmdet_fork``); its CUDA-only
+    ``DeformConv1D`` stood in by the project's reference op."""
+    if "ganet" not in _CACHE:
+        root = reference_dir("Wolfwjs-GANet")
+        core = {n: _unusable(n) for n in ("PointGenerator", "build_assigner", "build_sampler", "images_to_levels",
+                                          "multi_apply", "multiclass_nms", "unmap")}
+        extra = {"mmdet.core": core, "mmdet.ops": dict(DeformConv=_unusable("DeformConv"), DeformConv1D=_DeformConv1D)}
+        with _mmdet_fork(root, "ganet_ref", extra) as load:
+            resnet = load("backbones/resnet.py")
+            points = load("dense_heads/lanepoints_conv.py")
+            _provide("mmdet.models.dense_heads", LanePointsConv=points.LanePointsConv)
+            neck = load("necks/dcn_fpn.py")
+            head = load("dense_heads/ganet_head.py")
+            _provide("mmdet.datasets", build_dataloader=_unusable("build_dataloader"),
+                     build_dataset=_unusable("build_dataset"))
+            _provide("mmdet.models", build_detector=_unusable("build_detector"))
+            _provide("mmdet.utils.general_utils", mkdir=_unusable("mkdir"))
+            with _isolated(root, ("tools",)):
+                post = importlib.import_module("tools.ganet.post_process")
+                writer = importlib.import_module("tools.ganet.culane.test_dataset")
+        _CACHE["ganet"] = types.SimpleNamespace(
+            ResNet=resnet.ResNet, DeformFPN=neck.DeformFPN, GANetHeadFast=head.GANetHeadFast, head_module=head,
+            PostProcessor=post.PostProcessor, adjust_result=writer.adjust_result)
+    return _CACHE["ganet"]

@@ -4,7 +4,7 @@ with the project's modules and names, with converters for those implementations'
 ``catalog()`` lists them; ``selfocus_ext.models.load(NAME, checkpoint=FILE)`` builds one and loads a user's
 checkpoint (no weights ship: they are the user's).
 """
-from . import bezier, clrnet, condlane, laneatt, lstr, segmentation, ufld  # noqa: F401  (declare their models)
+from . import bezier, clrnet, condlane, ganet, laneatt, lstr, segmentation, ufld  # noqa: F401  (declare their models)
 from .catalog import PublishedModel, catalog, listing, published
 from .checkpoint import CheckpointError, CheckpointLayout, load_checkpoint
 
