@@ -460,3 +460,39 @@ def ganet_reference():
             ResNet=resnet.ResNet, DeformFPN=neck.DeformFPN, GANetHeadFast=head.GANetHeadFast, head_module=head,
             PostProcessor=post.PostProcessor, adjust_result=writer.adjust_result)
     return _CACHE["ganet"]
+
+
+class _AttrDict(dict):
+    """A config as the RESA code reads it: ``cfg.backbone.resnet`` and ``'key' in cfg.backbone``."""
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def resa_official():
+    """The official RESA's ``RESANet`` and its CULane data set class (for ``probmap2lane``), with a config
+    object holding its CULane settings (``resa_official_config``)."""
+    if "resa" not in _CACHE:
+        root = reference_dir("ZJULearning-resa")
+        import_torchvision()
+        _stub("six", string_types=(str,))
+        _stub("addict", Dict=dict)
+        _stub("yapf")
+        _stub("yapf.yapflib")
+        _stub("yapf.yapflib.yapf_api", FormatCode=_unusable("FormatCode"))
+        with _isolated(root, ("models", "utils", "datasets")):
+            net = importlib.import_module("models.resa").RESANet
+            culane = importlib.import_module("datasets.culane").CULane
+        _CACHE["resa"] = (net, culane)
+    return _CACHE["resa"]
+
+
+def resa_official_config(img_width=800, img_height=288):
+    d = _AttrDict
+    return d(backbone=d(resnet="resnet50", pretrained=False, replace_stride_with_dilation=[False, True, True],
+                        out_conv=True, fea_stride=8),
+             resa=d(alpha=2.0, iter=4, input_channel=128, conv_stride=9), decoder="PlainDecoder",
+             img_width=img_width, img_height=img_height, cut_height=240, num_classes=5)

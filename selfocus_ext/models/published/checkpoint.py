@@ -40,6 +40,17 @@ class CheckpointLayout:
     transform: Optional[Callable[[Dict[str, torch.Tensor]], Dict[str, torch.Tensor]]] = None
 
 
+def flip_first_conv(key: str):
+    """A layout transform for implementations that read images as OpenCV does (BGR): the first convolution's
+    input channels reversed, which computes the same function of the RGB image the project feeds."""
+    def transform(state):
+        out = dict(state)
+        if key in out:
+            out[key] = out[key].flip(1).contiguous()
+        return out
+    return transform
+
+
 def _weights(obj, layout: CheckpointLayout, path: str) -> Dict[str, torch.Tensor]:
     if isinstance(obj, Mapping):
         for key in layout.top_keys:

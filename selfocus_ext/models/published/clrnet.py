@@ -28,7 +28,7 @@ from ...ops.lanes import line_nms
 from ..base import HeadSpec
 from .base import PublishedLaneModel, kept_rows
 from .catalog import PublishedModel, publish
-from .checkpoint import CheckpointLayout
+from .checkpoint import CheckpointLayout, flip_first_conv
 from .layers import ConvModule
 from .resnet import DEPTHS, ResNetTrunk
 
@@ -38,16 +38,9 @@ CLRNET_INPUT = ModelInput(get_frame("culane"), (800, 320), 270.0, mean=tuple(m /
 POINTS, PRIORS, SAMPLES, STAGES, DIM = 72, 192, 36, 3, 64
 
 
-def _bgr_to_rgb(state):
-    out = dict(state)
-    key = "backbone.model.conv1.weight"
-    if key in out:
-        out[key] = out[key].flip(1).contiguous()
-    return out
-
-
 LAYOUT = CheckpointLayout("CLRNet", top_keys=("net", "model", "state_dict"), renames=((r"^heads\.", "refine."),),
-                          ignore=(r"^refine\.seg_decoder\.", r"^refine\.criterion\."), transform=_bgr_to_rgb)
+                          ignore=(r"^refine\.seg_decoder\.", r"^refine\.criterion\."),
+                          transform=flip_first_conv("backbone.model.conv1.weight"))
 
 
 class FPN(nn.Module):

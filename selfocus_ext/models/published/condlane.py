@@ -38,7 +38,7 @@ from ...lanes.frames import get_frame
 from ..base import HeadSpec
 from .base import PublishedLaneModel
 from .catalog import PublishedModel, publish
-from .checkpoint import CheckpointLayout
+from .checkpoint import CheckpointLayout, flip_first_conv
 from .layers import AttentionEncoder, ConvModule, stride_grid
 from .resnet import DEPTHS, ResNetTrunk
 
@@ -49,16 +49,6 @@ MMDET_CULANE_INPUT = ModelInput(get_frame("culane"), (800, 320), 270.0, mean=tup
 DIM = 64
 DYNAMIC = DIM + 2 + 1  # one dynamic 1x1 conv: (x, y, features) weights and a bias
 MASK_BIAS = 2.19  # subtracted from both dynamic convs' biases, as published
-
-
-def flip_first_conv(key: str):
-    """A checkpoint transform: the first convolution's input channels reversed (BGR-trained -> RGB input)."""
-    def transform(state):
-        out = dict(state)
-        if key in out:
-            out[key] = out[key].flip(1).contiguous()
-        return out
-    return transform
 
 
 MMDET = "official (mmdetection fork)"

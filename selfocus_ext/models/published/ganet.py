@@ -34,8 +34,8 @@ from ..deform import DeformConv1d
 from ...data.datasets import ModelInput
 from .base import PublishedLaneModel
 from .catalog import PublishedModel, publish
-from .checkpoint import CheckpointLayout
-from .condlane import DIM, MMDET, MMDET_CULANE_INPUT, CenterHead, flip_first_conv
+from .checkpoint import CheckpointLayout, flip_first_conv
+from .condlane import DIM, MMDET, MMDET_CULANE_INPUT, CenterHead
 from .layers import AttentionEncoder, ConvModule, stride_grid
 from .resnet import DEPTHS, ResNetTrunk
 

@@ -30,7 +30,7 @@ from ...ops.lanes import line_nms
 from ..base import HeadSpec
 from .base import PublishedLaneModel, kept_rows
 from .catalog import PublishedModel, publish
-from .checkpoint import CheckpointError, CheckpointLayout
+from .checkpoint import CheckpointError, CheckpointLayout, flip_first_conv
 from .resnet import DEPTHS, ResNetTrunk
 
 LANEATT_INPUT = ModelInput(get_frame("culane"), (640, 360), 0.0, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
@@ -42,21 +42,12 @@ BOTTOM = (165., 150., 141., 131., 120., 108., 100., 90., 80., 72., 60., 49., 39.
 PAD_LAYOUT = CheckpointLayout("pytorch-auto-drive", top_keys=("model",), inject=(("length_adds_start_x", 1.0),))
 
 
-def _bgr_to_rgb(state):
-    """The official code feeds images as OpenCV reads them (BGR); the project feeds RGB: the first
-    convolution's input channels are reversed, which computes the same function of the RGB image."""
-    out = dict(state)
-    if "backbone.conv1.weight" in out:
-        out["backbone.conv1.weight"] = out["backbone.conv1.weight"].flip(1).contiguous()
-    return out
-
-
 # torchvision's ResNet children as a Sequential: 0 conv1, 1 bn1, 4..7 layer1..layer4
 OFFICIAL_LAYOUT = CheckpointLayout(
     "LaneATT (official)", top_keys=("model",),
     renames=((r"^feature_extractor\.0\.", "backbone.conv1."), (r"^feature_extractor\.1\.", "backbone.bn1."),
              (r"^feature_extractor\.([4-7])\.", lambda m: f"backbone.layer{int(m.group(1)) - 3}.")),
-    inject=(("length_adds_start_x", 0.0),), transform=_bgr_to_rgb)
+    inject=(("length_adds_start_x", 0.0),), transform=flip_first_conv("backbone.conv1.weight"))
 
 
 def line_anchors(ys: torch.Tensor, width: int, lateral: int = 72, bottom: int = 128) -> torch.Tensor:

@@ -22,8 +22,8 @@ from ...lanes.frames import get_frame
 from ..base import HeadSpec
 from .base import PublishedLaneModel
 from .catalog import PublishedModel, publish
-from .checkpoint import CheckpointLayout
-from .resnet import DEPTHS, ResNetTrunk
+from .checkpoint import CheckpointLayout, flip_first_conv
+from .resnet import BOTTLENECK_DEPTHS, DEPTHS, ResNetTrunk
 
 SLOTS = 4
 PAD = "pytorch-auto-drive"
@@ -296,6 +296,104 @@ class RESAPublished(PublishedSegmentation):
         f = self.spatial_conv(self.channel_reducer(self.backbone(x)["layer3"]))
         return {"out": self.decoder(f), "lane": self.lane_classifier(f)}
 
+
+RESA_OFFICIAL = "official RESA"
+# the implementation's CULane input: below row 240, 800x288, BGR pixels minus their means (0-255 scale)
+RESA_INPUT = ModelInput(get_frame("culane"), (800, 288), 240.0, mean=tuple(m / 255 for m in (123.68, 116.779, 103.939)),
+                        std=(1 / 255,) * 3)
+# official names -> the project's: ``resa.conv_d0`` -> ``resa.conv_d.0``; its ``heads`` (the existence head) ->
+# ``exist_head`` (``heads`` declares a model's outputs here)
+RESA_LAYOUT = CheckpointLayout(RESA_OFFICIAL, top_keys=("net",), strip_prefixes=("module.",),
+                               renames=((r"^resa\.conv_([durl])(\d+)\.", r"resa.conv_\1.\2."),
+                                        (r"^heads\.", "exist_head.")),
+                               transform=flip_first_conv("backbone.model.conv1.weight"))
+
+
+class PlainDecoder(nn.Module):
+    """The official RESA's CULane decoder: a 1x1 convolution to the 5 maps (at stride 8; decoding resizes)."""
+
+    def __init__(self, cin: int = 128, classes: int = SLOTS + 1):
+        super().__init__()
+        self.conv8 = nn.Conv2d(cin, classes, 1)
+
+    def forward(self, x):
+        return self.conv8(x)
+
+
+class ExistenceFromMaps(nn.Module):
+    """The official RESA's existence head: its own 1x1 maps, softmax, 2x2 average pool, two linear layers."""
+
+    def __init__(self, flattened: int = 4500, slots: int = SLOTS, cin: int = 128):
+        super().__init__()
+        self.conv8 = nn.Conv2d(cin, slots + 1, 1)
+        self.fc9 = nn.Linear(flattened, 128)
+        self.fc10 = nn.Linear(128, slots)
+
+    def forward(self, x):
+        y = F.avg_pool2d(F.softmax(self.conv8(x), dim=1), 2).flatten(1)
+        return self.fc10(F.relu(self.fc9(y)))
+
+
+class RESAOfficial(PublishedSegmentation):
+    """The official RESA for CULane: ResNet-50 dilated to stride 8, a 1x1 convolution to 128 channels, 4
+    feature-shift iterations, the plain decoder and the existence head. Input below row 240 (BGR means).
+
+    Post-processing as its CULane evaluator: the maps resized to the input (bilinear, corners not aligned),
+    softmax, existence > 0.5, 9x9 blur, 18 rows every 20 frame pixels from the bottom (input row
+    round(h - i * 20 / 350 * h) - 1), arg-max above 0.3, x = round((arg-max + 1) * 1640 / w - 1)."""
+
+    head_layers = ["decoder.conv8", "exist_head.fc10"]
+
+    def __init__(self, backbone: str = "resnet50", model_input: ModelInput = RESA_INPUT):
+        super().__init__(model_input)
+        self.backbone = nn.Module()
+        self.backbone.model = ResNetTrunk(BOTTLENECK_DEPTHS[backbone], dilate=(False, True, True), returns=("layer4",),
+                                          bottleneck=True)
+        self.backbone.out = nn.Conv2d(2048, 128, 1, bias=False)
+        self.resa = FeatureShift(128, 4, 2.0)
+        self.decoder = PlainDecoder(128)
+        self.exist_head = ExistenceFromMaps(self.pooled_size())
+
+    def forward(self, x) -> Dict[str, torch.Tensor]:
+        f = self.resa(self.backbone.out(self.backbone.model(x)["layer4"]))
+        return {"out": self.decoder(f), "lane": self.exist_head(f)}
+
+    def decode_points(self, outputs: Dict[str, torch.Tensor], exist_threshold: float = 0.5,
+                      point_threshold: float = 0.3, gap: int = 20, points: int = 18):
+        w, h = self.model_input.size
+        frame = self.model_input.frame
+        span = frame.height - self.model_input.crop_top
+        prob = F.interpolate(outputs["out"].detach().float(), size=(h, w), mode="bilinear", align_corners=False)
+        prob = prob.softmax(dim=1).cpu().numpy()
+        conf = torch.sigmoid(outputs["lane"].detach().float()).cpu().numpy()
+        rows = [round(h - i * gap / span * h) - 1 for i in range(points)]
+        images, scores = [], []
+        for b in range(prob.shape[0]):
+            lanes, sc = [], []
+            for s in range(prob.shape[1] - 1):
+                if not conf[b, s] > exist_threshold:
+                    continue
+                blurred = cv2.blur(prob[b, s + 1], (9, 9), borderType=cv2.BORDER_REPLICATE)
+                pts = []
+                for i, row in enumerate(rows):
+                    if row < 0:
+                        continue
+                    line = blurred[row]
+                    if np.max(line) > point_threshold:
+                        value = np.float64(np.argmax(line) + 1)
+                        pts.append((round(value * frame.width / w - 1), round(frame.height - i * gap - 1)))
+                if len(pts) < 2:
+                    continue
+                lanes.append(np.array(pts, np.float64))
+                sc.append(float(conf[b, s]))
+            images.append(lanes)
+            scores.append(sc)
+        return images, scores
+
+
+publish(PublishedModel("resa-r50-official", "resa", RESA_OFFICIAL, "resnet50", "l", "culane", (800, 288), 240.0,
+                       (RESA_LAYOUT,), lambda **kw: RESAOfficial("resnet50", **kw),
+                       note="the official RESA's CULane model (its published sizes: ResNet-50 CULane, ResNet-34 TuSimple)"))
 
 for _bb, _size in (("resnet18", "s"), ("resnet34", "m")):
     _r = _bb.replace("resnet", "r")
