@@ -1,6 +1,6 @@
 """The paper's experiments on the zoo: every cell one tune run, one result file; resumable.
 
-    python python/paper_experiments.py --plan [--f 0.01] [--tables 1 seeds 2 3 5 7 edges]    # cells and cost
+    python python/paper_experiments.py --plan [--f 0.01] [--tables 1 seeds 2 3 5 7 edges stress]  # cells, cost
     python python/paper_experiments.py --run  [--f 0.01] [--tables ...] [--models ...] [--methods ...] [--bits ...]
                                               [--max-cells N] [--device cpu|cuda]
     python python/paper_experiments.py --report                                               # docs/results.md
@@ -10,7 +10,9 @@ stopped) and one JSON file under benchmarks/results/paper/ written when it finis
 TP/FP/FN), LDS, tuning time, iteration count, the machine and its load during the run. Finished cells are
 skipped, so the grid can be spread over sessions. Every tuning method runs at the budget ``f<F>``: the same
 fraction F of its own paper iterations (docs/recon.md). Timings count only from runs whose load average
-stayed below the core count (the cell records it).
+stayed below the core count (the cell records it). The stress table first runs its probes (the default
+calibration of each Small model at harsher settings); its method cells join the plan as soon as the probes
+that choose the setting have finished (``--run`` plans again after every cell).
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ import platform
 import sys
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 FAMILIES = ["ganet", "condlane", "laneatt", "bezier", "lstr", "scnn", "resa"]
 SMALL = [f"{f}-s" for f in FAMILIES]
@@ -31,7 +33,12 @@ ALL_METHODS = ["aciq", "omse"] + TUNING
 ABLATION = ["sf", "sf-nofocus", "sf-noselect", "network"]
 # BezierLaneNet-S loses most in the calibration baselines' four models; LSTR-S, measured in Table 1, more still
 ABLATION_MODELS = ("ganet-s", "bezier-s", "lstr-s")
-ALL_TABLES = ["1", "seeds", "2", "3", "5", "7", "edges"]
+ALL_TABLES = ["1", "seeds", "2", "3", "5", "7", "edges", "stress"]
+# Stress settings, mildest first (fewest bits taken away from Table 1's W4A4): each Small model gets the first
+# one where the default calibration alone loses at least STRESS_LOSS F1 against the float model.
+STRESS_PROBES = [("w4a4", ("--first-last-at-bits",)), ("w4a3", ()), ("w3a3", ()), ("w2a4", ())]
+STRESS_LOSS = 5.0
+STRESS_METHODS = ["calib", "qdrop", "sf"]
 CELLS = "benchmarks/results/paper"
 RUNS = "runs/paper"
 TEST_SCENES = 2000
@@ -74,9 +81,26 @@ SEED_METHODS = ["brecq", "qdrop", "sf"]
 SEEDED_MID = [("bezier-m", "w4a4")]
 
 
-def plan(tables: List[str], models: List[str], seeds: int, full: bool = False) -> List[Cell]:
+def stress_probe(model: str, bits: str, extra=()) -> Cell:
+    return Cell("stress", model, bits, "calib", extra=list(extra))
+
+
+def stress_setting(model: str, f: float) -> Optional[Tuple[str, Tuple[str, ...]]]:
+    """The model's stress setting (bits, extra tune arguments) by the rule of STRESS_PROBES, from its finished
+    probe cells; None while the probes that decide it have not all finished, or when none loses enough."""
+    for bits, extra in STRESS_PROBES:
+        result = read_cell(stress_probe(model, bits, extra), f)
+        if result is None:
+            return None
+        if result["fp_f1"] - result["f1"] >= STRESS_LOSS:
+            return bits, tuple(extra)
+    return None
+
+
+def plan(tables: List[str], models: List[str], seeds: int, full: bool = False, f: float = 0.01) -> List[Cell]:
     """The cells of the given tables. A cell whose settings equal a Table 1 cell (the full method of the
-    ablation, QDrop and SF of the QAT comparison) is that Table 1 cell: it runs once."""
+    ablation, QDrop and SF of the QAT comparison) is that Table 1 cell: it runs once. The stress table's
+    method cells depend on its probe cells' results at budget ``f``: they appear once the probes finished."""
     cells: List[Cell] = []
     if "1" in tables:  # the main table; at W8A8 the paper runs ACIQ, QDrop and SF only
         for m in models:
@@ -111,6 +135,14 @@ def plan(tables: List[str], models: List[str], seeds: int, full: bool = False) -
             cells.append(Cell("t5", "ganet-s", "w4a4", "sf", s, "tusimple"))
     if "edges" in tables:  # the first and last layers at W/A bits too
         cells += [Cell("edges", m, "w4a4", method, extra=["--first-last-at-bits"]) for m in SMALL for method in ("omse", "sf")]
+    if "stress" in tables:  # settings where calibration alone loses >= STRESS_LOSS F1, then the methods there
+        for m in [x for x in models if x in SMALL]:
+            cells += [stress_probe(m, bits, extra) for bits, extra in STRESS_PROBES]
+            chosen = stress_setting(m, f)
+            if chosen is not None:
+                bits, extra = chosen
+                cells += [Cell("stress", m, bits, method, seed=s, extra=list(extra))
+                          for method in STRESS_METHODS for s in range(seeds)]
     unique: Dict[str, Cell] = {}
     for c in cells:
         unique.setdefault(c.id, c)
@@ -220,7 +252,7 @@ def estimate_minutes(cell: Cell, f: float) -> float:
     that (its W4A4 cells measured there: QDrop 550-920 s of tuning, SF 61-91 s, evaluations about 2 minutes)."""
     base = 0.6
     scale = 3.5 if cell.model.endswith("-m") else 1.0
-    full = {"aciq": 0.0, "omse": 0.0, "sf": 38.0, "sf-nofocus": 38.0, "sf-noselect": 38.0, "network": 38.0,
+    full = {"aciq": 0.0, "omse": 0.0, "calib": 0.0, "sf": 38.0, "sf-nofocus": 38.0, "sf-noselect": 38.0, "network": 38.0,
             "lsq-qat": 25.0, "qdrop": 273.0, "brecq": 273.0, "adaround": 300.0}  # minutes at f = 1
     return scale * (base + f * full[cell.method])
 
@@ -235,7 +267,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--tables", nargs="+", default=ALL_TABLES)
     p.add_argument("--models", nargs="+", default=None, help="restrict to these zoo models")
     p.add_argument("--methods", nargs="+", default=None, help="restrict to these methods")
-    p.add_argument("--bits", nargs="+", default=None, choices=["w8a8", "w8a4", "w4a4"],
+    p.add_argument("--bits", nargs="+", default=None,
+                   choices=["w8a8", "w8a4", "w4a4"] + sorted({b for b, _ in STRESS_PROBES} - {"w4a4"}),
                    help="restrict to these bit settings")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the cells run (recorded in each)")
     p.add_argument("--seeds", type=int, default=3, help="seeds of the 'seeds' cells (0 is Table 1's)")
@@ -257,16 +290,21 @@ def main(argv: Optional[List[str]] = None) -> int:
     bad = [m for m in (a.methods or []) if m not in methods]
     if bad:
         p.error(f"--methods: unknown {bad}; expected some of {', '.join(methods)}")
-    cells = [c for c in plan(a.tables, models, a.seeds, a.full)
-             if (a.methods is None or c.method in a.methods) and (a.bits is None or c.bits in a.bits)]
-    todo = [c for c in cells if not os.path.isfile(cell_path(c, a.f)) or (a.rerun_stale and stale(c, a.f))]
-    # The Small models' cells first (they decide the claims); the Mid rows, the most expensive on a CPU, last.
-    todo.sort(key=lambda c: c.model.endswith("-m"))
+    def pending():
+        cells = [c for c in plan(a.tables, models, a.seeds, a.full, a.f)
+                 if (a.methods is None or c.method in a.methods) and (a.bits is None or c.bits in a.bits)]
+        todo = [c for c in cells if not os.path.isfile(cell_path(c, a.f)) or (a.rerun_stale and stale(c, a.f))]
+        # The Small models' cells first (they decide the claims); the Mid rows, the most expensive on a CPU, last.
+        todo.sort(key=lambda c: c.model.endswith("-m"))
+        return cells, todo
+
+    cells, todo = pending()
     if a.report:
         from results_report import write_results  # python/results_report.py
 
         absent = tuple(m for m in (a.models or ZOO) if m not in models)
-        write_results(a.f, planned=plan(a.tables, models, a.seeds, a.full), grid=GRID_NOTES[a.full], absent=absent)
+        write_results(a.f, planned=plan(a.tables, models, a.seeds, a.full, a.f), grid=GRID_NOTES[a.full],
+                      absent=absent)
         return 0
     est = sum(estimate_minutes(c, a.f) for c in todo)
     print(f"{len(cells)} cells at f = {a.f:g}; {len(cells) - len(todo)} finished, {len(todo)} to run "
@@ -277,17 +315,23 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 0
     from tqdm import tqdm
 
-    for i, cell in enumerate(tqdm(todo, desc="paper cells", unit="cell")):
-        if a.max_cells is not None and i >= a.max_cells:
-            break
+    from selfocus_ext.files import atomic_write_json
+
+    bar = tqdm(total=len(todo), desc="paper cells", unit="cell")
+    ran = 0
+    while todo and (a.max_cells is None or ran < a.max_cells):
+        cell = todo[0]
         if stale(cell, a.f):
             archive_stale(cell, a.f)
         result = run_cell(cell, a.f, a.device)
-        from selfocus_ext.files import atomic_write_json
-
         atomic_write_json(result, cell_path(cell, a.f))
         tqdm.write(f"{cell.id}: F1 {result['f1']:.2f} (FP {result['fp_f1']:.2f}), tuning "
                    f"{result['tuning_seconds'] or 0:.0f} s, load {result['load_start']:.1f}-{result['load_end']:.1f}")
+        ran += 1
+        _, todo = pending()  # a finished probe can add the stress table's method cells
+        bar.total = ran + len(todo)
+        bar.update(1)
+    bar.close()
     return 0
 
 

@@ -12,14 +12,15 @@ import statistics
 from collections import defaultdict
 from typing import Dict, List, Optional, Tuple
 
-from paper_experiments import ABLATION, ABLATION_MODELS, ALL_METHODS, CELLS, SMALL, TUNING, ZOO
+from paper_experiments import (ABLATION, ABLATION_MODELS, ALL_METHODS, CELLS, SMALL, STRESS_LOSS, STRESS_METHODS,
+                               STRESS_PROBES, TUNING, ZOO)
 from paper_experiments import is_stale as stale
 
 OUT = "docs/results.md"
 FIGURES = "docs/figures/results"
 NAMES = {"aciq": "ACIQ", "omse": "OMSE", "adaround": "AdaRound", "brecq": "BRECQ", "qdrop": "QDrop",
          "sf": "SF", "sf-nofocus": "w/o Focus", "sf-noselect": "w/o Selection", "network": "w/o both",
-         "lsq-qat": "LSQ+ QAT"}
+         "lsq-qat": "LSQ+ QAT", "calib": "calibration"}
 
 
 def load_cells(f: float) -> List[dict]:
@@ -372,6 +373,64 @@ def edges(cells: List[dict]) -> List[str]:
     return lines if len(lines) > 2 else []
 
 
+def setting_name(bits: str, extra) -> str:
+    return bits.upper() + (" (first/last at 4 bits)" if "--first-last-at-bits" in extra else "")
+
+
+def stress(cells: List[dict]) -> Tuple[str, List[str], List[str]]:
+    """(verdict, probe table, stress table): per Small model the default calibration's F1 at each stress
+    setting, the setting chosen (the mildest losing >= STRESS_LOSS F1), and there the calibration, QDrop and SF
+    over their seeds with SF against QDrop and the method that recovers most."""
+    g = group(cells, "stress")
+    probes = ["| model | FP | " + " | ".join(setting_name(b, e) for b, e in STRESS_PROBES) + " | chosen |",
+              "|---|---|" + "---|" * len(STRESS_PROBES) + "---|"]
+    rows = ["| model | setting | FP | calibration | QDrop | SF | recovered (QDrop / SF) | SF vs QDrop | most |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    outcomes, best = [], []
+    for model in SMALL:
+        found = [[c for c in g.get((model, b, "calib", tuple(e)), []) if c["cell"]["seed"] == 0] for b, e in STRESS_PROBES]
+        if not any(found):
+            continue
+        fp = next(cs[0]["fp_f1"] for cs in found if cs)
+        chosen = None
+        for (bits, extra), cs in zip(STRESS_PROBES, found):
+            if not cs:
+                break
+            if cs[0]["fp_f1"] - cs[0]["f1"] >= STRESS_LOSS:
+                chosen = (bits, tuple(extra))
+                break
+        probes.append(f"| {model} | {fp:.2f} | " + " | ".join(
+            f"{cs[0]['f1']:.2f} ({cs[0]['f1'] - cs[0]['fp_f1']:+.2f})" if cs else "-" for cs in found) +
+            f" | {setting_name(*chosen) if chosen else '-'} |")
+        if chosen is None:
+            continue
+        entry = {m: g.get((model, chosen[0], m, chosen[1])) for m in STRESS_METHODS}
+        if not (entry["qdrop"] and entry["sf"]):
+            continue
+        cal = stats(entry["calib"])[0] if entry["calib"] else float("nan")
+
+        def recovered(cs):
+            return f"{100 * (stats(cs)[0] - cal) / (fp - cal):.0f}%" if fp > cal else "-"
+
+        versus = compare(entry["sf"], entry["qdrop"])
+        outcomes.append(versus)
+        means = {m: stats(cs)[0] for m, cs in entry.items() if cs}
+        top = max(means, key=means.get)
+        ties = [m for m in means if m != top and compare(entry[m], entry[top]) == "tie"]
+        most = NAMES[top] + (f" (tie with {', '.join(NAMES[m] for m in ties)})" if ties else "")
+        best.append(top if not ties else "tie")
+        rows.append(f"| {model} | {setting_name(*chosen)} | {fp:.2f} | {fmt(entry['calib'])} | {fmt(entry['qdrop'])} | "
+                    f"{fmt(entry['sf'])} | {recovered(entry['qdrop'])} / {recovered(entry['sf'])} | {versus} | {most} |")
+    counted = [o for o in outcomes if o in ("win", "loss", "tie")]
+    if not counted:
+        verdict = "not measured yet" if len(rows) == 2 else "undecided (single seeds only)"
+    else:
+        verdict = (f"SF against QDrop where calibration alone loses >= {STRESS_LOSS:g} F1: {counted.count('win')} wins, "
+                   f"{counted.count('tie')} ties, {counted.count('loss')} losses over {len(counted)} models; most "
+                   f"recovered by: " + ", ".join(f"{NAMES.get(m, m)} {best.count(m)}" for m in sorted(set(best))) + ".")
+    return verdict, (probes if len(probes) > 2 else []), (rows if len(rows) > 2 else [])
+
+
 def cost_table(cells: List[dict]) -> List[str]:
     """Each tuning method's iteration count and tuning seconds per model (seed 0), beside Table 1."""
     g = group(cells, "t1")
@@ -439,7 +498,7 @@ def coverage(cells: List[dict], planned: Optional[list], grid: str = "", absent:
         per[p.table][1] += 1
         per[p.table][0] += p.id in done
     names = {"t1": "Table 1 (and seeds)", "t2": "Table 2", "t3": "Table 3", "t5": "Table 5", "t7": "Table 7",
-             "edges": "first/last layers"}
+             "edges": "first/last layers", "stress": "stress settings"}
     parts = [f"{names.get(t, t)} {a}/{b}" for t, (a, b) in per.items()]
     n = sum(a for a, _ in per.values())
     missing = (f" Not in the grid: {', '.join(absent)} (no shipped weights)." if absent else "")
@@ -484,6 +543,7 @@ def write_results(f: float, planned: Optional[list] = None, grid: str = "", abse
     v3, rows3 = topk(cells)
     v4, rows4 = qat(cells)
     v5, rows5 = speed_ratio(cells)
+    v6, probes6, rows6 = stress(cells)
     lines = ["# Results: the paper's experiments on the zoo", "",
              f"Produced by `python python/paper_experiments.py --run --f {f:g}` then `--report`, from the shipped models. "
              f"Budget: every tuning method gets f = {f:g} of its own paper iterations (docs/recon.md). Test set: the "
@@ -505,7 +565,8 @@ def write_results(f: float, planned: Optional[list] = None, grid: str = "", abse
              f"- Focus contributes more than Selection: {v2}",
              f"- k = 2-3 best: {v3}",
              f"- Near-QAT accuracy at a fraction of its time: {v4}",
-             f"- About 6x faster than block-wise reconstruction: {v5}", "",
+             f"- About 6x faster than block-wise reconstruction: {v5}",
+             f"- Where quantization really hurts (stress settings): {v6}", "",
              "## Table 1", ""] + table1(cells)
     lines += ["## Tuning cost (seed 0)", ""] + (cost_table(cells) or ["not measured yet"]) + [""]
     lines += ["## SF against the block-wise methods", "", "| model | bits | SF | QDrop | BRECQ | SF vs best |",
@@ -525,6 +586,13 @@ def write_results(f: float, planned: Optional[list] = None, grid: str = "", abse
                 ("## First and last layers at W4A4 too", edges(cells))]
     for title, rows in sections:
         lines += [title, ""] + (rows or ["not measured yet"]) + [""]
+    lines += ["## Stress settings: where calibration alone loses at least 5 F1", "",
+              "Each Small model's default calibration (the start of every tuning method) at settings harsher than "
+              "Table 1's, mildest first: W4A4 with the first and last layers at 4 bits too, W4A3, W3A3, W2A4 (F1, "
+              f"change from FP). Chosen: the first that loses at least {STRESS_LOSS:g} F1. There the calibration, QDrop "
+              "and SF run with seeds 0-2 (same calibration images per seed); recovered = share of the calibration's "
+              "loss won back; SF vs QDrop and the best method follow the tie rule above.", ""]
+    lines += (probes6 or ["not measured yet"]) + [""] + (rows6 or ["no chosen setting measured yet"]) + [""]
     lines += ["## Speed at equal f", "", "| model | bits | SF | QDrop | ratio | machine |", "|---|---|---|---|---|---|"] + rows5 + [""]
     budgets = budget_table(f, cells)
     if budgets:

@@ -4,7 +4,10 @@
     python python/train_zoo.py --model lstr-s --init shipped --steps 3000 --lr 3e-4   (continue training)
 
 Checkpoints every --ckpt-every steps (model, optimiser, step, elapsed time) under --workdir; an interrupted
-run continues from the last checkpoint with --resume. At the end the weights are written into the package
+run continues from the last checkpoint with --resume, to the same weights as a run that never stopped (each
+step's batch depends on the seed and the step only; the optimiser, schedule and torch RNG state are saved).
+--stop-at-step N ends a session's share of a long run at a fixed step (the weights written then are that
+step's). At the end the weights are written into the package
 (selfocus_ext/models/weights/NAME.pt) and evaluated on the fixed generated test set. --init starts from
 existing weights (``shipped``: the package's, or a file) with a fresh optimiser and schedule: a further
 training stage, recorded in runs/NAME/summary.json beside the earlier stages (the model card adds them up).
@@ -30,7 +33,7 @@ from selfocus_ext.workflow.data import DataSpec, evaluation_set
 from selfocus_ext.workflow.evaluation import evaluate
 
 
-def main() -> None:
+def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", required=True, choices=models.available())
     p.add_argument("--steps", type=int, default=6000)
@@ -42,12 +45,15 @@ def main() -> None:
     p.add_argument("--workdir", default="runs")
     p.add_argument("--ckpt-every", type=int, default=200)
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--stop-at-step", type=int, default=None, metavar="N",
+                   help="stop this session's run at step N (a checkpoint; --resume continues it to the same result "
+                        "as a run that never stopped)")
     p.add_argument("--eval-scenes", type=int, default=2000)
     p.add_argument("--init", default=None, help="start from these weights: 'shipped' or a .pt file")
     p.add_argument("--grow-from", default=None, metavar="SMALLER_MODEL",
                    help="copy every tensor of this zoo model's shipped weights whose name and shape match; residual "
                         "blocks it lacks start as identities")
-    a = p.parse_args()
+    a = p.parse_args(argv)
     if a.init and a.grow_from:
         p.error("--init and --grow-from: choose one starting point")
 
@@ -87,7 +93,6 @@ def main() -> None:
         step, elapsed = state["step"], state["elapsed"]
         torch.set_rng_state(state["torch_rng"])
         print(f"resumed {a.model} at step {step} ({elapsed / 60:.1f} min)")
-    rng = np.random.default_rng([a.seed, step])
 
     def save():
         os.makedirs(os.path.dirname(ckpt), exist_ok=True)
@@ -102,8 +107,10 @@ def main() -> None:
     t0 = time.time() - elapsed
     running = None
     try:
-        while step < a.steps and (time.time() - t0) < a.minutes * 60:
-            idx = rng.integers(0, n, a.batch)
+        stop = a.steps if a.stop_at_step is None else min(a.steps, a.stop_at_step)
+        while step < stop and (time.time() - t0) < a.minutes * 60:
+            # each step's batch from (seed, step) alone: a resumed run draws what an uninterrupted one would
+            idx = np.random.default_rng([a.seed, step]).integers(0, n, a.batch)
             x = mi.normalize(data["images"][idx])
             t = model.targets(data["slots"][idx])
             loss = model.loss(model(x), t)

@@ -275,3 +275,68 @@ def test_cells_of_an_older_engine_are_marked_rerun_and_compared(tmp_path, monkey
     row = [l for l in section.splitlines() if l.startswith("| lstr-s | W4A4 | SF |")][0]
     assert row.startswith("| lstr-s | W4A4 | SF | 52.00 | 55.00 | 70.00 | 72.50 ±0.50 (2) | higher | loss |")
     assert "101.5 -> 66.6" in row
+
+
+def _write_cell(tmp_path, cell: "pe.Cell", f1: float, fp_f1: float = 95.0):
+    import json
+    from dataclasses import asdict
+
+    path = tmp_path / "cells" / "f0.01" / f"{cell.id}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(dict(cell=asdict(cell), id=cell.id, f1=f1, fp_f1=fp_f1)))
+
+
+def test_stress_plan_probes_first_then_runs_the_methods_at_the_mildest_losing_setting(tmp_path, monkeypatch):
+    monkeypatch.setattr(pe, "CELLS", str(tmp_path / "cells"))
+    cells = pe.plan(["stress"], ["ganet-s", "lstr-s", "ganet-m"], seeds=3)
+    assert {(c.model, c.bits, tuple(c.extra), c.method) for c in cells} == {
+        (m, b, tuple(e), "calib") for m in ("ganet-s", "lstr-s") for b, e in pe.STRESS_PROBES}  # Small models only
+    # ganet-s: edges at 4 bits lose 3 F1, W4A3 loses 6 -> W4A3; lstr-s: only its first probe finished, losing 2
+    _write_cell(tmp_path, pe.stress_probe("ganet-s", "w4a4", ("--first-last-at-bits",)), 92.0)
+    _write_cell(tmp_path, pe.stress_probe("ganet-s", "w4a3"), 89.0)
+    _write_cell(tmp_path, pe.stress_probe("lstr-s", "w4a4", ("--first-last-at-bits",)), 93.0)
+    assert pe.stress_setting("ganet-s", 0.01) == ("w4a3", ())
+    assert pe.stress_setting("lstr-s", 0.01) is None
+    cells = pe.plan(["stress"], ["ganet-s", "lstr-s"], seeds=3)
+    methods = [c for c in cells if c.model == "ganet-s" and c.bits == "w4a3"]
+    assert sorted((c.method, c.seed) for c in methods) == [(m, s) for m in sorted(pe.STRESS_METHODS) for s in range(3)]
+    assert not [c for c in cells if c.model == "lstr-s" and c.method != "calib"]
+    assert len({c.id for c in cells}) == len(cells)  # the seed-0 calibration cell is the probe
+
+
+def test_stress_report_chooses_the_setting_and_judges_over_seeds(tmp_path, monkeypatch):
+    probe_fl = ("w4a4", ("--first-last-at-bits",))
+    cells = [_cell("stress", "ganet-s", "w4a4", "calib", 93.0, extra=probe_fl[1]),
+             _cell("stress", "ganet-s", "w4a3", "calib", 80.0), _cell("stress", "ganet-s", "w3a3", "calib", 50.0),
+             _cell("stress", "ganet-s", "w4a3", "calib", 81.0, seed=1)]
+    cells += [_cell("stress", "ganet-s", "w4a3", "qdrop", f1, seed=s) for s, f1 in enumerate((88.0, 87.0, 88.5))]
+    cells += [_cell("stress", "ganet-s", "w4a3", "sf", f1, seed=s) for s, f1 in enumerate((91.0, 90.5, 91.5))]
+    cells += [_cell("stress", "lstr-s", "w4a4", "calib", 94.0, extra=probe_fl[1])]  # undecided: 1 probe of 4
+    text = _report(tmp_path, monkeypatch, cells)
+    assert "| ganet-s | 95.00 | 93.00 (-2.00) | 80.00 (-15.00) | 50.00 (-45.00) | - | W4A3 |" in text
+    assert "| lstr-s | 95.00 | 94.00 (-1.00) | - | - | - | - |" in text
+    # recovered: QDrop (87.83 - 80.5) / 14.5, SF (91 - 80.5) / 14.5
+    assert ("| ganet-s | W4A3 | 95.00 | 80.50 ±0.50 (2) | 87.83 ±0.75 (3) | 91.00 ±0.50 (3) | 51% / 72% | win | SF |"
+            in text)
+    assert "Where quantization really hurts (stress settings): SF against QDrop where calibration alone loses >= 5 F1: " \
+           "1 wins, 0 ties, 0 losses over 1 models; most recovered by: SF 1." in text
+
+
+def test_run_plans_again_after_each_cell_so_the_stress_methods_follow_their_probes(tmp_path, monkeypatch):
+    from selfocus_ext.models import registry
+
+    monkeypatch.setattr(pe, "CELLS", str(tmp_path / "cells"))
+    ran = []
+
+    def fake_run(cell, f, device="cpu"):
+        ran.append(cell.id)
+        loss = 6.0 if cell.extra else 1.0  # the mildest probe already loses enough
+        return dict(cell=dict(cell.__dict__), id=cell.id, f1=95.0 - loss, fp_f1=95.0, tuning_seconds=1.0,
+                    load_start=0.0, load_end=0.0)
+
+    monkeypatch.setattr(pe, "run_cell", fake_run)
+    monkeypatch.setattr(registry, "weights_path", lambda name: __file__)  # every model "ships weights"
+    assert pe.main(["--run", "--tables", "stress", "--models", "ganet-s", "--seeds", "2"]) == 0
+    assert len(ran) == len(pe.STRESS_PROBES) + len(pe.STRESS_METHODS) * 2 - 1  # seed-0 calibration = the probe
+    assert {c for c in ran if "qdrop" in c or "-sf-" in c} == {
+        f"stress-ganet-s-w4a4-{m}-s{s}-first-last-at-bits" for m in ("qdrop", "sf") for s in (0, 1)}

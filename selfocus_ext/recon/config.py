@@ -56,6 +56,7 @@ class Method:
 METHODS: Dict[str, Method] = {m.name: m for m in [
     Method("aciq", None, "aciq", "aciq", description="ACIQ clipping (Laplace prior), no tuning"),
     Method("omse", None, "omse", "ema_mse", description="MSE-optimal clipping, no tuning"),
+    Method("calib", None, description="the default calibration every tuning method starts from, no tuning"),
     Method("adaround", "layer", description="layer-wise AdaRound, activation quantization on (p = 1)"),
     Method("brecq", "block", description="block-wise AdaRound + learned steps, activation quantization on (p = 1)"),
     Method("qdrop", "block", keep_prob=0.5, description="block-wise, QDrop's random drop (p = 0.5)"),
