@@ -97,6 +97,38 @@ def stress_setting(model: str, f: float) -> Optional[Tuple[str, Tuple[str, ...]]
     return None
 
 
+def had_the_machine(result: dict) -> bool:
+    """Whether a cell's run had the machine: load average below the core count at start and end."""
+    return max(result.get("load_start", 0), result.get("load_end", 0)) < result.get("cores", 2) + 0.5
+
+
+def equal_fraction(qdrop: Optional[dict], sf: Optional[dict], f: float) -> Optional[float]:
+    """The fraction at which SF's tuning takes as long as QDrop's at ``f``: f x (QDrop seconds / SF seconds)
+    from two finished seed-0 cells of one machine that both had it, to two significant digits (at most 1)."""
+    if not qdrop or not sf or not qdrop.get("tuning_seconds") or not sf.get("tuning_seconds"):
+        return None
+    if qdrop.get("machine") != sf.get("machine") or not (had_the_machine(qdrop) and had_the_machine(sf)):
+        return None
+    return float(f"{min(1.0, f * qdrop['tuning_seconds'] / sf['tuning_seconds']):.2g}")
+
+
+def equal_time_plan(models: List[str], seeds: int, f: float) -> List[Tuple[Cell, float]]:
+    """SF cells (with their fraction) whose tuning time matches QDrop's at ``f`` on the same entry: each Small
+    model at W4A4 (Table 1) and at its stress setting, once both seed-0 cells exist at ``f``."""
+    out: List[Tuple[Cell, float]] = []
+    for m in [x for x in models if x in SMALL]:
+        entries = [("t1", "w4a4", ())]
+        chosen = stress_setting(m, f)
+        if chosen is not None:
+            entries.append(("stress", *chosen))
+        for table, bits, extra in entries:
+            seed0 = {method: read_cell(Cell(table, m, bits, method, 0, extra=list(extra)), f) for method in ("qdrop", "sf")}
+            g = equal_fraction(seed0["qdrop"], seed0["sf"], f)
+            if g is not None and g != f:
+                out += [(Cell(table, m, bits, "sf", s, extra=list(extra)), g) for s in range(seeds)]
+    return out
+
+
 def plan(tables: List[str], models: List[str], seeds: int, full: bool = False, f: float = 0.01) -> List[Cell]:
     """The cells of the given tables. A cell whose settings equal a Table 1 cell (the full method of the
     ablation, QDrop and SF of the QAT comparison) is that Table 1 cell: it runs once. The stress table's
@@ -274,6 +306,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--seeds", type=int, default=3, help="seeds of the 'seeds' cells (0 is Table 1's)")
     p.add_argument("--max-cells", type=int, default=None, help="stop after this many cells")
     p.add_argument("--full", action="store_true", help="the complete grid (about three times the trimmed one)")
+    p.add_argument("--equal-time", action="store_true",
+                   help="instead of the tables: SF on each Small model at W4A4 and its stress setting at the fraction "
+                        "whose tuning time matches QDrop's at --f there (cells under f<that fraction>/)")
     p.add_argument("--rerun-stale", action="store_true",
                    help="also run again the network-wise cells finished by an older engine (their results move "
                         "under f<F>-engine<N>/, where the report compares against them)")
@@ -291,11 +326,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     if bad:
         p.error(f"--methods: unknown {bad}; expected some of {', '.join(methods)}")
     def pending():
-        cells = [c for c in plan(a.tables, models, a.seeds, a.full, a.f)
+        """(planned, still to run) as (cell, fraction) pairs."""
+        if a.equal_time:
+            cells = equal_time_plan(models, a.seeds, a.f)
+        else:
+            cells = [(c, a.f) for c in plan(a.tables, models, a.seeds, a.full, a.f)]
+        cells = [(c, g) for c, g in cells
                  if (a.methods is None or c.method in a.methods) and (a.bits is None or c.bits in a.bits)]
-        todo = [c for c in cells if not os.path.isfile(cell_path(c, a.f)) or (a.rerun_stale and stale(c, a.f))]
+        todo = [(c, g) for c, g in cells if not os.path.isfile(cell_path(c, g)) or (a.rerun_stale and stale(c, g))]
         # The Small models' cells first (they decide the claims); the Mid rows, the most expensive on a CPU, last.
-        todo.sort(key=lambda c: c.model.endswith("-m"))
+        todo.sort(key=lambda cg: cg[0].model.endswith("-m"))
         return cells, todo
 
     cells, todo = pending()
@@ -306,12 +346,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         write_results(a.f, planned=plan(a.tables, models, a.seeds, a.full, a.f), grid=GRID_NOTES[a.full],
                       absent=absent)
         return 0
-    est = sum(estimate_minutes(c, a.f) for c in todo)
-    print(f"{len(cells)} cells at f = {a.f:g}; {len(cells) - len(todo)} finished, {len(todo)} to run "
+    est = sum(estimate_minutes(c, g) for c, g in todo)
+    where = "at equal time with QDrop at" if a.equal_time else "at"
+    print(f"{len(cells)} cells {where} f = {a.f:g}; {len(cells) - len(todo)} finished, {len(todo)} to run "
           f"(roughly {est / 60:.1f} CPU-hours on the 2-core machine)")
     if a.plan:
-        for c in todo:
-            print(f"  {c.id:<60} ~{estimate_minutes(c, a.f):5.1f} min")
+        for c, g in todo:
+            print(f"  {c.id:<60} ~{estimate_minutes(c, g):5.1f} min" + (f"  (f = {g:g})" if g != a.f else ""))
         return 0
     from tqdm import tqdm
 
@@ -320,11 +361,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     bar = tqdm(total=len(todo), desc="paper cells", unit="cell")
     ran = 0
     while todo and (a.max_cells is None or ran < a.max_cells):
-        cell = todo[0]
-        if stale(cell, a.f):
-            archive_stale(cell, a.f)
-        result = run_cell(cell, a.f, a.device)
-        atomic_write_json(result, cell_path(cell, a.f))
+        cell, g = todo[0]
+        if stale(cell, g):
+            archive_stale(cell, g)
+        result = run_cell(cell, g, a.device)
+        atomic_write_json(result, cell_path(cell, g))
         tqdm.write(f"{cell.id}: F1 {result['f1']:.2f} (FP {result['fp_f1']:.2f}), tuning "
                    f"{result['tuning_seconds'] or 0:.0f} s, load {result['load_start']:.1f}-{result['load_end']:.1f}")
         ran += 1

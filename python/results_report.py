@@ -14,6 +14,7 @@ from typing import Dict, List, Optional, Tuple
 
 from paper_experiments import (ABLATION, ABLATION_MODELS, ALL_METHODS, CELLS, SMALL, STRESS_LOSS, STRESS_METHODS,
                                STRESS_PROBES, TUNING, ZOO)
+from paper_experiments import equal_fraction, had_the_machine
 from paper_experiments import is_stale as stale
 
 OUT = "docs/results.md"
@@ -40,7 +41,7 @@ def where(c: dict) -> str:
 
 def idle(c: dict) -> bool:
     """Whether the run had the machine: load average below the core count at start and end."""
-    return max(c.get("load_start", 0), c.get("load_end", 0)) < c.get("cores", 2) + 0.5
+    return had_the_machine(c)
 
 
 def group(cells: List[dict], *tables: str) -> Dict[Tuple, List[dict]]:
@@ -487,6 +488,38 @@ def budget_table(f: float, cells: List[dict]) -> List[str]:
     return lines if len(lines) > 2 else []
 
 
+def equal_time(f: float, cells: List[dict]) -> Tuple[str, List[str]]:
+    """SF at the fraction whose tuning time matches QDrop's at ``f`` (paper_experiments.equal_fraction, from
+    the seed-0 cells) against QDrop at ``f``: each Small model at W4A4 and at its stress setting."""
+    others = other_budgets(f)
+    rows = [f"| model | setting | QDrop at f = {f:g} | SF at f = {f:g} | equal-time f | SF there | SF vs QDrop |",
+            "|---|---|---|---|---|---|---|"]
+    outcomes = []
+
+    def seed0(cs):
+        return next((c for c in cs or [] if c["cell"]["seed"] == 0), None)
+
+    for table in ("t1", "stress"):
+        g = group(cells, table)
+        for (model, bits, method, extra), qd in sorted(g.items(), key=zoo_order):
+            if method != "qdrop" or model not in SMALL or (table == "t1" and bits != "w4a4"):
+                continue
+            sf = g.get((model, bits, "sf", extra))
+            frac = equal_fraction(seed0(qd), seed0(sf), f)
+            eq = group(others.get(frac, []), table).get((model, bits, "sf", extra)) if frac else None
+            if not eq:
+                continue
+            versus = compare(eq, qd)
+            outcomes.append(versus)
+            rows.append(f"| {model} | {setting_name(bits, extra)} | {fmt(qd)} ({seconds(qd)}) | {fmt(sf)} ({seconds(sf)}) "
+                        f"| {frac:g} | {fmt(eq)} ({seconds(eq)}) | {versus} |")
+    counted = [o for o in outcomes if o in ("win", "tie", "loss")]
+    if not counted:
+        return ("not measured yet" if not outcomes else "undecided (single seeds only)"), (rows if outcomes else [])
+    return (f"SF at QDrop's tuning time: {counted.count('win')} wins, {counted.count('tie')} ties, "
+            f"{counted.count('loss')} losses over {len(counted)} entries"), rows
+
+
 def coverage(cells: List[dict], planned: Optional[list], grid: str = "", absent: Tuple[str, ...] = ()) -> List[str]:
     """How much of the planned grid has finished, per table, and ``grid``: what the plan leaves out;
     ``absent``: zoo models left out because they ship no weights."""
@@ -544,6 +577,7 @@ def write_results(f: float, planned: Optional[list] = None, grid: str = "", abse
     v4, rows4 = qat(cells)
     v5, rows5 = speed_ratio(cells)
     v6, probes6, rows6 = stress(cells)
+    v7, rows7 = equal_time(f, cells)
     lines = ["# Results: the paper's experiments on the zoo", "",
              f"Produced by `python python/paper_experiments.py --run --f {f:g}` then `--report`, from the shipped models. "
              f"Budget: every tuning method gets f = {f:g} of its own paper iterations (docs/recon.md). Test set: the "
@@ -566,7 +600,8 @@ def write_results(f: float, planned: Optional[list] = None, grid: str = "", abse
              f"- k = 2-3 best: {v3}",
              f"- Near-QAT accuracy at a fraction of its time: {v4}",
              f"- About 6x faster than block-wise reconstruction: {v5}",
-             f"- Where quantization really hurts (stress settings): {v6}", "",
+             f"- Where quantization really hurts (stress settings): {v6}",
+             f"- SF vs QDrop at equal wall time: {v7}", "",
              "## Table 1", ""] + table1(cells)
     lines += ["## Tuning cost (seed 0)", ""] + (cost_table(cells) or ["not measured yet"]) + [""]
     lines += ["## SF against the block-wise methods", "", "| model | bits | SF | QDrop | BRECQ | SF vs best |",
@@ -593,6 +628,12 @@ def write_results(f: float, planned: Optional[list] = None, grid: str = "", abse
               "and SF run with seeds 0-2 (same calibration images per seed); recovered = share of the calibration's "
               "loss won back; SF vs QDrop and the best method follow the tie rule above.", ""]
     lines += (probes6 or ["not measured yet"]) + [""] + (rows6 or ["no chosen setting measured yet"]) + [""]
+    lines += ["## SF vs QDrop at equal time", "",
+              f"SF rerun (seeds 0-2) at the fraction of its paper iterations whose tuning time matches QDrop's at f = "
+              f"{f:g} on the same entry (f x QDrop's / SF's tuning seconds of the idle seed-0 cells, two significant "
+              "digits; `python python/paper_experiments.py --run --equal-time`), against QDrop at f = "
+              f"{f:g}: F1 and median tuning time; the last column follows the tie rule above.", ""]
+    lines += (rows7 or ["not measured yet"]) + [""]
     lines += ["## Speed at equal f", "", "| model | bits | SF | QDrop | ratio | machine |", "|---|---|---|---|---|---|"] + rows5 + [""]
     budgets = budget_table(f, cells)
     if budgets:

@@ -340,3 +340,34 @@ def test_run_plans_again_after_each_cell_so_the_stress_methods_follow_their_prob
     assert len(ran) == len(pe.STRESS_PROBES) + len(pe.STRESS_METHODS) * 2 - 1  # seed-0 calibration = the probe
     assert {c for c in ran if "qdrop" in c or "-sf-" in c} == {
         f"stress-ganet-s-w4a4-{m}-s{s}-first-last-at-bits" for m in ("qdrop", "sf") for s in (0, 1)}
+
+
+def test_equal_time_runs_sf_where_its_time_matches_qdrops_and_reports_it(tmp_path, monkeypatch):
+    import json
+
+    timed = dict(load_start=0.5, load_end=0.5, cores=2, iterations=50)
+    qd = [_cell("t1", "ganet-s", "w4a4", "qdrop", f1, seed=s, tuning_seconds=100.0, **timed)
+          for s, f1 in enumerate((88.0, 87.5, 88.5))]
+    sf = [_cell("t1", "ganet-s", "w4a4", "sf", 85.0, tuning_seconds=25.0, **timed)]
+    # the plan: SF at f = 0.01 x 100 / 25 = 0.04, three seeds; nothing for a model without both seed-0 cells
+    monkeypatch.setattr(pe, "CELLS", str(tmp_path / "cells"))
+    for c in qd + sf:
+        path = tmp_path / "cells" / "f0.01" / f"{c['id']}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(c))
+    planned = pe.equal_time_plan(["ganet-s", "lstr-s"], 3, 0.01)
+    assert [(c.id, g) for c, g in planned] == [(f"t1-ganet-s-w4a4-sf-s{s}", 0.04) for s in range(3)]
+    assert pe.equal_fraction(qd[0], dict(sf[0], load_end=3.0), 0.01) is None  # a loaded run's time does not count
+    eq = [_cell("t1", "ganet-s", "w4a4", "sf", f1, seed=s, tuning_seconds=101.0, **timed)
+          for s, f1 in enumerate((91.0, 90.0, 90.5))]
+    for c in eq:
+        path = tmp_path / "cells" / "f0.04" / f"{c['id']}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(c))
+    import shutil
+
+    shutil.rmtree(tmp_path / "cells" / "f0.01")  # _report writes the f = 0.01 cells itself
+    text = _report(tmp_path, monkeypatch, qd + sf)
+    assert ("| ganet-s | W4A4 | 88.00 ±0.50 (3) (100 s) | 85.00 (25 s) | 0.04 | 90.50 ±0.50 (3) (101 s) | win |"
+            in text)
+    assert "SF vs QDrop at equal wall time: SF at QDrop's tuning time: 1 wins, 0 ties, 0 losses over 1 entries" in text
