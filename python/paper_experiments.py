@@ -207,16 +207,23 @@ def machine_name(device: str) -> str:
     return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
 
 
-def run_cell(cell: Cell, f: float, device: str = "cpu") -> dict:
+# --smoke: each cell at the ci budget on a few images (for trying an executor; not results)
+SMOKE_ARGS = ["--calib", "8", "--test", "16"]
+
+
+def run_cell(cell: Cell, f: float, device: str = "cpu", smoke: bool = False) -> dict:
     from selfocus_ext import tune
     from selfocus_ext.recon.config import ENGINE_VERSION
 
     out = os.path.join(RUNS, f"f{f:g}", cell.id)
     data = f"tusimple:{tusimple_root()}" if cell.data == "tusimple" else cell.data
-    argv = ["--model", cell.model, "--bits", cell.bits, "--method", cell.method, "--budget", f"f{f:g}",
+    argv = ["--model", cell.model, "--bits", cell.bits, "--method", cell.method,
+            "--budget", "ci" if smoke else f"f{f:g}",
             "--seed", str(cell.seed), "--data", data, "--out", out, "--quiet", "--resume", "--device", device,
             "--keep-tuned"] + cell.extra  # the tables report the raw tuned model (the held-out check is reported beside)
-    if cell.data == "synth":
+    if smoke:
+        argv += SMOKE_ARGS
+    elif cell.data == "synth":
         argv += ["--test", str(TEST_SCENES)]
     load0, t0 = load_average(), time.time()
     code = tune.main(argv)
@@ -235,7 +242,7 @@ def run_cell(cell: Cell, f: float, device: str = "cpu") -> dict:
                 selection=progress.get("selection", []), start_f1=progress["calibrated"]["f1"],
                 heldout=progress.get("kept"), engine=ENGINE_VERSION, load_start=load0, load_end=load_average(),
                 wall_seconds=time.time() - t0, cores=os.cpu_count(), device=device, machine=machine_name(device),
-                date=time.strftime("%Y-%m-%d"))
+                date=time.strftime("%Y-%m-%d"), **({"smoke": True} if smoke else {}))
 
 
 def cell_path(cell: Cell, f: float) -> str:
@@ -309,12 +316,23 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--equal-time", action="store_true",
                    help="instead of the tables: SF on each Small model at W4A4 and its stress setting at the fraction "
                         "whose tuning time matches QDrop's at --f there (cells under f<that fraction>/)")
+    p.add_argument("--executor", default="local", choices=["local", "ray"],
+                   help="where --run runs the cells: one after another here, or as Ray tasks (pip install -e .[cluster])")
+    p.add_argument("--address", default=None, help="Ray cluster address (default: start or join a local one)")
+    p.add_argument("--cpus-per-cell", type=int, default=1, help="Ray: CPU threads per cell")
+    p.add_argument("--gpus-per-cell", type=float, default=None, help="Ray: GPUs per cell (default 1 with --device cuda)")
+    p.add_argument("--retries", type=int, default=2, help="Ray: retries of a failed cell before it is reported")
+    p.add_argument("--smoke", action="store_true",
+                   help="each cell at the ci budget on 8 calibration images and 16 test scenes (trying an executor)")
     p.add_argument("--rerun-stale", action="store_true",
                    help="also run again the network-wise cells finished by an older engine (their results move "
                         "under f<F>-engine<N>/, where the report compares against them)")
     a = p.parse_args(argv)
     if not 0 < a.f <= 1:
         p.error(f"--f: expected a fraction in (0, 1], got {a.f}")
+    if a.smoke:  # never among the grid's results
+        global CELLS, RUNS
+        CELLS, RUNS = CELLS + "-smoke", RUNS + "-smoke"
     from selfocus_ext.models import registry
 
     models = [m for m in (a.models or ZOO) if os.path.isfile(registry.weights_path(m))]
@@ -356,6 +374,21 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 0
     from tqdm import tqdm
 
+    if a.executor == "ray":
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:
+            p.error("--executor ray: Ray is not installed (pip install -e .[cluster])")
+        from grid_ray import run_on_ray  # python/grid_ray.py
+        for cell, g in todo:
+            if stale(cell, g):
+                archive_stale(cell, g)
+        gpus = a.gpus_per_cell if a.gpus_per_cell is not None else (1.0 if a.device == "cuda" else 0.0)
+        out = run_on_ray(lambda: pending()[1], address=a.address, device=a.device, cpus_per_cell=a.cpus_per_cell,
+                         gpus_per_cell=gpus, retries=a.retries, smoke=a.smoke, max_cells=a.max_cells)
+        for cell_id, error in out["failed"].items():
+            print(f"failed: {cell_id}: {error}", file=sys.stderr)
+        return 1 if out["failed"] else 0
     from selfocus_ext.files import atomic_write_json
 
     bar = tqdm(total=len(todo), desc="paper cells", unit="cell")
@@ -364,7 +397,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         cell, g = todo[0]
         if stale(cell, g):
             archive_stale(cell, g)
-        result = run_cell(cell, g, a.device)
+        result = run_cell(cell, g, a.device, smoke=a.smoke)
         atomic_write_json(result, cell_path(cell, g))
         tqdm.write(f"{cell.id}: F1 {result['f1']:.2f} (FP {result['fp_f1']:.2f}), tuning "
                    f"{result['tuning_seconds'] or 0:.0f} s, load {result['load_start']:.1f}-{result['load_end']:.1f}")

@@ -328,7 +328,7 @@ def test_run_plans_again_after_each_cell_so_the_stress_methods_follow_their_prob
     monkeypatch.setattr(pe, "CELLS", str(tmp_path / "cells"))
     ran = []
 
-    def fake_run(cell, f, device="cpu"):
+    def fake_run(cell, f, device="cpu", smoke=False):
         ran.append(cell.id)
         loss = 6.0 if cell.extra else 1.0  # the mildest probe already loses enough
         return dict(cell=dict(cell.__dict__), id=cell.id, f1=95.0 - loss, fp_f1=95.0, tuning_seconds=1.0,
