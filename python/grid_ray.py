@@ -55,6 +55,9 @@ def run_on_ray(pending: Callable[[], List[Tuple[object, float]]], *, address: st
     import paper_experiments as pe
 
     ray.init(address=address, ignore_reinit_error=True, log_to_driver=False, **(init_kwargs or {}))
+    # workers do not have python/ on their path: the task function travels by value (it puts python/ on the
+    # path itself before importing the grid's code)
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     task = ray.remote(num_cpus=cpus_per_cell, num_gpus=gpus_per_cell, max_retries=retries,
                       retry_exceptions=True)(_run_cell_task)
     cells_dir = os.path.abspath(cells_dir or pe.CELLS)

@@ -22,7 +22,10 @@ GRID = ["--tables", "1", "--models", "ganet-s", "--bits", "w4a4", "--methods", "
 
 @pytest.fixture
 def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    except Exception as exc:  # e.g. no room for its object store on this machine
+        pytest.skip(f"a local Ray instance does not start here: {type(exc).__name__}: {exc}")
     yield
     ray.shutdown()
 
@@ -59,7 +62,12 @@ def test_ray_grid_writes_the_cells_and_report_of_the_local_executor(tmp_path, mo
         assert remote[name]["executor"] == "ray"
         for key in ("id", "f1", "fp_f1", "start_f1", "counts", "iterations"):
             assert remote[name][key] == local[name][key], (name, key)
-    # the report reads them alike
+    # the report reads them alike, once the measured times (which differ between any two runs) are set equal
+    for name in remote:
+        remote[name].update({k: local[name].get(k) for k in ("tuning_seconds", "wall_seconds", "seconds", "load_start",
+                                                             "load_end", "run")})
+        with open(tmp_path / "ray" / "cells-smoke" / "f0.01" / name, "w") as fh:
+            json.dump(remote[name], fh)
     import results_report as rr
 
     texts = []
