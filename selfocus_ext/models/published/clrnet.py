@@ -29,7 +29,7 @@ from ..base import HeadSpec
 from .base import PublishedLaneModel, kept_rows
 from .catalog import PublishedModel, publish
 from .checkpoint import CheckpointLayout, flip_first_conv
-from .layers import ConvModule
+from .layers import ConvModule, top_down_sum
 from .resnet import DEPTHS, ResNetTrunk
 
 BGR_MEAN = (103.939, 116.779, 123.68)
@@ -50,9 +50,7 @@ class FPN(nn.Module):
         self.fpn_convs = nn.ModuleList(ConvModule(out, out, 3, padding=1, norm=False, act=False) for _ in in_channels)
 
     def forward(self, feats):
-        lat = [conv(f) for conv, f in zip(self.lateral_convs, feats)]
-        for i in range(len(lat) - 1, 0, -1):
-            lat[i - 1] = lat[i - 1] + F.interpolate(lat[i], size=lat[i - 1].shape[2:], mode="nearest")
+        lat = top_down_sum([conv(f) for conv, f in zip(self.lateral_convs, feats)])
         return [conv(l) for conv, l in zip(self.fpn_convs, lat)]
 
 

@@ -39,7 +39,7 @@ from ..base import HeadSpec
 from .base import PublishedLaneModel
 from .catalog import PublishedModel, publish
 from .checkpoint import CheckpointLayout, flip_first_conv
-from .layers import AttentionEncoder, ConvModule, stride_grid
+from .layers import AttendedLaterals, ConvModule, stride_grid
 from .resnet import DEPTHS, ResNetTrunk
 
 # the implementation's normalisation of BGR pixels, given here per RGB channel on the 0-1 scale
@@ -57,20 +57,16 @@ LAYOUT = CheckpointLayout(MMDET, top_keys=("state_dict",), strip_prefixes=("modu
                           transform=flip_first_conv("backbone.conv1.weight"))
 
 
-class TransConvFPN(nn.Module):
-    """Attention on layer 4, then lateral 1x1 and output 3x3 convolutions (bias, no norm) with the top-down
-    sum; returns the stride-8 and stride-16 outputs (the heads' inputs)."""
+class TransConvFPN(AttendedLaterals):
+    """The attended laterals' top-down sum through output 3x3 convolutions (bias, no norm); returns the
+    stride-8 and stride-16 outputs (the heads' inputs)."""
 
-    def __init__(self, grid32, in_channels=(128, 256, DIM)):
-        super().__init__()
-        self.trans_head = AttentionEncoder(grid32)
-        self.lateral_convs = nn.ModuleList(ConvModule(c, DIM, 1, norm=False, act=False) for c in in_channels)
+    def __init__(self, grid32):
+        super().__init__(grid32)
         self.fpn_convs = nn.ModuleList(ConvModule(DIM, DIM, 3, padding=1, norm=False, act=False) for _ in range(2))
 
     def forward(self, l2, l3, l4):
-        lat = [conv(f) for conv, f in zip(self.lateral_convs, (l2, l3, self.trans_head(l4)))]
-        for i in (2, 1):
-            lat[i - 1] = lat[i - 1] + F.interpolate(lat[i], size=lat[i - 1].shape[2:], mode="nearest")
+        lat = self.summed_laterals(l2, l3, l4)
         return self.fpn_convs[0](lat[0]), self.fpn_convs[1](lat[1])
 
 

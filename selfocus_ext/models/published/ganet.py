@@ -36,7 +36,7 @@ from .base import PublishedLaneModel
 from .catalog import PublishedModel, publish
 from .checkpoint import CheckpointLayout, flip_first_conv
 from .condlane import DIM, MMDET, MMDET_CULANE_INPUT, CenterHead
-from .layers import AttentionEncoder, ConvModule, stride_grid
+from .layers import AttendedLaterals, ConvModule, stride_grid
 from .resnet import DEPTHS, ResNetTrunk
 
 POINTS = 7  # deformable taps of the stride-8 lane-points block
@@ -77,19 +77,17 @@ class LanePointsConv(nn.Module):
         return F.relu(self.reppoints_cls_conv(cls_feat, points - self.tap_positions))
 
 
-class DeformFPN(nn.Module):
-    def __init__(self, grid32, in_channels=(128, 256, DIM)):
-        super().__init__()
-        self.trans_head = AttentionEncoder(grid32)
-        self.lateral_convs = nn.ModuleList(ConvModule(c, DIM, 1, norm=False, act=False) for c in in_channels)
+class DeformFPN(AttendedLaterals):
+    """The attended laterals' top-down sum at stride 8 (``aux``) through the lane-points block and a 3x3 output
+    convolution; returns (output, aux)."""
+
+    def __init__(self, grid32):
+        super().__init__(grid32)
         self.def_convs = nn.ModuleList([LanePointsConv()])
         self.fpn_convs = nn.ModuleList([ConvModule(DIM, DIM, 3, padding=1, norm=False, act=False)])
 
     def forward(self, l2, l3, l4):
-        lat = [conv(f) for conv, f in zip(self.lateral_convs, (l2, l3, self.trans_head(l4)))]
-        for i in (2, 1):
-            lat[i - 1] = lat[i - 1] + F.interpolate(lat[i], size=lat[i - 1].shape[2:], mode="nearest")
-        aux = lat[0]
+        aux = self.summed_laterals(l2, l3, l4)[0]
         return self.fpn_convs[0](self.def_convs[0](aux)), aux
 
 

@@ -1,10 +1,11 @@
 """Layers several published detectors share, with the module names of their checkpoints: mmcv's
-convolution module (``conv``, then ``bn``), and the position-attention encoder that CondLaneNet and GANet put
-on the last ResNet stage (``trans_head.attn_layers``)."""
+convolution module (``conv``, then ``bn``), the FPN's top-down sum, and the position-attention encoder that
+CondLaneNet and GANet put on the last ResNet stage (``trans_head.attn_layers``) before their lateral
+convolutions (``lateral_convs``)."""
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import List, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -76,3 +77,26 @@ class AttentionEncoder(nn.Module):
         for k, layer in enumerate(self.attn_layers):
             x = layer(x, getattr(self, f"pos{k}"))
         return x
+
+
+def top_down_sum(laterals: List[torch.Tensor]) -> List[torch.Tensor]:
+    """An FPN's top-down path: from the coarsest level down, each level plus the coarser one resized to it
+    (nearest). ``laterals`` fine to coarse; returns a new list."""
+    lat = list(laterals)
+    for i in range(len(lat) - 1, 0, -1):
+        lat[i - 1] = lat[i - 1] + F.interpolate(lat[i], size=lat[i - 1].shape[2:], mode="nearest")
+    return lat
+
+
+class AttendedLaterals(nn.Module):
+    """CondLaneNet's and GANet's neck up to its outputs: position attention on layer 4, lateral 1x1
+    convolutions (bias, no norm) of (layer 2, layer 3, attended layer 4) to 64 channels, the top-down sum.
+    Subclasses add their output convolutions."""
+
+    def __init__(self, grid32, in_channels: Sequence[int] = (128, 256, 64), out: int = 64):
+        super().__init__()
+        self.trans_head = AttentionEncoder(grid32)
+        self.lateral_convs = nn.ModuleList(ConvModule(c, out, 1, norm=False, act=False) for c in in_channels)
+
+    def summed_laterals(self, l2, l3, l4) -> List[torch.Tensor]:
+        return top_down_sum([conv(f) for conv, f in zip(self.lateral_convs, (l2, l3, self.trans_head(l4)))])
