@@ -24,7 +24,7 @@ from selfocus_ext.workflow.evaluation import evaluate
 def stage_text(stages) -> str:
     grown = [st["init"] for st in stages if str(st.get("init") or "").startswith("grown from")]
     if len(stages) < 2:
-        return f"; {grown[0]} (its shipped weights where the shapes match, added residual blocks starting as identities)" if grown else ""
+        return f"; {grown[0]} (its shipped weights: copied where the shapes match, widened with each unit copied where the model is wider, added residual blocks starting as identities)" if grown else ""
     def lr(st):
         return f" at lr {st['lr']:g}" if st.get("lr") is not None else ""
 

@@ -223,9 +223,10 @@ def test_mid_model_meets_the_small_models_floor(fam):
     assert 1.8 <= cards["m"]["parameters"] / cards["s"]["parameters"] <= 2.5
 
 
-@pytest.mark.parametrize("fam", ["ganet", "scnn"])
+@pytest.mark.parametrize("fam", ["ganet", "scnn", "lstr"])
 def test_a_mid_model_grown_from_the_small_one_computes_the_same(fam, batch):
-    """Shared tensors copied, the added residual blocks start as identities: the same outputs (eval mode)."""
+    """Shared tensors copied, the added residual blocks start as identities, LSTR's transformer widened from
+    64 to 128 units: the same outputs (eval mode)."""
     from selfocus_ext.models.growth import grow_from
 
     torch.manual_seed(3)
@@ -235,6 +236,9 @@ def test_a_mid_model_grown_from_the_small_one_computes_the_same(fam, batch):
             m.running_mean.uniform_(-0.2, 0.2)
             m.running_var.uniform_(0.5, 2.0)
             m.weight.data.uniform_(0.5, 1.5)
+        if isinstance(m, torch.nn.LayerNorm):
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
     small.eval()
     mid = models.build(f"{fam}-m")
     copied, fresh = grow_from(mid, small.state_dict())
@@ -244,6 +248,35 @@ def test_a_mid_model_grown_from_the_small_one_computes_the_same(fam, batch):
         a, b = small(x), mid.eval()(x)
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5)
+
+
+def test_the_wide_sine_code_holds_the_narrow_one_at_the_first_copies():
+    from selfocus_ext.models.lstr import sine_position, sine_units
+
+    first = [u[0] for u in sine_units(64)]
+    assert sorted(first + [u[1] for u in sine_units(64)]) == list(range(128))
+    torch.testing.assert_close(sine_position(5, 7, 128)[first], sine_position(5, 7, 64))
+
+
+def test_widened_weights_read_every_copy_or_the_first():
+    from selfocus_ext.models.growth import copies_of_each, widen_weight
+
+    w, x = torch.randn(3, 4), torch.randn(4)
+    rows, cols = copies_of_each(3), copies_of_each(4, times=3)
+    wide_x = x.repeat(3)
+    torch.testing.assert_close(widen_weight(w, rows, cols) @ wide_x, (w @ x).repeat(2))
+    first = widen_weight(w, rows, cols, read="first")
+    torch.testing.assert_close(first @ (wide_x + torch.cat([torch.zeros(4), torch.randn(8)])), (w @ x).repeat(2))
+    with pytest.raises(ValueError, match="read"):
+        widen_weight(w, rows, cols, read="mean")
+
+
+def test_lstr_refuses_to_widen_by_other_than_two():
+    small = models.build("lstr-s")
+    state = {k: v for k, v in small.state_dict().items()}
+    state["input_proj.weight"] = torch.zeros(48, 256, 1, 1)
+    with pytest.raises(ValueError, match="small_state: a transformer of width 128"):
+        models.build("lstr-m").widen_from(state)
 
 
 def test_resa_aggregator_is_the_gather_form():

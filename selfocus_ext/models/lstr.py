@@ -30,6 +30,7 @@ from torch import nn
 
 from .backbone import BasicBlock, check_size, conv_bn
 from .base import HeadSpec, LaneModel, softmax_foreground
+from .growth import copies_of_each, copies_within_heads, widen_rows, widen_weight
 from .targets import slot_points, x_at
 
 QUERIES = 7
@@ -80,6 +81,20 @@ def sine_position(h: int, w: int, dim: int, temperature: float = 10000.0, normal
     py = encode(ys)[:, None, :].expand(h, w, half)
     px = encode(xs)[None, :, :].expand(h, w, half)
     return torch.cat([py, px], -1).permute(2, 0, 1).contiguous()
+
+
+def sine_units(dim: int) -> List[List[int]]:
+    """Where each unit of a width-``dim`` transformer sits in the doubled width: unit ``c`` at two places, the
+    first being where ``sine_position(.., 2 * dim)`` holds the very code ``sine_position(.., dim)`` gives unit
+    ``c`` (the narrow code's frequencies are every other frequency of the wide one), so a widened layer that
+    reads the first copies sees the narrow model's feature plus its own position code."""
+    half, units = dim // 2, []
+    for c in range(dim):
+        part, k = divmod(c, half)  # row code, column code
+        pair, trig = divmod(k, 2)  # frequency, sin / cos
+        first = part * dim + 4 * pair + trig
+        units.append([first, first + 2])
+    return units
 
 
 class Attention(nn.Module):
@@ -176,6 +191,63 @@ class LSTR(LaneModel):
         _, rows = self.model_input.to_input(np.zeros_like(self.model_input.frame.ys), self.model_input.frame.ys)
         rows = rows[(rows >= 0) & (rows <= H - 1)]
         self.sample_ys = (rows / H).astype(np.float32)  # normalised input y of the frame rows the input shows
+
+    # ---- growing from the Small model --------------------------------------------------------------------
+    def widen_from(self, small_state: Dict[str, torch.Tensor]) -> int:
+        """Fills this model's transformer (width 2d) from a width-d one's tensors so that, in eval mode, it
+        computes the same curves: every width-d unit is held by two units (``sine_units``), attention units
+        twice within their own head (queries scaled by 1/sqrt(2) so the doubled dot products over the doubled head
+        width give the same softmax), feed-forward units twice. Queries and keys read only the first copy of
+        each unit, the one whose position code matches the narrow model's (the position code is added on top).
+        The copies then separate in training (dropout, and the second copies' own position codes). Returns the
+        number of tensors filled; 0 when the widths already agree."""
+        d, D = small_state["input_proj.weight"].shape[0], self.input_proj.out_channels
+        if d == D:
+            return 0
+        if D != 2 * d or d % 4:
+            raise ValueError(f"small_state: a transformer of width {D} grows from width {D // 2} "
+                             f"(a multiple of 4), got {d}")
+        heads = self.encoder[0].attn.heads
+        res, att = sine_units(d), copies_within_heads(d, heads)
+        ff = copies_of_each(small_state["encoder.0.ff.0.weight"].shape[0])
+        keep = lambda n: [[u] for u in range(n)]  # noqa: E731 -- units that stay as they are
+        linear = {"input_proj": (res, keep(self.backbone.out_channels), "split", 1.0),
+                  "class_embed": (keep(2), res, "split", 1.0)}
+        for mlp in ("specific", "shared"):
+            linear[f"{mlp}.0"] = linear[f"{mlp}.2"] = (res, res, "split", 1.0)
+            linear[f"{mlp}.4"] = (keep(4), res, "split", 1.0)
+        vectors = {"decoder_norm": res}
+        attentions = [f"encoder.{i}.attn" for i in range(len(self.encoder))]
+        for i in range(len(self.decoder)):
+            attentions += [f"decoder.{i}.self_attn", f"decoder.{i}.cross_attn"]
+        for a in attentions:
+            linear[f"{a}.q"] = (att, res, "first", 2 ** -0.5)
+            linear[f"{a}.k"] = (att, res, "first", 1.0)
+            linear[f"{a}.v"] = (att, res, "split", 1.0)
+            linear[f"{a}.out"] = (res, att, "split", 1.0)
+        for i, layer in enumerate(list(self.encoder) + list(self.decoder)):
+            p = f"encoder.{i}" if i < len(self.encoder) else f"decoder.{i - len(self.encoder)}"
+            linear[f"{p}.ff.0"], linear[f"{p}.ff.3"] = (ff, res, "split", 1.0), (res, ff, "split", 1.0)
+            for norm in ("norm1", "norm2", "norm3"):
+                if hasattr(layer, norm):
+                    vectors[f"{p}.{norm}"] = res
+        wide = {"query_embed": widen_rows(small_state["query_embed"], res, dim=1)}
+        for name, (rows, cols, read, scale) in linear.items():
+            wide[f"{name}.weight"] = widen_weight(small_state[f"{name}.weight"], rows, cols, read) * scale
+            wide[f"{name}.bias"] = widen_rows(small_state[f"{name}.bias"], rows) * scale
+        for name, rows in vectors.items():
+            for t in ("weight", "bias"):
+                wide[f"{name}.{t}"] = widen_rows(small_state[f"{name}.{t}"], rows)
+        own, filled = self.state_dict(), 0
+        for name, value in wide.items():
+            if own[name].shape != value.shape:
+                raise ValueError(f"small_state: widening {name} gave {tuple(value.shape)}, "
+                                 f"this model has {tuple(own[name].shape)}")
+            if small_state[name].shape != value.shape:  # equal shapes were copied as they are
+                filled += 1
+            with torch.no_grad():
+                own[name].copy_(value)
+        return filled
 
     def _heads(self, hs):
         specific, shared = self.specific(hs), self.shared(hs).mean(dim=-2, keepdim=True)
