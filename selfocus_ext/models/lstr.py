@@ -210,34 +210,30 @@ class LSTR(LaneModel):
         heads = self.encoder[0].attn.heads
         res, att = sine_units(d), copies_within_heads(d, heads)
         ff = copies_of_each(small_state["encoder.0.ff.0.weight"].shape[0])
-        keep = lambda n: [[u] for u in range(n)]  # noqa: E731 -- units that stay as they are
-        linear = {"input_proj": (res, keep(self.backbone.out_channels), "split", 1.0),
-                  "class_embed": (keep(2), res, "split", 1.0)}
-        for mlp in ("specific", "shared"):
-            linear[f"{mlp}.0"] = linear[f"{mlp}.2"] = (res, res, "split", 1.0)
-            linear[f"{mlp}.4"] = (keep(4), res, "split", 1.0)
-        vectors = {"decoder_norm": res}
-        attentions = [f"encoder.{i}.attn" for i in range(len(self.encoder))]
-        for i in range(len(self.decoder)):
-            attentions += [f"decoder.{i}.self_attn", f"decoder.{i}.cross_attn"]
-        for a in attentions:
-            linear[f"{a}.q"] = (att, res, "first", 2 ** -0.5)
-            linear[f"{a}.k"] = (att, res, "first", 1.0)
-            linear[f"{a}.v"] = (att, res, "split", 1.0)
-            linear[f"{a}.out"] = (res, att, "split", 1.0)
-        for i, layer in enumerate(list(self.encoder) + list(self.decoder)):
-            p = f"encoder.{i}" if i < len(self.encoder) else f"decoder.{i - len(self.encoder)}"
-            linear[f"{p}.ff.0"], linear[f"{p}.ff.3"] = (ff, res, "split", 1.0), (res, ff, "split", 1.0)
-            for norm in ("norm1", "norm2", "norm3"):
-                if hasattr(layer, norm):
-                    vectors[f"{p}.{norm}"] = res
+        linear = {"input_proj": (res, copies_of_each(self.backbone.out_channels, 1), "split", 1.0),
+                  "class_embed": (copies_of_each(2, 1), res, "split", 1.0)}
+        norms = []
+        for name, m in self.named_modules():
+            if isinstance(m, Attention):
+                linear[f"{name}.q"] = (att, res, "first", 2 ** -0.5)
+                linear[f"{name}.k"] = (att, res, "first", 1.0)
+                linear[f"{name}.v"] = (att, res, "split", 1.0)
+                linear[f"{name}.out"] = (res, att, "split", 1.0)
+            elif isinstance(m, FeedForward):
+                linear[f"{name}.0"], linear[f"{name}.3"] = (ff, res, "split", 1.0), (res, ff, "split", 1.0)
+            elif isinstance(m, MLP):
+                *hidden, last = [i for i, layer in enumerate(m) if isinstance(layer, nn.Linear)]
+                linear.update({f"{name}.{i}": (res, res, "split", 1.0) for i in hidden})
+                linear[f"{name}.{last}"] = (copies_of_each(m[last].out_features, 1), res, "split", 1.0)
+            elif isinstance(m, nn.LayerNorm):
+                norms.append(name)
         wide = {"query_embed": widen_rows(small_state["query_embed"], res, dim=1)}
         for name, (rows, cols, read, scale) in linear.items():
             wide[f"{name}.weight"] = widen_weight(small_state[f"{name}.weight"], rows, cols, read) * scale
             wide[f"{name}.bias"] = widen_rows(small_state[f"{name}.bias"], rows) * scale
-        for name, rows in vectors.items():
+        for name in norms:
             for t in ("weight", "bias"):
-                wide[f"{name}.{t}"] = widen_rows(small_state[f"{name}.{t}"], rows)
+                wide[f"{name}.{t}"] = widen_rows(small_state[f"{name}.{t}"], res)
         own, filled = self.state_dict(), 0
         for name, value in wide.items():
             if own[name].shape != value.shape:
