@@ -426,8 +426,7 @@ def stress(cells: List[dict]) -> Tuple[str, List[str], List[str]]:
     if not counted:
         verdict = "not measured yet" if len(rows) == 2 else "undecided (single seeds only)"
     else:
-        verdict = (f"SF against QDrop where calibration alone loses >= {STRESS_LOSS:g} F1: {counted.count('win')} wins, "
-                   f"{counted.count('tie')} ties, {counted.count('loss')} losses over {len(counted)} models; most "
+        verdict = (f"SF against QDrop where calibration alone loses >= {STRESS_LOSS:g} F1: {tally(counted, 'model')}; most "
                    f"recovered by: " + ", ".join(f"{NAMES.get(m, m)} {best.count(m)}" for m in sorted(set(best))) + ".")
     return verdict, (probes if len(probes) > 2 else []), (rows if len(rows) > 2 else [])
 
@@ -488,13 +487,32 @@ def budget_table(f: float, cells: List[dict]) -> List[str]:
     return lines if len(lines) > 2 else []
 
 
+def tally(outcomes: List[str], unit: str) -> str:
+    """'2 wins, 1 tie, 0 losses over 3 models' from a list of 'win' / 'tie' / 'loss'."""
+    def n(k: int, word: str, many: str) -> str:
+        return f"{k} {word if k == 1 else many}"
+    return (f"{n(outcomes.count('win'), 'win', 'wins')}, {n(outcomes.count('tie'), 'tie', 'ties')}, "
+            f"{n(outcomes.count('loss'), 'loss', 'losses')} over {n(len(outcomes), unit, PLURAL.get(unit, unit + 's'))}")
+
+
+PLURAL = {"entry": "entries"}
+
+
+def provenance(cells: List[dict]) -> str:
+    """Where and when ``cells`` ran, and how many had the machine to themselves (their times count)."""
+    machines = sorted({f"{where(c)} ({c['machine']})" for c in cells})
+    dates = sorted({c["date"] for c in cells if c.get("date")})
+    return (f"These {len(cells)} cells: {'; '.join(machines)}; dates {', '.join(dates) or 'not recorded'}; "
+            f"{sum(idle(c) for c in cells)} of {len(cells)} had the machine (load average under cores + 0.5 at start and end).")
+
+
 def equal_time(f: float, cells: List[dict]) -> Tuple[str, List[str]]:
     """SF at the fraction whose tuning time matches QDrop's at ``f`` (paper_experiments.equal_fraction, from
     the seed-0 cells) against QDrop at ``f``: each Small model at W4A4 and at its stress setting."""
     others = other_budgets(f)
     rows = [f"| model | setting | QDrop at f = {f:g} | SF at f = {f:g} | equal-time f | SF there | SF vs QDrop |",
             "|---|---|---|---|---|---|---|"]
-    outcomes = []
+    outcomes, ran = [], []
 
     def seed0(cs):
         return next((c for c in cs or [] if c["cell"]["seed"] == 0), None)
@@ -511,13 +529,13 @@ def equal_time(f: float, cells: List[dict]) -> Tuple[str, List[str]]:
                 continue
             versus = compare(eq, qd)
             outcomes.append(versus)
+            ran += eq
             rows.append(f"| {model} | {setting_name(bits, extra)} | {fmt(qd)} ({seconds(qd)}) | {fmt(sf)} ({seconds(sf)}) "
                         f"| {frac:g} | {fmt(eq)} ({seconds(eq)}) | {versus} |")
     counted = [o for o in outcomes if o in ("win", "tie", "loss")]
     if not counted:
         return ("not measured yet" if not outcomes else "undecided (single seeds only)"), (rows if outcomes else [])
-    return (f"SF at QDrop's tuning time: {counted.count('win')} wins, {counted.count('tie')} ties, "
-            f"{counted.count('loss')} losses over {len(counted)} entries"), rows
+    return f"SF at QDrop's tuning time: {tally(counted, 'entry')}", rows + ["", provenance(ran)]
 
 
 def coverage(cells: List[dict], planned: Optional[list], grid: str = "", absent: Tuple[str, ...] = ()) -> List[str]:

@@ -319,7 +319,7 @@ def test_stress_report_chooses_the_setting_and_judges_over_seeds(tmp_path, monke
     assert ("| ganet-s | W4A3 | 95.00 | 80.50 ±0.50 (2) | 87.83 ±0.75 (3) | 91.00 ±0.50 (3) | 51% / 72% | win | SF |"
             in text)
     assert "Where quantization really hurts (stress settings): SF against QDrop where calibration alone loses >= 5 F1: " \
-           "1 wins, 0 ties, 0 losses over 1 models; most recovered by: SF 1." in text
+           "1 win, 0 ties, 0 losses over 1 model; most recovered by: SF 1." in text
 
 
 def test_run_plans_again_after_each_cell_so_the_stress_methods_follow_their_probes(tmp_path, monkeypatch):
@@ -370,4 +370,5 @@ def test_equal_time_runs_sf_where_its_time_matches_qdrops_and_reports_it(tmp_pat
     text = _report(tmp_path, monkeypatch, qd + sf)
     assert ("| ganet-s | W4A4 | 88.00 ±0.50 (3) (100 s) | 85.00 (25 s) | 0.04 | 90.50 ±0.50 (3) (101 s) | win |"
             in text)
-    assert "SF vs QDrop at equal wall time: SF at QDrop's tuning time: 1 wins, 0 ties, 0 losses over 1 entries" in text
+    assert "SF vs QDrop at equal wall time: SF at QDrop's tuning time: 1 win, 0 ties, 0 losses over 1 entry" in text
+    assert "These 3 cells: " in text and "3 of 3 had the machine" in text
