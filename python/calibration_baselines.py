@@ -137,7 +137,8 @@ def main() -> None:
                                                                        machine=machine)
         tqdm.write(f"{name} {setting} {method}: F1 {f1:.2f} ({time.time() - t0:.0f} s)")
         save_cells(a.cells, cells)
-    block = table(cells, a.models, a.settings, a.methods, a.calib, a.scenes)
+    # the table lists the whole zoo, so a run for some models keeps the rows of the others
+    block = table(cells, ZOO + [n for n in a.models if n not in ZOO], a.settings, a.methods, a.calib, a.scenes)
     write_block(a.out, block)
     print(block)
 

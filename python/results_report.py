@@ -426,7 +426,7 @@ def stress(cells: List[dict]) -> Tuple[str, List[str], List[str]]:
     if not counted:
         verdict = "not measured yet" if len(rows) == 2 else "undecided (single seeds only)"
     else:
-        verdict = (f"SF against QDrop where calibration alone loses >= {STRESS_LOSS:g} F1: {tally(counted, 'model')}; most "
+        verdict = (f"SF against QDrop where calibration alone loses >= {STRESS_LOSS:g} F1: {tally(counted, 'model', 'models')}; most "
                    f"recovered by: " + ", ".join(f"{NAMES.get(m, m)} {best.count(m)}" for m in sorted(set(best))) + ".")
     return verdict, (probes if len(probes) > 2 else []), (rows if len(rows) > 2 else [])
 
@@ -487,15 +487,12 @@ def budget_table(f: float, cells: List[dict]) -> List[str]:
     return lines if len(lines) > 2 else []
 
 
-def tally(outcomes: List[str], unit: str) -> str:
+def tally(outcomes: List[str], unit: str, units: str) -> str:
     """'2 wins, 1 tie, 0 losses over 3 models' from a list of 'win' / 'tie' / 'loss'."""
     def n(k: int, word: str, many: str) -> str:
         return f"{k} {word if k == 1 else many}"
     return (f"{n(outcomes.count('win'), 'win', 'wins')}, {n(outcomes.count('tie'), 'tie', 'ties')}, "
-            f"{n(outcomes.count('loss'), 'loss', 'losses')} over {n(len(outcomes), unit, PLURAL.get(unit, unit + 's'))}")
-
-
-PLURAL = {"entry": "entries"}
+            f"{n(outcomes.count('loss'), 'loss', 'losses')} over {n(len(outcomes), unit, units)}")
 
 
 def provenance(cells: List[dict]) -> str:
@@ -535,7 +532,7 @@ def equal_time(f: float, cells: List[dict]) -> Tuple[str, List[str]]:
     counted = [o for o in outcomes if o in ("win", "tie", "loss")]
     if not counted:
         return ("not measured yet" if not outcomes else "undecided (single seeds only)"), (rows if outcomes else [])
-    return f"SF at QDrop's tuning time: {tally(counted, 'entry')}", rows + ["", provenance(ran)]
+    return f"SF at QDrop's tuning time: {tally(counted, 'entry', 'entries')}", rows + ["", provenance(ran)]
 
 
 def coverage(cells: List[dict], planned: Optional[list], grid: str = "", absent: Tuple[str, ...] = ()) -> List[str]:
