@@ -368,7 +368,15 @@ def test_equal_time_runs_sf_where_its_time_matches_qdrops_and_reports_it(tmp_pat
 
     shutil.rmtree(tmp_path / "cells" / "f0.01")  # _report writes the f = 0.01 cells itself
     text = _report(tmp_path, monkeypatch, qd + sf)
-    assert ("| ganet-s | W4A4 | 88.00 ±0.50 (3) (100 s) | 85.00 (25 s) | 0.04 | 90.50 ±0.50 (3) (101 s) | win |"
-            in text)
-    assert "SF vs QDrop at equal wall time: SF at QDrop's tuning time: 1 win, 0 ties, 0 losses over 1 entry" in text
+    assert ("| ganet-s | W4A4 | 88.00 ±0.50 (3) (100 s) | 85.00 (25 s) | 0.04 | 90.50 ±0.50 (3) (101 s) | 1.01x "
+            "| win |" in text)
+    assert ("SF vs QDrop at equal wall time: SF at QDrop's tuning time: 1 win, 0 ties, 0 losses over 1 entry; "
+            "no win had more than 1.2x QDrop's median time" in text)
     assert "These 3 cells: " in text and "3 of 3 had the machine" in text
+    # a win bought with clearly more time than QDrop's is named in the verdict
+    for c in eq:
+        (tmp_path / "cells" / "f0.04" / f"{c['id']}.json").write_text(json.dumps(dict(c, tuning_seconds=150.0)))
+    shutil.rmtree(tmp_path / "cells" / "f0.01")
+    text = _report(tmp_path, monkeypatch, qd + sf)
+    assert "| 1.50x | win |" in text
+    assert "1 win, 0 ties, 0 losses over 1 entry; wins with more than 1.2x QDrop's median time: ganet-s W4A4 1.50x" in text
