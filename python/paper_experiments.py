@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -38,6 +39,7 @@ ALL_TABLES = ["1", "seeds", "2", "3", "5", "7", "edges", "stress"]
 # one where the default calibration alone loses at least STRESS_LOSS F1 against the float model.
 STRESS_PROBES = [("w4a4", ("--first-last-at-bits",)), ("w4a3", ()), ("w3a3", ()), ("w2a4", ())]
 STRESS_LOSS = 5.0
+MORE_TIME = 1.2  # SF at its equal-time fraction slower than this multiple of QDrop's time: QDrop reruns at SF's time
 STRESS_METHODS = ["calib", "qdrop", "sf"]
 CELLS = "benchmarks/results/paper"
 RUNS = "runs/paper"
@@ -112,10 +114,26 @@ def equal_fraction(qdrop: Optional[dict], sf: Optional[dict], f: float) -> Optio
     return float(f"{min(1.0, f * qdrop['tuning_seconds'] / sf['tuning_seconds']):.2g}")
 
 
-def equal_time_plan(models: List[str], seeds: int, f: float) -> List[Tuple[Cell, float]]:
-    """SF cells (with their fraction) whose tuning time matches QDrop's at ``f`` on the same entry: each Small
-    model at W4A4 (Table 1) and at its stress setting, once both seed-0 cells exist at ``f``."""
-    out: List[Tuple[Cell, float]] = []
+def median_idle_seconds(cells: List[Optional[dict]]) -> Optional[float]:
+    """The median tuning time of those ``cells`` that had the machine (None when none did)."""
+    vals = [c["tuning_seconds"] for c in cells if c and c.get("tuning_seconds") and had_the_machine(c)]
+    return statistics.median(vals) if vals else None
+
+
+def matched_qdrop_fraction(qdrop: List[Optional[dict]], sf_equal: List[Optional[dict]], f: float) -> Optional[float]:
+    """Where SF's equal-time runs took more than MORE_TIME x QDrop's median time at ``f`` (SF's fraction comes
+    from one seed-0 ratio, and time does not scale exactly with iterations): the fraction at which QDrop's
+    tuning takes as long as SF's there, to two significant digits (at most 1); None where the times match."""
+    t_qd, t_sf = median_idle_seconds(qdrop), median_idle_seconds(sf_equal)
+    if t_qd is None or t_sf is None or t_sf <= MORE_TIME * t_qd:
+        return None
+    return float(f"{min(1.0, f * t_sf / t_qd):.2g}")
+
+
+def equal_time_entries(models: List[str], f: float) -> List[Tuple[str, str, str, tuple, float]]:
+    """(table, model, bits, extra, SF's equal-time fraction): each Small model at W4A4 (Table 1) and at its
+    stress setting, once both seed-0 cells exist at ``f`` and their times give a fraction other than ``f``."""
+    out = []
     for m in [x for x in models if x in SMALL]:
         entries = [("t1", "w4a4", ())]
         chosen = stress_setting(m, f)
@@ -125,7 +143,22 @@ def equal_time_plan(models: List[str], seeds: int, f: float) -> List[Tuple[Cell,
             seed0 = {method: read_cell(Cell(table, m, bits, method, 0, extra=list(extra)), f) for method in ("qdrop", "sf")}
             g = equal_fraction(seed0["qdrop"], seed0["sf"], f)
             if g is not None and g != f:
-                out += [(Cell(table, m, bits, "sf", s, extra=list(extra)), g) for s in range(seeds)]
+                out.append((table, m, bits, tuple(extra), g))
+    return out
+
+
+def equal_time_plan(models: List[str], seeds: int, f: float) -> List[Tuple[Cell, float]]:
+    """SF cells (with their fraction) whose tuning time matches QDrop's at ``f`` on the same entry; then, where
+    those SF runs (all seeds finished) took more than MORE_TIME x QDrop's time, QDrop cells at SF's time."""
+    out: List[Tuple[Cell, float]] = []
+    for table, m, bits, extra, g in equal_time_entries(models, f):
+        sf = [Cell(table, m, bits, "sf", s, extra=list(extra)) for s in range(seeds)]
+        out += [(c, g) for c in sf]
+        qd = [read_cell(Cell(table, m, bits, "qdrop", s, extra=list(extra)), f) for s in range(seeds)]
+        done = [read_cell(c, g) for c in sf]
+        q = matched_qdrop_fraction(qd, done, f) if all(done) else None
+        if q is not None and q != f:
+            out += [(Cell(table, m, bits, "qdrop", s, extra=list(extra)), q) for s in range(seeds)]
     return out
 
 
@@ -315,7 +348,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--full", action="store_true", help="the complete grid (about three times the trimmed one)")
     p.add_argument("--equal-time", action="store_true",
                    help="instead of the tables: SF on each Small model at W4A4 and its stress setting at the fraction "
-                        "whose tuning time matches QDrop's at --f there (cells under f<that fraction>/)")
+                        "whose tuning time matches QDrop's at --f there (cells under f<that fraction>/); where SF "
+                        "still took more than 1.2x QDrop's time, QDrop again at SF's time")
     p.add_argument("--executor", default="local", choices=["local", "ray"],
                    help="where --run runs the cells: one after another here, or as Ray tasks (pip install -e .[cluster])")
     p.add_argument("--address", default=None, help="Ray cluster address (default: start or join a local one)")
