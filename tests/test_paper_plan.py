@@ -371,7 +371,7 @@ def test_equal_time_runs_sf_where_its_time_matches_qdrops_and_reports_it(tmp_pat
     assert ("| ganet-s | W4A4 | 88.00 ±0.50 (3) (100 s) | 85.00 (25 s) | 0.04 | 90.50 ±0.50 (3) (101 s) | 1.01x "
             "| - | win |" in text)
     assert ("SF vs QDrop at equal wall time: SF at QDrop's tuning time: 1 win, 0 ties, 0 losses over 1 entry; "
-            "no win had more than 1.2x QDrop's median time" in text)
+            "no win had more than 1.2x the compared QDrop run's median time" in text)
     assert "These 3 cells: " in text and "3 of 3 had the machine" in text
     # a win bought with clearly more time than QDrop's is named in the verdict
     for c in eq:
@@ -379,7 +379,8 @@ def test_equal_time_runs_sf_where_its_time_matches_qdrops_and_reports_it(tmp_pat
     shutil.rmtree(tmp_path / "cells" / "f0.01")
     text = _report(tmp_path, monkeypatch, qd + sf)
     assert "| 1.50x | - | win |" in text
-    assert "1 win, 0 ties, 0 losses over 1 entry; wins with more than 1.2x QDrop's median time: ganet-s W4A4 1.50x" in text
+    assert ("1 win, 0 ties, 0 losses over 1 entry; wins with more than 1.2x the compared QDrop run's median time: "
+            "ganet-s W4A4 1.50x" in text)
     # ... and once SF's seeds are done, the plan reruns QDrop at SF's time (f = 0.01 x 150 / 100); the verdict
     # then compares against that run
     for c in qd + sf:
@@ -394,6 +395,15 @@ def test_equal_time_runs_sf_where_its_time_matches_qdrops_and_reports_it(tmp_pat
         path.write_text(json.dumps(c))
     shutil.rmtree(tmp_path / "cells" / "f0.01")
     text = _report(tmp_path, monkeypatch, qd + sf)
-    assert "| 1.50x | 90.50 ±0.50 (3) (148 s, f = 0.015) | tie |" in text
+    assert "| 1.50x | 90.50 ±0.50 (3) (148 s, f = 0.015; SF 1.01x) | tie |" in text
     assert "0 wins, 1 tie, 0 losses over 1 entry; against QDrop rerun at SF's time in 1 of them" in text
     assert "These 6 cells: " in text
+    # a rerun that still took much less time than SF (QDrop's time does not scale exactly either) is flagged too
+    for s, f1 in enumerate((86.0, 86.5, 87.0)):
+        c = _cell("t1", "ganet-s", "w4a4", "qdrop", f1, seed=s, tuning_seconds=100.0, **timed)
+        (tmp_path / "cells" / "f0.015" / f"{c['id']}.json").write_text(json.dumps(c))
+    shutil.rmtree(tmp_path / "cells" / "f0.01")
+    text = _report(tmp_path, monkeypatch, qd + sf)
+    assert "(100 s, f = 0.015; SF 1.50x) | win |" in text
+    assert ("1 win, 0 ties, 0 losses over 1 entry; against QDrop rerun at SF's time in 1 of them; wins with more "
+            "than 1.2x the compared QDrop run's median time: ganet-s W4A4 1.50x (its rerun)" in text)
