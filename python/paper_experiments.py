@@ -114,9 +114,10 @@ def equal_fraction(qdrop: Optional[dict], sf: Optional[dict], f: float) -> Optio
     return float(f"{min(1.0, f * qdrop['tuning_seconds'] / sf['tuning_seconds']):.2g}")
 
 
-def median_idle_seconds(cells: List[Optional[dict]]) -> Optional[float]:
-    """The median tuning time of those ``cells`` that had the machine (None when none did)."""
-    vals = [c["tuning_seconds"] for c in cells if c and c.get("tuning_seconds") and had_the_machine(c)]
+def median_seconds(cells: List[Optional[dict]], idle_only: bool = False) -> Optional[float]:
+    """The median tuning time of ``cells`` (with ``idle_only``, of those that had the machine); None when none."""
+    vals = [c["tuning_seconds"] for c in cells
+            if c and c.get("tuning_seconds") and (not idle_only or had_the_machine(c))]
     return statistics.median(vals) if vals else None
 
 
@@ -124,7 +125,7 @@ def matched_qdrop_fraction(qdrop: List[Optional[dict]], sf_equal: List[Optional[
     """Where SF's equal-time runs took more than MORE_TIME x QDrop's median time at ``f`` (SF's fraction comes
     from one seed-0 ratio, and time does not scale exactly with iterations): the fraction at which QDrop's
     tuning takes as long as SF's there, to two significant digits (at most 1); None where the times match."""
-    t_qd, t_sf = median_idle_seconds(qdrop), median_idle_seconds(sf_equal)
+    t_qd, t_sf = median_seconds(qdrop, idle_only=True), median_seconds(sf_equal, idle_only=True)
     if t_qd is None or t_sf is None or t_sf <= MORE_TIME * t_qd:
         return None
     return float(f"{min(1.0, f * t_sf / t_qd):.2g}")
@@ -349,7 +350,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--equal-time", action="store_true",
                    help="instead of the tables: SF on each Small model at W4A4 and its stress setting at the fraction "
                         "whose tuning time matches QDrop's at --f there (cells under f<that fraction>/); where SF "
-                        "still took more than 1.2x QDrop's time, QDrop again at SF's time")
+                        f"still took more than {MORE_TIME:g}x QDrop's time, QDrop again at SF's time")
     p.add_argument("--executor", default="local", choices=["local", "ray"],
                    help="where --run runs the cells: one after another here, or as Ray tasks (pip install -e .[cluster])")
     p.add_argument("--address", default=None, help="Ray cluster address (default: start or join a local one)")

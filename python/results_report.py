@@ -14,7 +14,7 @@ from typing import Dict, List, Optional, Tuple
 
 from paper_experiments import (ABLATION, ABLATION_MODELS, ALL_METHODS, CELLS, SMALL, STRESS_LOSS, STRESS_METHODS,
                                STRESS_PROBES, TUNING, ZOO)
-from paper_experiments import MORE_TIME, equal_fraction, had_the_machine, matched_qdrop_fraction
+from paper_experiments import MORE_TIME, equal_fraction, had_the_machine, matched_qdrop_fraction, median_seconds
 from paper_experiments import is_stale as stale
 
 OUT = "docs/results.md"
@@ -227,11 +227,6 @@ def common_seeds(entries: Dict) -> Dict:
     """The entries restricted to the seeds all of them have, so that their means compare like with like."""
     shared = set.intersection(*({c["cell"]["seed"] for c in cs} for cs in entries.values()))
     return {k: [c for c in cs if c["cell"]["seed"] in shared] for k, cs in entries.items()}
-
-
-def median_seconds(cs: List[dict]) -> Optional[float]:
-    vals = [c["tuning_seconds"] for c in cs if c.get("tuning_seconds")]
-    return statistics.median(vals) if vals else None
 
 
 def seconds(cs: List[dict]) -> str:
