@@ -21,7 +21,7 @@ class DamagedFileError(ValueError):
     """A run file that is truncated, corrupted or not one of ours."""
 
 
-def _atomic_write(path: str, write: Callable[[str], None]) -> None:
+def atomic_write(path: str, write: Callable[[str], None]) -> None:
     """``write(tmp)`` into a temporary file beside ``path``, then the rename; no temporary is left behind."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = f"{path}.tmp{os.getpid()}"
@@ -35,7 +35,7 @@ def _atomic_write(path: str, write: Callable[[str], None]) -> None:
 
 def atomic_save(obj: Any, path: str) -> None:
     """``torch.save`` through a temporary file and a rename."""
-    _atomic_write(path, lambda tmp: torch.save(obj, tmp))
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def _dump_json(obj: Any, tmp: str) -> None:
@@ -44,7 +44,7 @@ def _dump_json(obj: Any, tmp: str) -> None:
 
 
 def atomic_write_json(obj: Any, path: str) -> None:
-    _atomic_write(path, lambda tmp: _dump_json(obj, tmp))
+    atomic_write(path, lambda tmp: _dump_json(obj, tmp))
 
 
 def read_json(path: str, remedy: str) -> Any:

@@ -591,10 +591,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         settings = settings_from_args(args)
         out = args.out or os.path.join("runs", f"{args.model}-{settings.bits}-{args.method}-{args.budget}")
         if args.export:
-            from .export.onnx_graph import _require_onnx
+            from .export.onnx_graph import require_onnx
 
             try:
-                _require_onnx()
+                require_onnx()
                 import onnxruntime  # noqa: F401
             except Exception as exc:
                 raise UsageError(f"--export onnx: {exc}" if "pip install" in str(exc) else

@@ -124,7 +124,7 @@ def test_cuda_matches_cpu(case, gen):
 def test_one_dimensional_layer_without_modulation(gen):
     """GANet's 1 x k layer: zero offsets are a plain 1 x k convolution; random offsets equal the reference op
     with a unit mask; quantized at 8 bits it stays close to the float layer."""
-    from selfocus_ext.models.deform import DeformConv1d
+    from selfocus_ext.layers.deform import DeformConv1d
     from selfocus_ext.quant.modules import QUANT_TYPES
 
     layer = DeformConv1d(6, 4, 7, 1, 3)

@@ -155,7 +155,7 @@ def test_int32_biases_sit_on_the_accumulator_grid(ganet_w4a4, tmp_path):
 def test_runtime_f1_on_a_slice(bits, fmt, images, tmp_path):
     """The deployable export (int32 biases, full optimisation where it loads) decodes to the same F1 as the
     PyTorch model on a small slice, within the spread that rounding flips cause (docs/export.md)."""
-    from selfocus_ext.export.check import runtime_f1
+    from selfocus_ext.workflow.export_check import runtime_f1
 
     q = calibrated("ganet-s", bits, images)
     path = str(tmp_path / "m.onnx")

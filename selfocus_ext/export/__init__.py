@@ -27,9 +27,9 @@ __all__ = ["BIASES", "ExportError", "FORMATS", "LayerQuant", "OnnxLaneModel", "e
 def _save(proto, out: str) -> int:
     import onnx
 
-    from ..files import _atomic_write
+    from ..files import atomic_write
 
-    _atomic_write(out, lambda tmp: onnx.save(proto, tmp))
+    atomic_write(out, lambda tmp: onnx.save(proto, tmp))
     return os.path.getsize(out)
 
 
@@ -45,9 +45,9 @@ def _example(model: nn.Module, example: Optional[torch.Tensor]) -> torch.Tensor:
 def export_float_onnx(model: nn.Module, out: str, force: bool = False,
                       example: Optional[torch.Tensor] = None) -> Dict[str, object]:
     """The float model (no quantization) as ONNX: the baseline a quantized export is compared with."""
-    from .onnx_graph import _require_onnx
+    from .onnx_graph import require_onnx
 
-    _require_onnx()
+    require_onnx()
     if os.path.exists(out) and not force:
         raise ExportError(f"--out {out} exists; pass --force (force=True) to replace it")
     example = _example(model, example)

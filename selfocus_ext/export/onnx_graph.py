@@ -25,7 +25,7 @@ BIASES = ("int32", "float")
 OPSET = 21
 
 
-def _require_onnx():
+def require_onnx():
     import importlib
 
     try:
@@ -98,7 +98,7 @@ def _translations(fmt: str) -> dict:
 def trace(frozen: torch.nn.Module, example: torch.Tensor, output_names: Sequence[str], fmt: str,
           dynamic_batch: bool = True):
     """The exporter's ModelProto of ``frozen`` (input ``images``, outputs ``output_names``)."""
-    _require_onnx()
+    require_onnx()
     kwargs = dict(dynamo=True, opset_version=OPSET, optimize=False, verbose=False, input_names=["images"],
                   output_names=list(output_names), custom_translation_table=_translations(fmt))
     if dynamic_batch:

@@ -6,7 +6,6 @@ import functools
 from dataclasses import dataclass, field
 from typing import Dict, Tuple, Union
 
-import cv2
 import numpy as np
 import torch
 
@@ -85,6 +84,8 @@ class ModelInput:
                 f"image of shape {image.shape[:2]} does not match the {self.frame.name} frame "
                 f"({self.frame.height}x{self.frame.width})"
             )
+        import cv2  # only here: ``import selfocus_ext`` stays free of OpenCV
+
         crop = image[int(round(self.crop_top)):]
         small = cv2.resize(crop, self.size, interpolation=cv2.INTER_AREA)
         return self.normalize(small)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data.datasets import ModelInput
+from ..lanes.frames import ModelInput
 from ..lanes.frames import get_frame
 from ..lanes.laneset import LaneSet, resample_points
 

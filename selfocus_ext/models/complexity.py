@@ -9,7 +9,7 @@ from .base import LaneModel
 def count_macs(model: LaneModel) -> int:
     """Multiply-accumulates of one forward pass at the model's input size: convolutions (deformable and
     transposed included) and linear layers; matrix products between activations (attention) are not counted."""
-    from .deform import DeformConv1d, ModulatedDeformConv2d
+    from ..layers.deform import DeformConv1d, ModulatedDeformConv2d
 
     total = 0
 

@@ -8,7 +8,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..data import synth
-from ..data.datasets import ModelInput
+from ..lanes.frames import ModelInput
 
 
 def slot_points(slots: np.ndarray, model_input: ModelInput) -> List[Optional[np.ndarray]]:

@@ -6,7 +6,7 @@ modulated deformable convolution.
 ``selfocus_ext.ops.reference`` holds a plain-torch implementation of the quantization ops: the readable
 specification the tests compare against.
 """
-from .._native import cuda_compiled, set_device_value_checks
+from ..native import cuda_compiled, set_device_value_checks
 from . import decoders, lanes  # noqa: F401  (fake kernels)
 from .deform import deform_conv2d
 from .quant import act_quant, adaround_init, adaround_quant, adaround_regularizer, fake_quant, qdrop_mask

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import torch
 
-from .. import _native  # noqa: F401  (registers torch.ops.selfocus.*)
-from ._devices import on_device_or_cpu, same_device
+from .. import native  # noqa: F401  (registers torch.ops.selfocus.*)
+from .devices import on_device_or_cpu, same_device
 
 
 def _decoder_fake(op: str, heads: dict, ys: torch.Tensor, max_lanes: int, image_dims: int, **side: torch.Tensor):

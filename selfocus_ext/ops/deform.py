@@ -7,12 +7,12 @@ from typing import Optional, Sequence, Tuple, Union
 
 import torch
 
-from .. import _native  # noqa: F401  (registers torch.ops.selfocus.*)
+from .. import native  # noqa: F401  (registers torch.ops.selfocus.*)
 
 Pair = Union[int, Sequence[int]]
 
 
-def _pair(value: Pair, name: str) -> Tuple[int, int]:
+def as_pair(value: Pair, name: str) -> Tuple[int, int]:
     if isinstance(value, int) and not isinstance(value, bool):
         return (value, value)
     try:
@@ -30,8 +30,8 @@ def deform_conv2d(input: torch.Tensor, offset: torch.Tensor, mask: torch.Tensor,
     for name, t in (("input", input), ("offset", offset), ("mask", mask), ("weight", weight)):
         if not isinstance(t, torch.Tensor):
             raise TypeError(f"deform_conv2d: {name} must be a torch.Tensor, got {type(t).__name__}")
-    return torch.ops.selfocus.deform_conv2d(input, offset, mask, weight, bias, _pair(stride, "stride"),
-                                            _pair(padding, "padding"), _pair(dilation, "dilation"), int(groups),
+    return torch.ops.selfocus.deform_conv2d(input, offset, mask, weight, bias, as_pair(stride, "stride"),
+                                            as_pair(padding, "padding"), as_pair(dilation, "dilation"), int(groups),
                                             int(offset_groups))
 
 

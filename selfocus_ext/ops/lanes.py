@@ -6,8 +6,8 @@ from typing import Tuple
 
 import torch
 
-from .. import _native  # noqa: F401  (registers torch.ops.selfocus.*)
-from ._devices import same_device
+from .. import native  # noqa: F401  (registers torch.ops.selfocus.*)
+from .devices import same_device
 
 
 def lane_distortion(ref_xs: torch.Tensor, pert_xs: torch.Tensor, ys: torch.Tensor, width: float = 30.0,

@@ -10,8 +10,8 @@ from typing import Optional, Union
 
 import torch
 
-from .. import _native  # noqa: F401  (registers torch.ops.selfocus.*)
-from ._devices import same_device as _same_device
+from .. import native  # noqa: F401  (registers torch.ops.selfocus.*)
+from .devices import same_device as _same_device
 
 ScaleLike = Union[torch.Tensor, float]
 
@@ -120,7 +120,7 @@ def qdrop_mask(x: torch.Tensor, keep_prob: float, seed: int) -> torch.Tensor:
 
 # --------------------------------------------------------------------------------------------------
 # Fake kernels: the real kernels return contiguous tensors of the input's shape (with the kernels' device
-# check, see ._devices).
+# check, see .devices).
 
 
 @torch.library.register_fake("selfocus::fake_quant")

@@ -1,11 +1,12 @@
 """Quantization: observers (min-max, ACIQ, OMSE, EMA-MSE), quantizers on the fused ops, quantized layers,
 BatchNorm folding, model conversion and calibration."""
+from .config import QuantConfig, parse_bits
 from .convert import (
+    as_config,
     calibrate,
     export_int_weights,
     fold_batchnorm,
     load_quantized,
-    parse_bits,
     quant_layers,
     quantize_model,
     save_quantized,
@@ -15,7 +16,7 @@ from .observers import ACIQObserver, EMAMSEObserver, MinMaxObserver, MSEObserver
 from .quantizers import ActQuantizer, WeightQuantizer
 
 __all__ = [
-    "ACIQObserver", "ActQuantizer", "EMAMSEObserver", "MSEObserver", "MinMaxObserver", "QuantConv1d", "QuantConv2d",
+    "ACIQObserver", "ActQuantizer", "QuantConfig", "as_config", "EMAMSEObserver", "MSEObserver", "MinMaxObserver", "QuantConv1d", "QuantConv2d",
     "QuantLinear", "WeightQuantizer", "calibrate", "export_int_weights", "fold_batchnorm", "load_quantized",
     "make_observer", "mse_search", "parse_bits", "quant_layers", "quantize_model", "save_quantized",
 ]

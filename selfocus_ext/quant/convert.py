@@ -3,28 +3,20 @@ calibration, saving and loading, integer export."""
 from __future__ import annotations
 
 import copy
-import re
 import warnings
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Union
 
 import torch
 from torch import nn
 from tqdm import tqdm
 
 from ..files import load_checked, save_checked
-from ..models.deform import ModulatedDeformConv2d
+from ..layers.deform import ModulatedDeformConv2d
+from .config import QuantConfig
 from .modules import QUANT_TYPES, QuantLayer
-from .observers import DEFAULT_ACT_OBSERVER, DEFAULT_WEIGHT_OBSERVER, check_bits, check_finite
+from .observers import check_finite
 
 _BN = (nn.BatchNorm1d, nn.BatchNorm2d)
-
-
-def parse_bits(bits: str) -> Tuple[int, int]:
-    """"w4a4" -> (4, 4)."""
-    m = re.fullmatch(r"w(\d+)a(\d+)", str(bits).lower())
-    if not m:
-        raise ValueError(f"bits must look like 'w4a4' (weights then activations), got {bits!r}")
-    return check_bits(int(m.group(1))), check_bits(int(m.group(2)))
 
 
 @torch.no_grad()
@@ -54,15 +46,31 @@ def _quantizable(model: nn.Module) -> List[str]:
     return [n for n, m in model.named_modules() if type(m) in QUANT_TYPES]
 
 
-def quantize_model(model: nn.Module, bits: str = "w4a4", first_last_8bit: bool = True, skip: Sequence[str] = (),
-                   weight_observer: str = DEFAULT_WEIGHT_OBSERVER,
-                   act_observer: str = DEFAULT_ACT_OBSERVER) -> nn.Module:
+def as_config(config: Union[QuantConfig, str], **overrides) -> QuantConfig:
+    """A ``QuantConfig`` as it is, or one parsed from a bit setting such as "w4a4" with ``overrides`` (the
+    keyword arguments of ``quantize_model`` kept for callers that name the setting as a string)."""
+    if isinstance(config, QuantConfig):
+        if overrides:
+            raise TypeError(f"quantize_model: pass these settings inside the QuantConfig: {sorted(overrides)}")
+        return config
+    if not isinstance(config, str):
+        raise TypeError(f"config: expected a QuantConfig or a bit setting such as 'w4a4', got {type(config).__name__}")
+    first_last_8bit = overrides.pop("first_last_8bit", True)
+    return QuantConfig.parse(config, first_last_bits=8 if first_last_8bit else None, **overrides)
+
+
+def quantize_model(model: nn.Module, config: Union[QuantConfig, str] = "w4a4", **overrides) -> nn.Module:
     """A copy of ``model`` with BatchNorm folded and every Conv1d/Conv2d/Linear replaced by its quantized
     version (weights per output channel, input activations per tensor). The first layer and the heads'
-    output layers (``model.head_layers`` when declared, else the last layer) stay at 8 bits unless
-    ``first_last_8bit=False``; layers named in ``skip`` stay in float. Other layer types with parameters
-    are left in float and listed in a warning. Call ``calibrate`` before use."""
-    w_bits, a_bits = parse_bits(bits)
+    output layers (``model.head_layers`` when declared, else the last layer) take ``config.first_last_bits``
+    (8 by default); layers named in ``config.skip`` stay in float. Other layer types with parameters are left
+    in float and listed in a warning. Call ``calibrate`` before use.
+
+    ``config`` may also be a bit setting such as "w4a4", with ``first_last_8bit``, ``skip``,
+    ``weight_observer`` and ``act_observer`` as keywords."""
+    config = as_config(config, **overrides)
+    w_bits, a_bits = config.weight_bits, config.act_bits
+    skip = config.skip
     qmodel = copy.deepcopy(model).eval()
     folded = fold_batchnorm(qmodel)
     names = _quantizable(qmodel)
@@ -72,21 +80,20 @@ def quantize_model(model: nn.Module, bits: str = "w4a4", first_last_8bit: bool =
     unknown = [h for h in list(heads) + list(skip) if h not in names]
     if unknown:
         raise ValueError(f"quantize_model: no quantizable layer named {unknown}; layers: {names}")
-    eight = {names[0], *heads} if first_last_8bit else set()
+    edges = {names[0], *heads}
     for name in names:
         if name in skip:
             continue
         parent, attr = _parent(qmodel, name)
         layer = getattr(parent, attr)
-        wb, ab = (8, 8) if name in eight else (w_bits, a_bits)
-        setattr(parent, attr, QUANT_TYPES[type(layer)](layer, wb, ab, weight_observer, act_observer))
+        wb, ab = config.first_last() if name in edges else (w_bits, a_bits)
+        setattr(parent, attr, QUANT_TYPES[type(layer)](layer, wb, ab, config.weight_observer, config.act_observer))
     left = sorted({type(m).__name__ for m in qmodel.modules()
                    if not isinstance(m, (QuantLayer, nn.Identity)) and not list(m.children())
                    and any(True for _ in m.parameters(recurse=False)) and type(m) not in QUANT_TYPES})
     if left:
         warnings.warn(f"quantize_model: layers of these types stay in float: {left}", stacklevel=2)
-    qmodel.quant_config = dict(bits=bits, first_last_8bit=first_last_8bit, skip=list(skip),
-                               weight_observer=weight_observer, act_observer=act_observer, folded_bn=folded)
+    qmodel.quant_config = dict(config.to_dict(), folded_bn=folded)
     return qmodel
 
 
@@ -150,11 +157,9 @@ def load_quantized(float_model: nn.Module, path: str,
     """Rebuilds the quantized model around ``float_model`` (same architecture) and loads the saved state
     (verified against its checksum; no code is run from the file)."""
     saved = load_checked(path, remedy)
-    cfg = dict(saved["config"])
-    cfg.pop("folded_bn", None)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        qmodel = quantize_model(float_model, **cfg)
+        qmodel = quantize_model(float_model, QuantConfig.from_dict(saved["config"]))
     state = saved["state"]
     for name, layer in quant_layers(qmodel).items():
         layer.weight_quantizer.scale = torch.empty_like(state[f"{name}.weight_quantizer.scale"])

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..models.deform import DeformConv1d, ModulatedDeformConv2d, deform_conv1d, offsets_and_mask
+from ..layers.deform import DeformConv1d, ModulatedDeformConv2d, deform_conv1d, offsets_and_mask
 from ..ops.deform import deform_conv2d
 from .quantizers import ActQuantizer, WeightQuantizer
 

@@ -21,7 +21,7 @@ from torch import nn
 
 from ..base import HeadSpec
 from .base import PublishedLaneModel
-from ..deform import ModulatedDeformConv2d
+from ...layers.deform import ModulatedDeformConv2d
 from .catalog import PublishedModel, publish
 from .checkpoint import CheckpointLayout
 from .resnet import DEPTHS, ResNetTrunk

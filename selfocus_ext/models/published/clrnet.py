@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...data.datasets import ModelInput
+from ...lanes.frames import ModelInput
 from ...lanes.frames import get_frame
 from ...ops.lanes import line_nms
 from ..base import HeadSpec

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...data.datasets import ModelInput
+from ...lanes.frames import ModelInput
 from ...lanes.frames import get_frame
 from ..base import HeadSpec
 from .base import PublishedLaneModel

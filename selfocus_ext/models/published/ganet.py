@@ -30,8 +30,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..base import HeadSpec
-from ..deform import DeformConv1d
-from ...data.datasets import ModelInput
+from ...layers.deform import DeformConv1d
+from ...lanes.frames import ModelInput
 from .base import PublishedLaneModel
 from .catalog import PublishedModel, publish
 from .checkpoint import CheckpointLayout, flip_first_conv

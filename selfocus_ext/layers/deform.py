@@ -10,7 +10,7 @@ from typing import Tuple
 import torch
 from torch import nn
 
-from ..ops.deform import _pair, deform_conv2d
+from ..ops.deform import as_pair, deform_conv2d
 
 
 def offsets_and_mask(raw: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -23,9 +23,9 @@ class ModulatedDeformConv2d(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size=3, stride=1, padding=0, dilation=1,
                  groups: int = 1, offset_groups: int = 1, bias: bool = True, guide_channels: int = 0):
         super().__init__()
-        kh, kw = _pair(kernel_size, "kernel_size")
+        kh, kw = as_pair(kernel_size, "kernel_size")
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.stride, self.padding, self.dilation = _pair(stride, "stride"), _pair(padding, "padding"), _pair(dilation, "dilation")
+        self.stride, self.padding, self.dilation = as_pair(stride, "stride"), as_pair(padding, "padding"), as_pair(dilation, "dilation")
         self.groups, self.offset_groups = groups, offset_groups
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels // groups, kh, kw))
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
