@@ -8,10 +8,11 @@ import pytest
 import torch
 
 from selfocus_ext import tune
+from selfocus_ext.recon import Reconstructor
 from selfocus_ext.metrics import culane
 from selfocus_ext.models import registry
 from selfocus_ext.quant import calibrate, load_quantized, quant_layers, quantize_model
-from selfocus_ext.workflow import heldout
+from selfocus_ext.workflow import heldout, stages
 from selfocus_ext.workflow.bootstrap import describe, paired_difference
 from selfocus_ext.workflow.data import DataSpec, calibration_set, evaluation_set, heldout_set
 from selfocus_ext.workflow.evaluation import evaluate
@@ -175,7 +176,7 @@ def _run(args, capsys):
 
 def _damage_tuning(monkeypatch):
     """Tuning that returns a model far from the FP one (every weight negated after the run)."""
-    original = tune.Reconstructor.run
+    original = Reconstructor.run
 
     def damaging(self):
         result = original(self)
@@ -184,7 +185,7 @@ def _damage_tuning(monkeypatch):
                 layer.weight.mul_(-1.0)
         return result
 
-    monkeypatch.setattr(tune.Reconstructor, "run", damaging)
+    monkeypatch.setattr(Reconstructor, "run", damaging)
 
 
 def _same_model(a, b):
@@ -227,15 +228,15 @@ def _negate(model):
 
 def test_tune_keeps_the_tuned_model_when_it_is_closer_to_fp(capsys, tmp_path, monkeypatch):
     # a damaged start (weights negated after calibration) that tuning repairs (negated back)
-    calibrate_original, run_original = tune.calibrate, tune.Reconstructor.run
-    monkeypatch.setattr(tune, "calibrate", lambda *a, **k: _negate(calibrate_original(*a, **k)))
+    calibrate_original, run_original = stages.calibrate_model, Reconstructor.run
+    monkeypatch.setattr(stages, "calibrate_model", lambda *a, **k: _negate(calibrate_original(*a, **k)))
 
     def repairing(self):
         result = run_original(self)
         _negate(self.qmodel)
         return result
 
-    monkeypatch.setattr(tune.Reconstructor, "run", repairing)
+    monkeypatch.setattr(Reconstructor, "run", repairing)
     out = str(tmp_path / "better")
     code, table, err = _run(FAST + ["--method", "qdrop", "--out", out, "--cache-dir", ""], capsys)
     assert code == 0

@@ -7,6 +7,7 @@ import pytest
 
 from selfocus_ext import evaluate as evaluate_cli
 from selfocus_ext import tune
+from selfocus_ext.recon import Reconstructor
 from selfocus_ext.data.layouts import write_culane
 
 FAST = ["--budget", "ci", "--calib", "8", "--test", "16", "--quiet"]
@@ -89,17 +90,17 @@ def test_sf_run_writes_its_outputs_and_resume_refuses_other_runs(capsys, tmp_pat
 
 def run_interrupted(args, iterations, capsys, monkeypatch):
     """Runs the tune command with tuning interrupted after ``iterations`` iterations (as by Ctrl-C)."""
-    original = tune.Reconstructor.run
+    original = Reconstructor.run
 
     def interrupted(self):
         self.stop_after = iterations
         return original(self)
 
-    monkeypatch.setattr(tune.Reconstructor, "run", interrupted)
+    monkeypatch.setattr(Reconstructor, "run", interrupted)
     try:
         return run(args, capsys)
     finally:
-        monkeypatch.setattr(tune.Reconstructor, "run", original)
+        monkeypatch.setattr(Reconstructor, "run", original)
 
 
 def test_interrupted_tuning_resumes_from_its_checkpoint(capsys, tmp_path, monkeypatch):

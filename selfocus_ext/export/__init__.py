@@ -17,10 +17,10 @@ import torch
 from torch import nn
 
 from .frozen import ExportError, LayerQuant, freeze
-from .onnx_graph import BIASES, FORMATS, check_formats, finish, trace
+from .onnx_graph import BIASES, FORMATS, check_formats, finish, require_onnx, trace
 from .runtime import OnnxLaneModel, open_session, output_agreement, run_batches
 
-__all__ = ["BIASES", "ExportError", "FORMATS", "LayerQuant", "OnnxLaneModel", "export_float_onnx", "export_onnx",
+__all__ = ["BIASES", "ExportError", "FORMATS", "LayerQuant", "OnnxLaneModel", "export_float_onnx", "export_onnx", "require_onnx",
            "freeze", "open_session", "output_agreement", "run_batches"]
 
 
@@ -45,8 +45,6 @@ def _example(model: nn.Module, example: Optional[torch.Tensor]) -> torch.Tensor:
 def export_float_onnx(model: nn.Module, out: str, force: bool = False,
                       example: Optional[torch.Tensor] = None) -> Dict[str, object]:
     """The float model (no quantization) as ONNX: the baseline a quantized export is compared with."""
-    from .onnx_graph import require_onnx
-
     require_onnx()
     if os.path.exists(out) and not force:
         raise ExportError(f"--out {out} exists; pass --force (force=True) to replace it")
