@@ -9,6 +9,7 @@ from torch import nn
 from selfocus_ext import models
 from selfocus_ext.data.datasets import calibration_images
 from selfocus_ext.models.base import HeadSpec, LaneModel
+from selfocus_ext.models.targets import build_trainset
 from selfocus_ext.quant import calibrate, quant_layers, quantize_model
 from selfocus_ext.recon import (METHODS, Interrupted, NoiseScoreCurve, QuantizationAwareTraining, Reconstructor,
                                 build_curves, find_units, get_budget, get_method, head_losses, select_heads,
@@ -159,7 +160,8 @@ def test_lsq_plus_offsets_start_on_the_calibrated_grid_and_train(images):
     q = quantized("ganet-s", images)
     w0 = {n: l.weight.detach().clone() for n, l in quant_layers(q).items()}
     s0 = {n: float(l.input_quantizer.step) for n, l in quant_layers(q).items()}
-    result = QuantizationAwareTraining(q, get_budget("ci"), seed=1, train_scenes=24, progress=False).run()
+    result = QuantizationAwareTraining(q, get_budget("ci"), seed=1, train_scenes=24, progress=False,
+                                      make_trainset=build_trainset).run()
     assert result["iterations"] == get_budget("ci").qat_iters
     moved_w = sum(not torch.equal(w0[n], l.weight) for n, l in quant_layers(q).items())
     moved_s = sum(s0[n] != float(l.input_quantizer.step) for n, l in quant_layers(q).items())
@@ -191,7 +193,7 @@ def _run(name, method, images, seed=0, checkpoint=None, stop_after=None, resume=
     m = models.load(name)
     meth = get_method(method)
     if meth.granularity == "qat":
-        rec = QuantizationAwareTraining(q, get_budget("ci"), seed=seed, train_scenes=24, checkpoint=checkpoint,
+        rec = QuantizationAwareTraining(q, get_budget("ci"), seed=seed, train_scenes=24, make_trainset=build_trainset, checkpoint=checkpoint,
                                         progress=False)
         if resume:
             rec.load_checkpoint(checkpoint)

@@ -37,11 +37,16 @@ class QuantizationAwareTraining:
     """Trains ``qmodel`` (calibrated, from ``quantize_model``; a zoo model or any LaneModel with ``targets``
     and ``loss``) in place for ``budget.qat_iters`` steps of ``budget.batch_size`` labelled scenes.
     ``checkpoint``: written every ``budget.checkpoint_every`` steps and on Ctrl-C / SIGTERM; ``resume``
-    continues it to the same result."""
+    continues it to the same result. ``make_trainset(scenes, seed, model_input)`` returns the labelled
+    training set (``{"images": ...}`` plus the model's targets; the zoo's is models.targets.build_trainset):
+    the engine knows no model family, the caller names where labelled scenes come from."""
 
     def __init__(self, qmodel: nn.Module, budget: Budget, seed: int = 0, train_scenes: int = 8000,
                  checkpoint: Optional[str] = None, progress: bool = True, device: str = "cpu",
-                 log: Callable[[str], None] = lambda s: None):
+                 log: Callable[[str], None] = lambda s: None, make_trainset: Optional[Callable] = None):
+        if not callable(make_trainset):
+            raise ValueError("quantization-aware training: make_trainset must be a callable (scenes, seed, "
+                             "model_input) -> labelled training set (models.targets.build_trainset for the zoo)")
         for attr in ("targets", "loss", "model_input"):
             if not hasattr(qmodel, attr):
                 raise ValueError(f"quantization-aware training needs the model's own {attr!r} (a zoo model or a "
@@ -52,6 +57,7 @@ class QuantizationAwareTraining:
             raise ValueError(f"train_scenes must be positive, got {train_scenes}")
         self.q, self.budget, self.seed, self.device = qmodel, budget, seed, device
         self.train_scenes, self.checkpoint, self.progress, self.log = train_scenes, checkpoint, progress, log
+        self.make_trainset = make_trainset
         self.start = 0
         self._optim_state = None
         self.stop_after: Optional[int] = None  # for tests: request an interrupt after this many steps
@@ -97,12 +103,10 @@ class QuantizationAwareTraining:
         self.start, self._optim_state = ck["step"], ck["optim"]
 
     def run(self) -> Dict[str, object]:
-        from ..models.targets import build_trainset
-
         t0 = time.perf_counter()
         iters, bs = self.budget.qat_iters, self.budget.batch_size
         mi = self.q.model_input
-        data = build_trainset(self.train_scenes, self.seed, mi)
+        data = self.make_trainset(self.train_scenes, self.seed, mi)
         n = len(data["images"])
         opt = self._optimizer()
         self.q.train()

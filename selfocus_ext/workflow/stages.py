@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ..files import save_checked
+from ..models.targets import build_trainset
 from ..quant import calibrate as calibrate_model
 from ..quant import load_quantized, quantize_model, save_quantized
 from ..recon import Interrupted, NoiseScoreCurve, QuantizationAwareTraining, Reconstructor, load_or_build_curves
@@ -97,7 +98,7 @@ def tune(job: TuneJob, qmodel: nn.Module, curves, fp_xs: torch.Tensor) -> Option
     checkpoint = run.path("checkpoint.pt")
     if job.method.granularity == "qat":
         rec = QuantizationAwareTraining(qmodel.to(job.device), job.budget, seed=s.seed, checkpoint=checkpoint,
-                                        progress=job.show_progress, device=job.device)
+                                        progress=job.show_progress, device=job.device, make_trainset=build_trainset)
     else:
         overrides = {k: v for k, v in (("v_lr", s.v_lr), ("step_lr", s.step_lr)) if v is not None}
         rec = Reconstructor(qmodel.to(job.device), job.method, job.budget, job.calibration_images().to(job.device),
