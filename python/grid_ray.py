@@ -25,21 +25,22 @@ def _run_cell_task(cell: dict, f: float, device: str, smoke: bool, root: str, ce
     os.chdir(root)
     if os.path.join(root, "python") not in sys.path:
         sys.path.insert(0, os.path.join(root, "python"))
-    import torch
+    import torch  # imported here: the function runs on a worker that starts without python/ on its path
 
-    import paper_experiments as pe
+    import grid_cell
+    import grid_plan
     from selfocus_ext.files import atomic_write_json
 
     torch.set_num_threads(threads)
-    pe.CELLS, pe.RUNS = cells_dir, runs_dir
-    c = pe.Cell(**cell)
-    os.makedirs(os.path.join(pe.RUNS, f"f{f:g}", c.id), exist_ok=True)
-    with open(os.path.join(pe.RUNS, f"f{f:g}", c.id, "worker.pid"), "w") as fh:  # who runs it (tests kill it)
+    grid_plan.CELLS, grid_plan.RUNS = cells_dir, runs_dir
+    c = grid_plan.Cell(**cell)
+    os.makedirs(os.path.join(grid_plan.RUNS, f"f{f:g}", c.id), exist_ok=True)
+    with open(os.path.join(grid_plan.RUNS, f"f{f:g}", c.id, "worker.pid"), "w") as fh:  # who runs it (tests kill it)
         fh.write(str(os.getpid()))
     t0 = time.time()
-    result = pe.run_cell(c, f, device, smoke=smoke)
+    result = grid_cell.run_cell(c, f, device, smoke=smoke)
     result["executor"] = "ray"
-    atomic_write_json(result, pe.cell_path(c, f))
+    atomic_write_json(result, grid_plan.cell_path(c, f))
     return c.id, time.time() - t0
 
 
@@ -49,10 +50,10 @@ def run_on_ray(pending: Callable[[], List[Tuple[object, float]]], *, address: st
     """Runs the cells ``pending()`` returns ((cell, fraction) pairs still to run) as Ray tasks until none is
     left, asking again after every finished cell (a finished probe can add cells). Returns
     {"finished": [ids], "failed": {id: error}}."""
-    import ray
+    import ray  # optional: only the Ray executor needs it
     from tqdm import tqdm
 
-    import paper_experiments as pe
+    import grid_plan
 
     ray.init(address=address, ignore_reinit_error=True, log_to_driver=False, **(init_kwargs or {}))
     # workers do not have python/ on their path: the task function travels by value (it puts python/ on the
@@ -60,8 +61,8 @@ def run_on_ray(pending: Callable[[], List[Tuple[object, float]]], *, address: st
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     task = ray.remote(num_cpus=cpus_per_cell, num_gpus=gpus_per_cell, max_retries=retries,
                       retry_exceptions=True)(_run_cell_task)
-    cells_dir = os.path.abspath(cells_dir or pe.CELLS)
-    runs_dir = os.path.abspath(runs_dir or pe.RUNS)
+    cells_dir = os.path.abspath(cells_dir or grid_plan.CELLS)
+    runs_dir = os.path.abspath(runs_dir or grid_plan.RUNS)
     running: Dict[object, Tuple[object, float]] = {}
     submitted, finished, failed, durations = set(), [], {}, []
     slots = max(1, int(ray.cluster_resources().get("GPU" if gpus_per_cell else "CPU", 1)

@@ -14,6 +14,7 @@ ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -e .[
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "python"))
 
+import grid_plan  # noqa: E402
 import paper_experiments as pe  # noqa: E402
 
 GRID = ["--tables", "1", "--models", "ganet-s", "--bits", "w4a4", "--methods", "aciq", "omse", "qdrop", "sf",
@@ -40,8 +41,8 @@ def cells_in(root):
 
 
 def use_dirs(monkeypatch, tmp_path, name):
-    monkeypatch.setattr(pe, "CELLS", str(tmp_path / name / "cells"))
-    monkeypatch.setattr(pe, "RUNS", str(tmp_path / name / "runs"))
+    monkeypatch.setattr(grid_plan, "CELLS", str(tmp_path / name / "cells"))
+    monkeypatch.setattr(grid_plan, "RUNS", str(tmp_path / name / "runs"))
 
 
 def test_ray_grid_writes_the_cells_and_report_of_the_local_executor(tmp_path, monkeypatch, local_ray):
@@ -89,7 +90,7 @@ def test_a_worker_killed_mid_cell_is_retried_and_every_cell_finishes_once(tmp_pa
     killed = []
 
     def killer():  # kill the worker of the first QDrop cell once it has started
-        pid_file = os.path.join(pe.RUNS, "f0.01", "t1-ganet-s-w4a4-qdrop-s0", "worker.pid")
+        pid_file = os.path.join(grid_plan.RUNS, "f0.01", "t1-ganet-s-w4a4-qdrop-s0", "worker.pid")
         deadline = time.time() + 300
         while time.time() < deadline and not os.path.isfile(pid_file):
             time.sleep(0.2)
@@ -108,6 +109,6 @@ def test_a_worker_killed_mid_cell_is_retried_and_every_cell_finishes_once(tmp_pa
     assert killed, "the test did not get to kill a worker"
     assert out["failed"] == {}
     assert sorted(out["finished"]) == sorted(c.id for c in cells)  # each once
-    with open(os.path.join(pe.RUNS, "f0.01", "t1-ganet-s-w4a4-qdrop-s0", "worker.pid")) as fh:
+    with open(os.path.join(grid_plan.RUNS, "f0.01", "t1-ganet-s-w4a4-qdrop-s0", "worker.pid")) as fh:
         assert int(fh.read()) != killed[0]  # a new worker ran the retry
-    assert len(os.listdir(os.path.join(pe.CELLS, "f0.01"))) == 4
+    assert len(os.listdir(os.path.join(grid_plan.CELLS, "f0.01"))) == 4

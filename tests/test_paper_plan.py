@@ -6,6 +6,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "python"))
 
+import grid_plan  # noqa: E402
 import paper_experiments as pe  # noqa: E402
 
 
@@ -207,7 +208,7 @@ def test_figures_are_linked_from_the_run_or_an_earlier_copy(tmp_path, monkeypatc
 
 
 def test_plan_filters_by_bits(capsys, tmp_path, monkeypatch):
-    monkeypatch.setattr(pe, "CELLS", str(tmp_path / "cells"))  # nothing finished
+    monkeypatch.setattr(grid_plan, "CELLS", str(tmp_path / "cells"))  # nothing finished
     assert pe.main(["--plan", "--tables", "1", "--models", "ganet-s", "--bits", "w4a4", "--methods", "qdrop", "sf"]) == 0
     listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]]
     assert listed == ["t1-ganet-s-w4a4-qdrop-s0", "t1-ganet-s-w4a4-sf-s0"]
@@ -251,7 +252,7 @@ def test_cells_of_an_older_engine_are_marked_rerun_and_compared(tmp_path, monkey
     assert "55.50 ±0.50 (2) †" in text
     assert "72.50 ±0.50 (2) †" not in text and "2 of the 2 network-wise cells" in text
     # --rerun-stale plans them again and archives the old result before the run
-    monkeypatch.setattr(pe, "CELLS", str(tmp_path / "cells"))
+    monkeypatch.setattr(grid_plan, "CELLS", str(tmp_path / "cells"))
     for i, c in enumerate(old_sf + qdrop):
         os.replace(tmp_path / "cells" / "f0.01" / f"{i}.json", tmp_path / "cells" / "f0.01" / f"{c['id']}.json")
     cell = pe.Cell("t1", "lstr-s", "w4a4", "sf", 0)
@@ -287,7 +288,7 @@ def _write_cell(tmp_path, cell: "pe.Cell", f1: float, fp_f1: float = 95.0):
 
 
 def test_stress_plan_probes_first_then_runs_the_methods_at_the_mildest_losing_setting(tmp_path, monkeypatch):
-    monkeypatch.setattr(pe, "CELLS", str(tmp_path / "cells"))
+    monkeypatch.setattr(grid_plan, "CELLS", str(tmp_path / "cells"))
     cells = pe.plan(["stress"], ["ganet-s", "lstr-s", "ganet-m"], seeds=3)
     assert {(c.model, c.bits, tuple(c.extra), c.method) for c in cells} == {
         (m, b, tuple(e), "calib") for m in ("ganet-s", "lstr-s") for b, e in pe.STRESS_PROBES}  # Small models only
@@ -325,7 +326,7 @@ def test_stress_report_chooses_the_setting_and_judges_over_seeds(tmp_path, monke
 def test_run_plans_again_after_each_cell_so_the_stress_methods_follow_their_probes(tmp_path, monkeypatch):
     from selfocus_ext.models import registry
 
-    monkeypatch.setattr(pe, "CELLS", str(tmp_path / "cells"))
+    monkeypatch.setattr(grid_plan, "CELLS", str(tmp_path / "cells"))
     ran = []
 
     def fake_run(cell, f, device="cpu", smoke=False):
@@ -350,7 +351,7 @@ def test_equal_time_runs_sf_where_its_time_matches_qdrops_and_reports_it(tmp_pat
           for s, f1 in enumerate((88.0, 87.5, 88.5))]
     sf = [_cell("t1", "ganet-s", "w4a4", "sf", 85.0, tuning_seconds=25.0, **timed)]
     # the plan: SF at f = 0.01 x 100 / 25 = 0.04, three seeds; nothing for a model without both seed-0 cells
-    monkeypatch.setattr(pe, "CELLS", str(tmp_path / "cells"))
+    monkeypatch.setattr(grid_plan, "CELLS", str(tmp_path / "cells"))
     for c in qd + sf:
         path = tmp_path / "cells" / "f0.01" / f"{c['id']}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
