@@ -1,5 +1,5 @@
 """The fused ops' value end to end: the same reconstruction engine with the fused ops, and with the
-plain-torch composite ops QDrop / MQBench use (benchmarks/composites.py) swapped in.
+plain-torch composite ops QDrop / MQBench use (selfocus_ext/testing/composites.py) swapped in.
 
     python benchmarks/e2e_fused_vs_composite.py [--models ganet-s scnn-s] [--iters 30] [--out FILE]
 
@@ -26,8 +26,7 @@ def composite_ops():
     """Swaps the quantizers' fused ops for the composite formulations (same signatures)."""
     import torch
 
-    sys.path.insert(0, HERE)
-    import composites as C
+    from selfocus_ext.testing import composites as C
 
     from selfocus_ext.quant import quantizers
     from selfocus_ext.quant.observers import qmax

@@ -41,7 +41,7 @@ def summarize(data):
         f"capability {m.get('torch_cpu_capability', '?')}; torch {m.get('torch', '?')}; "
         f"Python {m.get('python_version', '?')}; {m.get('platform', '?')}.  \n"
         f"Run: {data.get('datetime', '?')}. Times are medians (ms). Speedup = baseline / fused, measured in the same run.  \n"
-        "Baselines: *composite* = the plain-torch op sequence of QDrop / MQBench (benchmarks/composites.py); "
+        "Baselines: *composite* = the plain-torch op sequence of QDrop / MQBench (selfocus_ext/testing/composites.py); "
         "*native* = PyTorch's own fake-quant op.  \n"
         "x floor = fused time / (minimum bytes moved / bandwidth of a copy into preallocated memory, same run).\n"
     )

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import selfocus_ext as se
-from composites import adaround_composite, adaround_init_composite, adaround_regularizer_composite, lsq_qdrop_composite
+from selfocus_ext.testing.composites import adaround_composite, adaround_init_composite, adaround_regularizer_composite, lsq_qdrop_composite
 
 SIZES = [1 << 16, 1 << 20, 1 << 24]
 CHANNELS = 256

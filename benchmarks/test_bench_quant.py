@@ -7,7 +7,7 @@ import torch
 
 from selfocus_ext import models
 from selfocus_ext.quant import calibrate, quantize_model
-from composites import mse_search_loop
+from selfocus_ext.testing.composites import mse_search_loop
 from selfocus_ext.quant.observers import mse_search
 
 

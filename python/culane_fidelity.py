@@ -3,7 +3,7 @@
     python python/culane_fidelity.py [--images 20000] [--seed 0] [--iou 0.5] [--report FILE]
 
 Builds the official tool from ../shared/reference/culane-official (needs libopencv-dev), writes a random
-CULane-layout tree of ground truth and predictions (tests/culane_official/cases.py), and compares, image by
+CULane-layout tree of ground truth and predictions (selfocus_ext/testing/culane_official/cases.py), and compares, image by
 image and list by list, the official counts with `selfocus_ext.metrics.culane` and with the
 `python -m selfocus_ext.evaluate culane` command. Exits 1 on any difference, after printing the first ones
 with both sides' IoUs.
@@ -24,9 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "tests"))
-
-from culane_official import cases, oracle  # noqa: E402
+from selfocus_ext.testing.culane_official import cases, oracle  # noqa: E402
 
 from selfocus_ext import evaluate as evaluate_cli  # noqa: E402
 from selfocus_ext.data import culane_files  # noqa: E402

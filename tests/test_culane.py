@@ -46,7 +46,7 @@ def _same_iou(ours, official):
 
 @pytest.mark.parametrize("case", sorted(OFFICIAL))
 def test_counts_and_ious_equal_the_official_tool(case):
-    """Each hand-built case (tests/culane_official/hand_cases.py) reproduces the official tool's counts and
+    """Each hand-built case (selfocus_ext/testing/culane_official/hand_cases.py) reproduces the official tool's counts and
     its IoUs to the last bit, NaN included, read from the files as the evaluate command reads them."""
     from selfocus_ext.data import culane_files
 

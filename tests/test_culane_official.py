@@ -1,6 +1,6 @@
 """Differential test against the official CULane evaluator, built from ../shared/reference/culane-official
 (skipped where it cannot be built: no sources, no g++ or no OpenCV development files). It writes random
-CULane-layout trees (tests/culane_official/cases.py) and requires zero differences in per-image and
+CULane-layout trees (selfocus_ext/testing/culane_official/cases.py) and requires zero differences in per-image and
 per-list counts, and in what `python -m selfocus_ext.evaluate culane` prints. SELFOCUS_CULANE_ORACLE_IMAGES
 sets the number of images (default 2000; python/culane_fidelity.py runs the large version)."""
 import importlib.util
@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from culane_official import oracle
+from selfocus_ext.testing.culane_official import oracle
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -6,7 +6,7 @@ import torch
 from selfocus_ext import models
 from selfocus_ext.models.targets import build_trainset
 
-from test_models import _oracle
+from selfocus_ext.testing.head_oracle import outputs_from_targets as _oracle
 
 NAMES = ["ganet-s", "laneatt-s", "bezier-s", "scnn-s", "resa-s", "lstr-s", "condlane-s"]
 

@@ -55,8 +55,7 @@ def test_vectorised_search_equals_the_loop():
     import os
     import sys
 
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
-    from composites import mse_search_loop  # the benchmark's baseline: the search written plainly
+    from selfocus_ext.testing.composites import mse_search_loop  # the benchmark's baseline, written plainly
 
     g = torch.Generator().manual_seed(1)
     w = torch.randn(12, 300, generator=g) * torch.rand(12, 1, generator=g)
@@ -69,8 +68,7 @@ def test_lp4_observer_is_the_search_with_p_4_and_clips_less():
     import os
     import sys
 
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
-    from composites import mse_search_loop
+    from selfocus_ext.testing.composites import mse_search_loop
 
     from selfocus_ext.quant.observers import LpObserver
 

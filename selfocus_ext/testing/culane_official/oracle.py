@@ -9,7 +9,7 @@ import subprocess
 from typing import List, Optional, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
 DEFAULT_SOURCES = os.path.join(os.path.dirname(REPO), "shared", "reference", "culane-official")
 DEFAULT_BUILD = os.path.join(REPO, "build", "culane-official")
 

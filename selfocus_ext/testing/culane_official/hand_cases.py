@@ -1,17 +1,16 @@
 """Hand-built CULane cases, one per behaviour of the official evaluator, with their expected counts and
 IoUs recorded from the official tool (tests/data/culane_official/expected.json).
 
-    python tests/culane_official/hand_cases.py   # rewrites the tree and records expected.json (needs the tool)
+    python -m selfocus_ext.testing.culane_official.hand_cases   # rewrites the tree and records expected.json (needs the tool)
 """
 from __future__ import annotations
 
 import json
 import os
-import sys
 from typing import Dict, Optional, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DATA = os.path.join(os.path.dirname(HERE), "data", "culane_official")
+DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(HERE))), "tests", "data", "culane_official")
 
 LANE_A = "800 590 790 500 780 400 770 300"
 LANE_A_NEAR = "803 590 793 500 783 400 773 300"
@@ -82,8 +81,7 @@ def write_tree(root: str = DATA) -> Dict[str, str]:
 
 def record(root: str = DATA) -> dict:
     """Expected counts and IoUs of every case from the official tool (per-image driver and evaluate)."""
-    sys.path.insert(0, os.path.dirname(HERE))
-    from culane_official import oracle
+    from selfocus_ext.testing.culane_official import oracle
 
     evaluate, driver = oracle.build()
     lists = write_tree(root)
