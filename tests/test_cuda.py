@@ -157,7 +157,7 @@ def test_lane_distortion_cuda_equals_cpu():
 
 @pytest.mark.parametrize("name", ["ganet-s", "laneatt-s", "bezier-s", "scnn-s", "resa-s", "lstr-s", "condlane-s"])
 def test_decoders_cuda_equal_cpu(name):
-    """The CUDA decoders (one thread per image, csrc/core/lane_decoders.h) give the CPU's LaneSets, also
+    """The CUDA decoders (one thread per image, csrc/core/decoders/) give the CPU's LaneSets, also
     with the Monte-Carlo dimension."""
     from selfocus_ext import models
     from selfocus_ext.data.datasets import calibration_images

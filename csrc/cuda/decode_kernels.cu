@@ -1,5 +1,5 @@
 // CUDA kernels of the batched lane decoders: one thread per (draw, image) item runs the per-image decoder
-// of csrc/core/lane_decoders.h in its own workspace slice. Items are independent, and the grouping steps
+// of csrc/core/decoders/ in its own workspace slice. Items are independent, and the grouping steps
 // (clustering keypoints, line NMS, local maxima) are sequential per image, so a thread per image is the
 // unit of parallelism; the Monte-Carlo batches (K x B items) keep the device busy. SCNN's decoder is the
 // exception: its full-resolution box filter is per-pixel work, so a block decodes one item.

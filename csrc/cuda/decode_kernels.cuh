@@ -1,5 +1,5 @@
 // CUDA launchers of the batched lane decoders. No ATen: raw device pointers, sizes and a stream. Each
-// (draw, image) item is decoded by one thread with the per-image decoder of csrc/core/lane_decoders.h (the
+// (draw, image) item is decoded by one thread with the per-image decoder of csrc/core/decoders/ (the
 // same code the CPU op runs), except SCNN's, where a block shares the per-pixel box filter; the per-pixel
 // work before decoding (sigmoid / softmax of the confidence outputs) runs as ATen kernels in the glue.
 #pragma once

@@ -1,5 +1,5 @@
 // Batched lane decoders: schemas and CPU implementations. Every (draw, image) item runs the per-image
-// decoder of csrc/core/lane_decoders.h (the code the CUDA kernels run), in parallel over items. Inputs may
+// decoder of csrc/core/decoders/ (the code the CUDA kernels run), in parallel over items. Inputs may
 // carry a leading Monte-Carlo dimension K (K noisy copies of one head with the other heads shared): the
 // output is then [K, B, ...].
 #include <ATen/ATen.h>
