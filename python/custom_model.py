@@ -11,7 +11,8 @@ import sys
 from torch import nn
 
 from selfocus_ext import models, tune
-from selfocus_ext.models import HeadSpec
+from selfocus_ext.decoders import build_decoder
+from selfocus_ext.models import DEFAULT_INPUT, HeadSpec
 from selfocus_ext.models.base import WrappedLaneModel
 
 
@@ -29,13 +30,13 @@ class MyLaneNet(nn.Module):
         return {"heat": self.heat(f), "start": self.start(f), "sub": self.sub(f)}
 
 
-_ganet = models.build("ganet-s")  # its decoder serves as "your post-processing" here
+_ganet_decoder = build_decoder("ganet", DEFAULT_INPUT)  # the zoo's GANet decoder stands for "your post-processing"
 
 
 def my_decoder(outputs):
     """Your post-processing: head tensors -> LaneSet on the frame's rows. (This one also accepts a leading
     Monte-Carlo dimension, so the noise-score curves are built in one batched call per noise level.)"""
-    return _ganet.decode({"kpts_hm": outputs["heat"], "pts_offset": outputs["start"], "int_offset": outputs["sub"]})
+    return _ganet_decoder({"kpts_hm": outputs["heat"], "pts_offset": outputs["start"], "int_offset": outputs["sub"]})
 
 
 @models.register("my-lanes", own_weights=True)

@@ -110,9 +110,11 @@ def test_layers_point_down():
     assert reaches("selfocus_ext.quant", "selfocus_ext.models") == []
     assert reaches("selfocus_ext.recon", "selfocus_ext.models") == []
     assert reaches("selfocus_ext.layers", "selfocus_ext.models") == []
+    assert reaches("selfocus_ext.decoders", "selfocus_ext.models") == []
+    assert reaches("selfocus_ext.decoders", "selfocus_ext.quant") == []
     assert reaches("selfocus_ext.export", "selfocus_ext.workflow") == []
     assert reaches("selfocus_ext.models", "selfocus_ext.data.datasets") == []
-    for low in ("ops", "lanes", "layers", "quant", "recon", "models", "export", "workflow"):
+    for low in ("ops", "lanes", "layers", "decoders", "quant", "recon", "models", "export", "workflow"):
         assert reaches(f"selfocus_ext.{low}", "selfocus_ext.cli") == []
         assert reaches(f"selfocus_ext.{low}", "selfocus_ext.tune") == []
 

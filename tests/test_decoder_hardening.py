@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from selfocus_ext import adaround_regularizer, models
-from selfocus_ext.models.ganet import MAX_KEYPOINTS
+from selfocus_ext.decoders.ganet import MAX_KEYPOINTS
 from selfocus_ext.ops.lanes import lane_distortion
 
 from test_decoders import assert_same_lanes

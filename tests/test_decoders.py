@@ -139,7 +139,7 @@ def test_scnn_box_filter_is_opencv_to_the_bit():
     """The decoder's blur, seen through the op: one lane map whose row maxima are decided in the last bits."""
     import cv2
 
-    from selfocus_ext.models.scnn import upsample_bilinear
+    from selfocus_ext.decoders.segmentation import sample_rows, upsample_bilinear
 
     m = models.build("scnn-s")
     g = torch.Generator().manual_seed(4)
@@ -147,7 +147,7 @@ def test_scnn_box_filter_is_opencv_to_the_bit():
     out = {"out": logits, "lane": torch.full((3, 4), 3.0)}
     W, H = m.model_input.size
     prob = upsample_bilinear(torch.softmax(logits, 1).numpy(), H, W)
-    rows = m.sample_rows()
+    rows = sample_rows(m.model_input)
     for b in range(3):
         for s in range(4):
             line = cv2.blur(prob[b, s + 1], (9, 9))[rows]

@@ -2,21 +2,21 @@
 
 A model's ``forward`` returns a dict of raw head tensors (logits included); its ``heads`` declare which
 outputs are confidences and which semantics (and which confidence masks which semantic output); its
-``decode`` turns outputs into a LaneSet on the frame's rows. Decoding is a separate step, as in
-pytorch-auto-drive, so quantized and FP outputs go through the same post-processing.
+``decoder_name`` names the decoder (``selfocus_ext.decoders``) that turns outputs into a LaneSet on the
+frame's rows; ``decode`` only delegates to it, so quantized and FP outputs go through the same
+post-processing and a decoder can be swapped or used without its model.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional
 
-import numpy as np
 import torch
 from torch import nn
 
-from ..lanes.frames import ModelInput
-from ..lanes.frames import get_frame
-from ..lanes.laneset import LaneSet, resample_points
+from ..decoders import Decoder, build_decoder, softmax_foreground
+from ..lanes.frames import ModelInput, get_frame
+from ..lanes.laneset import LaneSet
 
 
 @dataclass(frozen=True)
@@ -38,13 +38,6 @@ class HeadSpec:
             raise ValueError(f"HeadSpec {self.name}: a confidence head needs conf_fn 'sigmoid' or 'softmax1'")
         if self.role == "semantic" and self.mask_from is None:
             raise ValueError(f"HeadSpec {self.name}: a semantic head needs mask_from")
-
-
-def softmax_foreground(logits: torch.Tensor) -> torch.Tensor:
-    """The foreground column of a 2-class softmax, as sigmoid(l1 - l0): the same function, one elementwise
-    kernel instead of a softmax over a dimension of size 2 (ATen's slowest case). The C++ decoders compute
-    it with the same expression and kernels."""
-    return torch.sigmoid(logits[..., 1] - logits[..., 0])
 
 
 def probability(spec: HeadSpec, output: torch.Tensor) -> torch.Tensor:
@@ -85,48 +78,27 @@ class LaneModel(nn.Module):
             p = p.unsqueeze(-1)
         return p
 
-    def decode(self, outputs: Dict[str, torch.Tensor], **kw) -> LaneSet:
-        raise NotImplementedError
+    # ---- decoding: delegated to the family's decoder -----------------------------------------------------
+    decoder_name: str = ""
 
-    def decode_reference(self, outputs: Dict[str, torch.Tensor], **kw) -> LaneSet:
-        return self.decode(outputs, **kw)
+    def decoder_inputs(self) -> dict:
+        """What this model's decoder needs besides the input geometry (e.g. LaneATT's anchors)."""
+        return {}
 
-    # helpers shared by the decoders ---------------------------------------------------------------------
-    def laneset_from_tensors(self, xs: torch.Tensor, scores: torch.Tensor):
-        """A LaneSet from a C++ decoder's [B, L, R] output; with a Monte-Carlo dimension, the raw
-        (xs [K, B, L, R], scores [K, B, L]) pair is returned instead."""
-        ys = torch.from_numpy(self.model_input.frame.ys)
-        if xs.dim() == 4:
-            return xs, scores
-        return LaneSet(ys, xs, scores)
+    def lane_decoder(self, model_input: Optional[ModelInput] = None) -> Decoder:
+        """This model's decoder, bound to its input geometry (or to ``model_input``)."""
+        if not self.decoder_name:
+            raise NotImplementedError(f"{type(self).__name__} names no decoder (decoder_name)")
+        return build_decoder(self.decoder_name, model_input or self.model_input, **self.decoder_inputs())
 
-    def points_to_laneset(self, images: List[List[np.ndarray]], scores: Optional[List[List[float]]] = None,
-                          max_lanes: int = 8, in_frame: bool = False) -> LaneSet:
-        """Per image, lanes as (N, 2) points in model-input pixels (frame pixels with ``in_frame``) -> LaneSet
-        on the frame's rows."""
-        frame = self.model_input.frame
-        ys = frame.ys
-        out = LaneSet.empty(len(images), max_lanes, ys)
-        for b, lanes in enumerate(images):
-            order = np.argsort(-np.asarray(scores[b], np.float64), kind="stable") if scores else range(len(lanes))
-            k = 0
-            for i in order:
-                if k >= max_lanes:
-                    continue
-                x, y = ((lanes[i][:, 0], lanes[i][:, 1]) if in_frame
-                        else self.model_input.to_frame(lanes[i][:, 0], lanes[i][:, 1]))
-                # a point whose frame position is not finite (a NaN or overflowing head value) is not a point
-                finite = np.isfinite(x) & np.isfinite(y)
-                if np.count_nonzero(finite) < 2:
-                    continue
-                xs = resample_points(np.stack([x[finite], y[finite]], 1), ys)
-                xs[(xs < 0) | (xs > frame.width - 1)] = np.nan
-                if np.count_nonzero(~np.isnan(xs)) < 2:
-                    continue
-                out.xs[b, k] = torch.from_numpy(xs)
-                out.scores[b, k] = float(scores[b][i]) if scores else 1.0
-                k += 1
-        return out
+    def decode(self, outputs: Dict[str, torch.Tensor], backend: str = "cpp", **params):
+        """LaneSet of the outputs (the batched native decoder; ``backend="python"`` runs its reference). Any
+        head may carry a leading Monte-Carlo dimension K: the result is then the (xs [K, B, L, R],
+        scores [K, B, L]) pair."""
+        return self.lane_decoder()(outputs, backend=backend, **params)
+
+    def decode_reference(self, outputs: Dict[str, torch.Tensor], **params) -> LaneSet:
+        return self.lane_decoder().reference(outputs, **params)
 
 
 class WrappedLaneModel(LaneModel):
@@ -165,4 +137,7 @@ class WrappedLaneModel(LaneModel):
         return out
 
     def decode(self, outputs: Dict[str, torch.Tensor], **kw):
+        return self._decode(outputs, **kw)
+
+    def decode_reference(self, outputs: Dict[str, torch.Tensor], **kw):
         return self._decode(outputs, **kw)

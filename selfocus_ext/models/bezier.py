@@ -10,7 +10,6 @@ queries at 50 queries per 800 px cover the same share of the image width as 5 of
 """
 from __future__ import annotations
 
-from math import comb
 from typing import Dict, List, Sequence
 
 import numpy as np
@@ -19,19 +18,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..lanes.distortion import max_weight_matching
+from ..decoders.bezier import bernstein
 from .backbone import SMALL_DEPTHS, SMALL_WIDTHS, SmallResNet, conv_bn
 from .base import HeadSpec, LaneModel
 from .targets import slot_points
-
-SAMPLES = 50
-
-
-def bernstein(t: np.ndarray) -> np.ndarray:
-    """[len(t), 4] cubic Bernstein basis."""
-    t = np.asarray(t, np.float64)[:, None]
-    k = np.arange(4)[None, :]
-    return np.array([comb(3, i) for i in range(4)])[None, :] * t ** k * (1 - t) ** (3 - k)
-
 
 def fit_bezier(points: np.ndarray) -> np.ndarray:
     """Least-squares cubic Bezier (4 x 2 control points) through points, parameterised by chord length."""
@@ -44,6 +34,7 @@ def fit_bezier(points: np.ndarray) -> np.ndarray:
 
 class BezierLaneNet(LaneModel):
     family = "curve"
+    decoder_name = "bezier"
     head_layers = ["exist", "curve"]
     heads = [
         HeadSpec("logits", "logits", "confidence", conf_fn="sigmoid"),
@@ -119,39 +110,3 @@ class BezierLaneNet(LaneModel):
                 matched += 1
         bce = F.binary_cross_entropy_with_logits(logits, target, pos_weight=torch.tensor(4.0))
         return bce + 5.0 * l_curve / max(matched, 1)
-
-    # ---- decoding -----------------------------------------------------------------------------------
-    def decode(self, outputs, threshold: float = 0.5, window: int = 5, backend: str = "cpp"):
-        """LaneSet of the outputs (batched C++ decoder; ``backend="python"`` runs the reference)."""
-        if backend == "python":
-            return self.decode_reference(outputs, threshold, window)
-        mi = self.model_input
-        sx, sy = mi.scale
-        xs, scores = torch.ops.selfocus.decode_bezier(
-            outputs["logits"], outputs["curves"], torch.from_numpy(mi.frame.ys), float(sx), float(sy),
-            float(mi.crop_top), mi.frame.width, mi.size[0], mi.size[1], 8, threshold, window, SAMPLES)
-        return self.laneset_from_tensors(xs, scores)
-
-    def decode_reference(self, outputs, threshold: float = 0.5, window: int = 5):
-        """Plain-Python decoding: the readable specification of the C++ decoder."""
-        W, H = self.model_input.size
-        logits = outputs["logits"].detach().float()
-        p = torch.sigmoid(logits)
-        peak = p == F.max_pool1d(p[:, None], window, stride=1, padding=window // 2)[:, 0]
-        keep = ((p > threshold) & peak).cpu().numpy()
-        p = p.cpu().numpy()
-        curves = outputs["curves"].detach().float().cpu().numpy()
-        basis = bernstein(np.linspace(0, 1, SAMPLES)).astype(np.float32)
-        images: List[List[np.ndarray]] = []
-        scores: List[List[float]] = []
-        for b in range(p.shape[0]):
-            lanes, sc = [], []
-            for q in np.nonzero(keep[b])[0]:
-                pts = basis @ curves[b, q] * np.array([W, H], np.float32)
-                ok = (pts[:, 0] >= 0) & (pts[:, 0] <= W - 1) & (pts[:, 1] >= 0) & (pts[:, 1] <= H - 1)
-                if np.count_nonzero(ok) >= 2:
-                    lanes.append(pts[ok])
-                    sc.append(float(p[b, q]))
-            images.append(lanes)
-            scores.append(sc)
-        return self.points_to_laneset(images, scores)

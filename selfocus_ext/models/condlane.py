@@ -14,7 +14,7 @@ zoo's input), so that its MLP is an ordinary quantized layer and the decoder nee
 """
 from __future__ import annotations
 
-from typing import Dict, List, Sequence
+from typing import Dict, Sequence
 
 import numpy as np
 import torch
@@ -29,10 +29,6 @@ STRIDE = 8  # shared features
 PROPOSAL_STRIDE = 16
 FEATURES = 64
 CONV_WEIGHTS = FEATURES + 3  # per dynamic conv: features, relative x, relative y, bias
-THRESHOLD = 0.5
-RANGE_THRESHOLD = 0.5
-MERGE_DIST = 2.0  # proposal cells
-MAX_SEEDS = 16
 
 
 def relative_positions(h8: int, w8: int, h16: int, w16: int):
@@ -58,6 +54,7 @@ def dynamic_conv(weights: torch.Tensor, features: torch.Tensor, rx: torch.Tensor
 
 class CondLaneNet(LaneModel):
     family = "keypoint"
+    decoder_name = "condlane"
     head_layers = ["proposal_head.1", "param_head.1", "feature_head.1", "range_mlp.2"]
     heads = [
         HeadSpec("proposal", "proposal", "confidence", conf_fn="sigmoid"),
@@ -195,74 +192,3 @@ class CondLaneNet(LaneModel):
         if n_inst == 0:
             return focal
         return focal + (l_loc + 0.5 * l_exp + l_off / 3) / max(n_rows, 1) + l_rng / (n_inst * h8)
-
-    # ---- decoding -----------------------------------------------------------------------------------
-    def decode(self, outputs, threshold: float = THRESHOLD, range_threshold: float = RANGE_THRESHOLD,
-               merge_dist: float = MERGE_DIST, max_seeds: int = MAX_SEEDS, backend: str = "cpp"):
-        """LaneSet of the outputs (batched C++ decoder; ``backend="python"`` runs the reference). Any head may
-        carry a leading Monte-Carlo dimension K: the result's xs are then [K, B, L, R]."""
-        if backend == "python":
-            return self.decode_reference(outputs, threshold, range_threshold, merge_dist, max_seeds)
-        mi = self.model_input
-        sx, sy = mi.scale
-        xs, scores = torch.ops.selfocus.decode_condlane(
-            outputs["proposal"], outputs["params"], outputs["features"], outputs["range"],
-            torch.from_numpy(mi.frame.ys), float(sx), float(sy), float(mi.crop_top), mi.frame.width, 8, threshold,
-            range_threshold, merge_dist, max_seeds, STRIDE)
-        return self.laneset_from_tensors(xs, scores)
-
-    def decode_reference(self, outputs, threshold: float = THRESHOLD, range_threshold: float = RANGE_THRESHOLD,
-                         merge_dist: float = MERGE_DIST, max_seeds: int = MAX_SEEDS):
-        """Plain-Python decoding: the readable specification of the C++ decoder (dynamic convs in float64)."""
-        prop = torch.sigmoid(outputs["proposal"].detach().float())
-        peak = prop == F.max_pool2d(prop, 3, stride=1, padding=1)
-        prop = prop.cpu().numpy()[:, 0]
-        peak = peak.cpu().numpy()[:, 0]
-        rng = torch.sigmoid(outputs["range"].detach().float()).cpu().numpy()
-        params = outputs["params"].detach().float().cpu().numpy().astype(np.float64)
-        feats = outputs["features"].detach().float().cpu().numpy().astype(np.float64)
-        B, C, h8, w8 = feats.shape
-        h16, w16 = prop.shape[-2:]
-        n_w = C + 3
-        thr, rthr = np.float32(threshold), np.float32(range_threshold)
-        md2 = float(np.float32(merge_dist)) ** 2
-        sx, sy = w8 / w16, h8 / h16
-        images: List[List[np.ndarray]] = []
-        scores: List[List[float]] = []
-        for b in range(B):
-            flat = prop[b].ravel()
-            cand = np.flatnonzero((flat > thr) & peak[b].ravel())
-            cand = cand[np.argsort(-flat[cand], kind="stable")]
-            kept: List[int] = []
-            for cell in cand:
-                if len(kept) == max_seeds:
-                    break
-                r, q = divmod(int(cell), w16)
-                if all((r - k // w16) ** 2 + (q - k % w16) ** 2 >= md2 for k in kept):
-                    kept.append(int(cell))
-            lanes, sc = [], []
-            for cell in kept:
-                r0, q0 = divmod(cell, w16)
-                xp, yp = (q0 + 0.5) * sx - 0.5, (r0 + 0.5) * sy - 0.5
-                wl = params[b, :n_w, r0, q0]
-                wo = params[b, n_w:, r0, q0]
-                pts = []
-                for y in range(h8):
-                    if not rng[b, y, r0, q0] > rthr:
-                        continue
-                    ry = (y - yp) / h8
-                    logits = wl[:C] @ feats[b, :, y, :] + wl[C] * ((np.arange(w8) - xp) / w8) + wl[C + 1] * ry + wl[C + 2]
-                    with np.errstate(invalid="ignore", over="ignore"):
-                        e = np.exp(logits - logits.max())
-                        expected = float((e * np.arange(w8)).sum() / e.sum())
-                    if not (0.0 <= expected <= w8 - 1):
-                        continue
-                    col = int(np.floor(expected + 0.5))
-                    off = wo[:C] @ feats[b, :, y, col] + wo[C] * ((col - xp) / w8) + wo[C + 1] * ry + wo[C + 2]
-                    pts.append(((col + off + 0.5) * STRIDE - 0.5, (y + 0.5) * STRIDE - 0.5))
-                if len(pts) >= 2:
-                    lanes.append(np.array(pts, np.float32))
-                    sc.append(float(prop[b, r0, q0]))
-            images.append(lanes)
-            scores.append(sc)
-        return self.points_to_laneset(images, scores)

@@ -7,11 +7,10 @@ seeds clustered within 5 cells, every keypoint assigned to the seed its offset p
 """
 from __future__ import annotations
 
-from typing import Dict, List, Sequence
+from typing import Dict, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .backbone import SMALL_DEPTHS, SMALL_WIDTHS, SmallResNet, TopDownNeck, conv_bn
@@ -19,9 +18,6 @@ from .base import HeadSpec, LaneModel
 from .targets import slot_points, x_at
 
 STRIDE = 8
-# Candidate keypoints kept per image (the strongest): clustering is quadratic in them (the C++ decoder's
-# kGANetMaxKeypoints).
-MAX_KEYPOINTS = 4096
 
 
 def _head(cin: int, cout: int) -> nn.Sequential:
@@ -30,6 +26,7 @@ def _head(cin: int, cout: int) -> nn.Sequential:
 
 class GANet(LaneModel):
     family = "keypoint"
+    decoder_name = "ganet"
     head_layers = ["hm.1", "pts.1", "int.1"]
     heads = [
         HeadSpec("kpts_hm", "kpts_hm", "confidence", conf_fn="sigmoid"),
@@ -94,71 +91,3 @@ class GANet(LaneModel):
         m = t["mask"]
         l1 = ((out["pts_offset"] - t["pts"]).abs() * m).sum() / n + ((out["int_offset"] - t["int"]).abs() * m).sum() / n
         return focal / n + 0.5 * l1
-
-    # ---- decoding -----------------------------------------------------------------------------------
-    def decode(self, outputs: Dict[str, torch.Tensor], threshold: float = 0.4, seed_dist: float = 1.0,
-               cluster_dist: float = 5.0, assign_dist: float = 4.0, backend: str = "cpp"):
-        """LaneSet of the outputs (batched C++ decoder; ``backend="python"`` runs the reference). Any head may
-        carry a leading Monte-Carlo dimension K: the result's xs are then [K, B, L, R]."""
-        if backend == "python":
-            return self.decode_reference(outputs, threshold, seed_dist, cluster_dist, assign_dist)
-        mi = self.model_input
-        sx, sy = mi.scale
-        ys = torch.from_numpy(mi.frame.ys)
-        xs, scores = torch.ops.selfocus.decode_ganet(
-            outputs["kpts_hm"], outputs["pts_offset"], outputs["int_offset"], ys, float(sx), float(sy),
-            float(mi.crop_top), mi.frame.width, 8, threshold, seed_dist, cluster_dist, assign_dist, STRIDE)
-        return self.laneset_from_tensors(xs, scores)
-
-    def decode_reference(self, outputs: Dict[str, torch.Tensor], threshold: float = 0.4, seed_dist: float = 1.0,
-                         cluster_dist: float = 5.0, assign_dist: float = 4.0):
-        """Plain-Python decoding: the readable specification of the C++ decoder."""
-        hm = torch.sigmoid(outputs["kpts_hm"].detach().float())
-        keep = hm == F.max_pool2d(hm, (1, 3), stride=1, padding=(0, 1))
-        hm = (hm * keep).cpu().numpy()[:, 0]
-        pts = outputs["pts_offset"].detach().float().cpu().numpy()
-        intr = outputs["int_offset"].detach().float().cpu().numpy()
-        images: List[List[np.ndarray]] = []
-        scores: List[List[float]] = []
-        for b in range(hm.shape[0]):
-            rr, cc = np.nonzero(hm[b] > threshold)
-            if len(rr) > MAX_KEYPOINTS:  # the strongest, still in row-major order
-                keep = np.sort(np.argsort(-hm[b, rr, cc], kind="stable")[:MAX_KEYPOINTS])
-                rr, cc = rr[keep], cc[keep]
-            if len(rr) == 0:
-                images.append([])
-                scores.append([])
-                continue
-            pos_x = cc + 0.5 + intr[b, 0, rr, cc]
-            pos_y = rr + 0.5 + intr[b, 1, rr, cc]
-            start_x = cc + 0.5 + pts[b, 0, rr, cc]
-            start_y = rr + 0.5 + pts[b, 1, rr, cc]
-            conf = hm[b, rr, cc]
-            seeds = np.hypot(pts[b, 0, rr, cc], pts[b, 1, rr, cc]) < seed_dist
-            # cluster seed positions (greedy, strongest first)
-            centres: List[np.ndarray] = []
-            for i in np.argsort(-conf, kind="stable"):
-                if not seeds[i]:
-                    continue
-                p = np.array([pos_x[i], pos_y[i]])
-                if all(np.hypot(*(p - c)) > cluster_dist for c in centres):
-                    centres.append(p)
-            lanes, lane_scores = [[] for _ in centres], [[] for _ in centres]
-            if centres:
-                C = np.stack(centres)
-                d = np.hypot(start_x[:, None] - C[None, :, 0], start_y[:, None] - C[None, :, 1])
-                owner = d.argmin(1)
-                for i in range(len(rr)):
-                    if d[i, owner[i]] <= assign_dist:
-                        lanes[owner[i]].append((pos_x[i], pos_y[i]))
-                        lane_scores[owner[i]].append(conf[i])
-            img_lanes, img_scores = [], []
-            for lane, sc in zip(lanes, lane_scores):
-                if len(lane) < 2:
-                    continue
-                a = np.array(sorted(lane, key=lambda q: -q[1]), np.float32) * STRIDE - 0.5
-                img_lanes.append(a)
-                img_scores.append(float(np.mean(sc)))
-            images.append(img_lanes)
-            scores.append(img_scores)
-        return self.points_to_laneset(images, scores)

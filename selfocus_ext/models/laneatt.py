@@ -11,7 +11,7 @@ lane cropped to its predicted length.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Sequence
+from typing import Dict, Sequence
 
 import numpy as np
 import torch
@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .backbone import SMALL_DEPTHS, SMALL_WIDTHS, SmallResNet, conv_bn
-from .base import HeadSpec, LaneModel, softmax_foreground
+from .base import HeadSpec, LaneModel
 from .targets import slot_points, x_at
 
 ROWS = 40  # offset rows, every 4 input px from the bottom
@@ -75,6 +75,7 @@ class AnchorAttention(nn.Module):
 
 class LaneATT(LaneModel):
     family = "anchor"
+    decoder_name = "laneatt"
     head_layers = ["cls", "reg_head"]
     heads = [
         HeadSpec("cls_logits", "cls_logits", "confidence", conf_fn="softmax1"),
@@ -161,58 +162,5 @@ class LaneATT(LaneModel):
         l_len = (F.smooth_l1_loss(reg[..., 0], t["length"], reduction="none") * pos).sum() / npos
         return focal / npos * 10 + l_off + 0.1 * l_len
 
-    # ---- decoding -----------------------------------------------------------------------------------
-    def decode(self, outputs, threshold: float = 0.5, nms_dist: float = 12.0, top_k: int = 4, backend: str = "cpp"):
-        """LaneSet of the outputs (batched C++ decoder; ``backend="python"`` runs the reference)."""
-        if backend == "python":
-            return self.decode_reference(outputs, threshold, nms_dist, top_k)
-        mi = self.model_input
-        sx, sy = mi.scale
-        xs, scores = torch.ops.selfocus.decode_laneatt(
-            outputs["cls_logits"], outputs["reg"], self.anchor_rows, torch.from_numpy(self.row_ys),
-            torch.from_numpy(mi.frame.ys), float(sx), float(sy), float(mi.crop_top), mi.frame.width, mi.size[0], 8,
-            threshold, nms_dist, top_k)
-        return self.laneset_from_tensors(xs, scores)
-
-    def decode_reference(self, outputs, threshold: float = 0.5, nms_dist: float = 12.0, top_k: int = 4):
-        """Plain-Python decoding: the readable specification of the C++ decoder."""
-        W, H = self.model_input.size
-        score = softmax_foreground(outputs["cls_logits"].detach().float()).cpu().numpy()
-        reg = outputs["reg"].detach().float().cpu().numpy()
-        ax = self.anchor_rows.numpy()
-        images: List[List[np.ndarray]] = []
-        scores: List[List[float]] = []
-        for b in range(score.shape[0]):
-            kept, lanes, sc = [], [], []
-            for n in np.argsort(-score[b], kind="stable"):
-                if score[b, n] <= threshold or len(kept) >= top_k:
-                    break
-                xs = ax[n] + reg[b, n, 1:]
-                start = np.nonzero(~np.isnan(ax[n]))[0]
-                if len(start) == 0:
-                    continue
-                k0 = start[0]
-                length = max(0.0, float(reg[b, n, 0]))  # NaN covers no row, inf every row
-                k1 = min(ROWS, k0 + (ROWS if length >= ROWS else int(round(length))))
-                rows = np.arange(k0, k1)
-                x = xs[rows]
-                ok = np.isfinite(x) & (x >= 0) & (x <= W - 1)
-                lane_xs = np.full(ROWS, np.nan, np.float32)
-                lane_xs[rows[ok]] = x[ok]
-                if np.count_nonzero(ok) < 2:
-                    continue
-                dup = False
-                for other in kept:
-                    both = ~np.isnan(lane_xs) & ~np.isnan(other)
-                    if both.any() and np.abs(lane_xs[both] - other[both]).mean() < nms_dist:
-                        dup = True
-                        break
-                if dup:
-                    continue
-                kept.append(lane_xs)
-                keep = ~np.isnan(lane_xs)
-                lanes.append(np.stack([lane_xs[keep], self.row_ys[keep]], 1))
-                sc.append(float(score[b, n]))
-            images.append(lanes)
-            scores.append(sc)
-        return self.points_to_laneset(images, scores)
+    def decoder_inputs(self) -> dict:
+        return dict(anchor_xs=self.anchor_rows, row_ys=self.row_ys)

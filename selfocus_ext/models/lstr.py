@@ -29,7 +29,8 @@ from scipy.optimize import linear_sum_assignment
 from torch import nn
 
 from .backbone import BasicBlock, check_size, conv_bn
-from .base import HeadSpec, LaneModel, softmax_foreground
+from ..decoders.lstr import sample_ys
+from .base import HeadSpec, LaneModel
 from .growth import copies_of_each, copies_within_heads, widen_rows, widen_weight
 from .targets import slot_points, x_at
 
@@ -38,8 +39,6 @@ SMALL_WIDTHS = (32, 32, 64, 128, 256)  # stem, then stages at strides 4, 8, 16, 
 SMALL_DEPTHS = (1, 2, 2, 2)
 MID_DEPTHS = (2, 4, 6, 3)  # ResNet-18 -> ResNet-34 per stage (x1.5, x2, x3, x1.5)
 MID_DIM = 128  # LSTR's larger configuration doubles the transformer width
-MAX_LANES = 4
-THRESHOLD = 0.95
 COST = dict(cls=3.0, curve=5.0, lower=2.0, upper=2.0)
 BACKGROUND_WEIGHT = 0.4  # class weight of "no lane" in the cross-entropy (most queries are background)
 
@@ -160,6 +159,7 @@ class MLP(nn.Sequential):
 
 class LSTR(LaneModel):
     family = "curve"
+    decoder_name = "lstr"
     head_layers = ["class_embed", "specific.4", "shared.4"]
     heads = [
         HeadSpec("logits", "logits", "confidence", conf_fn="softmax1"),
@@ -188,9 +188,7 @@ class LSTR(LaneModel):
             for head, bias in ((self.shared[-1], (0.0, -1.0, 0.0, 0.5)), (self.specific[-1], (0.5, 1.0, 0.0, 0.0))):
                 head.weight.mul_(0.1)
                 head.bias.copy_(torch.tensor(bias))
-        _, rows = self.model_input.to_input(np.zeros_like(self.model_input.frame.ys), self.model_input.frame.ys)
-        rows = rows[(rows >= 0) & (rows <= H - 1)]
-        self.sample_ys = (rows / H).astype(np.float32)  # normalised input y of the frame rows the input shows
+        self.sample_ys = sample_ys(self.model_input)  # the normalised input rows the decoder reads
 
     # ---- growing from the Small model --------------------------------------------------------------------
     def widen_from(self, small_state: Dict[str, torch.Tensor]) -> int:
@@ -336,39 +334,3 @@ class LSTR(LaneModel):
         for i in range(out.get("aux_logits", torch.empty(0)).shape[0]):
             total = total + self._layer_loss(out["aux_logits"][i], out["aux_curves"][i], t)
         return total
-
-    # ---- decoding -----------------------------------------------------------------------------------
-    def decode(self, outputs, threshold: float = THRESHOLD, max_lanes: int = MAX_LANES, backend: str = "cpp"):
-        """LaneSet of the outputs (batched C++ decoder; ``backend="python"`` runs the reference)."""
-        if backend == "python":
-            return self.decode_reference(outputs, threshold, max_lanes)
-        mi = self.model_input
-        sx, sy = mi.scale
-        xs, scores = torch.ops.selfocus.decode_lstr(
-            outputs["logits"], outputs["curves"], torch.from_numpy(self.sample_ys), torch.from_numpy(mi.frame.ys),
-            float(sx), float(sy), float(mi.crop_top), mi.frame.width, mi.size[0], mi.size[1], 8, threshold, max_lanes)
-        return self.laneset_from_tensors(xs, scores)
-
-    def decode_reference(self, outputs, threshold: float = THRESHOLD, max_lanes: int = MAX_LANES):
-        """Plain-Python decoding: the readable specification of the C++ decoder."""
-        W, H = self.model_input.size
-        prob = softmax_foreground(outputs["logits"].detach().float()).cpu().numpy()
-        curves = outputs["curves"].detach().float().cpu().numpy()
-        ys = self.sample_ys
-        images: List[List[np.ndarray]] = []
-        scores: List[List[float]] = []
-        for bi in range(prob.shape[0]):
-            lanes, sc = [], []
-            keep = [q for q in np.argsort(-prob[bi], kind="stable") if prob[bi, q] > threshold][:max_lanes]
-            for q in sorted(keep):
-                c = curves[bi, q]
-                k, f, m, n, b, b2 = (np.float32(v) for v in c[2:])
-                d = ys - f
-                x = k / (d * d) + m / d + n + b * ys - b2
-                ok = np.isfinite(x) & (x >= 0) & (x <= 1) & (ys > c[0]) & (ys < c[1])
-                if np.count_nonzero(ok) >= 2:
-                    lanes.append(np.stack([x[ok] * np.float32(W), ys[ok] * np.float32(H)], 1))
-                    sc.append(float(prob[bi, q]))
-            images.append(lanes)
-            scores.append(sc)
-        return self.points_to_laneset(images, scores)

@@ -2,19 +2,12 @@
 
 A stride-8 feature map goes through SCNN's spatial message passing (slice by slice downward, upward,
 rightward, leftward); heads: ``out`` [B, 5, h, w] per-lane segmentation logits (background + 4 lane slots,
-semantic) and ``lane`` [B, 4] existence logits (confidence). Decoding: for each lane whose existence
-probability exceeds 0.5, its probability map is upsampled to the input, blurred, and on every sample row the
-arg-max column (the leftmost within 1e-5 of the maximum) above 0.3 is a lane point.
-
-The reference upsamples with the float32 formula written out (``upsample_bilinear``: PyTorch's
-``align_corners=False`` taps, horizontal then vertical, each product and sum rounded to float32) rather than
-``F.interpolate``, whose rounding depends on the CPU's vector unit (fused multiply-adds on some, not on
-others). With it and OpenCV's box filter, which the C++ decoder reproduces to the bit, both decoders see the
-same numbers, so saturated maps (plateaus of near-equal probability) decode to the same columns.
+semantic) and ``lane`` [B, 4] existence logits (confidence). Decoding (``decoders.segmentation``): each
+existing lane's probability map upsampled, blurred and read row by row.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Sequence
+from typing import Dict, Sequence
 
 import cv2
 import numpy as np
@@ -28,25 +21,6 @@ from .targets import slot_points
 
 STRIDE = 8
 SLOTS = 4
-
-
-def bilinear_taps(n_in: int, n_out: int):
-    """Source indices and weights of PyTorch's bilinear resize (align_corners=False), in float32."""
-    scale = np.float32(n_in) / np.float32(n_out)
-    src = scale * (np.arange(n_out, dtype=np.float32) + np.float32(0.5)) - np.float32(0.5)
-    src = np.maximum(src, np.float32(0.0))
-    i0 = src.astype(np.int64)
-    w1 = src - i0.astype(np.float32)
-    return i0, np.minimum(i0 + 1, n_in - 1), np.float32(1.0) - w1, w1
-
-
-def upsample_bilinear(maps: np.ndarray, height: int, width: int) -> np.ndarray:
-    """[..., h, w] float32 maps resized to [..., height, width]: w0*a + w1*b along x, then along y."""
-    maps = np.asarray(maps, dtype=np.float32)
-    x0, x1, u0, u1 = bilinear_taps(maps.shape[-1], width)
-    rows = maps[..., x0] * u0 + maps[..., x1] * u1
-    y0, y1, v0, v1 = bilinear_taps(maps.shape[-2], height)
-    return rows[..., y0, :] * v0[:, None] + rows[..., y1, :] * v1[:, None]
 
 
 class MessagePassing(nn.Module):
@@ -77,6 +51,7 @@ class MessagePassing(nn.Module):
 
 class SCNN(LaneModel):
     family = "segmentation"
+    decoder_name = "segmentation"
     head_layers = ["seg.1", "exist.4"]
     heads = [
         HeadSpec("lane", "lane", "confidence", conf_fn="sigmoid"),
@@ -125,51 +100,3 @@ class SCNN(LaneModel):
         w = torch.tensor([0.4] + [1.0] * SLOTS)
         ce = F.cross_entropy(out["out"], t["seg"], weight=w)
         return ce + 0.1 * F.binary_cross_entropy_with_logits(out["lane"], t["exist"])
-
-    # ---- decoding -----------------------------------------------------------------------------------
-    def sample_rows(self) -> np.ndarray:
-        """Input rows of the frame's rows that the model sees (the rows lane points are read on)."""
-        H = self.model_input.size[1]
-        ys = self.model_input.frame.ys
-        _, rows = self.model_input.to_input(np.zeros_like(ys), ys)
-        return np.round(rows[(rows >= 0) & (rows <= H - 1)]).astype(int)
-
-    def decode(self, outputs, exist_threshold: float = 0.5, point_threshold: float = 0.3, blur: int = 9,
-               backend: str = "cpp"):
-        """LaneSet of the outputs (batched C++ decoder; ``backend="python"`` runs the reference)."""
-        if backend == "python":
-            return self.decode_reference(outputs, exist_threshold, point_threshold, blur)
-        mi = self.model_input
-        sx, sy = mi.scale
-        rows = torch.from_numpy(self.sample_rows().astype(np.int32))
-        xs, scores = torch.ops.selfocus.decode_scnn(
-            outputs["out"], outputs["lane"], rows, torch.from_numpy(mi.frame.ys), float(sx), float(sy),
-            float(mi.crop_top), mi.frame.width, mi.size[0], mi.size[1], 8, exist_threshold, point_threshold, blur)
-        return self.laneset_from_tensors(xs, scores)
-
-    def decode_reference(self, outputs, exist_threshold: float = 0.5, point_threshold: float = 0.3, blur: int = 9):
-        """Plain-Python decoding: the readable specification of the C++ decoder."""
-        W, H = self.model_input.size
-        prob = torch.softmax(outputs["out"].detach().float(), dim=1).cpu().numpy()
-        prob = upsample_bilinear(prob, H, W)
-        exist = torch.sigmoid(outputs["lane"].detach().float()).cpu().numpy()
-        rows = self.sample_rows()
-        images: List[List[np.ndarray]] = []
-        scores: List[List[float]] = []
-        for b in range(prob.shape[0]):
-            lanes, sc = [], []
-            for s in range(SLOTS):
-                if exist[b, s] <= exist_threshold:
-                    continue
-                p = cv2.blur(prob[b, s + 1], (blur, blur))
-                line = p[rows]
-                best = line.max(1)
-                # leftmost column within 1e-5 of the row maximum: plateaus are not decided by rounding
-                cols = (line >= best[:, None] - 1e-5).argmax(1)
-                ok = best > point_threshold
-                if np.count_nonzero(ok) >= 2:
-                    lanes.append(np.stack([cols[ok].astype(np.float32), rows[ok].astype(np.float32)], 1))
-                    sc.append(float(exist[b, s]))
-            images.append(lanes)
-            scores.append(sc)
-        return self.points_to_laneset(images, scores)

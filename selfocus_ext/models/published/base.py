@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...decoders.base import points_to_laneset
 from ..base import LaneModel
 
 
@@ -18,8 +19,11 @@ class PublishedLaneModel(LaneModel):
 
     def decode(self, outputs, **kw):
         images, scores = self.decode_points(outputs, **kw)
-        return self.points_to_laneset(images, scores, max_lanes=max(self.max_lanes, kw.get("max_lanes", 0)),
-                                      in_frame=True)
+        return points_to_laneset(self.model_input, images, scores,
+                                 max_lanes=max(self.max_lanes, kw.get("max_lanes", 0)), in_frame=True)
+
+    def decode_reference(self, outputs, **kw):
+        return self.decode(outputs, **kw)
 
 
 def kept_rows(xs: np.ndarray, start: int, end: int) -> np.ndarray:
