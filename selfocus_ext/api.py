@@ -68,7 +68,7 @@ def quantize_(model: nn.Module, config: Union[QuantConfig, str], calib_data: Cal
         raise TypeError(f"model: expected an nn.Module, got {type(model).__name__}")
     config = as_config(config)
     images = _images(calib_data, "calib_data")
-    qmodel = quantize_model(model, config)
+    qmodel = quantize_model(model, config, example=images[:1])
     device = next(iter(model.parameters()), torch.empty(0)).device
     calibrate(qmodel.to(device), images.to(device), batch_size=batch_size, progress=progress)
     qmodel.calibration_images = images

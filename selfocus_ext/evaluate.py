@@ -3,7 +3,8 @@
     python -m selfocus_ext.evaluate culane --pred DIR --gt ROOT [--list FILE ...] [--iou 0.5] [--mf1]
                                            [--matcher official|exact]
     python -m selfocus_ext.evaluate tusimple --pred FILE --gt FILE
-    python -m selfocus_ext.evaluate --model NAME [--quantized FILE] [--data synth | culane:ROOT | tusimple:ROOT]
+    python -m selfocus_ext.evaluate --model NAME [--checkpoint FILE] [--quantized FILE]
+                                    [--data synth | culane:ROOT | tusimple:ROOT] [--write-lines DIR]
 """
 from __future__ import annotations
 
@@ -90,8 +91,13 @@ def model_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", help="float weights: a published model's checkpoint (required for one)")
     p.add_argument("--anchors", help="LaneATT (published): the implementation's anchor frequency file")
     p.add_argument("--quantized", help="quantized model file (quantized.pt of a tune run)")
-    p.add_argument("--data", default="synth", help="synth, culane:ROOT or tusimple:ROOT")
-    p.add_argument("--test", type=int, help="test images (default: 1000 generated scenes; all of a data set)")
+    p.add_argument("--data", help="synth, culane:ROOT or tusimple:ROOT (default synth for a zoo model; a published "
+                   "model needs it named)")
+    p.add_argument("--test", type=int, help="test images (default: 1000 generated scenes; all of a data set; N of a "
+                   "data set is a seeded choice spread over its test list)")
+    p.add_argument("--write-lines", metavar="DIR", help="also write the predictions: one .lines.txt per CULane test "
+                   "image under DIR (mirroring the image paths; a published model's as its implementation writes "
+                   "them), or DIR/predictions.json for TuSimple")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run_model)
@@ -103,13 +109,22 @@ def run_model(args) -> int:
     from .quant import load_quantized
     from .workflow.data import TEST_SEED, evaluation_set, model_input_for, parse_data
     from .workflow.evaluation import evaluate
+    from .workflow.lines_output import LinesWriter
 
     if args.model not in registry.available():
         raise ValueError(f"--model: unknown model {args.model!r}; available: {', '.join(registry.available())}")
     if args.quantized and not os.path.isfile(args.quantized):
         raise ValueError(f"--quantized: no file {args.quantized}")
-    spec = parse_data(args.data)
     published = args.model in registry.published_names()
+    if published and args.data is None:
+        raise ValueError(f"--data: {args.model} is a published architecture; score it on its data set with "
+                         "--data culane:ROOT (or name --data synth to score it on generated scenes)")
+    spec = parse_data(args.data or "synth")
+    if args.write_lines and spec.kind == "synth":
+        raise ValueError("--write-lines: predictions are written beside a data set's images; give --data "
+                         "culane:ROOT or tusimple:ROOT")
+    if args.write_lines and os.path.isfile(args.write_lines):
+        raise ValueError(f"--write-lines: {args.write_lines} is a file; give a directory")
     if published and args.checkpoint is None and not args.quantized:
         raise ValueError(f"--checkpoint: {args.model} is a published architecture and ships no weights")
     model = registry.load(args.model, pretrained=not published or args.checkpoint is not None,
@@ -122,8 +137,14 @@ def run_model(args) -> int:
             raise ValueError(f"--quantized: {args.quantized} is not a quantized {args.model}: {exc}") from None
     model = model.to(args.device)
     evalset = evaluation_set(spec, args.test or (1000 if spec.kind == "synth" else None), model.model_input, TEST_SEED)
-    r = evaluate(model, evalset, progress=not args.quiet, device=args.device)
+    writer = LinesWriter(model, args.write_lines, evalset.metric) if args.write_lines else None
+    r = evaluate(model, evalset, progress=not args.quiet, device=args.device, on_outputs=writer)
     print(f"{args.model}{' (quantized)' if args.quantized else ''} on {spec}: F1 {r['f1']:.2f}")
+    if writer is not None:
+        where = writer.close()
+        score = (f"python -m selfocus_ext.evaluate culane --pred {where} --gt {spec.root}" if spec.kind == "culane"
+                 else f"python -m selfocus_ext.evaluate tusimple --pred {where} --gt GT_JSON")
+        print(f"wrote predictions of {writer.written} images to {where} (score them: {score})")
     for k, v in r.get("per_scenario", {}).items():
         print(f"  {k:<8} {'-' if v is None else f'{v:.2f}'}")
     if "accuracy" in r:

@@ -3,6 +3,8 @@
 ({'net': ...} with DataParallel's ``module.``) loaded through the converter, heads compared at 800x320 on the
 cropped CULane frame (the reference fed BGR, as it reads images), and decoded lanes compared with its
 ``get_lanes`` (its CUDA NMS replaced by the kernel port) before its spline resampling."""
+import os
+import types
 from types import SimpleNamespace
 
 import numpy as np
@@ -10,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from oracles import clrnet_reference, randomize
+from oracles import clrnet_reference, randomize, reference_dir, source_function
 from selfocus_ext import models
 from selfocus_ext.data.datasets import SyntheticLaneDataset
 
@@ -52,7 +54,21 @@ def test_heads_and_lanes_match_the_implementation(name, backbone, tmp_path):
     theirs = ref.heads.get_lanes(torch.cat([cls, lanes], -1).clone())
     mine, _ = ours.decode_points({"cls": cls, "lanes": lanes})
     assert sum(len(l) for l in theirs) >= 3, "the comparison needs decoded lanes"
+    # what its CULane writer writes: each lane's spline read every 8 rows from 270, inside the image
+    ys = np.arange(270, 590, 8) / 590
     for a_img, b_img in zip(theirs, mine):
-        assert len(a_img) == len(b_img)
-        for a, b in zip(a_img, b_img):
-            np.testing.assert_array_equal(a.points * np.array([1640.0, 590.0]), b)
+        written = []
+        for a in a_img:
+            xs = a(ys.copy())
+            keep = (xs >= 0) & (xs < 1)
+            if keep.any():
+                written.append(np.stack([(xs * 1640)[keep][::-1], (ys[keep] * 590)[::-1]], 1))
+        assert len(written) == len(b_img)
+        for a, b in zip(written, b_img):
+            np.testing.assert_array_equal(a, b)
+    root = reference_dir("Turoad-CLRNet")
+    text = source_function(os.path.join(root, "clrnet", "datasets", "culane.py"), "get_prediction_string",
+                           cls="CULane", np=np)
+    dataset = types.SimpleNamespace(cfg=types.SimpleNamespace(ori_img_h=590, ori_img_w=1640))
+    for a_img, b_img in zip(theirs, mine):
+        assert ours.lines_text(b_img) == text(dataset, a_img)

@@ -114,6 +114,10 @@ def test_heads_and_lanes_match_the_implementation(tmp_path):
         assert len(a_img) == len(b_img)
         for a, b in zip(a_img, b_img):
             np.testing.assert_array_equal(np.array(a, np.float64), b)
+    # the files its CULane test script writes (out_result), character for character
+    for i, (a_img, b_img) in enumerate(zip(theirs_lanes, mine)):
+        r.out_result(a_img, dst=str(tmp_path / f"{i}.lines.txt"))
+        assert ours.lines_text(b_img) == (tmp_path / f"{i}.lines.txt").read_text()
 
 
 def test_mask_bias_is_the_published_prior():

@@ -1,13 +1,17 @@
 """LaneATT as published: pytorch-auto-drive's and the official module with seeded random weights and the
 implementations' own anchor frequency file, their checkpoints loaded through the converter (both layouts),
-proposals compared at 640x360, and decoded lanes compared with pytorch-auto-drive's post-processing (its
-CUDA line NMS replaced by a plain-Python port of the kernel). The official post-processing resamples every
-lane with a spline on each pixel row before writing it, which the project does not reproduce (docs/models.md)."""
+proposals compared at 640x360, and decoded lanes and written lines files compared with each implementation's
+post-processing and writer (their CUDA line NMS replaced by a plain-Python port of the kernel; the official
+one resamples every lane with a spline on each pixel row before writing it)."""
+import os
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
 
-from oracles import laneatt_official, line_nms_kernel_port, pad_config, pytorch_auto_drive, randomize
+from oracles import (laneatt_official, line_nms_kernel_port, pad_config, pad_written_lines, pytorch_auto_drive, randomize,
+                     reference_dir, source_function)
 from selfocus_ext import models
 from selfocus_ext.data.datasets import SyntheticLaneDataset
 from selfocus_ext.ops import reference
@@ -50,6 +54,7 @@ def test_pytorch_auto_drive_proposals_and_lanes(name, config, tmp_path, monkeypa
                  "lengths": ours.proposals(outputs)[..., 1].clone(), "offsets": ours.proposals(outputs)[..., 2:].clone()}
     lane_module = __import__("pad_ref.models.lane_detection.laneatt", fromlist=["x"])
     monkeypatch.setattr(lane_module, "line_nms", line_nms_kernel_port, raising=False)
+    fresh = {k: v.clone() for k, v in theirs_in.items()}
     theirs = ref.inference(theirs_in, [(360, 640), (590, 1640)], False, None, "culane")
     mine, _ = ours.decode_points(outputs)
     assert sum(len(l) for l in theirs) >= 2, "the comparison needs decoded lanes"
@@ -57,6 +62,13 @@ def test_pytorch_auto_drive_proposals_and_lanes(name, config, tmp_path, monkeypa
         assert len(a_img) == len(b_img)
         for a, b in zip(a_img, b_img):
             np.testing.assert_array_equal(np.asarray(a, np.float64), b)
+
+    class Tester:  # the tester passes (images, input_sizes, gap, ppl, dataset, max_lane)
+        def inference(self, images, input_sizes, gap, ppl, dataset, max_lane):
+            return ref.inference(fresh, input_sizes, False, ppl, dataset, max_lane)
+
+    texts = pad_written_lines(Tester(), len(mine), [(360, 640), (590, 1640)], None, None, None, False, 0, tmp_path)
+    assert [ours.lines_text(lanes) for lanes in mine] == texts
 
 
 @pytest.mark.parametrize("name,backbone", [("laneatt-r18", "resnet18"), ("laneatt-r34", "resnet34")])
@@ -77,6 +89,41 @@ def test_official_layout_and_length_convention(name, backbone, tmp_path):
     torch.testing.assert_close(props[..., 0], want[..., 2])
     torch.testing.assert_close(props[..., 1], want[..., 4], rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(props[..., 2:], want[..., 5:], rtol=1e-4, atol=1e-3)
+
+
+def test_official_lanes_and_lines_files(tmp_path, monkeypatch):
+    """A checkpoint in the official layout decodes and writes as the official test script: its NMS on the
+    same proposals, its Lane splines, its CULane get_prediction_string; and reads its images as it does."""
+    LaneATT, freq = laneatt_official()
+    ref = randomize(LaneATT(backbone="resnet18", pretrained_backbone=False, S=72, img_w=640, img_h=360,
+                            anchors_freq_path=freq, topk_anchors=1000), seed=6)
+    path = tmp_path / "model_0015.pt"
+    torch.save({"epoch": 15, "model": ref.state_dict(), "optimizer": {}}, path)
+    ours = models.load("laneatt-r18", checkpoint=str(path), anchors=freq)
+    assert ours.official_post_processing and ours.lines_format[0] == "five-decimals"
+    assert (ours.model_input.reader, ours.model_input.resize, ours.model_input.arithmetic) == \
+        ("cv2", "cv2-cubic", "float64")
+    with torch.no_grad():
+        got = ours(scenes(ours))
+    gen = torch.Generator().manual_seed(0)
+    logits = got["cls"] * 50 + torch.randn(got["cls"].shape, generator=gen)
+    reg = got["reg"].clone()
+    reg[..., 0] += 40 * torch.rand(reg.shape[:2], generator=gen)  # long proposals
+    outputs = {"cls": logits, "reg": reg}
+    props = ours.proposals(outputs)  # start, length, xs
+    B, A = props.shape[:2]
+    # the official layout of a proposal: two class logits, start y, start x (unused here), length, xs
+    official = torch.cat([logits, props[..., :1], torch.zeros(B, A, 1), props[..., 1:2], props[..., 2:]], -1)
+    monkeypatch.setitem(LaneATT.nms.__globals__, "nms", lambda boxes, scores, overlap, top_k:
+                        line_nms_kernel_port(boxes, scores, overlap, top_k, layout=(2, 4, 5)))
+    kept = ref.nms(official, torch.zeros(B, A, 1), nms_thres=50.0, nms_topk=4, conf_threshold=0.5)
+    theirs = ref.decode(kept, as_lanes=True)
+    mine, _ = ours.decode_points(outputs)
+    assert sum(len(l) for l in theirs) >= 2, "the comparison needs decoded lanes"
+    text = source_function(os.path.join(reference_dir("lucastabelini-LaneATT"), "lib", "datasets", "culane.py"),
+                           "get_prediction_string", cls="CULane", np=np)
+    for a_img, b_img in zip(theirs, mine):
+        assert ours.lines_text(b_img) == text(SimpleNamespace(img_h=590, img_w=1640), a_img)
 
 
 def test_laneatt_needs_its_anchor_file(tmp_path):

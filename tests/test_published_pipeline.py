@@ -63,7 +63,8 @@ def test_tune_and_export_a_users_checkpoint(name, small, tmp_path, capsys):
     out = tmp_path / "run"
     # W8A8: random weights at 4 bits turn the float runtimes' last-bit differences into diverging integers
     # through SCNN's and RESA's recurrences; at 8 bits the comparison checks the graph itself
-    rc = tune.main(["--model", name, "--checkpoint", str(ckpt), "--bits", "w8a8", "--budget", "ci", "--calib", "8",
+    rc = tune.main(["--model", name, "--checkpoint", str(ckpt), "--data", "synth", "--bits", "w8a8", "--budget", "ci",
+                    "--calib", "8",
                     "--test", "4", "--out", str(out), "--quiet", "--export", "onnx"] + extra)
     assert rc == 0, capsys.readouterr().err
     assert json.load(open(out / "run.json"))["checkpoint"] == str(ckpt)
@@ -88,7 +89,7 @@ def test_a_checkpoint_of_another_family_or_size_is_one_line(small, tmp_path, cap
     other = small("resa-r18")
     ckpt = tmp_path / "resa.pth"
     torch.save(in_layout(registry.build("resa-r18").state_dict(), other.layouts[0]), ckpt)
-    rc = tune.main(["--model", "scnn-r18", "--checkpoint", str(ckpt), "--budget", "ci", "--out",
+    rc = tune.main(["--model", "scnn-r18", "--checkpoint", str(ckpt), "--data", "synth", "--budget", "ci", "--out",
                     str(tmp_path / "run"), "--quiet"])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and "\n" not in err

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from oracles import randomize, resa_official, resa_official_config
+from oracles import randomize, reference_dir, resa_official, resa_official_config, source_function
 from selfocus_ext import models
 from selfocus_ext.data.datasets import SyntheticLaneDataset
 
@@ -48,3 +48,18 @@ def test_heads_and_lanes_match_the_implementation(tmp_path):
             np.testing.assert_array_equal(a.astype(np.float64), m)
             n += 1
     assert n >= 4
+
+    # the files its CULane evaluator writes (runner/evaluator/culane/culane.py, run from its source)
+    import os
+    import types
+
+    root = reference_dir("ZJULearning-resa")
+    write = source_function(os.path.join(root, "runner", "evaluator", "culane", "culane.py"), "evaluate", cls="CULane",
+                            F=F, os=os, np=np, cv2=None, torch=torch)
+    names = [f"/driver_00/{i:05d}.jpg" for i in range(2)]
+    evaluator = types.SimpleNamespace(out_dir=str(tmp_path / "lines"), cfg=types.SimpleNamespace(view=False))
+    seg = F.interpolate(out, size=(288, 800), mode="bilinear", align_corners=False)
+    write(evaluator, data, {"seg": seg, "exist": torch.sigmoid(lane)},
+          {"meta": {"img_name": names, "full_img_path": names}})
+    for b, name in enumerate(names):
+        assert ours.lines_text(mine[b]) == open(str(tmp_path / "lines") + name[:-4] + ".lines.txt").read()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from oracles import pad_config, pytorch_auto_drive, randomize
+from oracles import pad_config, pytorch_auto_drive, randomize, pad_written_lines
 from selfocus_ext import models
 from selfocus_ext.data.datasets import SyntheticLaneDataset
 
@@ -58,3 +58,8 @@ def test_heads_and_lanes_match_the_implementation(name, config, tmp_path):
         assert len(theirs) == len(mine)
         for a, b in zip(theirs, mine):
             np.testing.assert_array_equal(np.asarray(a, np.float64), b)
+    # the files the implementation's tester writes for these outputs, character for character
+    texts = pad_written_lines(lambda images: outputs, len(images), [tuple(test_cfg["input_size"]),
+                              tuple(test_cfg["original_size"])], test_cfg["gap"], test_cfg["ppl"],
+                              test_cfg["thresh"], True, test_cfg["max_lane"], tmp_path)
+    assert [ours.lines_text(lanes) for lanes in images] == texts

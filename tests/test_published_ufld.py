@@ -51,4 +51,6 @@ def test_outputs_and_lanes_match_the_implementation(name, depth, tmp_path):
         for a, b in zip(theirs, mine):
             np.testing.assert_array_equal(a, b)
             compared += 1
+        # the written file itself, character for character
+        assert ours.lines_text(mine) == open(os.path.join(tmp_path, name_i[:-3] + "lines.txt")).read()
     assert compared >= 2

@@ -120,6 +120,7 @@ def test_interrupted_tuning_resumes_from_its_checkpoint(capsys, tmp_path, monkey
 def test_calibration_only_method_on_a_culane_tree(capsys, tmp_path):
     root = str(tmp_path / "culane")
     write_culane(root, 12, seed=1, split="test")
+    write_culane(root, 6, seed=2, split="train")
     code, table, _ = run(["--method", "omse", "--data", f"culane:{root}", "--budget", "ci", "--calib", "4", "--quiet",
                           "--out", str(tmp_path / "o")], capsys)
     assert code == 0 and "calibration only" in table and "tuned" not in table
@@ -167,6 +168,7 @@ def test_lsq_qat_runs_as_a_method(capsys, tmp_path):
     assert code == 0 and "tuned (lsq-qat)" in table and "tuning iterations: 6" in table
     root = str(tmp_path / "culane")
     write_culane(root, 4, seed=1, split="test")
+    write_culane(root, 4, seed=2, split="train")
     code, _, err = run(FAST + ["--method", "lsq-qat", "--data", f"culane:{root}", "--out", str(tmp_path / "q2")], capsys)
     assert code == 2 and "labelled generated scenes" in err
 

@@ -14,7 +14,7 @@ from ..quant import parse_bits
 from ..quant.observers import OBSERVERS
 from ..recon import BUDGETS, METHODS, get_budget, get_method
 from ..recon import config as rconfig
-from ..workflow.data import DATA_HELP, parse_data
+from ..workflow.data import DATA_HELP, parse_data, require_training_split
 from ..workflow.run_dir import RunSettings, UsageError
 
 MAX_CALIB = 100_000
@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--list-models", action="store_true", help="list the zoo and the published models, then exit")
     p.add_argument("--bits", default="w4a4", help="weight and activation bits, e.g. w4a4, w8a4 (2-8 bits)")
     p.add_argument("--method", default="sf", help=f"one of {', '.join(METHODS)}")
-    p.add_argument("--data", default="synth", help=DATA_HELP)
+    p.add_argument("--data", help=f"{DATA_HELP} (default synth for a zoo model; a published model needs it named)")
     p.add_argument("--calib", type=int, default=512, help="calibration images (default 512)")
     p.add_argument("--budget", default="quick", help=f"iteration budget: {', '.join(BUDGETS)}, or fN (e.g. f0.05): every "
                    "method gets the fraction N of its paper iterations (default quick = f0.12 at batch 16)")
@@ -83,10 +83,19 @@ def settings_from_args(args) -> RunSettings:
             check()
         except ValueError as exc:
             raise UsageError(f"--{'method' if 'method' in str(exc) else 'budget'}: {exc}") from None
+    published = args.model in registry.published_names()
+    if published and args.data is None:
+        raise UsageError(f"--data: {args.model} is a published architecture; calibrate and test it on its data set "
+                         "with --data culane:ROOT (or name --data synth to run it on generated scenes)")
     try:
-        data = parse_data(args.data)
+        data = parse_data(args.data or "synth")
+        require_training_split(data)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if get_method(args.method).granularity == "qat" and published:
+        raise UsageError(f"--method {args.method}: quantization-aware training needs the model's training targets "
+                         f"and loss, which the published {args.model} does not have here; use a post-training "
+                         "method (e.g. qdrop or sf)")
     if get_method(args.method).granularity == "qat" and data.kind != "synth":
         raise UsageError(f"--method {args.method}: quantization-aware training trains on labelled generated scenes "
                          "(the zoo's training data); use --data synth")

@@ -6,7 +6,6 @@ import json
 import os
 from typing import Dict, List, Optional, Sequence, Tuple
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -15,19 +14,21 @@ from .culane_files import read_lines_file, read_list, scenario_name
 from ..lanes.formats import lanes_from_tusimple
 from ..lanes.frames import ModelInput, get_frame  # noqa: F401  (ModelInput: re-exported)
 from ..lanes.laneset import LaneSet, resample_points
+from ..lanes.preprocess import read_image
 from . import synth
 
 class DatasetError(ValueError):
     """A data set directory or file that cannot be read as its layout requires."""
 
 
-def _read_image(path: str) -> np.ndarray:
+def _read_image(path: str, reader: str) -> np.ndarray:
+    """uint8 RGB, decoded by the library the model's implementation uses (``ModelInput.reader``)."""
     if not os.path.isfile(path):
         raise DatasetError(f"missing image {path}")
-    img = cv2.imread(path, cv2.IMREAD_COLOR)
+    img = read_image(path, reader)
     if img is None:
         raise DatasetError(f"cannot decode image {path} (corrupt or not an image)")
-    return img[..., ::-1].copy()
+    return img
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -43,8 +44,9 @@ class CULaneDataset(Dataset):
     """
 
     def __init__(self, root: str, split: str = "test", list_file: Optional[str] = None, transform=None,
-                 max_lanes: int = 8):
+                 max_lanes: int = 8, reader: Optional[str] = None):
         self.root, self.transform, self.max_lanes = root, transform, max_lanes
+        self.reader = reader or getattr(transform, "reader", "cv2")
         self.frame = get_frame("culane")
         list_file = list_file or os.path.join(root, "list", f"{split}.txt")
         if not os.path.isfile(list_file):
@@ -66,7 +68,7 @@ class CULaneDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict:
         rel = self.paths[i]
-        image = _read_image(os.path.join(self.root, rel.lstrip("/")))
+        image = _read_image(os.path.join(self.root, rel.lstrip("/")), self.reader)
         if image.shape[:2] != (self.frame.height, self.frame.width):
             raise DatasetError(f"{rel}: image is {image.shape[1]}x{image.shape[0]}, expected 1640x590 (the CULane frame)")
         label = os.path.join(self.root, os.path.splitext(rel.lstrip("/"))[0] + ".lines.txt")
@@ -91,8 +93,10 @@ class TuSimpleDataset(Dataset):
     """A TuSimple tree: JSON-lines label files (``raw_file``, ``lanes``, ``h_samples``) beside ``clips/``.
     ``split='test'`` reads ``test_label.json``; ``'train'`` every ``label_data_*.json``; or give ``label_files``."""
 
-    def __init__(self, root: str, split: str = "test", label_files: Optional[Sequence[str]] = None, transform=None):
+    def __init__(self, root: str, split: str = "test", label_files: Optional[Sequence[str]] = None, transform=None,
+                 reader: Optional[str] = None):
         self.root, self.transform = root, transform
+        self.reader = reader or getattr(transform, "reader", "cv2")
         self.frame = get_frame("tusimple")
         if label_files is None:
             if split == "test":
@@ -124,7 +128,7 @@ class TuSimpleDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict:
         rec = self.records[i]
-        image = _read_image(os.path.join(self.root, rec["raw_file"]))
+        image = _read_image(os.path.join(self.root, rec["raw_file"]), self.reader)
         if image.shape[:2] != (self.frame.height, self.frame.width):
             raise DatasetError(f"{rec['raw_file']}: image is {image.shape[1]}x{image.shape[0]}, expected 1280x720")
         lanes = [l for l in lanes_from_tusimple(rec["lanes"], rec["h_samples"], source=rec["_source"]) if len(l)]

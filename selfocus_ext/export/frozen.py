@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ..quant import quant_layers
-from ..quant.modules import QuantLayer
+from ..quant.modules import QuantConvTranspose2d, QuantLayer
 
 
 class ExportError(ValueError):
@@ -118,7 +118,9 @@ def freeze(qmodel: nn.Module, bias: str = "int32") -> "tuple[nn.Module, Dict[str
         layer.weight.data = wq(layer.weight)  # on the grid: the stored integers are exactly these
         layer.weight_quantizer = FrozenWeightQuant(wq.scale, wq.bits)
         if aq.enabled:
-            if bias == "int32" and layer.bias is not None:
+            # a transposed convolution's weight reaches ONNX through a Transpose, which the int32 bias pass
+            # does not follow: its bias stays float there, so here too
+            if bias == "int32" and layer.bias is not None and not isinstance(layer, QuantConvTranspose2d):
                 layer.bias.data = int32_bias(layer.bias, aq.step, wq.scale)
             layer.input_quantizer = FrozenActQuant(aq.step, aq.bits, aq.signed)
             spec[name] = LayerQuant(wq.bits, aq.bits, aq.signed, float(aq.step))

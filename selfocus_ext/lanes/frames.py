@@ -2,12 +2,13 @@
 a frame image to a model's input and back."""
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 from typing import Dict, Tuple, Union
 
 import numpy as np
 import torch
+
+from . import preprocess
 
 
 @dataclass(frozen=True)
@@ -57,22 +58,27 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-@functools.lru_cache(maxsize=8)
-def _normalize_table(mean: Tuple[float, ...], std: Tuple[float, ...]) -> np.ndarray:
-    v = torch.arange(256, dtype=torch.float32).expand(3, 256).div(255.0)
-    return ((v - torch.tensor(mean).view(3, 1)) / torch.tensor(std).view(3, 1)).contiguous().numpy()
-
-
 @dataclass(frozen=True)
 class ModelInput:
     """Frame image -> model input: crop the rows below ``crop_top``, resize to ``size`` = (width, height),
-    scale to [0, 1] and normalise. ``to_frame`` / ``to_input`` map coordinates between the two."""
+    scale to [0, 1] and normalise (``mean``, ``std`` per RGB channel on the 0-1 scale). ``reader``, ``resize``
+    and ``arithmetic`` say how an implementation does it (``lanes.preprocess``: the decoding library, the
+    interpolation, the float arithmetic); the zoo's models read with OpenCV and resize with ``INTER_AREA``.
+    ``to_frame`` / ``to_input`` map coordinates between the two."""
 
     frame: Frame
     size: Tuple[int, int] = (400, 160)
     crop_top: float = 270.0
     mean: Tuple[float, float, float] = IMAGENET_MEAN
     std: Tuple[float, float, float] = IMAGENET_STD
+    reader: str = "cv2"
+    resize: str = "area"
+    arithmetic: str = "float32"
+
+    def __post_init__(self):
+        preprocess.check_choice("ModelInput reader", self.reader, preprocess.READERS)
+        preprocess.check_choice("ModelInput resize", self.resize, preprocess.RESIZES)
+        preprocess.check_choice("ModelInput arithmetic", self.arithmetic, preprocess.ARITHMETIC)
 
     @property
     def scale(self) -> Tuple[float, float]:
@@ -84,11 +90,18 @@ class ModelInput:
                 f"image of shape {image.shape[:2]} does not match the {self.frame.name} frame "
                 f"({self.frame.height}x{self.frame.width})"
             )
-        import cv2  # only here: ``import selfocus_ext`` stays free of OpenCV
-
         crop = image[int(round(self.crop_top)):]
-        small = cv2.resize(crop, self.size, interpolation=cv2.INTER_AREA)
+        small = preprocess.resize(crop, self.size, self.resize, bgr=self.reader == "cv2")
+        if small.dtype == np.float32:  # resized in float (the official RESA): normalised without a table
+            return preprocess.normalize_float(small, self.mean, self.std)
         return self.normalize(small)
+
+    def load(self, path: str) -> torch.Tensor:
+        """The image file at ``path`` -> the model input [3, h, w], decoded with this input's ``reader``."""
+        image = preprocess.read_image(path, self.reader)
+        if image is None:
+            raise ValueError(f"cannot decode image {path} (missing, corrupt or not an image)")
+        return self(image)
 
     def normalize(self, rgb: np.ndarray) -> torch.Tensor:
         """uint8 RGB images at the input size, [h, w, 3] or [N, h, w, 3] -> normalised [3, h, w] / [N, 3, h, w]
@@ -98,7 +111,7 @@ class ModelInput:
             raise ValueError(f"rgb: expected uint8 images [h, w, 3] or [N, h, w, 3], got {rgb.dtype} {rgb.shape}")
         # A table of the 256 normalised values per channel, computed with the same float32 operations as
         # ((v / 255) - mean) / std, then one lookup per pixel: the same values, a few times faster.
-        lut = _normalize_table(self.mean, self.std)
+        lut = preprocess.normalization_table(tuple(self.mean), tuple(self.std), self.arithmetic)
         out = np.empty(rgb.shape[:-3] + (3,) + rgb.shape[-3:-1], np.float32)
         for c in range(3):
             np.take(lut[c], rgb[..., c], out=out[..., c, :, :])

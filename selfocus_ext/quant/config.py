@@ -13,6 +13,9 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 from .observers import DEFAULT_ACT_OBSERVER, DEFAULT_WEIGHT_OBSERVER, OBSERVERS, check_bits
 
 WEIGHT_GRANULARITIES = ("per_channel",)
+# which BatchNorms fold into the layer before them: "adjacent" (declared right after it in a container), or
+# "traced" (also those that read its output in a forward pass; what a runtime's graph optimiser folds)
+FOLDS = ("adjacent", "traced")
 ACT_GRANULARITIES = ("per_tensor",)
 
 
@@ -30,7 +33,8 @@ class QuantConfig:
 
     ``first_last_bits``: the bits (weights and activations) of the first layer and of the heads' output layers;
     8 by default, ``None`` quantizes them at ``weight_bits``/``act_bits`` like every other layer. ``skip``:
-    names of layers left in float. Observers: docs/quant.md (``auto`` clips weights only above 4 bits)."""
+    names of layers left in float. Observers: docs/quant.md (``auto`` clips weights only above 4 bits).
+    ``fold``: which BatchNorms are folded (``FOLDS``; files saved before it existed read as "adjacent")."""
 
     weight_bits: int = 4
     act_bits: int = 4
@@ -40,6 +44,7 @@ class QuantConfig:
     weight_granularity: str = "per_channel"
     act_granularity: str = "per_tensor"
     skip: Tuple[str, ...] = field(default=())
+    fold: str = "traced"
 
     def __post_init__(self):
         for name in ("weight_bits", "act_bits"):
@@ -65,6 +70,8 @@ class QuantConfig:
         if isinstance(self.skip, str) or not all(isinstance(s, str) for s in self.skip):
             raise ValueError(f"QuantConfig.skip: expected a sequence of layer names, got {self.skip!r}")
         object.__setattr__(self, "skip", tuple(self.skip))
+        if self.fold not in FOLDS:
+            raise ValueError(f"QuantConfig.fold: expected one of {FOLDS}, got {self.fold!r}")
 
     @classmethod
     def parse(cls, bits: str, **overrides: Any) -> "QuantConfig":
@@ -89,7 +96,8 @@ class QuantConfig:
     def to_dict(self) -> Dict[str, Any]:
         """The form saved beside a quantized model's state (and written into an ONNX file's metadata)."""
         d: Dict[str, Any] = dict(bits=self.bits, first_last_8bit=self.first_last_bits == 8, skip=list(self.skip),
-                                 weight_observer=self.weight_observer, act_observer=self.act_observer)
+                                 weight_observer=self.weight_observer, act_observer=self.act_observer,
+                                 fold=self.fold)
         if self.first_last_bits not in (8, None):
             d["first_last_bits"] = self.first_last_bits
         return d
@@ -102,11 +110,11 @@ class QuantConfig:
         first_last = d.get("first_last_bits", 8 if d.get("first_last_8bit", True) else None)
         return cls.parse(d["bits"], first_last_bits=first_last, skip=tuple(d.get("skip", ())),
                          weight_observer=d.get("weight_observer", DEFAULT_WEIGHT_OBSERVER),
-                         act_observer=d.get("act_observer", DEFAULT_ACT_OBSERVER))
+                         act_observer=d.get("act_observer", DEFAULT_ACT_OBSERVER), fold=d.get("fold", "adjacent"))
 
     def cache_key(self) -> Tuple:
         """What identifies the calibrated model of this setting (part of the run cache's key)."""
         key: Tuple = (self.bits, self.weight_observer, self.act_observer, self.first_last_bits == 8)
         if self.first_last_bits not in (8, None):
             key += (self.first_last_bits,)
-        return key + ((self.skip,) if self.skip else ())
+        return key + ((self.skip,) if self.skip else ()) + ((self.fold,) if self.fold != "adjacent" else ())

@@ -47,6 +47,24 @@ class QuantConv1d(QuantLayer):
                         self.groups)
 
 
+class QuantConvTranspose2d(QuantLayer):
+    """A transposed convolution (one group) with its weight held output channel first, [out, in, kh, kw], so
+    that it is quantized per output channel like every other layer; the forward transposes it back."""
+
+    def __init__(self, conv: nn.ConvTranspose2d, *args):
+        if conv.groups != 1 or conv.padding_mode != "zeros":
+            raise ValueError("QuantConvTranspose2d: only one group and zero padding are supported, got groups="
+                             f"{conv.groups}, padding_mode={conv.padding_mode!r}")
+        super().__init__(conv, *args)
+        self.weight = nn.Parameter(conv.weight.detach().transpose(0, 1).contiguous())
+        self.stride, self.padding, self.dilation = conv.stride, conv.padding, conv.dilation
+        self.output_padding = conv.output_padding
+
+    def forward(self, x):
+        return F.conv_transpose2d(self.input_quantizer(x), self.qweight().transpose(0, 1), self.bias, self.stride,
+                                  self.padding, self.output_padding, 1, self.dilation)
+
+
 class QuantLinear(QuantLayer):
     def forward(self, x):
         return F.linear(self.input_quantizer(x), self.qweight(), self.bias)
@@ -81,4 +99,5 @@ class QuantDeformConv1d(QuantLayer):
 
 
 QUANT_TYPES = {nn.Conv2d: QuantConv2d, nn.Conv1d: QuantConv1d, nn.Linear: QuantLinear,
-               ModulatedDeformConv2d: QuantModulatedDeformConv2d, DeformConv1d: QuantDeformConv1d}
+               ModulatedDeformConv2d: QuantModulatedDeformConv2d, DeformConv1d: QuantDeformConv1d,
+               nn.ConvTranspose2d: QuantConvTranspose2d}

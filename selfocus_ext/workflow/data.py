@@ -67,12 +67,30 @@ def model_input_for(spec: DataSpec, base: ModelInput, model: Optional[str] = Non
     return base
 
 
-def _dataset(spec: DataSpec, split: str, transform):
+def has_training_split(spec: DataSpec) -> bool:
+    """Whether the data set has training images to calibrate on (CULane list/train.txt; TuSimple
+    label_data_*.json); generated scenes always do."""
+    if spec.kind == "synth":
+        return True
     if spec.kind == "culane":
-        has = os.path.isfile(os.path.join(spec.root, "list", f"{split}.txt"))
-        return CULaneDataset(spec.root, split if has else "test", transform=transform)
-    has = split == "test" or any(n.startswith("label_data") for n in os.listdir(spec.root))
-    return TuSimpleDataset(spec.root, split if has else "test", transform=transform)
+        return os.path.isfile(os.path.join(spec.root, "list", "train.txt"))
+    return any(n.startswith("label_data") and n.endswith(".json") for n in os.listdir(spec.root))
+
+
+def require_training_split(spec: DataSpec) -> None:
+    """Calibration and held-out images come from the training split only, never from the test images."""
+    if not has_training_split(spec):
+        where = "list/train.txt" if spec.kind == "culane" else "label_data_*.json"
+        raise ValueError(f"--data {spec}: no training split ({where}); calibration draws only from training "
+                         "images, never from the test images the model is scored on")
+
+
+def _dataset(spec: DataSpec, split: str, transform=None, reader: Optional[str] = None):
+    if split == "train":
+        require_training_split(spec)
+    if spec.kind == "culane":
+        return CULaneDataset(spec.root, split, transform=transform, reader=reader)
+    return TuSimpleDataset(spec.root, split, transform=transform, reader=reader)
 
 
 def calibration_set(spec: DataSpec, n: int, seed: int, model_input: ModelInput, progress=lambda it: it) -> torch.Tensor:
@@ -100,7 +118,7 @@ def _unlabelled(spec: DataSpec, calib: int, heldout: int, seed: int, model_input
         ds = SyntheticLaneDataset(calib + heldout, seed=seed, frame=model_input.frame.name, size=model_input.size,
                                   crop_top=model_input.crop_top)
         return ds, range(calib, calib + heldout) if heldout else range(calib)
-    ds = _dataset(spec, "train", model_input)
+    ds = _dataset(spec, "train", model_input)  # refuses a data set without a training split
     if len(ds) < calib + heldout:
         what = f"--calib {calib}" + (f" and {heldout} held-out images" if heldout else "")
         raise ValueError(f"{what}: the data set has only {len(ds)} training images")
@@ -129,9 +147,10 @@ def _points(xs: np.ndarray, ys: np.ndarray) -> List[np.ndarray]:
 
 
 def evaluation_set(spec: DataSpec, n: Optional[int], model_input: ModelInput, seed: int = TEST_SEED) -> EvalSet:
-    """The generated test set (n scenes, fixed seed), or the data set's test split (its first n images when n
-    is given). Generated scenes follow the model input's frame: CULane's default scenario mix scored with
-    the CULane metric, or on the TuSimple frame the TuSimple mix (seeds from seed + 1) scored as TuSimple."""
+    """The generated test set (n scenes, fixed seed), or the data set's test split (with n, a seeded choice of
+    n images spread over the list: ``scored_subset``). Generated scenes follow the model input's frame:
+    CULane's default scenario mix scored with the CULane metric, or on the TuSimple frame the TuSimple mix
+    (seeds from seed + 1) scored as TuSimple."""
     ys = model_input.frame.ys
     if spec.kind == "synth":
         n = n or 1000
@@ -160,15 +179,23 @@ def evaluation_set(spec: DataSpec, n: Optional[int], model_input: ModelInput, se
             return model_input.normalize(np.stack([g[0] for g in got])), [dict(g[1]) for g in got]
 
         return EvalSet("tusimple" if tusimple else "culane", model_input, n, items, ds.rgb)
-    ds = _dataset(spec, "test", None)
-    count = min(n, len(ds)) if n else len(ds)
+    ds = _dataset(spec, "test", reader=model_input.reader)
+    chosen = scored_subset(len(ds), n, seed)
 
     def raw(i):
-        img = ds[i]["image"]
+        img = ds[chosen[i]]["image"]
         return cv2.resize(img[int(round(model_input.crop_top)):], model_input.size, interpolation=cv2.INTER_AREA)
 
     def items(i0, i1):
-        got = [ds[i] for i in range(i0, i1)]
+        got = [ds[chosen[i]] for i in range(i0, i1)]
         return torch.stack([model_input(g["image"]) for g in got]), got
 
-    return EvalSet(spec.kind, model_input, count, items, raw)
+    return EvalSet(spec.kind, model_input, len(chosen), items, raw)
+
+
+def scored_subset(total: int, n: Optional[int], seed: int = TEST_SEED) -> List[int]:
+    """Indices of the test images scored: all of them, or with ``n`` a seeded random choice of n spread over
+    the whole list (in list order), so a short run samples every scenario rather than the first files."""
+    if not n or n >= total:
+        return list(range(total))
+    return sorted(np.random.default_rng(seed).choice(total, n, replace=False).tolist())

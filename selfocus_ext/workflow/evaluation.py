@@ -2,7 +2,7 @@
 the mean Lane Distortion Score against reference lanes."""
 from __future__ import annotations
 
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import torch
 from tqdm import tqdm
@@ -16,10 +16,12 @@ from .data import EvalSet
 
 @torch.no_grad()
 def evaluate(model, evalset: EvalSet, batch_size: int = 64, progress: bool = True, desc: str = "evaluating",
-             reference: Optional[torch.Tensor] = None, device: str = "cpu") -> Dict[str, object]:
+             reference: Optional[torch.Tensor] = None, device: str = "cpu",
+             on_outputs: Optional[Callable[[Dict[str, torch.Tensor], List[dict]], None]] = None) -> Dict[str, object]:
     """Decoded lanes of every test image and their scores. Returns a dict with ``xs`` ([N, L, R] tensor,
     kept for comparisons), ``image_counts`` ([N, 3] per-image counts, for paired comparisons), the metric's
-    numbers, and ``lds`` against ``reference`` xs when given."""
+    numbers, and ``lds`` against ``reference`` xs when given. ``on_outputs(outputs, labels)`` sees each
+    batch's head outputs (on the CPU) and labels (e.g. to write the predictions as files)."""
     model.eval()
     ys = torch.from_numpy(evalset.model_input.frame.ys)
     saved = model.model_input
@@ -29,8 +31,10 @@ def evaluate(model, evalset: EvalSet, batch_size: int = 64, progress: bool = Tru
     try:
         for i in tqdm(range(0, evalset.count, batch_size), desc=desc, unit="batch", disable=not progress):
             inputs, lab = evalset.items(i, min(i + batch_size, evalset.count))
-            out = model(inputs.to(device))
-            lanes = model.decode({k: v.cpu() for k, v in out.items()})
+            out = {k: v.cpu() for k, v in model(inputs.to(device)).items()}
+            lanes = model.decode(out)
+            if on_outputs is not None:
+                on_outputs(out, lab)
             all_xs.append(lanes.xs)
             labels.extend(lab)
     finally:

@@ -6,6 +6,7 @@ from dataclasses import asdict
 from typing import Dict
 
 from ..data import synth
+from ..models.registry import published_names
 from ..files import atomic_write_json
 
 
@@ -36,7 +37,9 @@ def _stage(key: str) -> str:
 def format_table(report: Dict) -> str:
     s = report["settings"]
     edges = "" if s.get("first_last_8bit", True) else "; first layer and heads also at these bits"
-    lines = [f"{s['model']} {s['bits'].upper()} {s['method']} ({s['budget']} budget), data {s['data']}, "
+    data = s["data"] + (" (generated scenes: F1 on the project's synthetic roads, not on real images)"
+                        if s["data"] == "synth" and s["model"] in published_names() else "")
+    lines = [f"{s['model']} {s['bits'].upper()} {s['method']} ({s['budget']} budget), data {data}, "
              f"{s['calib']} calibration images{edges}", ""]
     lines.append(f"{'stage':<22} {'F1':>7} {'LDS vs FP':>10}")
     for r in report["results"]:

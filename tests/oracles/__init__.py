@@ -411,7 +411,8 @@ def condlanenet_reference():
                 writer = importlib.import_module("tools.condlanenet.culane.test_culane")
         _CACHE["condlane"] = types.SimpleNamespace(
             ResNet=resnet.ResNet, TransConvFPN=neck.TransConvFPN, CondLaneHead=head.CondLaneHead,
-            PostProcessor=detector.CondLanePostProcessor, adjust_result=writer.adjust_result)
+            PostProcessor=detector.CondLanePostProcessor, adjust_result=writer.adjust_result,
+            out_result=writer.out_result)
     return _CACHE["condlane"]
 
 
@@ -458,7 +459,8 @@ def ganet_reference():
                 writer = importlib.import_module("tools.ganet.culane.test_dataset")
         _CACHE["ganet"] = types.SimpleNamespace(
             ResNet=resnet.ResNet, DeformFPN=neck.DeformFPN, GANetHeadFast=head.GANetHeadFast, head_module=head,
-            PostProcessor=post.PostProcessor, adjust_result=writer.adjust_result)
+            PostProcessor=post.PostProcessor, adjust_result=writer.adjust_result,
+            out_result=writer.out_result)
     return _CACHE["ganet"]
 
 
@@ -496,3 +498,69 @@ def resa_official_config(img_width=800, img_height=288):
                         out_conv=True, fea_stride=8),
              resa=d(alpha=2.0, iter=4, input_channel=128, conv_stride=9), decoder="PlainDecoder",
              img_width=img_width, img_height=img_height, cut_height=240, num_classes=5)
+
+
+def pad_transforms():
+    """pytorch-auto-drive's ``utils/transforms/functional.py`` (resize, to_tensor, normalize), loaded alone."""
+    if "pad_tf.functional" not in sys.modules:
+        root = reference_dir("voldemortX-pytorch-auto-drive")
+        import_torchvision()
+        pkg = types.ModuleType("pad_tf")
+        pkg.__path__ = [os.path.join(root, "utils", "transforms")]
+        sys.modules["pad_tf"] = pkg
+    return importlib.import_module("pad_tf.functional")
+
+
+def resa_transforms():
+    """The official RESA's ``utils/transforms.py`` (SampleResize, GroupNormalize). It names
+    ``collections.Iterable``, which Python 3.10 moved to ``collections.abc``."""
+    if "resa_tf" not in sys.modules:
+        import collections
+        import collections.abc
+
+        if not hasattr(collections, "Iterable"):
+            collections.Iterable = collections.abc.Iterable
+        _load_file("resa_tf", os.path.join(reference_dir("ZJULearning-resa"), "utils", "transforms.py"))
+    return sys.modules["resa_tf"]
+
+
+def source_function(path: str, name: str, cls: str = None, **namespace):
+    """One function (or method of ``cls``) of an implementation's file, compiled from its own source without
+    the file's imports (``namespace`` supplies the names it uses) and without its decorators."""
+    import ast
+
+    tree = ast.parse(open(path).read(), path)
+    scope = tree.body
+    if cls is not None:
+        scope = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls).body
+    node = next(n for n in scope if isinstance(n, ast.FunctionDef) and n.name == name)
+    node.decorator_list = []
+    code = compile(ast.fix_missing_locations(ast.Module(body=[node], type_ignores=[])), path, "exec")
+    exec(code, namespace)
+    return namespace[name]
+
+
+def pad_written_lines(net, batch: int, input_sizes, gap, ppl, thresh, seg: bool, max_lane: int, out_dir) -> list:
+    """The ``.lines.txt`` texts pytorch-auto-drive's tester writes (``LaneDetTester.test_one_set``, run from
+    its source) for one batch: ``net`` stands for the model (``net(images)`` or ``net.inference(...)``
+    returns the head outputs' lanes)."""
+    import json
+
+    pytorch_auto_drive()
+    from pad_ref.lane_det_utils import lane_as_segmentation_inference
+
+    root = reference_dir("voldemortX-pytorch-auto-drive")
+    test_one_set = source_function(
+        os.path.join(root, "utils", "runners", "lane_det_tester.py"), "test_one_set", cls="LaneDetTester",
+        os=os, json=json, torch=torch, tqdm=lambda it: it, autocast=lambda enabled: contextlib.nullcontext(),
+        lane_as_segmentation_inference=lane_as_segmentation_inference)
+    names = [os.path.join(str(out_dir), "pad", f"{i:05d}.lines.txt") for i in range(batch)]
+
+    class Net:  # what the tester needs of a model: eval(), a forward, an inference
+        eval = lambda self: self  # noqa: E731
+        __call__ = lambda self, images: net(images)  # noqa: E731
+        inference = lambda self, *args, **kwargs: net.inference(*args, **kwargs)  # noqa: E731
+
+    test_one_set(Net(), "cpu", [(torch.zeros(batch), names)], False, input_sizes, gap, ppl, thresh, "culane", seg,
+                 max_lane)
+    return [open(n).read() for n in names]

@@ -1,9 +1,15 @@
 """What the published detectors share: decoding through the implementation's own post-processing
-(``decode_points``: per image, lanes as original-frame points and their scores), resampled on the frame's
-rows; and the anchor-based detectors' rule for which prior rows of a lane are kept."""
+(``decode_points``: per image, the lanes its test script writes, as original-frame points in its order, and
+their scores), resampled on the frame's rows for the metrics; its ``.lines.txt`` text (``lines_text``); the
+anchor-based detectors' rule for which prior rows of a lane are kept; and the cubic-spline resampling that
+CLRNet and the official LaneATT write."""
 from __future__ import annotations
 
+from typing import Dict, Sequence, Tuple
+
 import numpy as np
+
+from ...lanes.lines_writers import WRITERS
 
 from ...decoders.base import points_to_laneset
 from ..base import LaneModel
@@ -12,7 +18,9 @@ from ..base import LaneModel
 class PublishedLaneModel(LaneModel):
     # the published post-processing decodes one Monte-Carlo copy at a time
     supports_monte_carlo = False
-    max_lanes = 4  # LaneSet capacity: the implementations' CULane lane limit
+    max_lanes = 4  # LaneSet capacity: the implementation's CULane lane limit (or what it decodes at most)
+    # the implementation's .lines.txt writer (lanes.lines_writers.WRITERS) and its options
+    lines_format: Tuple[str, Dict[str, str]] = ("pad", {})
 
     def decode_points(self, outputs, **kw):
         raise NotImplementedError
@@ -25,6 +33,12 @@ class PublishedLaneModel(LaneModel):
     def decode_reference(self, outputs, **kw):
         return self.decode(outputs, **kw)
 
+    def lines_text(self, lanes: Sequence[np.ndarray]) -> str:
+        """One image's ``.lines.txt`` text, as the implementation's test script writes ``lanes`` (one image of
+        ``decode_points``)."""
+        style, options = self.lines_format
+        return WRITERS[style](lanes, **options)
+
 
 def kept_rows(xs: np.ndarray, start: int, end: int) -> np.ndarray:
     """LaneATT's and CLRNet's rows of one lane (``xs`` normalised, bottom row first; changed in place): rows
@@ -35,3 +49,17 @@ def kept_rows(xs: np.ndarray, start: int, end: int) -> np.ndarray:
     head = xs[:start]
     head[~inside] = -2
     return xs >= 0
+
+
+def spline_points(xs: np.ndarray, ys: np.ndarray, sample_ys: np.ndarray, width: float, height: float) -> np.ndarray:
+    """CLRNet's and the official LaneATT's written lane: a cubic interpolating spline x(y) through the lane's
+    normalised points (``ys`` increasing; degree min(3, n - 1)), read at ``sample_ys`` (normalised) within
+    the points' y range widened by 0.01, kept where 0 <= x < 1, scaled to pixels and listed from the
+    bottom up. (N, 2) float64."""
+    from scipy.interpolate import InterpolatedUnivariateSpline
+
+    spline = InterpolatedUnivariateSpline(ys, xs, k=min(3, len(xs) - 1))
+    out = spline(sample_ys)
+    out[(sample_ys < ys.min() - 0.01) | (sample_ys > ys.max() + 0.01)] = -2.0
+    keep = (out >= 0) & (out < 1)
+    return np.stack([(out * width)[keep][::-1], (sample_ys[keep] * height)[::-1]], 1)

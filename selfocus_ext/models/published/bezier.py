@@ -70,6 +70,8 @@ class RowProjection(nn.Module):
 
 
 class BezierPublished(PublishedLaneModel):
+    # pytorch-auto-drive: Python floats of the sampled curve points
+    lines_format = ("pad", {"x_type": "float", "y_type": "float"})
     family = "curve"
     head_layers = ["proj_classification", "proj_regression"]
     heads = [HeadSpec("logits", "logits", "confidence", conf_fn="sigmoid"),

@@ -8,9 +8,10 @@ auxiliary branch). Files are read with ``weights_only=True``: a checkpoint canno
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 import torch
@@ -38,6 +39,11 @@ class CheckpointLayout:
     inject: Tuple[Tuple[str, float], ...] = ()
     # a last step over the renamed state dict, for what a rename cannot say (e.g. splitting a fused tensor)
     transform: Optional[Callable[[Dict[str, torch.Tensor]], Dict[str, torch.Tensor]]] = None
+    # how this implementation's test transform differs from the entry's default input (``ModelInput`` fields:
+    # reader, resize, arithmetic, mean, std), set on the model when a checkpoint of this layout loads
+    input: Tuple[Tuple[str, object], ...] = ()
+    # attributes of the model this implementation's test script sets differently (e.g. how it writes lines)
+    settings: Tuple[Tuple[str, object], ...] = ()
 
 
 def flip_first_conv(key: str):
@@ -130,9 +136,25 @@ def load_checkpoint(model: nn.Module, path: str, layouts: Sequence[CheckpointLay
         raise ValueError("layouts: expected at least one checkpoint layout")
     errors = []
     for layout in layouts:
-        state = convert(_weights(obj, layout, path), layout)
+        try:
+            state = convert(_weights(obj, layout, path), layout)
+        except CheckpointError:
+            raise
+        except (IndexError, KeyError, ValueError, RuntimeError, TypeError, AttributeError) as exc:
+            # a layout transform met a tensor it cannot reshape: the file is not this layout
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            errors.append((len(model.state_dict()), f"not a {layout.source} checkpoint of {name} ({first})"))
+            continue
+        damaged = next((k for k, v in state.items() if torch.is_tensor(v) and v.is_floating_point()
+                        and not bool(torch.isfinite(v).all())), None)
+        if damaged is not None:
+            raise CheckpointError(f"{path}: {damaged} holds non-finite values (NaN or inf); the checkpoint is damaged")
         try:
             model.load_state_dict(fit(model, state, name, layout))
+            if layout.input:
+                model.model_input = dataclasses.replace(model.model_input, **dict(layout.input))
+            for attr, value in layout.settings:
+                setattr(model, attr, value)
             return model
         except CheckpointError as exc:
             misfits = len(set(state) ^ set(model.state_dict()))

@@ -26,16 +26,20 @@ from ...lanes.frames import ModelInput
 from ...lanes.frames import get_frame
 from ...ops.lanes import line_nms
 from ..base import HeadSpec
-from .base import PublishedLaneModel, kept_rows
+from .base import PublishedLaneModel, kept_rows, spline_points
 from .catalog import PublishedModel, publish
 from .checkpoint import CheckpointLayout, flip_first_conv
 from .layers import ConvModule, top_down_sum
 from .resnet import DEPTHS, ResNetTrunk
 
 BGR_MEAN = (103.939, 116.779, 123.68)
-CLRNET_INPUT = ModelInput(get_frame("culane"), (800, 320), 270.0, mean=tuple(m / 255 for m in BGR_MEAN[::-1]),
-                          std=(1 / 255,) * 3)
+# CLRNet's test transform: OpenCV decoding, imgaug's Resize (OpenCV INTER_CUBIC on uint8), img / 255 in
+# float32; its config's img_norm is declared but no process applies it
+CLRNET_INPUT = ModelInput(get_frame("culane"), (800, 320), 270.0, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0),
+                          resize="cv2-cubic")
 POINTS, PRIORS, SAMPLES, STAGES, DIM = 72, 192, 36, 3, 64
+# the rows CLRNet's CULane writer reads each lane's spline on (get_prediction_string)
+WRITTEN_YS = np.arange(270, 590, 8, dtype=np.float64)
 
 
 LAYOUT = CheckpointLayout("CLRNet", top_keys=("net", "model", "state_dict"), renames=((r"^heads\.", "refine."),),
@@ -141,6 +145,7 @@ class CLRHead(nn.Module):
 
 
 class CLRNetPublished(PublishedLaneModel):
+    lines_format = ("five-decimals", {})
     family = "anchor"
     head_layers = ["refine.cls_layers", "refine.reg_layers"]
     heads = [HeadSpec("cls", "cls", "confidence", conf_fn="softmax1"),
@@ -162,7 +167,8 @@ class CLRNetPublished(PublishedLaneModel):
         return F.softmax(outputs["cls"], dim=-1)[..., 1:]
 
     def decode_points(self, outputs, threshold: float = 0.4, nms_threshold: float = 50.0, top_k: int = 4):
-        """Per image, (lanes as (N, 2) original-frame points, their scores)."""
+        """Per image, (lanes as the test script writes them: each prediction's cubic spline read every 8 rows
+        from row 270, as (N, 2) original-frame points from the bottom up; their scores)."""
         cls = outputs["cls"].detach().float().cpu()
         lanes = outputs["lanes"].detach().float().cpu()
         scores = F.softmax(cls, dim=-1)[..., 1]
@@ -191,7 +197,10 @@ class CLRNetPublished(PublishedLaneModel):
                     if len(lx) <= 1:
                         continue
                     ly = (ly * (frame.height - crop) + crop) / frame.height
-                    kept_lanes.append(np.stack([lx * frame.width, ly * frame.height], 1))
+                    points = spline_points(lx, ly, WRITTEN_YS / frame.height, frame.width, frame.height)
+                    if len(points) == 0:  # nothing inside the image on the written rows: not written
+                        continue
+                    kept_lanes.append(points)
                     kept_scores.append(float(sc[k]))
             images.append(kept_lanes)
             out_scores.append(kept_scores)

@@ -44,8 +44,9 @@ from .resnet import DEPTHS, ResNetTrunk
 
 # the implementation's normalisation of BGR pixels, given here per RGB channel on the 0-1 scale
 BGR_MEAN, BGR_STD = (75.3, 76.6, 77.6), (50.5, 53.8, 54.3)
+# (mmcv decoding with OpenCV, albumentations' Crop and Resize with INTER_LINEAR, mmcv's imnormalize)
 MMDET_CULANE_INPUT = ModelInput(get_frame("culane"), (800, 320), 270.0, mean=tuple(m / 255 for m in BGR_MEAN[::-1]),
-                                std=tuple(s / 255 for s in BGR_STD[::-1]))
+                                std=tuple(s / 255 for s in BGR_STD[::-1]), resize="cv2-linear", arithmetic="mmcv")
 DIM = 64
 DYNAMIC = DIM + 2 + 1  # one dynamic 1x1 conv: (x, y, features) weights and a bias
 MASK_BIAS = 2.19  # subtracted from both dynamic convs' biases, as published
@@ -112,6 +113,8 @@ class CondLaneHead(nn.Module):
 
 
 class CondLaneNetPublished(PublishedLaneModel):
+    lines_format = ("two-decimals", {})
+    max_lanes = 16  # the implementation writes every lane (files: all); the LaneSet, scored, holds 16
     family = "keypoint"
     head_layers = ["bbox_head.ctnet_head.hm.2", "bbox_head.ctnet_head.params.2", "bbox_head.mask_branch.2.conv",
                    "bbox_head.mlp.layers.1"]

@@ -100,6 +100,8 @@ class GANetHead(nn.Module):
 
 
 class GANetPublished(PublishedLaneModel):
+    lines_format = ("two-decimals", {})
+    max_lanes = 16  # the implementation writes every lane (files: all); the LaneSet, scored, holds 16
     family = "keypoint"
     head_layers = ["bbox_head.keypts_head.hm.2", "bbox_head.offset_head.offset_map.2",
                    "bbox_head.reg_head.offset_map.2"]

@@ -28,12 +28,15 @@ from ...lanes.frames import ModelInput
 from ...lanes.frames import get_frame
 from ...ops.lanes import line_nms
 from ..base import HeadSpec
-from .base import PublishedLaneModel, kept_rows
+from .base import PublishedLaneModel, kept_rows, spline_points
 from .catalog import PublishedModel, publish
 from .checkpoint import CheckpointError, CheckpointLayout, flip_first_conv
 from .resnet import DEPTHS, ResNetTrunk
 
-LANEATT_INPUT = ModelInput(get_frame("culane"), (640, 360), 0.0, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
+# pytorch-auto-drive's test transform (PIL decoding and bilinear resize, ToTensor, no normalisation); the
+# official LaneATT's differs (OFFICIAL_LAYOUT.input: OpenCV decoding, imgaug's cubic resize, img / 255. in float64)
+LANEATT_INPUT = ModelInput(get_frame("culane"), (640, 360), 0.0, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0),
+                           reader="pil", resize="pil-bilinear")
 POINTS = 72
 LEFT = (72., 60., 49., 39., 30., 22.)
 RIGHT = (108., 120., 131., 141., 150., 158.)
@@ -47,7 +50,9 @@ OFFICIAL_LAYOUT = CheckpointLayout(
     "LaneATT (official)", top_keys=("model",),
     renames=((r"^feature_extractor\.0\.", "backbone.conv1."), (r"^feature_extractor\.1\.", "backbone.bn1."),
              (r"^feature_extractor\.([4-7])\.", lambda m: f"backbone.layer{int(m.group(1)) - 3}.")),
-    inject=(("length_adds_start_x", 0.0),), transform=flip_first_conv("backbone.conv1.weight"))
+    inject=(("length_adds_start_x", 0.0),), transform=flip_first_conv("backbone.conv1.weight"),
+    input=(("reader", "cv2"), ("resize", "cv2-cubic"), ("arithmetic", "float64")),
+    settings=(("official_post_processing", True), ("lines_format", ("five-decimals", {}))))
 
 
 def line_anchors(ys: torch.Tensor, width: int, lateral: int = 72, bottom: int = 128) -> torch.Tensor:
@@ -66,6 +71,10 @@ def line_anchors(ys: torch.Tensor, width: int, lateral: int = 72, bottom: int = 
 
 
 class LaneATTPublished(PublishedLaneModel):
+    # pytorch-auto-drive's; the official layout writes splines (OFFICIAL_LAYOUT.settings)
+    lines_format = ("pad", {"x_type": "float32", "y_type": "float32"})
+    # the official test script: its line NMS layout, and each lane written as its spline read on every frame row
+    official_post_processing = False
     family = "anchor"
     head_layers = ["cls_layer", "reg_layer"]
     heads = [HeadSpec("cls", "cls", "confidence", conf_fn="softmax1"),
@@ -130,6 +139,18 @@ class LaneATTPublished(PublishedLaneModel):
         length = reg[..., 0] + anchors[:, 1] * self.length_adds_start_x.to(reg.device)
         return torch.cat([anchors[:, 0].expand_as(length)[..., None], length[..., None], anchors[:, 2:] + reg[..., 1:]], -1)
 
+    def _suppress(self, regs: torch.Tensor, scores: torch.Tensor, threshold: float, top_k: int) -> torch.Tensor:
+        """Indices of the proposals the implementation's line NMS keeps. The official kernel reads its own
+        77-value layout (two class logits, start, start x, length, xs), whose length test differs from
+        pytorch-auto-drive's, so each layout's proposals go through their own kernel's reading."""
+        if not len(regs):
+            return torch.zeros(0, dtype=torch.long)
+        if not self.official_post_processing:
+            return line_nms(regs, scores, threshold, top_k)
+        pad = regs.new_zeros(len(regs), 1)
+        official = torch.cat([pad, pad, regs[:, :1], pad, regs[:, 1:2], regs[:, 2:]], 1)
+        return line_nms(official, scores, threshold, top_k, layout=(2, 4, 5))
+
     def decode_points(self, outputs, threshold: float = 0.5, nms_threshold: float = 50.0, top_k: int = 4):
         """Per image, (lanes as (N, 2) original-frame points, their scores)."""
         props = self.proposals(outputs).cpu()
@@ -141,7 +162,7 @@ class LaneATTPublished(PublishedLaneModel):
         for b in range(props.shape[0]):
             above = scores[b] > threshold
             regs, sc = props[b][above], scores[b][above]
-            keep = line_nms(regs, sc, nms_threshold, top_k) if len(regs) else torch.zeros(0, dtype=torch.long)
+            keep = self._suppress(regs, sc, nms_threshold, top_k)
             lanes, kept = [], []
             for k in keep.tolist():
                 lane = regs[k].clone()
@@ -153,7 +174,14 @@ class LaneATTPublished(PublishedLaneModel):
                 lx, ly = xs[valid][::-1], ys[valid][::-1]
                 if len(lx) <= 1:
                     continue
-                lanes.append(np.stack([lx * np.float32(W), ly * np.float32(H)], 1).astype(np.float64))
+                if self.official_post_processing:
+                    points = spline_points(lx.astype(np.float64), ly.astype(np.float64),
+                                           np.arange(int(H), dtype=np.float64) / H, W, H)
+                    if len(points) == 0:
+                        continue
+                else:
+                    points = np.stack([lx * np.float32(W), ly * np.float32(H)], 1).astype(np.float64)
+                lanes.append(points)
                 kept.append(float(sc[k]))
             images.append(lanes)
             out_scores.append(kept)
@@ -171,7 +199,7 @@ def attach_anchors(model: LaneATTPublished, path: Optional[str]) -> None:
     try:
         freq = torch.load(path, map_location="cpu", weights_only=True)
         model.use_anchor_frequencies(freq)
-    except (ValueError, RuntimeError, TypeError) as exc:
+    except Exception as exc:  # an unpickling error, a file of another kind, a tensor of the wrong shape
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"anchors: {path} is not an anchor frequency tensor ({first})") from None
 

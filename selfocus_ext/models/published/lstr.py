@@ -62,6 +62,7 @@ def cubic_with_projection(curves: torch.Tensor, y: torch.Tensor) -> torch.Tensor
 
 
 class LSTRPublished(PublishedLaneModel):
+    lines_format = ("pad", {"x_type": "float", "y_type": "int"})
     family = "curve"
     head_layers = ["class_embed", "specific.4", "shared.4"]
     heads = [HeadSpec("logits", "logits", "confidence", conf_fn="softmax1"),

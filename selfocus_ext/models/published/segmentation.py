@@ -28,7 +28,8 @@ from .resnet import BOTTLENECK_DEPTHS, DEPTHS, ResNetTrunk
 SLOTS = 4
 PAD = "pytorch-auto-drive"
 PAD_LAYOUT = CheckpointLayout(PAD, top_keys=("model",))
-CULANE_INPUT = ModelInput(get_frame("culane"), (800, 288), 0.0)
+# pytorch-auto-drive's and UFLD's test transform: PIL decoding and bilinear resize, ToTensor and Normalize
+CULANE_INPUT = ModelInput(get_frame("culane"), (800, 288), 0.0, reader="pil", resize="pil-bilinear")
 
 
 class ChannelReducer(nn.Module):
@@ -199,6 +200,7 @@ def prune_lanes(conf: np.ndarray, threshold: float, max_lanes: int) -> np.ndarra
 
 class PublishedSegmentation(PublishedLaneModel):
     """Shared heads and post-processing of the published segmentation detectors."""
+    lines_format = ("pad", {"x_type": "float", "y_type": "int"})
 
     family = "segmentation"
     max_lanes = SLOTS
@@ -299,8 +301,9 @@ class RESAPublished(PublishedSegmentation):
 
 RESA_OFFICIAL = "official RESA"
 # the implementation's CULane input: below row 240, 800x288, BGR pixels minus their means (0-255 scale)
+# the official RESA: OpenCV decoding, the float32 image resized with INTER_CUBIC, BGR means subtracted in float64
 RESA_INPUT = ModelInput(get_frame("culane"), (800, 288), 240.0, mean=tuple(m / 255 for m in (123.68, 116.779, 103.939)),
-                        std=(1 / 255,) * 3)
+                        std=(1 / 255,) * 3, resize="cv2-cubic-float")
 # official names -> the project's: ``resa.conv_d0`` -> ``resa.conv_d.0``; its ``heads`` (the existence head) ->
 # ``exist_head`` (``heads`` declares a model's outputs here)
 RESA_LAYOUT = CheckpointLayout(RESA_OFFICIAL, top_keys=("net",), strip_prefixes=("module.",),
@@ -341,6 +344,7 @@ class RESAOfficial(PublishedSegmentation):
     Post-processing as its CULane evaluator: the maps resized to the input (bilinear, corners not aligned),
     softmax, existence > 0.5, 9x9 blur, 18 rows every 20 frame pixels from the bottom (input row
     round(h - i * 20 / 350 * h) - 1), arg-max above 0.3, x = round((arg-max + 1) * 1640 / w - 1)."""
+    lines_format = ("integer", {})
 
     head_layers = ["decoder.conv8", "exist_head.fc10"]
 

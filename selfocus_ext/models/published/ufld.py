@@ -31,6 +31,7 @@ LAYOUT = CheckpointLayout(SOURCE, top_keys=("model",), ignore=(r"^aux_",))
 
 
 class UFLDPublished(PublishedLaneModel):
+    lines_format = ("integer", {})
     family = "row-anchor"
     max_lanes = LANES
     head_layers = ["cls.2"]
