@@ -32,6 +32,7 @@ from selfocus_ext.quant import calibrate, quantize_model
 from selfocus_ext.workflow.data import DataSpec, evaluation_set
 from selfocus_ext.workflow.evaluation import evaluate
 
+PUBLISHED_HEADING = "## Published architectures at their real size"
 ZOO = [f"{f}-{s}" for s in "sm" for f in ("ganet", "condlane", "laneatt", "bezier", "lstr", "scnn", "resa")]
 
 
@@ -159,8 +160,11 @@ def write_table(cells: dict, a) -> None:
                          f"{r['low']:.2f}..{r['high']:.2f} | {'yes' if inside else 'no'} |")
     machines = sorted({c["machine"] + ", onnxruntime " + c["onnxruntime"] for c in rows})
     lines += ["", "Machine: " + "; ".join(machines) + "."]
+    # the published architectures' section (python/onnx_check_published.py) stays after the zoo's tables
+    old = open(a.out).read() if os.path.isfile(a.out) else ""
+    kept = old[old.index(PUBLISHED_HEADING):] if PUBLISHED_HEADING in old else ""
     with open(a.out, "w") as f:
-        f.write("\n".join(lines) + "\n")
+        f.write("\n".join(lines) + "\n" + ("\n" + kept if kept else ""))
     print("\n".join(lines))
 
 

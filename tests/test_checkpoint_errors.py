@@ -71,3 +71,12 @@ def test_a_bad_anchors_file_is_one_line(content, tmp_path):
     with pytest.raises(published.CheckpointError, match=r"anchors: .*freq.pt") as info:
         attach_anchors(model, str(path))
     assert "\n" not in str(info.value)
+
+
+def test_a_bad_anchors_file_stops_the_command_in_one_line(small, capsys, tmp_path):
+    small("laneatt-r18")
+    ckpt = save(tmp_path / "m.pth", registry.build("laneatt-r18").state_dict(), top="model", prefix="")
+    freq = tmp_path / "freq.pt"
+    freq.write_text("not a tensor file")
+    err = one_line_exit_2(["--model", "laneatt-r18", "--checkpoint", ckpt, "--anchors", str(freq)], capsys, tmp_path)
+    assert "anchors" in err and "freq.pt" in err

@@ -24,25 +24,30 @@ def culane_root(tmp_path_factory):
     return root
 
 
-@pytest.mark.parametrize("name", ["ufld-r18", "condlane-r18", "clrnet-r18"])
+@pytest.mark.parametrize("name", [e.name for e in published.catalog()])
 def test_a_published_model_writes_its_implementations_files(name, culane_root, tmp_path, monkeypatch, capsys):
     entry = published.published(name)
     monkeypatch.setitem(registry._BUILDERS, name, lambda: entry.build_at(SMALL))
-    model = randomize(registry.build(name), seed=3, gain=0.5)
+    model = randomize(registry.build(name), seed=3, gain=0.25 if entry.family in ("lstr", "clrnet") else 0.5)
     layout = entry.layouts[0]
     ckpt = tmp_path / "ckpt.pth"
     state = layout.transform(dict(model.state_dict())) if layout.transform else model.state_dict()
-    torch.save({layout.top_keys[0]: state}, ckpt)
+    prefix = layout.strip_prefixes[0] if layout.strip_prefixes else ""
+    torch.save({layout.top_keys[0]: {prefix + k: v for k, v in state.items()}}, ckpt)
+    extra = []
+    if "anchors" in entry.extras:  # which 1000 of the 2784 anchors the checkpoint's layers belong to
+        torch.save(torch.rand(2784, generator=torch.Generator().manual_seed(1)), tmp_path / "freq.pt")
+        extra = ["--anchors", str(tmp_path / "freq.pt")]
     out = tmp_path / "lines"
     code = evaluate_cli.main(["--model", name, "--checkpoint", str(ckpt), "--data", f"culane:{culane_root}",
-                              "--write-lines", str(out), "--quiet"])
+                              "--write-lines", str(out), "--quiet"] + extra)
     printed = capsys.readouterr().out
     assert code == 0 and "wrote predictions of 5 images" in printed
     images = read_list(os.path.join(culane_root, "list", "test.txt"))
     for image in images:
         assert os.path.isfile(lines_path(str(out), image)), image
     # the files are what the model's writer makes of its decoded lanes
-    loaded = registry.load(name, checkpoint=str(ckpt))
+    loaded = registry.load(name, checkpoint=str(ckpt), anchors=extra[1] if extra else None)
     ds = __import__("selfocus_ext.data.datasets", fromlist=["x"]).CULaneDataset(culane_root, "test",
                                                                                 transform=loaded.model_input)
     with torch.no_grad():

@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--step-lr", type=float, help="Adam rate of the activation step sizes (default: "
                    f"{rconfig.STEP_LR_BLOCK:g} layer- and block-wise, {rconfig.STEP_LR_NETWORK:g} network-wise)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--matmul-bits", type=int, help="also quantize both operands of every product of two "
+                   "activations (attention, dynamic convolutions) at these bits, per tensor (default: they stay "
+                   "float; docs/quant.md lists them per family)")
     p.add_argument("--first-last-at-bits", action="store_true",
                    help="quantize the first layer and the heads' output layers at --bits too (default: 8 bits)")
     p.add_argument("--keep-tuned", action="store_true",
@@ -115,6 +118,8 @@ def settings_from_args(args) -> RunSettings:
         raise UsageError(f"--calib {args.calib}: at most {MAX_CALIB} calibration images (they are held in memory)")
     if not (math.isfinite(args.lam) and args.lam > 0):
         raise UsageError(f"--lam must be a positive finite number, got {args.lam}")
+    if args.matmul_bits is not None and not 2 <= args.matmul_bits <= 8:
+        raise UsageError(f"--matmul-bits must be an integer in 2..8, got {args.matmul_bits}")
     if args.weight_observer is not None and args.weight_observer not in OBSERVERS:
         raise UsageError(f"--weight-observer: unknown observer {args.weight_observer!r}; expected one of "
                          f"{', '.join(sorted(OBSERVERS))}")
@@ -125,7 +130,7 @@ def settings_from_args(args) -> RunSettings:
                        test=args.test, top_k=args.top_k, lam=args.lam, keep_prob=args.keep_prob, seed=args.seed,
                        weight_observer=args.weight_observer, first_last_8bit=not args.first_last_at_bits,
                        keep_tuned=args.keep_tuned, v_lr=args.v_lr, step_lr=args.step_lr, checkpoint=checkpoint,
-                       anchors=anchors)
+                       anchors=anchors, matmul_bits=args.matmul_bits)
 
 
 def check_checkpoint(model: str, checkpoint: Optional[str]) -> Optional[str]:

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ..quant import quant_layers
-from ..quant.modules import QuantConvTranspose2d, QuantLayer
+from ..quant.modules import QuantConvTranspose2d, QuantLayer, QuantMatMul
 
 
 class ExportError(ValueError):
@@ -127,6 +127,13 @@ def freeze(qmodel: nn.Module, bias: str = "int32") -> "tuple[nn.Module, Dict[str
         else:
             layer.input_quantizer = nn.Identity()
             spec[name] = LayerQuant(wq.bits, 0, False, 0.0)
+    for name, m in frozen.named_modules():
+        if isinstance(m, QuantMatMul):
+            for attr in ("a_quantizer", "b_quantizer"):
+                q = getattr(m, attr)
+                if not q.calibrated or not (torch.isfinite(q.step) and q.step > 0):
+                    raise ExportError(f"activation product {name!r}: its {attr} step was never calibrated")
+                setattr(m, attr, FrozenActQuant(q.step, q.bits, q.signed))
     for p in frozen.parameters():
         p.requires_grad_(False)
     return frozen, spec

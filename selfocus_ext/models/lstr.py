@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 from torch import nn
 
+from ..layers import MatMul
 from .backbone import BasicBlock, check_size, conv_bn
 from ..decoders.lstr import sample_ys
 from .base import HeadSpec, LaneModel
@@ -103,6 +104,7 @@ class Attention(nn.Module):
         super().__init__()
         self.heads = heads
         self.q, self.k, self.v, self.out = (nn.Linear(dim, dim) for _ in range(4))
+        self.scores, self.mix = MatMul(), MatMul()  # q kᵀ and weights · v: products of two activations
 
     def forward(self, query, key, value):  # [B, Lq, D], [B, Lk, D], [B, Lk, D]
         B, Lq, D = query.shape
@@ -112,8 +114,8 @@ class Attention(nn.Module):
             return t.reshape(B, L, h, D // h).transpose(1, 2)
 
         q, k, v = split(self.q(query), Lq), split(self.k(key), Lk), split(self.v(value), Lk)
-        weights = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(D // h), dim=-1)
-        return self.out((weights @ v).transpose(1, 2).reshape(B, Lq, D))
+        weights = torch.softmax(self.scores(q, k.transpose(-1, -2)) / math.sqrt(D // h), dim=-1)
+        return self.out(self.mix(weights, v).transpose(1, 2).reshape(B, Lq, D))
 
 
 class FeedForward(nn.Sequential):

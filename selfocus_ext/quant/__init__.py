@@ -7,16 +7,18 @@ from .convert import (
     export_int_weights,
     fold_batchnorm,
     load_quantized,
+    matmul_quantizers,
     quant_layers,
     quantize_model,
     save_quantized,
 )
-from .modules import QuantConv1d, QuantConv2d, QuantConvTranspose2d, QuantLinear
+from .modules import QuantConv1d, QuantConv2d, QuantConvTranspose2d, QuantLinear, QuantMatMul
 from .observers import ACIQObserver, EMAMSEObserver, MinMaxObserver, MSEObserver, make_observer, mse_search
 from .quantizers import ActQuantizer, WeightQuantizer
 
 __all__ = [
-    "ACIQObserver", "ActQuantizer", "QuantConfig", "as_config", "EMAMSEObserver", "MSEObserver", "MinMaxObserver", "QuantConv1d", "QuantConv2d", "QuantConvTranspose2d",
-    "QuantLinear", "WeightQuantizer", "calibrate", "export_int_weights", "fold_batchnorm", "load_quantized",
-    "make_observer", "mse_search", "parse_bits", "quant_layers", "quantize_model", "save_quantized",
+    "ACIQObserver", "ActQuantizer", "QuantConfig", "as_config", "EMAMSEObserver", "MSEObserver", "MinMaxObserver",
+    "QuantConv1d", "QuantConv2d", "QuantConvTranspose2d", "QuantLinear", "QuantMatMul", "WeightQuantizer",
+    "calibrate", "export_int_weights", "fold_batchnorm", "load_quantized", "make_observer", "matmul_quantizers",
+    "mse_search", "parse_bits", "quant_layers", "quantize_model", "save_quantized",
 ]

@@ -34,7 +34,9 @@ class QuantConfig:
     ``first_last_bits``: the bits (weights and activations) of the first layer and of the heads' output layers;
     8 by default, ``None`` quantizes them at ``weight_bits``/``act_bits`` like every other layer. ``skip``:
     names of layers left in float. Observers: docs/quant.md (``auto`` clips weights only above 4 bits).
-    ``fold``: which BatchNorms are folded (``FOLDS``; files saved before it existed read as "adjacent")."""
+    ``fold``: which BatchNorms are folded (``FOLDS``; files saved before it existed read as "adjacent").
+    ``matmul_bits``: bits of both operands of every product of two activations (the models' ``MatMul``
+    modules: attention, dynamic convolutions), per tensor; None leaves those products in float."""
 
     weight_bits: int = 4
     act_bits: int = 4
@@ -45,6 +47,7 @@ class QuantConfig:
     act_granularity: str = "per_tensor"
     skip: Tuple[str, ...] = field(default=())
     fold: str = "traced"
+    matmul_bits: Optional[int] = None
 
     def __post_init__(self):
         for name in ("weight_bits", "act_bits"):
@@ -70,6 +73,11 @@ class QuantConfig:
         if isinstance(self.skip, str) or not all(isinstance(s, str) for s in self.skip):
             raise ValueError(f"QuantConfig.skip: expected a sequence of layer names, got {self.skip!r}")
         object.__setattr__(self, "skip", tuple(self.skip))
+        if self.matmul_bits is not None:
+            try:
+                check_bits(self.matmul_bits)
+            except ValueError as exc:
+                raise ValueError(f"QuantConfig.matmul_bits: {exc} (or None: products stay float)") from None
         if self.fold not in FOLDS:
             raise ValueError(f"QuantConfig.fold: expected one of {FOLDS}, got {self.fold!r}")
 
@@ -100,6 +108,8 @@ class QuantConfig:
                                  fold=self.fold)
         if self.first_last_bits not in (8, None):
             d["first_last_bits"] = self.first_last_bits
+        if self.matmul_bits is not None:
+            d["matmul_bits"] = self.matmul_bits
         return d
 
     @classmethod
@@ -110,11 +120,13 @@ class QuantConfig:
         first_last = d.get("first_last_bits", 8 if d.get("first_last_8bit", True) else None)
         return cls.parse(d["bits"], first_last_bits=first_last, skip=tuple(d.get("skip", ())),
                          weight_observer=d.get("weight_observer", DEFAULT_WEIGHT_OBSERVER),
-                         act_observer=d.get("act_observer", DEFAULT_ACT_OBSERVER), fold=d.get("fold", "adjacent"))
+                         act_observer=d.get("act_observer", DEFAULT_ACT_OBSERVER), fold=d.get("fold", "adjacent"),
+                         matmul_bits=d.get("matmul_bits"))
 
     def cache_key(self) -> Tuple:
         """What identifies the calibrated model of this setting (part of the run cache's key)."""
         key: Tuple = (self.bits, self.weight_observer, self.act_observer, self.first_last_bits == 8)
         if self.first_last_bits not in (8, None):
             key += (self.first_last_bits,)
-        return key + ((self.skip,) if self.skip else ()) + ((self.fold,) if self.fold != "adjacent" else ())
+        return (key + ((self.skip,) if self.skip else ()) + ((self.fold,) if self.fold != "adjacent" else ())
+                + ((f"matmul{self.matmul_bits}",) if self.matmul_bits is not None else ()))

@@ -13,7 +13,8 @@ from tqdm import tqdm
 from ..files import load_checked, save_checked
 from ..layers.deform import ModulatedDeformConv2d
 from .config import QuantConfig
-from .modules import QUANT_TYPES, QuantLayer
+from ..layers.matmul import MatMul
+from .modules import QUANT_TYPES, QuantLayer, QuantMatMul
 from .observers import check_finite
 
 _BN = (nn.BatchNorm1d, nn.BatchNorm2d)
@@ -288,6 +289,11 @@ def quantize_model(model: nn.Module, config: Union[QuantConfig, str] = "w4a4", *
         layer = getattr(parent, attr)
         wb, ab = config.first_last() if name in edges else (w_bits, a_bits)
         setattr(parent, attr, QUANT_TYPES[type(layer)](layer, wb, ab, config.weight_observer, config.act_observer))
+    if config.matmul_bits is not None:
+        for name, m in list(qmodel.named_modules()):
+            if isinstance(m, MatMul):
+                parent, attr = _parent(qmodel, name)
+                setattr(parent, attr, QuantMatMul(m, config.matmul_bits, config.act_observer))
     left = sorted({type(m).__name__ for n, m in qmodel.named_modules()
                    if not isinstance(m, (QuantLayer, nn.Identity)) and not list(m.children()) and n not in skip
                    and any(True for _ in m.parameters(recurse=False))})
@@ -303,6 +309,11 @@ def _parent(model: nn.Module, name: str):
     for p in parts[:-1]:
         parent = getattr(parent, p)
     return parent, parts[-1]
+
+
+def matmul_quantizers(model: nn.Module) -> list:
+    """The operand quantizers of the model's quantized activation products (``QuantMatMul``)."""
+    return [q for m in model.modules() if isinstance(m, QuantMatMul) for q in m.quantizers()]
 
 
 def quant_layers(model: nn.Module) -> Dict[str, QuantLayer]:
@@ -334,14 +345,18 @@ def calibrate(qmodel: nn.Module, images: torch.Tensor, weight_observer: Optional
             layer.input_quantizer.observer_name = act_observer
         layer.weight_quantizer.calibrate(layer.weight)
         layer.quantize_weight = False
+    inputs = [layer.input_quantizer for layer in layers.values()] + matmul_quantizers(qmodel)
+    if act_observer:
+        for q in inputs:
+            q.observer_name = act_observer
     for phase in ("sign", "observe"):
-        for layer in layers.values():
-            q = layer.input_quantizer
+        for q in inputs:
             q.begin_sign_pass() if phase == "sign" else q.begin_observe_pass()
         for batch in tqdm(list(_batches(images, batch_size)), desc=f"calibration ({phase})", disable=not progress):
             qmodel(batch)
+    for q in inputs:
+        q.end_calibration()
     for layer in layers.values():
-        layer.input_quantizer.end_calibration()
         layer.quantize_weight = True
     return qmodel
 
@@ -361,6 +376,10 @@ def load_quantized(float_model: nn.Module, path: str,
         warnings.simplefilter("ignore")
         qmodel = quantize_model(float_model, QuantConfig.from_dict(saved["config"]), folds=saved["config"].get("folded"))
     state = saved["state"]
+    for name, m in qmodel.named_modules():
+        if isinstance(m, QuantMatMul):
+            for q in ("a_quantizer", "b_quantizer"):
+                getattr(m, q).step = torch.empty_like(state[f"{name}.{q}.step"])
     for name, layer in quant_layers(qmodel).items():
         layer.weight_quantizer.scale = torch.empty_like(state[f"{name}.weight_quantizer.scale"])
         layer.input_quantizer.step = torch.empty_like(state[f"{name}.input_quantizer.step"])

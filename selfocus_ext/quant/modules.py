@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..layers.deform import DeformConv1d, ModulatedDeformConv2d, deform_conv1d, offsets_and_mask
+from ..layers.matmul import MatMul
 from ..ops.deform import deform_conv2d
 from .quantizers import ActQuantizer, WeightQuantizer
 
@@ -96,6 +97,24 @@ class QuantDeformConv1d(QuantLayer):
 
     def forward(self, x, offset):
         return deform_conv1d(self.input_quantizer(x), offset, self.qweight(), self.stride, self.padding, self.bias)
+
+
+class QuantMatMul(nn.Module):
+    """A product of two activations with both operands fake-quantized per tensor (``QuantConfig.matmul_bits``).
+    Calibrated like the layers' inputs; reconstruction does not learn its steps."""
+
+    def __init__(self, mm: MatMul, bits: int, observer: str):
+        super().__init__()
+        self.op = mm.op
+        self.a_quantizer = ActQuantizer(bits, observer)
+        self.b_quantizer = ActQuantizer(bits, observer)
+
+    def quantizers(self):
+        return [self.a_quantizer, self.b_quantizer]
+
+    def forward(self, a, b):
+        a, b = self.a_quantizer(a), self.b_quantizer(b)
+        return torch.bmm(a, b) if self.op == "bmm" else a @ b
 
 
 QUANT_TYPES = {nn.Conv2d: QuantConv2d, nn.Conv1d: QuantConv1d, nn.Linear: QuantLinear,

@@ -8,7 +8,7 @@ from typing import Dict, Iterable, Iterator
 import torch
 from torch import nn
 
-from ..quant.convert import quant_layers
+from ..quant.convert import matmul_quantizers, quant_layers
 from ..quant.modules import QuantLayer
 
 
@@ -64,14 +64,20 @@ def restore(qmodel: nn.Module, struct: Dict[str, Dict[str, bool]], state: Dict[s
 def quantization_disabled(qmodel: nn.Module) -> Iterator[None]:
     """The quantized model computing in float (folded BatchNorm, float weights and activations)."""
     layers = list(quant_layers(qmodel).values())
+    products = matmul_quantizers(qmodel)
     saved = [(l.quantize_weight, l.input_quantizer.enabled) for l in layers]
+    saved_products = [q.enabled for q in products]
     for l in layers:
         l.quantize_weight, l.input_quantizer.enabled = False, False
+    for q in products:
+        q.enabled = False
     try:
         yield
     finally:
         for l, (w, a) in zip(layers, saved):
             l.quantize_weight, l.input_quantizer.enabled = w, a
+        for q, e in zip(products, saved_products):
+            q.enabled = e
 
 
 @contextlib.contextmanager

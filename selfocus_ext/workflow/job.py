@@ -28,7 +28,7 @@ def quant_config_for(settings: RunSettings, method: Method) -> QuantConfig:
     weight observer asked for or the method's, the method's activation observer."""
     return QuantConfig.parse(settings.bits, first_last_bits=8 if settings.first_last_8bit else None,
                              weight_observer=settings.weight_observer or method.weight_observer,
-                             act_observer=method.act_observer)
+                             act_observer=method.act_observer, matmul_bits=settings.matmul_bits)
 
 
 def method_for(settings: RunSettings) -> Method:

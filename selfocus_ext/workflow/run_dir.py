@@ -42,6 +42,7 @@ class RunSettings:
     step_lr: Optional[float] = None
     checkpoint: Optional[str] = None  # a published model's weights (absolute path)
     anchors: Optional[str] = None  # LaneATT's anchor frequency file (absolute path)
+    matmul_bits: Optional[int] = None  # products of two activations quantized at these bits (None: float)
 
 
 class RunDir:

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...layers import MatMul
 from ...lanes.frames import ModelInput
 from ...lanes.frames import get_frame
 from ...ops.lanes import line_nms
@@ -73,6 +74,7 @@ class ROIGather(nn.Module):
         self.catconv = nn.ModuleList(ConvModule(mid * (i + 1), channels, (9, 1), padding=(4, 0)) for i in range(stages))
         self.fc = nn.Linear(samples * hidden, hidden)
         self.fc_norm = nn.LayerNorm(hidden)
+        self.scores, self.mix = MatMul(), MatMul()
 
     def forward(self, stage_features, fmap, stage: int):
         roi = self.catconv[stage](torch.cat([conv(f) for conv, f in zip(self.convs, stage_features)], dim=1))
@@ -80,8 +82,8 @@ class ROIGather(nn.Module):
         roi = F.relu(self.fc_norm(self.fc(roi.reshape(B * self.priors, -1)))).view(B, self.priors, -1)
         value = F.interpolate(self.f_value(fmap), (10, 25)).flatten(2).permute(0, 2, 1)
         key = F.interpolate(self.f_key(fmap), (10, 25)).flatten(2)
-        sim = F.softmax(torch.matmul(self.f_query(roi), key) * self.channels ** -0.5, dim=-1)
-        return roi + self.W(torch.matmul(sim, value))
+        sim = F.softmax(self.scores(self.f_query(roi), key) * self.channels ** -0.5, dim=-1)
+        return roi + self.W(self.mix(sim, value))
 
 
 def _fc_stack(layers: int = 2) -> nn.ModuleList:

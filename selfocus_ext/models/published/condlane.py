@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...layers import MatMul
 from ...lanes.frames import ModelInput
 from ...lanes.frames import get_frame
 from ..base import HeadSpec
@@ -131,6 +132,7 @@ class CondLaneNetPublished(PublishedLaneModel):
         self.backbone = ResNetTrunk(DEPTHS[backbone], returns=("layer2", "layer3", "layer4"))
         self.neck = TransConvFPN((stride_grid(H, 5), stride_grid(W, 5)))
         self.bbox_head = CondLaneHead(stride_grid(W, 3))
+        self.dynamic = MatMul("bmm")  # every proposal's location kernel applied to the shared features
 
     def forward(self, x) -> Dict[str, torch.Tensor]:
         f = self.backbone(x)
@@ -141,7 +143,7 @@ class CondLaneNetPublished(PublishedLaneModel):
         B, _, h8, w8 = features.shape
         # the location logits of every proposal cell's dynamic convolution: [B, N, h8 * w8]
         weights = params[:, :DYNAMIC].flatten(2).transpose(1, 2)
-        logits = torch.bmm(weights[..., :DIM + 2], dynamic_inputs(features).flatten(2)) + (weights[..., -1:] - MASK_BIAS)
+        logits = self.dynamic(weights[..., :DIM + 2], dynamic_inputs(features).flatten(2)) + (weights[..., -1:] - MASK_BIAS)
         N = logits.shape[1]
         # the range MLP reads each row's logits over the columns
         rows = logits.view(B * N, h8, w8).transpose(1, 2)

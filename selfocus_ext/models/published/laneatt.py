@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...layers import MatMul
 from ...lanes.frames import ModelInput
 from ...lanes.frames import get_frame
 from ...ops.lanes import line_nms
@@ -88,6 +89,7 @@ class LaneATTPublished(PublishedLaneModel):
         self.backbone = ResNetTrunk(DEPTHS[backbone], returns=("layer4",))
         self.conv1 = nn.Conv2d(512, channels, 1)
         self.attention_layer = nn.Linear(channels * self.fmap_h, topk - 1)
+        self.attend = MatMul("bmm")  # the attention matrix applied to the pooled features
         self.cls_layer = nn.Linear(2 * channels * self.fmap_h, 2)
         self.reg_layer = nn.Linear(2 * channels * self.fmap_h, POINTS + 1)
         self.register_buffer("anchor_order", torch.arange(topk))
@@ -126,7 +128,7 @@ class LaneATTPublished(PublishedLaneModel):
         # the attention matrix with a zero diagonal: rows of A - 1 weights spread around the diagonal
         rows = F.pad(att.reshape(B, A - 1, A), (1, 0)).reshape(B, (A - 1) * (A + 1))
         matrix = F.pad(rows, (0, 1)).reshape(B, A, A)
-        feats = torch.cat([torch.bmm(matrix, pooled), pooled], dim=-1)
+        feats = torch.cat([self.attend(matrix, pooled), pooled], dim=-1)
         return {"cls": self.cls_layer(feats), "reg": self.reg_layer(feats)}
 
     def confidence_mask(self, semantic: str, outputs):

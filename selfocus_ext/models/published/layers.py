@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...layers import MatMul
 from ..lstr import sine_position
 
 
@@ -52,13 +53,14 @@ class PositionAttention(nn.Module):
         self.value_conv = nn.Conv2d(cout, cout, 1)
         self.final_conv = ConvModule(cout, cout, 3, 1, 1)
         self.gamma = nn.Parameter(torch.zeros(1))
+        self.scores, self.mix = MatMul("bmm"), MatMul("bmm")
 
     def forward(self, x, pos):
         x = self.pre_conv(x) + pos
         B, _, H, W = x.shape
         query = self.query_conv(x).flatten(2).transpose(1, 2)  # [B, HW, C/r]
-        attention = torch.softmax(torch.bmm(query, self.key_conv(x).flatten(2)), dim=-1)
-        out = torch.bmm(self.value_conv(x).flatten(2), attention.transpose(1, 2)).view(B, -1, H, W)
+        attention = torch.softmax(self.scores(query, self.key_conv(x).flatten(2)), dim=-1)
+        out = self.mix(self.value_conv(x).flatten(2), attention.transpose(1, 2)).view(B, -1, H, W)
         return self.final_conv(self.gamma * out + x)
 
 
