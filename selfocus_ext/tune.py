@@ -15,7 +15,7 @@ import os
 import sys
 from typing import List, Optional
 
-from .cli.tune_args import build_parser, list_models, settings_from_args
+from .cli.tune_args import build_parser, list_models, parse_memory, settings_from_args
 from .export import require_onnx
 from .files import DamagedFileError
 from .workflow.job import TuneJob
@@ -47,7 +47,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.export:
             check_export_available()
         job = TuneJob.prepare(settings, args.device, args.cache_dir, not args.quiet,
-                              args.export_format if args.export else None)  # checks the model before --out
+                              args.export_format if args.export else None,  # checks the model before --out
+                              curves_memory=parse_memory(args.curves_memory))
         job.run = claim(out, settings, args.resume)
     except (UsageError, DamagedFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", default=os.path.join(os.path.expanduser("~"), ".cache", "selfocus_ext"),
                    help="where noise-score curves are cached ('' disables)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--curves-memory", default="2G", help="noise the noise-score curves hold at once, e.g. 512M "
+                   "or 4G (default 2G): a head whose noisy copies need more is done in chunks, to the same curve")
     p.add_argument("--export", choices=["onnx"], help="also write model.onnx (QuantizeLinear/DequantizeLinear "
                    "nodes) and score it in onnxruntime; needs pip install -e .[export]")
     p.add_argument("--export-format", default="qdq", choices=["qdq", "qcdq"],
@@ -131,6 +133,19 @@ def settings_from_args(args) -> RunSettings:
                        weight_observer=args.weight_observer, first_last_8bit=not args.first_last_at_bits,
                        keep_tuned=args.keep_tuned, v_lr=args.v_lr, step_lr=args.step_lr, checkpoint=checkpoint,
                        anchors=anchors, matmul_bits=args.matmul_bits)
+
+
+def parse_memory(text: str) -> int:
+    """"512M", "4G", "1.5G" or a number of bytes -> bytes."""
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    t = str(text).strip().upper().rstrip("B")
+    try:
+        value = float(t[:-1]) * units[t[-1]] if t and t[-1] in units else float(t)
+    except ValueError:
+        value = float("nan")
+    if not (math.isfinite(value) and value >= 1 << 20):
+        raise UsageError(f"--curves-memory: expected a size of at least 1M such as 512M or 4G, got {text!r}")
+    return int(value)
 
 
 def check_checkpoint(model: str, checkpoint: Optional[str]) -> Optional[str]:

@@ -10,6 +10,7 @@ that head, so the current error reads straight off the curve.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import time
 import warnings
@@ -60,11 +61,37 @@ def head_outputs(model, images: torch.Tensor, batch_size: int = 64) -> Dict[str,
     return {k: torch.cat([o[k] for o in outs]) for k in outs[0]}
 
 
+# Default cap on the noise the curves hold at once (the noise draw and the noisy copies of one head).
+CURVES_MEMORY = 2 << 30
+
+
+def copies_per_chunk(per_copy: int, element_bytes: int, copies: int, memory: int) -> int:
+    """How many noisy copies of a head (``per_copy`` values each) are drawn and decoded at once within
+    ``memory`` bytes (the draw and the copies: two tensors). Chunks after the first hold a multiple of 16
+    values, so drawing them one after another from one generator gives the very values of one whole draw
+    (the CPU normal sampler works in blocks of 16; ``chunk_sizes`` keeps the last chunk at 16 or more)."""
+    if memory <= 0:
+        raise ValueError(f"curves memory: expected a positive number of bytes, got {memory}")
+    fit = max(1, memory // max(1, 2 * per_copy * element_bytes))
+    step = 16 // math.gcd(per_copy, 16)  # copies per chunk must make a multiple of 16 values
+    return min(copies, max(step, fit // step * step))
+
+
+def chunk_sizes(copies: int, per_chunk: int, per_copy: int) -> List[int]:
+    """Copies per chunk: ``per_chunk`` each, the rest last; a last chunk under 16 values joins the one before."""
+    sizes = [per_chunk] * (copies // per_chunk) + ([copies % per_chunk] if copies % per_chunk else [])
+    if len(sizes) > 1 and sizes[-1] * per_copy < 16:
+        sizes[-2:] = [sizes[-2] + sizes[-1]]
+    return sizes
+
+
 @torch.no_grad()
 def build_curves(model, images: torch.Tensor, levels: int = 8, reruns: int = 20, seed: int = 0,
-                 progress: bool = True, outputs: Optional[Dict[str, torch.Tensor]] = None
-                 ) -> Dict[str, NoiseScoreCurve]:
-    """One curve per head of ``model`` from ``images`` (or their cached FP ``outputs``)."""
+                 progress: bool = True, outputs: Optional[Dict[str, torch.Tensor]] = None,
+                 memory: int = CURVES_MEMORY) -> Dict[str, NoiseScoreCurve]:
+    """One curve per head of ``model`` from ``images`` (or their cached FP ``outputs``). ``memory``: bytes
+    of noise held at once; a head whose ``reruns`` noisy copies need more is done in chunks of copies,
+    to the same values (the same noise, the same mean up to the order of its sum)."""
     if reruns < 1 or levels < 1:
         raise ValueError(f"build_curves: levels and reruns must be >= 1, got {levels} and {reruns}")
     fp = outputs if outputs is not None else head_outputs(model, images)
@@ -80,15 +107,24 @@ def build_curves(model, images: torch.Tensor, levels: int = 8, reruns: int = 20,
             rms = 1.0
         scores = []
         # One draw of K noise directions per head, scaled to every level (common random numbers: the levels
-        # differ only in size, so the curve is not blurred by fresh draws, and the largest heads -- hundreds
-        # of MB per draw -- are drawn once instead of once per level).
-        noise = torch.randn((reruns,) + tuple(out.shape), generator=gen, dtype=out.dtype)
-        copies = torch.empty_like(noise)
+        # differ only in size, so the curve is not blurred by fresh draws). When the K copies do not fit in
+        # ``memory``, the draw is made chunk by chunk and made again for every level from the same generator
+        # state, so each level sees the same noise as an unchunked draw would give.
+        sizes = chunk_sizes(reruns, copies_per_chunk(out.numel(), out.element_size(), reruns, memory), out.numel())
+        chunked, start, noise = len(sizes) > 1, gen.get_state(), None
         for f in fractions:
-            noisy = dict(fp)
-            noisy[spec.output_key] = torch.mul(noise, float(f * rms), out=copies).add_(out.unsqueeze(0))
-            xs = _decode_copies(model, noisy, spec.output_key, reruns)
-            scores.append(float(distortion_score(ref, xs).double().mean()))
+            if chunked:
+                gen.set_state(start)
+            total, count = 0.0, 0
+            for n in sizes:
+                if chunked or noise is None:
+                    noise = torch.randn((n,) + tuple(out.shape), generator=gen, dtype=out.dtype)
+                    copies = torch.empty_like(noise)
+                noisy = dict(fp)
+                noisy[spec.output_key] = torch.mul(noise, float(f * rms), out=copies).add_(out.unsqueeze(0))
+                d = distortion_score(ref, _decode_copies(model, noisy, spec.output_key, n)).double()
+                total, count = total + float(d.sum()), count + d.numel()
+            scores.append(total / count)
             bar.update()
         curves[spec.name] = NoiseScoreCurve(spec.name, [float(f * rms) for f in fractions], scores, rms)
     bar.close()
@@ -118,7 +154,7 @@ def cache_key(model, images: torch.Tensor, levels: int, reruns: int, seed: int) 
 
 
 def load_or_build_curves(model, images: torch.Tensor, cache_dir: Optional[str], levels: int = 8, reruns: int = 20,
-                         seed: int = 0, progress: bool = True, name: str = "model"):
+                         seed: int = 0, progress: bool = True, name: str = "model", memory: int = CURVES_MEMORY):
     """(curves, seconds spent building, whether they came from the cache)."""
     path = None
     if cache_dir:
@@ -130,7 +166,7 @@ def load_or_build_curves(model, images: torch.Tensor, cache_dir: Optional[str], 
             except (DamagedFileError, TypeError, AttributeError):
                 warnings.warn(f"{path} is damaged; the curves are built again")
     t0 = time.perf_counter()
-    curves = build_curves(model, images, levels, reruns, seed, progress)
+    curves = build_curves(model, images, levels, reruns, seed, progress, memory=memory)
     seconds = time.perf_counter() - t0
     if path:
         atomic_write_json({k: asdict(v) for k, v in curves.items()}, path)

@@ -18,6 +18,7 @@ from ..models import registry
 from ..models.published import CheckpointError
 from ..quant import QuantConfig
 from ..recon import Budget, Method, get_budget, get_method
+from ..recon.curves import CURVES_MEMORY
 from .data import TEST_SEED, DataSpec, EvalSet, calibration_set, evaluation_set, model_input_for, parse_data
 from .evaluation import evaluate
 from .run_dir import RunDir, RunSettings, UsageError
@@ -57,6 +58,7 @@ class TuneJob:
     cache_dir: str = ""
     show_progress: bool = True
     export_format: Optional[str] = None
+    curves_memory: int = CURVES_MEMORY  # bytes of noise the curves hold at once (results do not depend on it)
     run: Optional[RunDir] = None
     evalset: Optional[EvalSet] = None
     _images: Optional[torch.Tensor] = field(default=None, repr=False)
@@ -64,7 +66,7 @@ class TuneJob:
 
     @classmethod
     def prepare(cls, settings: RunSettings, device: str = "cpu", cache_dir: str = "", show_progress: bool = True,
-                export_format: Optional[str] = None) -> "TuneJob":
+                export_format: Optional[str] = None, curves_memory: int = CURVES_MEMORY) -> "TuneJob":
         """Loads the model and checks what only the model can tell (before any directory is claimed)."""
         method = method_for(settings)
         try:
@@ -81,7 +83,7 @@ class TuneJob:
             raise UsageError(f"--data: {exc}") from None
         return cls(settings=settings, config=quant_config_for(settings, method), method=method,
                    budget=budget_for(settings), model=model, spec=spec, device=device, cache_dir=cache_dir,
-                   show_progress=show_progress, export_format=export_format)
+                   show_progress=show_progress, export_format=export_format, curves_memory=curves_memory)
 
     @property
     def tunes(self) -> bool:

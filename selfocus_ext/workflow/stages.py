@@ -83,7 +83,7 @@ def noise_score_curves(job: TuneJob) -> Optional[Dict[str, NoiseScoreCurve]]:
         n = min(job.budget.curve_images, len(images))
         curves, secs, cached = load_or_build_curves(
             job.model, images[:n], job.cache_dir or None, job.budget.curve_levels, job.budget.curve_reruns,
-            job.settings.seed, job.show_progress, job.settings.model)
+            job.settings.seed, job.show_progress, job.settings.model, memory=job.curves_memory)
         run.progress["curves"] = {k: asdict(v) for k, v in curves.items()}
         run.seconds["noise-score curves" + (" (cached)" if cached else "")] = secs
         run.save()
