@@ -138,6 +138,7 @@ class TuneJob:
             mi = self.model.model_input
             h.update(f"v2-{type(self.model).__name__}-{evalset.count}-{TEST_SEED}-{mi.size}-{mi.crop_top}-"
                      f"{mi.frame.name}-{self.device}".encode())
+            h.update(decoding_signature(self.model).encode())
             for k, v in sorted(self.model.state_dict().items()):
                 h.update(k.encode())
                 h.update(v.detach().cpu().contiguous().numpy().tobytes())
@@ -147,6 +148,24 @@ class TuneJob:
         h = self._cache_base.copy()
         h.update(repr((stage,) + settings).encode())
         return os.path.join(self.cache_dir, f"{stage}-{self.settings.model}-{h.hexdigest()[:20]}.pt")
+
+
+def decoding_signature(model: nn.Module) -> str:
+    """What the cached lanes depend on besides the weights: the source of the model's class and of its
+    decoder, and its lane capacity (a changed decoder must not meet the lanes of the old one)."""
+    import inspect
+
+    h = hashlib.sha1()
+    classes = [type(model)]
+    if getattr(model, "decoder_name", ""):
+        classes.append(type(model.lane_decoder()))
+    for cls in classes:
+        try:
+            h.update(inspect.getsource(inspect.getmodule(cls)).encode())
+        except (OSError, TypeError):  # defined where no source is kept (an interactive session)
+            h.update(cls.__qualname__.encode())
+    h.update(repr(getattr(model, "max_lanes", None)).encode())
+    return h.hexdigest()
 
 
 def read_cache(path: Optional[str]):
