@@ -27,7 +27,7 @@ from tqdm import tqdm
 from selfocus_ext.data import calibration_images
 from selfocus_ext.export import export_onnx, freeze, open_session, output_agreement, run_batches
 from selfocus_ext.export.sensitivity import ulp_noise
-from selfocus_ext.files import atomic_write, atomic_write_json
+from selfocus_ext.files import atomic_write_json, atomic_write_text
 from selfocus_ext.models import published
 from selfocus_ext.quant import calibrate, quantize_model
 from selfocus_ext.testing.weights import randomize
@@ -120,7 +120,7 @@ def write_section(cells: dict, a) -> None:
         text = text[:text.index(HEADING)].rstrip("\n") + "\n\n"
     elif text:
         text = text.rstrip("\n") + "\n\n"
-    atomic_write(a.out, lambda tmp: open(tmp, "w").write(text + "\n".join(lines)))
+    atomic_write_text(text + "\n".join(lines), a.out)
 
 
 def main() -> None:

@@ -43,6 +43,14 @@ def _dump_json(obj: Any, tmp: str) -> None:
         json.dump(obj, f, indent=1)
 
 
+def atomic_write_text(text: str, path: str) -> None:
+    def write(tmp: str) -> None:
+        with open(tmp, "w") as f:
+            f.write(text)
+
+    atomic_write(path, write)
+
+
 def atomic_write_json(obj: Any, path: str) -> None:
     atomic_write(path, lambda tmp: _dump_json(obj, tmp))
 

@@ -14,6 +14,23 @@ def gen():
     return torch.Generator().manual_seed(20261126)
 
 
+# Published architectures built at this input in the tests that run the commands on them (the real sizes are
+# too slow for CI; the equivalence tests run at the real size).
+SMALL = (224, 72)
+
+
+@pytest.fixture
+def small(monkeypatch):
+    """``small(name)``: the published model ``name`` built at ``SMALL`` for the test's duration; its entry."""
+    from selfocus_ext.models import published, registry
+
+    def use(name):
+        entry = published.published(name)
+        monkeypatch.setitem(registry._BUILDERS, name, lambda: entry.build_at(SMALL))
+        return entry
+    return use
+
+
 requires_cuda = pytest.mark.skipif(not cuda_usable(), reason="needs a CUDA build of selfocus_ext and a GPU")
 
 

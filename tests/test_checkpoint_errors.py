@@ -3,20 +3,13 @@ nothing run from the file, nothing written."""
 import pytest
 import torch
 
+from conftest import SMALL
 from selfocus_ext import tune
 from selfocus_ext.models import published, registry
 from selfocus_ext.models.published.laneatt import attach_anchors
 
-SMALL = (224, 72)
 
 
-@pytest.fixture
-def small(monkeypatch):
-    def use(name):
-        entry = published.published(name)
-        monkeypatch.setitem(registry._BUILDERS, name, lambda: entry.build_at(SMALL))
-        return entry
-    return use
 
 
 def save(path, state, top="net", prefix="module."):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from oracles import pad_config, pytorch_auto_drive, randomize, pad_written_lines
+from oracles import pad_config, pytorch_auto_drive, randomize, PadInference, pad_written_lines
 from selfocus_ext import models
 from selfocus_ext.data.datasets import SyntheticLaneDataset
 
@@ -48,10 +48,6 @@ def test_heads_and_lanes_match_the_implementation(name, config, tmp_path):
         for a, b in zip(a_img, b_img):
             np.testing.assert_array_equal(np.asarray(a, np.float64), b)
 
-    class Tester:  # the model the implementation's tester calls: the reference, on these outputs
-        def inference(self, images, *args, **kwargs):
-            return ref.inference(dict(outputs), *args, forward=False, **kwargs)
-
-    texts = pad_written_lines(Tester(), len(mine), [tuple(test["input_size"]), tuple(test["original_size"])],
+    texts = pad_written_lines(PadInference(ref, outputs), len(mine), [tuple(test["input_size"]), tuple(test["original_size"])],
                               test["gap"], test["ppl"], test["thresh"], False, test["max_lane"], tmp_path)
     assert [ours.lines_text(lanes) for lanes in mine] == texts

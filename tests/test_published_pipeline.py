@@ -20,7 +20,6 @@ from selfocus_ext.models import published, registry  # noqa: E402
 from selfocus_ext.quant import load_quantized  # noqa: E402
 from selfocus_ext.data.datasets import SyntheticLaneDataset  # noqa: E402
 
-SMALL = (224, 72)
 NAMES = [e.name for e in published.catalog()]
 
 
@@ -37,14 +36,6 @@ def in_layout(state, layout):
     return {layout.top_keys[0]: {prefix + k: v for k, v in state.items()}, "epoch": 1}
 
 
-@pytest.fixture
-def small(monkeypatch):
-    """Published models built at the small input for the test's duration."""
-    def use(name):
-        entry = published.published(name)
-        monkeypatch.setitem(registry._BUILDERS, name, lambda: entry.build_at(SMALL))
-        return entry
-    return use
 
 
 @pytest.mark.parametrize("name", NAMES)

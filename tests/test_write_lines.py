@@ -13,8 +13,6 @@ from selfocus_ext.data.culane_files import lines_path, read_list
 from selfocus_ext.data.layouts import write_culane
 from selfocus_ext.models import published, registry
 
-SMALL = (224, 72)
-
 
 @pytest.fixture(scope="module")
 def culane_root(tmp_path_factory):
@@ -25,9 +23,8 @@ def culane_root(tmp_path_factory):
 
 
 @pytest.mark.parametrize("name", [e.name for e in published.catalog()])
-def test_a_published_model_writes_its_implementations_files(name, culane_root, tmp_path, monkeypatch, capsys):
-    entry = published.published(name)
-    monkeypatch.setitem(registry._BUILDERS, name, lambda: entry.build_at(SMALL))
+def test_a_published_model_writes_its_implementations_files(name, small, culane_root, tmp_path, capsys):
+    entry = small(name)
     model = randomize(registry.build(name), seed=3, gain=0.25 if entry.family in ("lstr", "clrnet") else 0.5)
     layout = entry.layouts[0]
     ckpt = tmp_path / "ckpt.pth"

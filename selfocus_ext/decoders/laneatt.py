@@ -44,17 +44,17 @@ class LaneATTDecoder(Decoder):
                   top_k: int = TOP_K):
         score = softmax_foreground(outputs["cls_logits"].detach().float()).cpu().numpy()
         reg = outputs["reg"].detach().float().cpu().numpy()
+        ax = self.anchor_xs.detach().cpu().numpy()
         images: List[List[np.ndarray]] = []
         scores: List[List[float]] = []
         for b in range(score.shape[0]):
-            lanes, lane_scores = self._image(score[b], reg[b], threshold, nms_dist, top_k)
+            lanes, lane_scores = self._image(ax, score[b], reg[b], threshold, nms_dist, top_k)
             images.append(lanes)
             scores.append(lane_scores)
         return self.points_to_laneset(images, scores)
 
-    def _image(self, score, reg, threshold, nms_dist, top_k):
+    def _image(self, ax, score, reg, threshold, nms_dist, top_k):
         W = self.model_input.size[0]
-        ax = self.anchor_xs.detach().cpu().numpy()
         rows_n = len(self.row_ys)
         kept, lanes, sc = [], [], []
         for n in np.argsort(-score, kind="stable"):

@@ -96,7 +96,7 @@ def traced_pairs(model: nn.Module, example: torch.Tensor, ran: Optional[set] = N
         model.train(was_training)
     if ran is not None:
         ran.update(reads)
-    users = _graph_users(outputs + roots)
+    users = _graph_users(roots)  # the model's own outputs are among them (its hook too)
     pairs = []
     for bn, sources in reads.items():
         if any(s is None for s in sources) or len({s[0] for s in sources}) != 1:
@@ -341,8 +341,6 @@ def calibrate(qmodel: nn.Module, images: torch.Tensor, weight_observer: Optional
     for layer in layers.values():
         if weight_observer:
             layer.weight_quantizer.observer_name = weight_observer
-        if act_observer:
-            layer.input_quantizer.observer_name = act_observer
         layer.weight_quantizer.calibrate(layer.weight)
         layer.quantize_weight = False
     inputs = [layer.input_quantizer for layer in layers.values()] + matmul_quantizers(qmodel)

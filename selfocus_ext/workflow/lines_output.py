@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ..data.culane_files import lines_path
-from ..files import atomic_write
+from ..files import atomic_write_text
 from ..lanes.formats import format_culane_lines, lanes_to_tusimple
 
 
@@ -40,7 +40,7 @@ class LinesWriter:
             texts = [format_culane_lines(lanes) for lanes in self.model.decode(outputs).to_points()]
         for text, lab in zip(texts, labels):
             path = lines_path(self.out_dir, lab["path"])
-            atomic_write(path, lambda tmp, t=text: _write_text(tmp, t))
+            atomic_write_text(text, path)
             self.written += 1
 
     def _tusimple(self, outputs, labels) -> None:
@@ -55,11 +55,6 @@ class LinesWriter:
         """Where the predictions are: the directory (CULane) or the JSON-lines file (TuSimple)."""
         if self.metric == "tusimple":
             path = os.path.join(self.out_dir, "predictions.json")
-            atomic_write(path, lambda tmp: _write_text(tmp, "".join(r + "\n" for r in self._records)))
+            atomic_write_text("".join(r + "\n" for r in self._records), path)
             return path
         return self.out_dir
-
-
-def _write_text(path: str, text: str) -> None:
-    with open(path, "w") as f:
-        f.write(text)

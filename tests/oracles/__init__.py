@@ -521,6 +521,16 @@ def source_function(path: str, name: str, cls: str = None, **namespace):
     return namespace[name]
 
 
+class PadInference:
+    """What pytorch-auto-drive's tester calls for a curve model: ``ref``'s own inference on these head outputs."""
+
+    def __init__(self, ref, outputs):
+        self.ref, self.outputs = ref, outputs
+
+    def inference(self, images, *args, **kwargs):
+        return self.ref.inference(dict(self.outputs), *args, forward=False, **kwargs)
+
+
 def pad_written_lines(net, batch: int, input_sizes, gap, ppl, thresh, seg: bool, max_lane: int, out_dir) -> list:
     """The ``.lines.txt`` texts pytorch-auto-drive's tester writes (``LaneDetTester.test_one_set``, run from
     its source) for one batch: ``net`` stands for the model (``net(images)`` or ``net.inference(...)``
