@@ -7,7 +7,7 @@ sets load only where they are used.
 """
 from . import lanes, metrics  # noqa: F401
 from .api import TuneResult, export_onnx, quantize_, tune_
-from .ops import act_quant, adaround_init, adaround_quant, adaround_regularizer, fake_quant, qdrop_mask
+from .ops import act_quant, adaround_init, adaround_quant, adaround_quant_ste, adaround_regularizer, fake_quant, qdrop_mask
 from .quant import QuantConfig
 
 __version__ = "0.1.0"
@@ -18,6 +18,7 @@ __all__ = [
     "act_quant",
     "adaround_init",
     "adaround_quant",
+    "adaround_quant_ste",
     "adaround_regularizer",
     "export_onnx",
     "fake_quant",

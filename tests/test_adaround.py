@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from selfocus_ext import adaround_init, adaround_quant, adaround_regularizer
+from selfocus_ext import adaround_init, adaround_quant, adaround_quant_ste, adaround_regularizer
 from selfocus_ext.ops import quant as quant_ops
 from selfocus_ext.ops import reference as ref
 
@@ -205,3 +205,93 @@ def test_slope_backward_checks_its_inputs():
         op(torch.randn(4, 5), d)
     with pytest.raises(RuntimeError, match="slope must be float32"):
         op(g.double(), d.double())
+
+
+# ---- hard forward with the soft gradient (adaround_quant_ste) -------------------------------------------
+def _ste_pair(w, v, scale, bits, g):
+    """(value, v.grad) of the fused op and of the plain-torch composite, for the same upstream gradient."""
+    v1 = v.clone().requires_grad_(True)
+    y1 = adaround_quant_ste(w, v1, scale, bits)
+    y1.backward(g)
+    v2 = v.clone().requires_grad_(True)
+    y2 = ref.adaround_quant_ste(w, v2, scale, bits)
+    y2.backward(g)
+    return y1, v1.grad, y2, v2.grad
+
+
+@pytest.mark.parametrize("bits", [2, 3, 4, 8])
+def test_ste_value_is_hard_and_gradient_is_soft(gen, bits):
+    w, scale = conv_weight(gen, bits=bits)
+    v = torch.randn(w.shape, generator=gen) * 3
+    g = torch.randn(w.shape, generator=gen)
+    y, gv, y_ref, gv_ref = _ste_pair(w, v, scale, bits, g)
+    assert torch.equal(y, adaround_quant(w, v, scale, bits, hard=True))
+    torch.testing.assert_close(y, y_ref, rtol=0, atol=1e-7 * float(scale.max()))
+    torch.testing.assert_close(gv, gv_ref, rtol=1e-5, atol=1e-6 * float(scale.max()))
+    # bit for bit the gradient of the soft op (same kernel)
+    vs = v.clone().requires_grad_(True)
+    torch.ops.selfocus.adaround_quant(w, vs, scale, bits, False).backward(g)
+    assert torch.equal(gv, vs.grad)
+    assert (gv == 0).any() and (gv != 0).any()
+
+
+def test_ste_edge_values(gen):
+    """Saturated weights, v at 0 / -0 / +-50 / NaN, weights beyond the grid: value as the hard op, gradient
+    zero wherever the soft rounding is clamped, as the composite."""
+    scale = torch.tensor([0.1, 0.1, 0.25])
+    w = torch.tensor([[100.0, -100.0, 0.75, 0.05, 0.7, -0.8],
+                      [0.0, 0.1, -0.1, 1e-8, -1e-8, 0.35],
+                      [float("nan"), 1.0, -2.0, 0.3, 0.125, -0.125]])
+    v = torch.tensor([[0.0, -0.0, 50.0, -50.0, 0.3, -0.3],
+                      [float("nan"), 0.0, 1.0, -1.0, 2.0, -2.0],
+                      [0.5, 0.5, -0.5, 0.0, -0.0, 3.0]])
+    g = torch.ones_like(w)
+    y, gv, y_ref, gv_ref = _ste_pair(w, v, scale, 4, g)
+    torch.testing.assert_close(y, adaround_quant(w, v, scale, 4, hard=True), rtol=0, atol=0, equal_nan=True)
+    # a NaN v rounds down (v >= 0 is false) where the composite's soft - soft.detach() turns it into NaN
+    finite_v = ~v.isnan()
+    torch.testing.assert_close(y[finite_v], y_ref[finite_v], rtol=0, atol=1e-7, equal_nan=True)
+    assert y[1, 0] == 0 and y_ref[1, 0].isnan()
+    torch.testing.assert_close(gv, gv_ref, rtol=1e-5, atol=1e-7, equal_nan=True)
+    assert gv[0, 0] == 0 and gv[0, 1] == 0 and gv[0, 2] == 0 and gv[0, 3] == 0  # saturated w, saturated h
+
+
+@pytest.mark.parametrize("layout", ["transposed", "strided", "empty", "flat"])
+def test_ste_layouts(gen, layout):
+    w, scale = conv_weight(gen, shape=(16, 24))
+    v = torch.randn(w.shape, generator=gen)
+    if layout == "transposed":
+        w, v = w.t().contiguous().t(), v.t().contiguous().t()
+    elif layout == "strided":
+        w, v = torch.randn(16, 48, generator=gen)[:, ::2] * 0.2, torch.randn(16, 48, generator=gen)[:, 1::2]
+    elif layout == "empty":
+        w, v = w[:, :0], v[:, :0]
+    else:
+        w, v, scale = w[0], v[0], scale[:1].expand(1)  # a 1-D weight: one output channel per element
+        scale = torch.full((24,), float(scale))
+    g = torch.randn(w.shape, generator=gen).t().contiguous().t() if w.dim() == 2 else torch.randn(w.shape)
+    y, gv, y_ref, gv_ref = _ste_pair(w, v, scale, 4, g)
+    assert y.shape == w.shape and gv.shape == w.shape
+    assert torch.equal(y, adaround_quant(w.contiguous(), v.contiguous(), scale, 4, hard=True))
+    torch.testing.assert_close(y, y_ref, rtol=0, atol=1e-8)
+    torch.testing.assert_close(gv, gv_ref, rtol=1e-5, atol=1e-7)
+
+
+def test_ste_gradient_reaches_v_only(gen):
+    w, scale = conv_weight(gen)
+    w.requires_grad_(True)
+    v = torch.randn(w.shape, generator=gen, requires_grad=True)
+    adaround_quant_ste(w, v, scale, 4).sum().backward()
+    assert w.grad is None and v.grad is not None and v.grad.abs().sum() > 0
+
+
+def test_ste_checks_its_inputs(gen):
+    w, scale = conv_weight(gen, shape=(4, 6))
+    with pytest.raises(RuntimeError, match="adaround_quant_ste: .*bits"):
+        adaround_quant_ste(w, torch.zeros_like(w), scale, 1)
+    with pytest.raises(RuntimeError, match="adaround_quant_ste: .*v"):
+        adaround_quant_ste(w, torch.zeros(4, 5), scale, 4)
+    with pytest.raises(RuntimeError, match="adaround_quant_ste: scale must have 4 element"):
+        adaround_quant_ste(w, torch.zeros_like(w), torch.ones(3), 4)
+    with pytest.raises(TypeError, match="v must be a torch.Tensor"):
+        adaround_quant_ste(w, 0.5, scale, 4)

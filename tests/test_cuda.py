@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from selfocus_ext import act_quant, adaround_init, adaround_quant, adaround_regularizer, fake_quant, qdrop_mask
+from selfocus_ext import act_quant, adaround_init, adaround_quant, adaround_quant_ste, adaround_regularizer, fake_quant, qdrop_mask
 
 from conftest import requires_cuda
 
@@ -68,6 +68,12 @@ def test_adaround(gen, dtype, bits):
     soft_cpu.backward(g.to(dtype).float())
     torch.testing.assert_close(soft_gpu.float().cpu(), soft_cpu.to(dtype).float(), **tol)
     torch.testing.assert_close(vg.grad.float().cpu(), vc.grad.to(dtype).float(), **tol)
+    # the fused hard forward: the hard value exactly, the soft gradient
+    vs = on("cuda", v, dtype).requires_grad_(True)
+    ste_gpu = adaround_quant_ste(on("cuda", w, dtype), vs, scale.cuda(), bits)
+    assert torch.equal(ste_gpu.detach(), hard_gpu)
+    ste_gpu.backward(on("cuda", g, dtype))
+    assert torch.equal(vs.grad, vg.grad)
     torch.testing.assert_close(adaround_init(on("cuda", w, dtype), scale.cuda(), bits).float().cpu(),
                                adaround_init(wd, scale, bits).to(dtype).float(), **tol)
 
@@ -133,6 +139,7 @@ def test_opcheck_cuda(gen):
     ops = torch.ops.selfocus
     torch.library.opcheck(ops.fake_quant.default, (x, torch.tensor(0.1, device="cuda"), 4, True, None))
     torch.library.opcheck(ops.adaround_quant.default, (w, torch.randn_like(w).requires_grad_(True), s_w, 4, False))
+    torch.library.opcheck(ops.adaround_quant_ste.default, (w, torch.randn_like(w).requires_grad_(True), s_w, 4))
     torch.library.opcheck(ops.act_quant.default,
                           (x, torch.tensor(0.2, device="cuda", requires_grad=True), 4, True, 0.5, 3, 1.0))
     torch.library.opcheck(ops.adaround_regularizer.default, (torch.randn(50, device="cuda", requires_grad=True), 4.0, True))

@@ -21,6 +21,8 @@ def cases():
         (ops.fake_quant_backward.default, (_t(4, 6), _t(4, 6, seed=2), torch.tensor(0.1), 4, True, None)),
         (ops.adaround_quant.default, (w, _t(8, 4, 3, 3, grad=True, seed=3), s_w, 4, False)),
         (ops.adaround_quant.default, (w, _t(8, 4, 3, 3, grad=True, seed=3), s_w, 4, True)),
+        (ops.adaround_quant_ste.default, (w, _t(8, 4, 3, 3, grad=True, seed=3), s_w, 4)),
+        (ops.adaround_quant_ste.default, (w[:, :2], _t(8, 2, 3, 3, grad=True, seed=3), s_w, 2)),
         (ops.adaround_quant_slope.default, (w, _t(8, 4, 3, 3, grad=True, seed=3), s_w, 4)),
         (ops.adaround_quant_slope_backward.default, (_t(8, 4, 3, 3), _t(8, 4, 3, 3, seed=4))),
         (ops.adaround_quant_backward.default, (_t(8, 4, 3, 3), w, _t(8, 4, 3, 3, seed=4), s_w, 4)),
@@ -73,6 +75,9 @@ def decoder_cases():
                                        ys, *map_args)),
         (ops.decode_condlane.default, (r(2, 1, 10, 25) * 3, r(3, 2, 134, 10, 25), r(2, 64, 20, 50),
                                        r(2, 20, 10, 25) * 3, ys, *map_args)),
+        (ops.decode_ufld.default, (r(2, 30, 6, 4).softmax(1), r(2, 30, 6, 4), r(2, 6, 4) + 2, ys, 1640, 590, 800)),
+        (ops.decode_ufld.default, (r(3, 2, 30, 6, 4).softmax(2), r(3, 2, 30, 6, 4), r(2, 6, 4) + 2, ys, 1640, 590,
+                                   800)),
     ]
 
 

@@ -8,3 +8,4 @@
 #include "decoders/lstr.h"
 #include "decoders/condlane.h"
 #include "decoders/scnn.h"
+#include "decoders/published/ufld.h"

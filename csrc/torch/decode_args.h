@@ -354,6 +354,41 @@ inline SCNNCall prepare_scnn(const at::Tensor& seg, const at::Tensor& exist, con
 }
 
 // [K, B, L, R] and [K, B, L] outputs, without K when no input had it.
+struct UFLDCall : DecodeCommon {
+  BatchView prob, loc, exist;
+  int cells = 0, rows_in = 0, lanes = 0;
+  decode::UFLDParams params;
+};
+
+// Points come out in frame pixels: the map to the frame is the identity.
+inline UFLDCall prepare_ufld(const at::Tensor& prob, const at::Tensor& loc, const at::Tensor& exist,
+                             const at::Tensor& ys, int64_t frame_width, int64_t frame_height, int64_t input_width,
+                             int64_t max_lanes, int64_t row_gap) {
+  const char* op = "decode_ufld";
+  UFLDCall call;
+  call.prob = head_view(op, "prob", prob, 3);
+  call.loc = head_view(op, "loc", loc, 3);
+  call.exist = head_view(op, "exist", exist, 2);
+  const at::Tensor &p = call.prob.t, &l = call.loc.t, &e = call.exist.t;
+  TORCH_CHECK(p.size(-1) == l.size(-1) && p.size(-2) == l.size(-2) && p.size(-3) == l.size(-3), op,
+              ": prob must have loc's [cells, rows, lanes] shape, got ", p.sizes(), " and ", l.sizes());
+  TORCH_CHECK(e.size(-1) == l.size(-1) && e.size(-2) == l.size(-2), op,
+              ": exist must be [.., rows, lanes] as loc, got ", e.sizes(), " and ", l.sizes());
+  TORCH_CHECK(l.size(-3) >= 2 && l.size(-3) <= 4096, op, ": loc must have 2..4096 cells, got ", l.size(-3));
+  TORCH_CHECK(l.size(-2) >= 1 && l.size(-2) <= 1024 && l.size(-1) >= 1 && l.size(-1) <= 64, op,
+              ": loc must have 1..1024 rows and 1..64 lanes, got ", l.size(-2), " and ", l.size(-1));
+  check_common(op, call, ys, max_lanes);
+  call.bt = batch_of(op, {&call.prob, &call.loc, &call.exist});
+  call.map = input_map(op, 1.0, 1.0, 0.0, frame_width);
+  call.cells = static_cast<int>(l.size(-3));
+  call.rows_in = static_cast<int>(l.size(-2));
+  call.lanes = static_cast<int>(l.size(-1));
+  call.params.input_width = int_arg(op, "input_width", input_width, 2, kMaxSide);
+  call.params.frame_height = int_arg(op, "frame_height", frame_height, 1, kMaxSide);
+  call.params.row_gap = int_arg(op, "row_gap", row_gap, 0, kMaxSide);
+  return call;
+}
+
 inline std::tuple<at::Tensor, at::Tensor> finish(const DecodeCommon& call, at::Tensor xs, at::Tensor sc) {
   if (!call.bt.any_k) return {xs.squeeze(0), sc.squeeze(0)};
   return {xs, sc};

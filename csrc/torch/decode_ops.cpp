@@ -157,7 +157,24 @@ std::tuple<at::Tensor, at::Tensor> decode_scnn_cpu(const at::Tensor& seg, const 
 
 }  // namespace
 
+std::tuple<at::Tensor, at::Tensor> decode_ufld_cpu(const at::Tensor& prob, const at::Tensor& loc,
+                                                   const at::Tensor& exist, const at::Tensor& ys, int64_t frame_width,
+                                                   int64_t frame_height, int64_t input_width, int64_t max_lanes,
+                                                   int64_t row_gap) {
+  const UFLDCall c = prepare_ufld(prob, loc, exist, ys, frame_width, frame_height, input_width, max_lanes, row_gap);
+  const int64_t B = c.bt.B;
+  return run_cpu(c, c.loc.t.options(), decode::ufld_workspace(c.rows_in, c.lanes),
+                 [&](int64_t k, int64_t b, float* x, float* s, unsigned char* ws) {
+                   decode::ufld_item(image_ptr(c.prob, k, b, B), image_ptr(c.loc, k, b, B), image_ptr(c.exist, k, b, B),
+                                     c.cells, c.rows_in, c.lanes, c.params, c.map, c.ys.data_ptr<float>(), c.rows,
+                                     static_cast<int>(c.max_lanes), x, s, ws);
+                 });
+}
+
 TORCH_LIBRARY_FRAGMENT(selfocus, m) {
+  m.def(
+      "decode_ufld(Tensor prob, Tensor loc, Tensor exist, Tensor ys, int frame_width, int frame_height, "
+      "int input_width, int max_lanes=4, int row_gap=20) -> (Tensor, Tensor)");
   m.def(
       "decode_ganet(Tensor kpts_hm, Tensor pts_offset, Tensor int_offset, Tensor ys, float sx, float sy, "
       "float crop_top, int frame_width, int max_lanes=8, float threshold=0.4, float seed_dist=1.0, "
@@ -191,6 +208,7 @@ TORCH_LIBRARY_IMPL(selfocus, CPU, m) {
   m.impl("decode_lstr", &decode_lstr_cpu);
   m.impl("decode_condlane", &decode_condlane_cpu);
   m.impl("decode_scnn", &decode_scnn_cpu);
+  m.impl("decode_ufld", &decode_ufld_cpu);
 }
 
 }  // namespace glue

@@ -114,6 +114,21 @@ at::Tensor adaround_quant_cpu(const at::Tensor& w, const at::Tensor& v, const at
   return y;
 }
 
+// The hard rounding (the deployed weights) as the value; the autograd formula (ops/quant.py) takes the
+// soft rounding's gradient in v, so one call does what "hard + (soft - soft.detach())" did with two.
+at::Tensor adaround_quant_ste_cpu(const at::Tensor& w, const at::Tensor& v, const at::Tensor& scale, int64_t bits) {
+  const AdaRoundCall c = prepare_adaround("adaround_quant_ste", w, &v, scale, bits);
+  at::Tensor y = new_output(c.w);
+  const float* wp = c.w.data_ptr<float>();
+  const float* vp = c.v.data_ptr<float>();
+  const float* sp = c.ca.scale.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  at::parallel_for(0, c.w.numel(), kGrain, [&](int64_t b, int64_t e) {
+    core::adaround_forward(wp, vp, sp, yp, b, e, c.ca.layout, c.bits, /*hard=*/true);
+  });
+  return y;
+}
+
 std::tuple<at::Tensor, at::Tensor> adaround_quant_slope_cpu(const at::Tensor& w, const at::Tensor& v,
                                                             const at::Tensor& scale, int64_t bits) {
   const AdaRoundCall c = prepare_adaround("adaround_quant_slope", w, &v, scale, bits);
@@ -230,6 +245,8 @@ TORCH_LIBRARY(selfocus, m) {
   m.def("fake_quant_backward(Tensor grad, Tensor x, Tensor scale, int bits, bool signed, int? ch_axis) -> Tensor");
   m.def("adaround_quant(Tensor w, Tensor v, Tensor scale, int bits, bool hard=False) -> Tensor");
   m.def("adaround_quant_backward(Tensor grad, Tensor w, Tensor v, Tensor scale, int bits) -> Tensor");
+  // Hard rounding forward, soft rounding gradient (its backward is adaround_quant_backward).
+  m.def("adaround_quant_ste(Tensor w, Tensor v, Tensor scale, int bits) -> Tensor");
   // Soft mode only: the value and dy/dv, for a backward that multiplies instead of recomputing the sigmoid.
   m.def("adaround_quant_slope(Tensor w, Tensor v, Tensor scale, int bits) -> (Tensor, Tensor)");
   m.def("adaround_quant_slope_backward(Tensor grad, Tensor slope) -> Tensor");
@@ -249,6 +266,7 @@ TORCH_LIBRARY_IMPL(selfocus, CPU, m) {
   m.impl("fake_quant_backward", &fake_quant_backward_cpu);
   m.impl("adaround_quant", &adaround_quant_cpu);
   m.impl("adaround_quant_backward", &adaround_quant_backward_cpu);
+  m.impl("adaround_quant_ste", &adaround_quant_ste_cpu);
   m.impl("adaround_quant_slope", &adaround_quant_slope_cpu);
   m.impl("adaround_quant_slope_backward", &adaround_quant_slope_backward_cpu);
   m.impl("adaround_init", &adaround_init_cpu);

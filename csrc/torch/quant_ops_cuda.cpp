@@ -68,6 +68,17 @@ at::Tensor adaround_quant_cuda(const at::Tensor& w, const at::Tensor& v, const a
   return y;
 }
 
+at::Tensor adaround_quant_ste_cuda(const at::Tensor& w, const at::Tensor& v, const at::Tensor& scale, int64_t bits) {
+  const char* op = "adaround_quant_ste";
+  const c10::cuda::CUDAGuard guard(w.device());
+  const AdaRoundCall c = prepare_adaround(op, w, &v, scale, bits);
+  at::Tensor y = at::empty_like(c.w);
+  check_launch(op, cuda::adaround_forward(c.w.data_ptr(), c.v.data_ptr(), c.ca.scale.data_ptr<float>(),
+                                          y.data_ptr(), c.w.numel(), c.ca.layout, c.bits, /*hard=*/true,
+                                          device_dtype(c.w), stream()));
+  return y;
+}
+
 at::Tensor adaround_quant_backward_cuda(const at::Tensor& grad, const at::Tensor& w, const at::Tensor& v,
                                         const at::Tensor& scale, int64_t bits) {
   const char* op = "adaround_quant_backward";
@@ -147,6 +158,7 @@ TORCH_LIBRARY_IMPL(selfocus, CUDA, m) {
   m.impl("fake_quant_backward", &fake_quant_backward_cuda);
   m.impl("adaround_quant", &adaround_quant_cuda);
   m.impl("adaround_quant_backward", &adaround_quant_backward_cuda);
+  m.impl("adaround_quant_ste", &adaround_quant_ste_cuda);
   m.impl("adaround_init", &adaround_init_cuda);
   m.impl("adaround_regularizer", &adaround_regularizer_cuda);
   m.impl("act_quant", &act_quant_cuda);

@@ -15,10 +15,11 @@ from .laneatt import LaneATTDecoder
 from .lstr import LSTRDecoder
 from .registry import build_decoder, decoder_names, register_decoder
 from .segmentation import SegmentationDecoder
+from .ufld import UFLDDecoder
 
-for _cls in (BezierDecoder, CondLaneDecoder, GANetDecoder, LaneATTDecoder, LSTRDecoder, SegmentationDecoder):
+for _cls in (BezierDecoder, CondLaneDecoder, GANetDecoder, LaneATTDecoder, LSTRDecoder, SegmentationDecoder, UFLDDecoder):
     register_decoder(_cls)
 
 __all__ = ["MAX_LANES", "BezierDecoder", "CondLaneDecoder", "Decoder", "GANetDecoder", "LaneATTDecoder",
-           "LSTRDecoder", "SegmentationDecoder", "build_decoder", "decoder_names", "points_to_laneset",
+           "LSTRDecoder", "SegmentationDecoder", "UFLDDecoder", "build_decoder", "decoder_names", "points_to_laneset",
            "register_decoder", "softmax_foreground"]

@@ -9,12 +9,13 @@ specification the tests compare against.
 from ..native import cuda_compiled, set_device_value_checks
 from . import decoders, lanes  # noqa: F401  (fake kernels)
 from .deform import deform_conv2d
-from .quant import act_quant, adaround_init, adaround_quant, adaround_regularizer, fake_quant, qdrop_mask
+from .quant import act_quant, adaround_init, adaround_quant, adaround_quant_ste, adaround_regularizer, fake_quant, qdrop_mask
 
 __all__ = [
     "act_quant",
     "adaround_init",
     "adaround_quant",
+    "adaround_quant_ste",
     "adaround_regularizer",
     "cuda_compiled",
     "deform_conv2d",

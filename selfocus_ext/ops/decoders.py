@@ -53,3 +53,13 @@ def _decode_lstr_fake(logits, curves, sample_ys, ys, sx, sy, crop_top, frame_wid
 def _decode_condlane_fake(proposal, params, features, range_, ys, sx, sy, crop_top, frame_width, max_lanes=8, *args):
     return _decoder_fake("decode_condlane", dict(proposal=proposal, params=params, features=features, range=range_),
                          ys, max_lanes, 3)
+
+
+@torch.library.register_fake("selfocus::decode_ufld")
+def _decode_ufld_fake(prob, loc, exist, ys, frame_width, frame_height, input_width, max_lanes=4, row_gap=20):
+    same_device("decode_ufld", prob=prob, loc=loc, exist=exist)
+    on_device_or_cpu("decode_ufld", loc.device, ys=ys)
+    lead = [t.shape[0] for t, dims in ((prob, 3), (loc, 3), (exist, 2)) if t.dim() == dims + 2]
+    batch = loc.shape[1] if loc.dim() == 5 else loc.shape[0]
+    shape = lead[:1] + [batch]
+    return loc.new_empty(shape + [max_lanes, ys.shape[0]]), loc.new_empty(shape + [max_lanes])

@@ -72,6 +72,19 @@ def adaround_quant(
     return _ops.adaround_quant(w, v, scale, bits, hard)
 
 
+def adaround_quant_ste(w: torch.Tensor, v: torch.Tensor, scale: torch.Tensor, bits: int) -> torch.Tensor:
+    """AdaRound with the hard rounding forward and the soft rounding's gradient (straight-through).
+
+    The value is ``adaround_quant(w, v, scale, bits, hard=True)`` (the weights that will be deployed); the
+    gradient to ``v`` is the soft mode's, ``grad * scale * h'(v)`` where neither ``h`` nor the rounded value
+    is clamped. One fused forward (no sigmoid) and one backward, where the composite
+    ``hard + (soft - soft.detach())`` ran the op twice and three elementwise passes.
+    """
+    _check_tensor(w, "w")
+    _check_tensor(v, "v")
+    return _ops.adaround_quant_ste(w, v, _param_tensor(scale, w, "scale"), bits)
+
+
 def adaround_init(w: torch.Tensor, scale: torch.Tensor, bits: int) -> torch.Tensor:
     """The ``v`` for which ``h(v)`` equals the fractional part of ``w/scale`` (soft weight == w)."""
     _check_tensor(w, "w")
@@ -145,6 +158,12 @@ def _adaround_quant_fake(w, v, scale, bits, hard=False):
 def _adaround_quant_backward_fake(grad, w, v, scale, bits):
     _same_device("adaround_quant_backward", w=w, v=v, grad=grad, scale=scale)
     return v.new_empty(v.shape)
+
+
+@torch.library.register_fake("selfocus::adaround_quant_ste")
+def _adaround_quant_ste_fake(w, v, scale, bits):
+    _same_device("adaround_quant_ste", w=w, v=v, scale=scale)
+    return w.new_empty(w.shape)
 
 
 @torch.library.register_fake("selfocus::adaround_quant_slope")
@@ -222,6 +241,23 @@ def _adaround_backward(ctx, grad):
 
 
 torch.library.register_autograd("selfocus::adaround_quant", _adaround_backward, setup_context=_adaround_setup)
+
+
+def _adaround_ste_setup(ctx, inputs, output):
+    w, v, scale, bits = inputs
+    ctx.save_for_backward(w, v, scale)
+    ctx.bits = bits
+
+
+def _adaround_ste_backward(ctx, grad):
+    w, v, scale = ctx.saved_tensors
+    gv = _ops.adaround_quant_backward(grad, w, v, scale, ctx.bits) if ctx.needs_input_grad[1] else None
+    return None, gv, None, None
+
+
+torch.library.register_autograd(
+    "selfocus::adaround_quant_ste", _adaround_ste_backward, setup_context=_adaround_ste_setup
+)
 
 
 def _adaround_slope_setup(ctx, inputs, output):

@@ -70,6 +70,13 @@ def adaround_quant(w, v, scale, bits, hard=False):
     return torch.clamp(base + h, lo, hi) * s
 
 
+def adaround_quant_ste(w, v, scale, bits):
+    """The hard rounding's value with the soft rounding's gradient in v (straight-through)."""
+    soft = adaround_quant(w, v, scale, bits)
+    hard = adaround_quant(w, v.detach(), scale, bits, hard=True)
+    return hard + (soft - soft.detach())
+
+
 def adaround_init(w, scale, bits):
     """v with h(v) = frac(w / s): v = -log((zeta - gamma) / (rest - gamma) - 1)."""
     s = _out_channel_view(scale, w)

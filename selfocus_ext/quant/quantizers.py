@@ -7,7 +7,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from ..ops import act_quant, adaround_init, adaround_quant, fake_quant
+from ..ops import act_quant, adaround_init, adaround_quant, adaround_quant_ste, fake_quant
 from .observers import DEFAULT_ACT_OBSERVER, DEFAULT_WEIGHT_OBSERVER, Observer, check_bits, make_observer
 
 
@@ -44,10 +44,8 @@ class WeightQuantizer(nn.Module):
             return fake_quant(weight, self.scale, self.bits, True, 0)
         if self.mode == "ste":
             # forward: the hard rounding (the weights the model will deploy); backward: the soft rounding's
-            # gradient to v (straight-through)
-            soft = adaround_quant(weight.detach(), self.v, self.scale, self.bits)
-            hard = adaround_quant(weight.detach(), self.v.detach(), self.scale, self.bits, hard=True)
-            return hard + (soft - soft.detach())
+            # gradient to v
+            return adaround_quant_ste(weight.detach(), self.v, self.scale, self.bits)
         return adaround_quant(weight.detach(), self.v, self.scale, self.bits, hard=self.mode == "hard")
 
     @torch.no_grad()

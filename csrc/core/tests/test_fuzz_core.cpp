@@ -264,6 +264,29 @@ void fuzz_scnn(Gen& g) {
   check_laneset("scnn", f, o.xs, o.scores);
 }
 
+void fuzz_ufld(Gen& g) {
+  Frame f = random_frame(g);
+  f.map = decode::InputMap{1.0f, 1.0f, 0.0f, f.map.frame_width};  // the decoder's points are frame pixels
+  const int cells = g.uniform_int(2, 60), rows = g.uniform_int(1, 30), lanes = g.uniform_int(1, 8);
+  const double sp = g.chance(0.5) ? 0.0 : g.uniform(0.0, 0.3);
+  const int64_t plane = static_cast<int64_t>(rows) * lanes;
+  // prob need not be a softmax here: the decoder must stay inside its buffers for any values
+  std::vector<float> prob = g.chance(0.5) ? g.probabilities(cells * plane, sp) : g.values(cells * plane, sp, g.scale());
+  std::vector<float> loc = g.values(cells * plane, sp, g.chance(0.5) ? 1.0f : g.scale());
+  std::vector<float> exist = g.values(plane, sp, g.chance(0.5) ? 1.0f : g.scale());
+  decode::UFLDParams p;
+  p.input_width = g.uniform_int(2, 2000);
+  p.frame_height = g.uniform_int(1, 1000);
+  p.row_gap = g.uniform_int(0, 40);
+  std::vector<unsigned char> ws(decode::ufld_workspace(rows, lanes));
+  Outputs o(f);
+  timed("ufld", [&] {
+    decode::ufld_item(prob.data(), loc.data(), exist.data(), cells, rows, lanes, p, f.map, f.ys.data(),
+                      static_cast<int>(f.ys.size()), f.max_lanes, o.xs.data(), o.scores.data(), ws.data());
+  });
+  check_laneset("ufld", f, o.xs, o.scores);
+}
+
 std::vector<std::vector<culane::Point>> random_lanes(Gen& g, int max_lanes, int width, int height) {
   std::vector<std::vector<culane::Point>> lanes(static_cast<size_t>(g.uniform_int(0, max_lanes)));
   const double sp = g.chance(0.5) ? 0.0 : g.uniform(0.0, 0.2);
@@ -341,7 +364,7 @@ int main() {
   const char* seed = std::getenv("SELFOCUS_FUZZ_SEED");
   const double budget = secs ? std::atof(secs) : 3.0;
   Gen g{std::mt19937_64(seed ? std::strtoull(seed, nullptr, 10) : 1)};
-  void (*const cases[])(Gen&) = {fuzz_ganet, fuzz_laneatt, fuzz_bezier, fuzz_lstr, fuzz_condlane, fuzz_scnn, fuzz_culane, fuzz_distortion};
+  void (*const cases[])(Gen&) = {fuzz_ganet, fuzz_laneatt, fuzz_bezier, fuzz_lstr, fuzz_condlane, fuzz_scnn, fuzz_ufld, fuzz_culane, fuzz_distortion};
   const auto t0 = Clock::now();
   int64_t runs = 0;
   while (std::chrono::duration<double>(Clock::now() - t0).count() < budget && selfocus_test::failures() == 0) {

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 from typing import Dict
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from ..base import HeadSpec
+from ..base import HeadSpec, LaneModel
 from .base import PublishedLaneModel
 from .catalog import PublishedModel, publish
 from .checkpoint import CheckpointLayout
@@ -55,36 +53,20 @@ class UFLDPublished(PublishedLaneModel):
     def confidence_mask(self, semantic: str, outputs):
         return torch.sigmoid(outputs["exist"]).unsqueeze(1)
 
-    def decode_points(self, outputs: Dict[str, torch.Tensor]):
-        """Per image, (lanes as (N, 2) original-frame points, mean point probability per lane)."""
-        loc_logits = outputs["loc"].detach().float().cpu().numpy()[:, :, ::-1, :]
-        exist = outputs["exist"].detach().float().cpu().numpy()[:, ::-1, :]
-        w = self.model_input.size[0]
-        W, H = self.model_input.frame.width, self.model_input.frame.height
-        cell = (w - 1) / (GRID - 1)
-        shifted = np.exp(loc_logits - loc_logits.max(1, keepdims=True))
-        prob = shifted / shifted.sum(1, keepdims=True)
-        expected = (prob * np.arange(1, GRID + 1)[None, :, None, None]).sum(1)  # float64, as published
-        # the arg-max is "absent" exactly when the absent logit exceeds every cell logit
-        top = loc_logits.max(1)
-        absent = np.logaddexp.reduce(loc_logits.astype(np.float64), axis=1) - exist > top
-        expected[absent] = 0
-        images, scores = [], []
-        for b in range(expected.shape[0]):
-            lanes, sc = [], []
-            for i in range(LANES):
-                col = expected[b, :, i]
-                if np.count_nonzero(col != 0) <= 2:
-                    continue
-                k = np.nonzero(col > 0)[0]
-                xs = np.array([int(col[j] * cell * W / w) - 1 for j in k], np.float64)
-                ys = np.array([int(H - j * 20) - 1 for j in k], np.float64)
-                lanes.append(np.stack([xs, ys], 1))
-                sc.append(float(torch.sigmoid(torch.from_numpy(exist[b, k, i])).mean()))
-            images.append(lanes)
-            scores.append(sc)
-        return images, scores
+    # decoding: the batched native decoder (csrc/core/decoders/ufld.h) with the implementation's writer as
+    # its reference (selfocus_ext/decoders/ufld.py)
+    decoder_name = "ufld"
+    supports_monte_carlo = True
 
+    def decode_points(self, outputs: Dict[str, torch.Tensor]):
+        """Per image, (lanes as (N, 2) original-frame points, their scores)."""
+        return self.lane_decoder().points(outputs)
+
+    def decode(self, outputs, backend: str = "cpp", **params):
+        return LaneModel.decode(self, outputs, backend=backend, **params)
+
+    def decode_reference(self, outputs, **params):
+        return LaneModel.decode_reference(self, outputs, **params)
 
 
 for _bb, _size in (("resnet18", "s"), ("resnet34", "m")):

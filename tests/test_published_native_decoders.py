@@ -1,0 +1,142 @@
+"""The published families' batched native decoders against their Python references (the implementations'
+own post-processing), lane for lane and point for point, on random and adversarial head tensors, with and
+without a Monte-Carlo dimension."""
+import numpy as np
+import pytest
+import torch
+
+from selfocus_ext.decoders import build_decoder
+from selfocus_ext.models import registry
+from selfocus_ext.models.published.segmentation import CULANE_INPUT
+
+SEEDS_RANDOM = range(50)       # x 4 images each: 200 random heads
+SEEDS_ADVERSARIAL = range(50)  # x 4 images each: 200 adversarial heads
+
+
+def same(a, b):
+    torch.testing.assert_close(a, b, rtol=0, atol=0, equal_nan=True)
+
+
+def assert_native_equals_reference(decoder, outputs):
+    ref = decoder(outputs, backend="python")
+    got = decoder(outputs)
+    same(got.xs, ref.xs)
+    same(got.scores, ref.scores)
+    return ref
+
+
+# ---- Ultra-Fast-Lane-Detection -------------------------------------------------------------------------
+def ufld_heads(seed: int, batch: int = 4, cells: int = 200, rows: int = 18, lanes: int = 4, adversarial=False):
+    g = torch.Generator().manual_seed(seed)
+    loc = torch.randn(batch, cells, rows, lanes, generator=g) * float(torch.empty(1).uniform_(0.5, 8, generator=g))
+    # a peak per (row, lane) somewhere, so lanes have points
+    peak = torch.randint(0, cells, (batch, 1, rows, lanes), generator=g)
+    loc.scatter_add_(1, peak, torch.full(peak.shape, 6.0))
+    absent = torch.randn(batch, rows, lanes, generator=g) * 4 + 4
+    exist = torch.logsumexp(loc, 1) - absent
+    if adversarial:
+        kind = seed % 5
+        if kind == 0:  # NaN cells and existence values
+            loc[torch.rand(loc.shape, generator=g) < 0.01] = float("nan")
+            exist[torch.rand(exist.shape, generator=g) < 0.1] = float("nan")
+        elif kind == 1:  # flat rows: every cell equal (the expectation is the middle cell)
+            loc[:, :, ::2] = 1.0
+            exist = torch.logsumexp(loc, 1) - absent
+        elif kind == 2:  # many peaks of equal height
+            loc = torch.where(torch.rand(loc.shape, generator=g) < 0.2, 10.0, -10.0)
+            exist = torch.logsumexp(loc, 1) - absent
+        elif kind == 3:  # the absent test on its boundary: exist exactly logsumexp - max
+            exist = torch.logsumexp(loc, 1) - loc.amax(1)
+        else:  # saturated and infinite logits
+            loc = loc * 1e6
+            loc[:, 0, 0] = float("inf")
+            exist = torch.where(torch.rand(exist.shape, generator=g) < 0.5, float("inf"), float("-inf"))
+    return {"loc": loc, "exist": exist}
+
+
+@pytest.fixture(scope="module")
+def ufld():
+    return build_decoder("ufld", CULANE_INPUT)
+
+
+@pytest.mark.parametrize("adversarial", [False, True])
+def test_ufld_native_equals_reference(ufld, adversarial):
+    present = 0
+    for seed in (SEEDS_ADVERSARIAL if adversarial else SEEDS_RANDOM):
+        ref = assert_native_equals_reference(ufld, ufld_heads(seed, adversarial=adversarial))
+        present += int((~ref.scores.isnan()).sum())
+    assert present > (100 if adversarial else 400)  # the cases decode to lanes, not only to empty sets
+
+
+def test_ufld_monte_carlo_dimension(ufld):
+    heads = ufld_heads(3)
+    noisy = heads["loc"].unsqueeze(0) + torch.randn((6,) + tuple(heads["loc"].shape),
+                                                    generator=torch.Generator().manual_seed(1))
+    xs, scores = ufld({"loc": noisy, "exist": heads["exist"]})
+    assert xs.shape[:2] == (6, 4)
+    for k in range(6):
+        ref = ufld({"loc": noisy[k], "exist": heads["exist"]}, backend="python")
+        same(xs[k], ref.xs)
+        same(scores[k], ref.scores)
+    # the confidence head noised instead
+    exist = heads["exist"].unsqueeze(0) + torch.randn(3, *heads["exist"].shape)
+    xs, _ = ufld({"loc": heads["loc"], "exist": exist})
+    for k in range(3):
+        same(xs[k], ufld({"loc": heads["loc"], "exist": exist[k]}, backend="python").xs)
+
+
+def test_ufld_model_decodes_natively_and_writes_the_reference_points():
+    model = registry.build("ufld-r18")
+    assert model.supports_monte_carlo
+    heads = ufld_heads(7)
+    same(model.decode(heads).xs, model.decode_reference(heads).xs)
+    images, _ = model.decode_points(heads)
+    assert any(len(lanes) for lanes in images)
+    for lanes in images:
+        for lane in lanes:
+            assert lane.shape[1] == 2 and np.all(lane == np.round(lane))
+
+
+def test_ufld_op_checks_its_inputs():
+    op = torch.ops.selfocus.decode_ufld
+    ys = torch.arange(270.0, 590.0, 10.0)
+    prob, loc, exist = torch.rand(2, 10, 5, 4), torch.randn(2, 10, 5, 4), torch.randn(2, 5, 4)
+    kw = dict(ys=ys, frame_width=1640, frame_height=590, input_width=800)
+    assert op(prob, loc, exist, **kw)[0].shape == (2, 4, len(ys))
+    with pytest.raises(RuntimeError, match="decode_ufld: prob must have loc's"):
+        op(prob[:, :9], loc, exist, **kw)
+    with pytest.raises(RuntimeError, match="decode_ufld: exist must be"):
+        op(prob, loc, exist[:, :4], **kw)
+    with pytest.raises(RuntimeError, match="decode_ufld: loc must have 2..4096 cells"):
+        op(prob[:, :1], loc[:, :1], exist, **kw)
+    with pytest.raises(RuntimeError, match="decode_ufld: input_width must be in"):
+        op(prob, loc, exist, **{**kw, "input_width": 1})
+    with pytest.raises(RuntimeError, match="decode_ufld: all heads must describe the same batch"):
+        op(prob, loc, exist[:1], **kw)
+    empty = op(prob[:0], loc[:0], exist[:0], **kw)
+    assert empty[0].shape == (0, 4, len(ys))
+    torch.library.opcheck(op.default, (prob, loc, exist, ys, 1640, 590, 800, 4, 20),
+                          test_utils=("test_schema", "test_faketensor"))
+
+
+# ---- noise-score curves of a published model on the batched path ---------------------------------------
+@pytest.mark.parametrize("name", ["ufld-r18"])
+def test_published_curves_batched_equal_per_copy_and_chunked(small, name, monkeypatch):
+    from selfocus_ext.recon.curves import build_curves
+    from selfocus_ext.testing.weights import randomize
+
+    small(name)
+    model = randomize(registry.build(name), seed=4, gain=0.5)
+    w, h = model.model_input.size
+    images = torch.rand(3, 3, h, w, generator=torch.Generator().manual_seed(2))
+    batched = build_curves(model, images, levels=3, reruns=4, seed=3, progress=False)
+    chunked = build_curves(model, images, levels=3, reruns=4, seed=3, progress=False, memory=1)
+    monkeypatch.setattr(type(model), "supports_monte_carlo", False)
+    per_copy = build_curves(model, images, levels=3, reruns=4, seed=3, progress=False)
+    assert set(batched) == {spec.name for spec in model.heads}
+    for head in batched:
+        for other in (chunked, per_copy):
+            assert other[head].levels == batched[head].levels
+            torch.testing.assert_close(torch.tensor(other[head].scores, dtype=torch.float64),
+                                       torch.tensor(batched[head].scores, dtype=torch.float64), rtol=1e-12, atol=1e-12)
+    assert any(s > 0 for head in batched for s in batched[head].scores)  # the noise moves the lanes
