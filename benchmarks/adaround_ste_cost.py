@@ -2,7 +2,7 @@
 Focus's tuning iteration with the soft forward, the two-call hard forward and the fused hard-forward op.
 
     python benchmarks/adaround_ste_cost.py [--sizes 65536 1048576 2359296 16777216] [--iters 20] [--rounds 3]
-                                           [--model ganet-s] [--out FILE]
+                                           [--model ganet-s] [--out FILE] [--profile]
 
 Everything runs in one process, with glibc's freed-buffer thresholds raised as the tune command raises them.
 
@@ -86,6 +86,32 @@ def bandwidth_rows(sizes, repeats: int):
     return rows
 
 
+def profile(sizes, repeats: int) -> None:
+    """Prints where the fused op's time goes: each kernel alone against a copy of its own bytes, the autograd
+    overhead, and torch's sigmoid as a yardstick for the backward's arithmetic."""
+    import torch
+
+    import selfocus_ext as se
+
+    ops = torch.ops.selfocus
+    print("| n | hard forward op | copy of its 12 B/el | backward kernel | copy of its 16 B/el | fwd+bwd through "
+          "autograd | torch.sigmoid alone |")
+    for n in sizes:
+        w = torch.randn(256, n // 256) * 0.2
+        s = w.abs().amax(1) / 7
+        v = se.adaround_init(w, s, 4)
+        g, out = torch.ones_like(w), torch.empty_like(w)
+        vr = v.clone().requires_grad_(True)
+        src12, dst12, src16, dst16 = torch.randn(n * 3 // 2), torch.empty(n * 3 // 2), torch.randn(2 * n), torch.empty(2 * n)
+        cells = [median_ms(lambda: ops.adaround_quant_ste(w, v, s, 4), repeats),
+                 median_ms(lambda: dst12.copy_(src12), repeats),
+                 median_ms(lambda: ops.adaround_quant_backward(g, w, v, s, 4), repeats),
+                 median_ms(lambda: dst16.copy_(src16), repeats),
+                 median_ms(lambda: torch.autograd.grad(se.adaround_quant_ste(w, vr, s, 4), vr, g), repeats),
+                 median_ms(lambda: torch.sigmoid(v, out=out), repeats)]
+        print(f"| {n:,} | " + " | ".join(f"{c:.3f} ms" for c in cells) + " |", flush=True)
+
+
 def iteration_rows(model_name: str, iters: int, rounds: int, calib: int):
     import warnings
 
@@ -138,6 +164,7 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--calib", type=int, default=64)
     p.add_argument("--out", default=os.path.join(HERE, "results", "cpu-adaround-ste.md"))
+    p.add_argument("--profile", action="store_true", help="only print where the fused op's time goes")
     a = p.parse_args()
     if any(n % 256 or n <= 0 for n in a.sizes):
         p.error("--sizes: each size must be a positive multiple of 256")
@@ -146,6 +173,9 @@ def main() -> int:
     from selfocus_ext.workflow.memory import keep_freed_buffers
 
     keep_freed_buffers()
+    if a.profile:
+        profile(a.sizes, a.repeats)
+        return 0
     band = bandwidth_rows(a.sizes, a.repeats)
     it = iteration_rows(a.model, a.iters, a.rounds, a.calib)
     cpu = "unknown"

@@ -120,13 +120,17 @@ def test_ufld_op_checks_its_inputs():
 
 
 # ---- noise-score curves of a published model on the batched path ---------------------------------------
-@pytest.mark.parametrize("name", ["ufld-r18"])
+@pytest.mark.parametrize("name", ["ufld-r18", "lstr-r18s", "bezier-r18"])
 def test_published_curves_batched_equal_per_copy_and_chunked(small, name, monkeypatch):
+    """The curve builder on a published model: one batched call per chunk of noisy copies gives the curves of
+    one call per copy, chunked or not. The model's forward returns designed heads (random weights decode no
+    lanes at these thresholds), so the noise has lanes to move."""
     from selfocus_ext.recon.curves import build_curves
-    from selfocus_ext.testing.weights import randomize
 
     small(name)
-    model = randomize(registry.build(name), seed=4, gain=0.5)
+    model = registry.build(name)
+    designed = {"ufld-r18": ufld_heads, "lstr-r18s": lstr_heads, "bezier-r18": bezier_heads}[name]
+    monkeypatch.setattr(model, "forward", lambda x: designed(1, batch=len(x)))
     w, h = model.model_input.size
     images = torch.rand(3, 3, h, w, generator=torch.Generator().manual_seed(2))
     batched = build_curves(model, images, levels=3, reruns=4, seed=3, progress=False)
@@ -139,4 +143,117 @@ def test_published_curves_batched_equal_per_copy_and_chunked(small, name, monkey
             assert other[head].levels == batched[head].levels
             torch.testing.assert_close(torch.tensor(other[head].scores, dtype=torch.float64),
                                        torch.tensor(batched[head].scores, dtype=torch.float64), rtol=1e-12, atol=1e-12)
-    assert any(s > 0 for head in batched for s in batched[head].scores)  # the noise moves the lanes
+    assert all(batched[head].scores[-1] > 0 for head in batched)  # the noise moves the lanes
+
+
+# ---- pytorch-auto-drive's LSTR and BezierLaneNet ---------------------------------------------------------
+def lstr_heads(seed: int, batch: int = 4, queries: int = 7, adversarial=False):
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(batch, queries, 2, generator=g) * 4
+    logits[..., 1] += 3  # most queries above the 0.95 threshold: the pruning to 4 lanes is exercised
+    lower = torch.rand(batch, queries, 1, generator=g) * 0.5
+    upper = lower + 0.3 + torch.rand(batch, queries, 1, generator=g) * 0.6
+    k, f = torch.randn(batch, queries, 1, generator=g) * 0.01, torch.rand(batch, queries, 1, generator=g) * 0.2 - 0.4
+    m, n = torch.randn(batch, queries, 1, generator=g) * 0.1, torch.rand(batch, queries, 1, generator=g)
+    b, b3 = torch.randn(batch, queries, 1, generator=g) * 0.3, torch.randn(batch, queries, 1, generator=g) * 0.1
+    curves = torch.cat([lower, upper, k, f, m, n, b, b3], -1)
+    if adversarial:
+        kind = seed % 4
+        if kind == 0:  # NaN logits and curve values
+            logits[torch.rand(logits.shape, generator=g) < 0.1] = float("nan")
+            curves[torch.rand(curves.shape, generator=g) < 0.05] = float("nan")
+        elif kind == 1:  # every probability equal: ties at the pruning
+            logits = torch.zeros_like(logits)
+            logits[..., 1] = 5.0
+        elif kind == 2:  # poles on the rows (f'' on a sampled row) and infinite coefficients
+            curves[..., 3] = 1.0 - 20 / 590 * torch.randint(0, 18, (batch, queries), generator=g)
+            curves[..., 2][torch.rand(batch, queries, generator=g) < 0.2] = float("inf")
+        else:  # flat curves far outside the image, and huge values
+            curves[..., 5] = torch.where(torch.rand(batch, queries, generator=g) < 0.5, -5.0, 1e30)
+    return {"logits": logits, "curves": curves}
+
+
+def bezier_heads(seed: int, batch: int = 4, queries: int = 50, adversarial=False):
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(batch, queries, generator=g) * 3 + 2
+    curves = torch.rand(batch, queries, 4, 2, generator=g) * 1.2 - 0.1
+    if adversarial:
+        kind = seed % 4
+        if kind == 0:  # NaN logits (a NaN in a window is its maximum) and NaN control points
+            logits[torch.rand(logits.shape, generator=g) < 0.1] = float("nan")
+            curves[torch.rand(curves.shape, generator=g) < 0.05] = float("nan")
+        elif kind == 1:  # plateaus: equal probabilities, the first of a window wins
+            logits = torch.full_like(logits, 8.0)
+            logits[:, ::7] = 9.0
+        elif kind == 2:  # many peaks, saturated probabilities (exactly 1 in float32)
+            logits = torch.where(torch.rand(logits.shape, generator=g) < 0.5, 40.0, -40.0)
+        else:  # curves far outside the frame, and infinite control points
+            curves = curves * 1e6
+            curves[:, ::5, 0, 0] = float("inf")
+    return {"logits": logits, "curves": curves}
+
+
+@pytest.fixture(scope="module")
+def pad_lstr():
+    return build_decoder("pad-lstr", CULANE_INPUT)
+
+
+@pytest.fixture(scope="module")
+def pad_bezier():
+    return build_decoder("pad-bezier", CULANE_INPUT)
+
+
+@pytest.mark.parametrize("family", ["pad_lstr", "pad_bezier"])
+@pytest.mark.parametrize("adversarial", [False, True])
+def test_curve_families_native_equal_reference(request, family, adversarial):
+    decoder = request.getfixturevalue(family)
+    heads = lstr_heads if family == "pad_lstr" else bezier_heads
+    present = 0
+    for seed in (SEEDS_ADVERSARIAL if adversarial else SEEDS_RANDOM):
+        ref = assert_native_equals_reference(decoder, heads(seed, adversarial=adversarial))
+        present += int((~ref.scores.isnan()).sum())
+    assert present > (100 if adversarial else 300)
+
+
+@pytest.mark.parametrize("family", ["pad_lstr", "pad_bezier"])
+def test_curve_families_monte_carlo_dimension(request, family):
+    decoder = request.getfixturevalue(family)
+    heads = (lstr_heads if family == "pad_lstr" else bezier_heads)(5)
+    gen = torch.Generator().manual_seed(3)
+    for key in ("curves", "logits"):
+        noisy = heads[key].unsqueeze(0) + 0.05 * torch.randn((5,) + tuple(heads[key].shape), generator=gen)
+        xs, scores = decoder({**heads, key: noisy})
+        assert xs.shape[:2] == (5, 4)
+        for k in range(5):
+            ref = decoder({**heads, key: noisy[k]}, backend="python")
+            same(xs[k], ref.xs)
+            same(scores[k], ref.scores)
+
+
+@pytest.mark.parametrize("family", ["pad_lstr", "pad_bezier"])
+def test_curve_family_settings_reach_both_backends(request, family):
+    decoder = request.getfixturevalue(family)
+    heads = (lstr_heads if family == "pad_lstr" else bezier_heads)(11)
+    for settings in ({"threshold": 0.5}, {"max_lanes": 2}, {"max_lanes": 6},
+                     {"gap": 10, "points": 30} if family == "pad_lstr" else {"window": 0, "samples": 20}):
+        ref = decoder(heads, backend="python", **settings)
+        got = decoder(heads, **settings)
+        same(got.xs, ref.xs)
+        same(got.scores, ref.scores)
+
+
+def test_curve_family_ops_check_their_inputs():
+    ys = torch.arange(270.0, 590.0, 10.0)
+    lstr, bezier = torch.ops.selfocus.decode_lstr_published, torch.ops.selfocus.decode_bezier_published
+    with pytest.raises(RuntimeError, match=r"decode_lstr_published: expected logits \[.., Q, 2\] and curves"):
+        lstr(torch.randn(2, 7, 2), torch.randn(2, 7, 6), ys, 1640, 590)
+    with pytest.raises(RuntimeError, match="decode_lstr_published: logits must be floating point"):
+        lstr(torch.randn(2, 7, 3), torch.randn(2, 7, 8), ys, 1640, 590)
+    with pytest.raises(RuntimeError, match="decode_bezier_published: window must be 0"):
+        bezier(torch.randn(2, 9), torch.rand(2, 9, 4, 2), ys, 1640, 590, window=4)
+    with pytest.raises(RuntimeError, match=r"decode_bezier_published: expected logits \[.., Q\]"):
+        bezier(torch.randn(2, 9), torch.rand(2, 8, 4, 2), ys, 1640, 590)
+    with pytest.raises(RuntimeError, match="decode_bezier_published: frame_height must be in"):
+        bezier(torch.randn(2, 9), torch.rand(2, 9, 4, 2), ys, 1640, 0)
+    assert lstr(torch.randn(0, 7, 2), torch.randn(0, 7, 8), ys, 1640, 590)[0].shape == (0, 4, len(ys))
+    assert bezier(torch.randn(0, 9), torch.rand(0, 9, 4, 2), ys, 1640, 590)[0].shape == (0, 4, len(ys))

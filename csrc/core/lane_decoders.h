@@ -9,3 +9,5 @@
 #include "decoders/condlane.h"
 #include "decoders/scnn.h"
 #include "decoders/published/ufld.h"
+#include "decoders/published/lstr.h"
+#include "decoders/published/bezier.h"

@@ -55,6 +55,28 @@ __global__ void bezier_kernel(HeadPtr prob, HeadPtr curves, int64_t B, int64_t f
   }
 }
 
+__global__ void lstr_published_kernel(HeadPtr prob, HeadPtr curves, int64_t B, int64_t first, int64_t count,
+                                      int queries, decode::LSTRPublishedParams p, DecodeOut o) {
+  for (int64_t t = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; t < count;
+       t += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t item = first + t;
+    decode::lstr_published_item(at_item(prob, item, B), at_item(curves, item, B), queries, p, o.ys, o.rows,
+                                o.max_lanes, o.xs + item * o.max_lanes * o.rows, o.scores + item * o.max_lanes,
+                                slice(o, t));
+  }
+}
+
+__global__ void bezier_published_kernel(HeadPtr prob, HeadPtr curves, int64_t B, int64_t first, int64_t count,
+                                        int queries, decode::BezierPublishedParams p, DecodeOut o) {
+  for (int64_t t = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; t < count;
+       t += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t item = first + t;
+    decode::bezier_published_item(at_item(prob, item, B), at_item(curves, item, B), queries, p, o.ys, o.rows,
+                                  o.max_lanes, o.xs + item * o.max_lanes * o.rows, o.scores + item * o.max_lanes,
+                                  slice(o, t));
+  }
+}
+
 __global__ void lstr_kernel(HeadPtr prob, HeadPtr curves, const float* sample_ys, int n_rows, int64_t B, int64_t first,
                             int64_t count, int queries, decode::LSTRParams p, decode::InputMap map, DecodeOut o) {
   for (int64_t t = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; t < count;
@@ -232,6 +254,23 @@ cudaError_t decode_scnn(HeadPtr prob, HeadPtr exist, const int* sample_rows, int
   const unsigned blocks = static_cast<unsigned>(count < 65535 ? count : 65535);
   scnn_kernel<<<blocks, kSCNNThreads, 0, stream>>>(prob, exist, sample_rows, n_rows, B, first, count, channels, h, w,
                                                    params, map, out);
+  return cudaGetLastError();
+}
+
+cudaError_t decode_lstr_published(HeadPtr prob, HeadPtr curves, int64_t B, int64_t first, int64_t count, int queries,
+                                  decode::LSTRPublishedParams params, DecodeOut out, cudaStream_t stream) {
+  if (count <= 0) return cudaSuccess;
+  lstr_published_kernel<<<blocks_for(count), kThreads, 0, stream>>>(prob, curves, B, first, count, queries, params,
+                                                                    out);
+  return cudaGetLastError();
+}
+
+cudaError_t decode_bezier_published(HeadPtr prob, HeadPtr curves, int64_t B, int64_t first, int64_t count,
+                                    int queries, decode::BezierPublishedParams params, DecodeOut out,
+                                    cudaStream_t stream) {
+  if (count <= 0) return cudaSuccess;
+  bezier_published_kernel<<<blocks_for(count), kThreads, 0, stream>>>(prob, curves, B, first, count, queries, params,
+                                                                      out);
   return cudaGetLastError();
 }
 

@@ -51,5 +51,13 @@ cudaError_t decode_scnn(HeadPtr prob, HeadPtr exist, const int* sample_rows, int
                         int64_t count, int channels, int h, int w, decode::SCNNParams params, decode::InputMap map,
                         DecodeOut out, cudaStream_t stream);
 
+// The published curve families (points in frame pixels).
+cudaError_t decode_lstr_published(HeadPtr prob, HeadPtr curves, int64_t B, int64_t first, int64_t count, int queries,
+                                  decode::LSTRPublishedParams params, DecodeOut out, cudaStream_t stream);
+
+cudaError_t decode_bezier_published(HeadPtr prob, HeadPtr curves, int64_t B, int64_t first, int64_t count,
+                                    int queries, decode::BezierPublishedParams params, DecodeOut out,
+                                    cudaStream_t stream);
+
 }  // namespace cuda
 }  // namespace selfocus

@@ -389,6 +389,73 @@ inline UFLDCall prepare_ufld(const at::Tensor& prob, const at::Tensor& loc, cons
   return call;
 }
 
+// The published curve families' calls: points come out in frame pixels (the map is the identity).
+struct LSTRPublishedCall : DecodeCommon {
+  BatchView prob, curves;
+  int queries = 0;
+  decode::LSTRPublishedParams params;
+};
+
+struct BezierPublishedCall : DecodeCommon {
+  BatchView prob, curves;
+  int queries = 0;
+  decode::BezierPublishedParams params;
+};
+
+inline LSTRPublishedCall prepare_lstr_published(const at::Tensor& logits, const at::Tensor& curves,
+                                                const at::Tensor& ys, int64_t frame_width, int64_t frame_height,
+                                                int64_t max_lanes, double threshold, int64_t gap, int64_t points) {
+  const char* op = "decode_lstr_published";
+  LSTRPublishedCall call;
+  TORCH_CHECK(logits.defined() && logits.is_floating_point() && logits.dim() >= 1 && logits.size(-1) == 2, op,
+              ": logits must be floating point [.., Q, 2]");
+  // the lane probability as the reference computes it: softmax over the two classes, class 1
+  call.prob = head_view(op, "logits", at::softmax(logits.detach().to(at::kFloat), -1).select(-1, 1), 1);
+  call.curves = head_view(op, "curves", curves, 2);
+  const int64_t q = call.prob.t.size(-1);
+  TORCH_CHECK(call.curves.t.size(-2) == q && call.curves.t.size(-1) == 8, op,
+              ": expected logits [.., Q, 2] and curves [.., Q, 8], got ", logits.sizes(), " and ", curves.sizes());
+  TORCH_CHECK(q <= 4096, op, ": at most 4096 queries, got ", q);
+  check_common(op, call, ys, max_lanes);
+  call.bt = batch_of(op, {&call.prob, &call.curves});
+  call.map = input_map(op, 1.0, 1.0, 0.0, frame_width);
+  call.queries = static_cast<int>(q);
+  call.params.threshold = static_cast<float>(threshold);
+  call.params.max_lanes = static_cast<int>(max_lanes);
+  call.params.gap = int_arg(op, "gap", gap, 0, kMaxSide);
+  call.params.points = int_arg(op, "points", points, 0, 4096);
+  call.params.frame_width = call.map.frame_width;
+  call.params.frame_height = int_arg(op, "frame_height", frame_height, 1, kMaxSide);
+  return call;
+}
+
+inline BezierPublishedCall prepare_bezier_published(const at::Tensor& logits, const at::Tensor& curves,
+                                                    const at::Tensor& ys, int64_t frame_width, int64_t frame_height,
+                                                    int64_t max_lanes, double threshold, int64_t window,
+                                                    int64_t samples) {
+  const char* op = "decode_bezier_published";
+  BezierPublishedCall call;
+  TORCH_CHECK(logits.defined() && logits.is_floating_point(), op, ": logits must be a floating-point tensor");
+  call.prob = head_view(op, "logits", at::sigmoid(logits.detach().to(at::kFloat)), 1);
+  call.curves = head_view(op, "curves", curves, 3);
+  const int64_t q = call.prob.t.size(-1);
+  TORCH_CHECK(call.curves.t.size(-3) == q && call.curves.t.size(-2) == 4 && call.curves.t.size(-1) == 2, op,
+              ": expected logits [.., Q] and curves [.., Q, 4, 2], got ", logits.sizes(), " and ", curves.sizes());
+  TORCH_CHECK(q <= 4096, op, ": at most 4096 queries, got ", q);
+  TORCH_CHECK(window == 0 || window % 2 == 1, op, ": window must be 0 (off) or odd, got ", window);
+  check_common(op, call, ys, max_lanes);
+  call.bt = batch_of(op, {&call.prob, &call.curves});
+  call.map = input_map(op, 1.0, 1.0, 0.0, frame_width);
+  call.queries = static_cast<int>(q);
+  call.params.threshold = static_cast<float>(threshold);
+  call.params.window = int_arg(op, "window", window, 0, 2 * q + 1);
+  call.params.max_lanes = static_cast<int>(max_lanes);
+  call.params.samples = int_arg(op, "samples", samples, 2, 4096);
+  call.params.frame_width = call.map.frame_width;
+  call.params.frame_height = int_arg(op, "frame_height", frame_height, 1, kMaxSide);
+  return call;
+}
+
 inline std::tuple<at::Tensor, at::Tensor> finish(const DecodeCommon& call, at::Tensor xs, at::Tensor sc) {
   if (!call.bt.any_k) return {xs.squeeze(0), sc.squeeze(0)};
   return {xs, sc};

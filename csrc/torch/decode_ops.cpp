@@ -171,7 +171,43 @@ std::tuple<at::Tensor, at::Tensor> decode_ufld_cpu(const at::Tensor& prob, const
                  });
 }
 
+std::tuple<at::Tensor, at::Tensor> decode_lstr_published_cpu(const at::Tensor& logits, const at::Tensor& curves,
+                                                             const at::Tensor& ys, int64_t frame_width,
+                                                             int64_t frame_height, int64_t max_lanes, double threshold,
+                                                             int64_t gap, int64_t points) {
+  const LSTRPublishedCall c =
+      prepare_lstr_published(logits, curves, ys, frame_width, frame_height, max_lanes, threshold, gap, points);
+  const int64_t B = c.bt.B;
+  return run_cpu(c, c.prob.t.options(), decode::lstr_published_workspace(c.queries, c.params.points),
+                 [&](int64_t k, int64_t b, float* x, float* s, unsigned char* ws) {
+                   decode::lstr_published_item(image_ptr(c.prob, k, b, B), image_ptr(c.curves, k, b, B), c.queries,
+                                               c.params, c.ys.data_ptr<float>(), c.rows, static_cast<int>(c.max_lanes),
+                                               x, s, ws);
+                 });
+}
+
+std::tuple<at::Tensor, at::Tensor> decode_bezier_published_cpu(const at::Tensor& logits, const at::Tensor& curves,
+                                                               const at::Tensor& ys, int64_t frame_width,
+                                                               int64_t frame_height, int64_t max_lanes,
+                                                               double threshold, int64_t window, int64_t samples) {
+  const BezierPublishedCall c =
+      prepare_bezier_published(logits, curves, ys, frame_width, frame_height, max_lanes, threshold, window, samples);
+  const int64_t B = c.bt.B;
+  return run_cpu(c, c.prob.t.options(), decode::bezier_published_workspace(c.queries, c.params.samples),
+                 [&](int64_t k, int64_t b, float* x, float* s, unsigned char* ws) {
+                   decode::bezier_published_item(image_ptr(c.prob, k, b, B), image_ptr(c.curves, k, b, B), c.queries,
+                                                 c.params, c.ys.data_ptr<float>(), c.rows,
+                                                 static_cast<int>(c.max_lanes), x, s, ws);
+                 });
+}
+
 TORCH_LIBRARY_FRAGMENT(selfocus, m) {
+  m.def(
+      "decode_lstr_published(Tensor logits, Tensor curves, Tensor ys, int frame_width, int frame_height, "
+      "int max_lanes=4, float threshold=0.95, int gap=20, int points=18) -> (Tensor, Tensor)");
+  m.def(
+      "decode_bezier_published(Tensor logits, Tensor curves, Tensor ys, int frame_width, int frame_height, "
+      "int max_lanes=4, float threshold=0.95, int window=9, int samples=50) -> (Tensor, Tensor)");
   m.def(
       "decode_ufld(Tensor prob, Tensor loc, Tensor exist, Tensor ys, int frame_width, int frame_height, "
       "int input_width, int max_lanes=4, int row_gap=20) -> (Tensor, Tensor)");
@@ -209,6 +245,8 @@ TORCH_LIBRARY_IMPL(selfocus, CPU, m) {
   m.impl("decode_condlane", &decode_condlane_cpu);
   m.impl("decode_scnn", &decode_scnn_cpu);
   m.impl("decode_ufld", &decode_ufld_cpu);
+  m.impl("decode_lstr_published", &decode_lstr_published_cpu);
+  m.impl("decode_bezier_published", &decode_bezier_published_cpu);
 }
 
 }  // namespace glue

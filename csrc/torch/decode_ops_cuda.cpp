@@ -147,12 +147,45 @@ std::tuple<at::Tensor, at::Tensor> decode_scnn_cuda(const at::Tensor& seg, const
                   });
 }
 
+std::tuple<at::Tensor, at::Tensor> decode_lstr_published_cuda(const at::Tensor& logits, const at::Tensor& curves,
+                                                              const at::Tensor& ys, int64_t frame_width,
+                                                              int64_t frame_height, int64_t max_lanes,
+                                                              double threshold, int64_t gap, int64_t points) {
+  const c10::cuda::CUDAGuard guard(logits.device());
+  const LSTRPublishedCall c =
+      prepare_lstr_published(logits, curves, ys, frame_width, frame_height, max_lanes, threshold, gap, points);
+  const int64_t B = c.bt.B;
+  return run_cuda("decode_lstr_published", c, c.prob.t, decode::lstr_published_workspace(c.queries, c.params.points),
+                  [&](int64_t first, int64_t count, const cuda::DecodeOut& o, cudaStream_t s) {
+                    return cuda::decode_lstr_published(head_ptr(c.prob, B), head_ptr(c.curves, B), B, first, count,
+                                                       c.queries, c.params, o, s);
+                  });
+}
+
+std::tuple<at::Tensor, at::Tensor> decode_bezier_published_cuda(const at::Tensor& logits, const at::Tensor& curves,
+                                                                const at::Tensor& ys, int64_t frame_width,
+                                                                int64_t frame_height, int64_t max_lanes,
+                                                                double threshold, int64_t window, int64_t samples) {
+  const c10::cuda::CUDAGuard guard(logits.device());
+  const BezierPublishedCall c =
+      prepare_bezier_published(logits, curves, ys, frame_width, frame_height, max_lanes, threshold, window, samples);
+  const int64_t B = c.bt.B;
+  return run_cuda("decode_bezier_published", c, c.prob.t,
+                  decode::bezier_published_workspace(c.queries, c.params.samples),
+                  [&](int64_t first, int64_t count, const cuda::DecodeOut& o, cudaStream_t s) {
+                    return cuda::decode_bezier_published(head_ptr(c.prob, B), head_ptr(c.curves, B), B, first, count,
+                                                         c.queries, c.params, o, s);
+                  });
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(selfocus, CUDA, m) {
   m.impl("decode_ganet", &decode_ganet_cuda);
   m.impl("decode_laneatt", &decode_laneatt_cuda);
   m.impl("decode_bezier", &decode_bezier_cuda);
+  m.impl("decode_lstr_published", &decode_lstr_published_cuda);
+  m.impl("decode_bezier_published", &decode_bezier_published_cuda);
   m.impl("decode_lstr", &decode_lstr_cuda);
   m.impl("decode_condlane", &decode_condlane_cuda);
   m.impl("decode_scnn", &decode_scnn_cuda);

@@ -16,10 +16,12 @@ from .lstr import LSTRDecoder
 from .registry import build_decoder, decoder_names, register_decoder
 from .segmentation import SegmentationDecoder
 from .ufld import UFLDDecoder
+from .pad_curves import PadBezierDecoder, PadLSTRDecoder
 
-for _cls in (BezierDecoder, CondLaneDecoder, GANetDecoder, LaneATTDecoder, LSTRDecoder, SegmentationDecoder, UFLDDecoder):
+for _cls in (BezierDecoder, CondLaneDecoder, GANetDecoder, LaneATTDecoder, LSTRDecoder, SegmentationDecoder, UFLDDecoder,
+             PadBezierDecoder, PadLSTRDecoder):
     register_decoder(_cls)
 
 __all__ = ["MAX_LANES", "BezierDecoder", "CondLaneDecoder", "Decoder", "GANetDecoder", "LaneATTDecoder",
-           "LSTRDecoder", "SegmentationDecoder", "UFLDDecoder", "build_decoder", "decoder_names", "points_to_laneset",
+           "LSTRDecoder", "PadBezierDecoder", "PadLSTRDecoder", "SegmentationDecoder", "UFLDDecoder", "build_decoder", "decoder_names", "points_to_laneset",
            "register_decoder", "softmax_foreground"]

@@ -63,3 +63,18 @@ def _decode_ufld_fake(prob, loc, exist, ys, frame_width, frame_height, input_wid
     batch = loc.shape[1] if loc.dim() == 5 else loc.shape[0]
     shape = lead[:1] + [batch]
     return loc.new_empty(shape + [max_lanes, ys.shape[0]]), loc.new_empty(shape + [max_lanes])
+
+
+@torch.library.register_fake("selfocus::decode_lstr_published")
+def _decode_lstr_published_fake(logits, curves, ys, frame_width, frame_height, max_lanes=4, *args):
+    return _decoder_fake("decode_lstr_published", dict(logits=logits, curves=curves), ys, max_lanes, 2)
+
+
+@torch.library.register_fake("selfocus::decode_bezier_published")
+def _decode_bezier_published_fake(logits, curves, ys, frame_width, frame_height, max_lanes=4, *args):
+    same_device("decode_bezier_published", logits=logits, curves=curves)
+    on_device_or_cpu("decode_bezier_published", logits.device, ys=ys)
+    lead = [t.shape[0] for t, dims in ((logits, 1), (curves, 3)) if t.dim() == dims + 2]
+    batch = curves.shape[1] if curves.dim() == 5 else curves.shape[0]
+    shape = lead[:1] + [batch]
+    return logits.new_empty(shape + [max_lanes, ys.shape[0]]), logits.new_empty(shape + [max_lanes])

@@ -134,10 +134,12 @@ SF_HDF double interp(double y, const double* py, const double* px, int n) {
   return slope * (y - py[j]) + px[j];
 }
 
-// Highest score first (stable), frame mapping in float32 (the reference's numpy expressions), equal rows
-// averaged, linear resampling on `ys` inside the lane's extent, at least two points inside the frame.
-SF_HDF void emit(const LaneSpan* lanes, int n, const float* px, const float* py, const InputMap& map, const float* ys,
-                int rows, int max_lanes, float* xs, float* scores, EmitScratch s) {
+// Highest score first (stable), equal rows averaged, linear resampling on `ys` inside the lane's extent, at
+// least two points inside the frame. `point(j, &fx, &fy)` gives point j of the point buffers in frame
+// pixels and whether it is a point (finite).
+template <typename Point>
+SF_HDF void emit_points(const LaneSpan* lanes, int n, Point point, int frame_width, const float* ys, int rows,
+                        int max_lanes, float* xs, float* scores, EmitScratch s) {
   for (int64_t i = 0; i < static_cast<int64_t>(max_lanes) * rows; ++i) xs[i] = nan_value();
   for (int i = 0; i < max_lanes; ++i) scores[i] = nan_value();
   for (int i = 0; i < n; ++i) s.order[i] = i;
@@ -146,14 +148,12 @@ SF_HDF void emit(const LaneSpan* lanes, int n, const float* px, const float* py,
   for (int oi = 0; oi < n; ++oi) {
     const LaneSpan& lane = lanes[s.order[oi]];
     if (k >= max_lanes) continue;
-    // A point whose frame position is not finite (a NaN or overflowing head value) is not a point.
     int n_pts = 0;
     for (int j = 0; j < lane.count; ++j) {
-      const float fx = (px[lane.begin + j] + 0.5f) / map.sx - 0.5f;
-      const float fy = (py[lane.begin + j] + 0.5f) / map.sy - 0.5f + map.crop_top;
-      if (!is_finite(fx) || !is_finite(fy)) continue;
-      s.fx[n_pts] = static_cast<double>(fx);
-      s.fy[n_pts] = static_cast<double>(fy);
+      double fx, fy;
+      if (!point(lane.begin + j, &fx, &fy)) continue;
+      s.fx[n_pts] = fx;
+      s.fy[n_pts] = fy;
       s.idx[n_pts] = n_pts;
       ++n_pts;
     }
@@ -176,7 +176,7 @@ SF_HDF void emit(const LaneSpan* lanes, int n, const float* px, const float* py,
       const double y = ys[r];
       float v = nan_value();
       if (y >= s.uy[0] && y <= s.uy[u - 1]) v = static_cast<float>(interp(y, s.uy, s.ux, u));
-      if (!(v >= 0.0f && v <= static_cast<float>(map.frame_width - 1))) v = nan_value();
+      if (!(v >= 0.0f && v <= static_cast<float>(frame_width - 1))) v = nan_value();
       valid += v == v;
       row[r] = v;
     }
@@ -187,6 +187,35 @@ SF_HDF void emit(const LaneSpan* lanes, int n, const float* px, const float* py,
     scores[k] = lane.score;
     ++k;
   }
+}
+
+// Lanes in model-input pixels: mapped to the frame in float32 (the reference's numpy expressions); a point
+// whose frame position is not finite (a NaN or overflowing head value) is not a point.
+SF_HDF void emit(const LaneSpan* lanes, int n, const float* px, const float* py, const InputMap& map, const float* ys,
+                int rows, int max_lanes, float* xs, float* scores, EmitScratch s) {
+  emit_points(
+      lanes, n,
+      [&](int j, double* fx, double* fy) {
+        const float x = (px[j] + 0.5f) / map.sx - 0.5f;
+        const float y = (py[j] + 0.5f) / map.sy - 0.5f + map.crop_top;
+        *fx = static_cast<double>(x);
+        *fy = static_cast<double>(y);
+        return is_finite(x) && is_finite(y);
+      },
+      map.frame_width, ys, rows, max_lanes, xs, scores, s);
+}
+
+// Lanes already in frame pixels, in double (the published post-processing's points).
+SF_HDF void emit_frame(const LaneSpan* lanes, int n, const double* px, const double* py, int frame_width,
+                       const float* ys, int rows, int max_lanes, float* xs, float* scores, EmitScratch s) {
+  emit_points(
+      lanes, n,
+      [&](int j, double* fx, double* fy) {
+        *fx = px[j];
+        *fy = py[j];
+        return px[j] == px[j] && px[j] - px[j] == 0.0 && py[j] == py[j] && py[j] - py[j] == 0.0;
+      },
+      frame_width, ys, rows, max_lanes, xs, scores, s);
 }
 
 }  // namespace decode

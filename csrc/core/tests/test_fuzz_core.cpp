@@ -287,6 +287,50 @@ void fuzz_ufld(Gen& g) {
   check_laneset("ufld", f, o.xs, o.scores);
 }
 
+void fuzz_lstr_published(Gen& g) {
+  Frame f = random_frame(g);
+  const int q = g.uniform_int(1, 64);
+  const double sp = g.chance(0.5) ? 0.0 : g.uniform(0.0, 0.3);
+  std::vector<float> prob = g.probabilities(q, sp);
+  std::vector<float> curves = g.values(8LL * q, sp, g.chance(0.5) ? 1.0f : g.scale());
+  decode::LSTRPublishedParams p;
+  p.threshold = static_cast<float>(g.uniform(-0.1, 1.0));
+  p.max_lanes = g.uniform_int(0, q);
+  p.gap = g.uniform_int(0, 40);
+  p.points = g.uniform_int(0, 60);
+  p.frame_width = f.map.frame_width;
+  p.frame_height = g.uniform_int(1, 1000);
+  std::vector<unsigned char> ws(decode::lstr_published_workspace(q, p.points));
+  Outputs o(f);
+  timed("lstr_published", [&] {
+    decode::lstr_published_item(prob.data(), curves.data(), q, p, f.ys.data(), static_cast<int>(f.ys.size()),
+                                f.max_lanes, o.xs.data(), o.scores.data(), ws.data());
+  });
+  check_laneset("lstr_published", f, o.xs, o.scores);
+}
+
+void fuzz_bezier_published(Gen& g) {
+  Frame f = random_frame(g);
+  const int q = g.uniform_int(1, 200);
+  const double sp = g.chance(0.5) ? 0.0 : g.uniform(0.0, 0.3);
+  std::vector<float> prob = g.probabilities(q, sp);
+  std::vector<float> curves = g.values(8LL * q, sp, g.chance(0.5) ? 1.0f : g.scale());
+  decode::BezierPublishedParams p;
+  p.threshold = static_cast<float>(g.uniform(-0.1, 1.0));
+  p.window = g.chance(0.2) ? 0 : 2 * g.uniform_int(0, q) + 1;
+  p.max_lanes = g.uniform_int(0, q);
+  p.samples = g.uniform_int(2, 200);
+  p.frame_width = f.map.frame_width;
+  p.frame_height = g.uniform_int(1, 1000);
+  std::vector<unsigned char> ws(decode::bezier_published_workspace(q, p.samples));
+  Outputs o(f);
+  timed("bezier_published", [&] {
+    decode::bezier_published_item(prob.data(), curves.data(), q, p, f.ys.data(), static_cast<int>(f.ys.size()),
+                                  f.max_lanes, o.xs.data(), o.scores.data(), ws.data());
+  });
+  check_laneset("bezier_published", f, o.xs, o.scores);
+}
+
 std::vector<std::vector<culane::Point>> random_lanes(Gen& g, int max_lanes, int width, int height) {
   std::vector<std::vector<culane::Point>> lanes(static_cast<size_t>(g.uniform_int(0, max_lanes)));
   const double sp = g.chance(0.5) ? 0.0 : g.uniform(0.0, 0.2);
@@ -364,7 +408,7 @@ int main() {
   const char* seed = std::getenv("SELFOCUS_FUZZ_SEED");
   const double budget = secs ? std::atof(secs) : 3.0;
   Gen g{std::mt19937_64(seed ? std::strtoull(seed, nullptr, 10) : 1)};
-  void (*const cases[])(Gen&) = {fuzz_ganet, fuzz_laneatt, fuzz_bezier, fuzz_lstr, fuzz_condlane, fuzz_scnn, fuzz_ufld, fuzz_culane, fuzz_distortion};
+  void (*const cases[])(Gen&) = {fuzz_ganet, fuzz_laneatt, fuzz_bezier, fuzz_lstr, fuzz_condlane, fuzz_scnn, fuzz_ufld, fuzz_lstr_published, fuzz_bezier_published, fuzz_culane, fuzz_distortion};
   const auto t0 = Clock::now();
   int64_t runs = 0;
   while (std::chrono::duration<double>(Clock::now() - t0).count() < budget && selfocus_test::failures() == 0) {

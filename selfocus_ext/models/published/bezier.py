@@ -11,10 +11,8 @@ to the original image.
 """
 from __future__ import annotations
 
-from math import comb
 from typing import Dict
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -25,7 +23,7 @@ from ...layers.deform import ModulatedDeformConv2d
 from .catalog import PublishedModel, publish
 from .checkpoint import CheckpointLayout
 from .resnet import DEPTHS, ResNetTrunk
-from .segmentation import CULANE_INPUT, prune_lanes
+from .segmentation import CULANE_INPUT
 
 LAYOUT = CheckpointLayout("pytorch-auto-drive", top_keys=("model",), ignore=(r"^segmentation_head\.",))
 
@@ -94,29 +92,10 @@ class BezierPublished(PublishedLaneModel):
         return {"logits": self.proj_classification(f).squeeze(1),
                 "curves": curves.permute(0, 2, 1).reshape(curves.shape[0], -1, 4, 2)}
 
-    def decode_points(self, outputs, threshold: float = 0.95, window: int = 9, max_lanes: int = 4, samples: int = 50):
-        """Per image, (lanes as (N, 2) original-frame points, their probabilities)."""
-        conf = torch.sigmoid(outputs["logits"].detach().float().cpu())
-        keep = conf > threshold
-        if window > 0:  # a local maximum of its window (the first index on ties)
-            _, idx = F.max_pool1d(conf[:, None], window, stride=1, padding=(window - 1) // 2, return_indices=True)
-            keep &= idx[:, 0] == torch.arange(conf.shape[1])
-        keep = keep.numpy() & prune_lanes(np.where(keep.numpy(), conf.numpy(), 0.0), 0.0, max_lanes)
-        t = np.linspace(0, 1, samples)
-        bernstein = np.array([[ti ** k * (1 - ti) ** (3 - k) * comb(3, k) for k in range(4)] for ti in t])
-        curves = outputs["curves"].detach().float().cpu().numpy()
-        W, H = self.model_input.frame.width, self.model_input.frame.height
-        images, scores = [], []
-        for b in range(curves.shape[0]):
-            lanes, sc = [], []
-            for q in np.nonzero(keep[b])[0]:
-                pts = bernstein.dot(np.array(curves[b, q].tolist()))
-                lanes.append(np.stack([pts[:, 0] * W, pts[:, 1] * H], 1))
-                sc.append(float(conf[b, q]))
-            images.append(lanes)
-            scores.append(sc)
-        return images, scores
-
+    # decoding: the batched native decoder (csrc/core/decoders/published/) with the implementation's
+    # post-processing as its reference (selfocus_ext/decoders/pad_curves.py)
+    decoder_name = "pad-bezier"
+    supports_monte_carlo = True
 
 
 for _bb, _size in (("resnet18", "s"), ("resnet34", "m")):

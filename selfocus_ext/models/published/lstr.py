@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 from typing import Dict
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -26,7 +25,7 @@ from ..lstr import MLP, DecoderLayer, EncoderLayer, QUERIES, sine_position
 from .catalog import PublishedModel, publish
 from .checkpoint import CheckpointLayout
 from .resnet import DEPTHS, ResNetTrunk
-from .segmentation import CULANE_INPUT, prune_lanes
+from .segmentation import CULANE_INPUT
 
 
 def _split_attention(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
@@ -53,12 +52,6 @@ PAD_LAYOUT = CheckpointLayout(
              (r"^query_embed\.weight$", "query_embed"),
              (r"^(specific|shared)_embed\.layers\.(\d)\.", lambda m: f"{m.group(1)}.{2 * int(m.group(2))}.")),
     transform=_split_attention)
-
-
-def cubic_with_projection(curves: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """x at normalised rows ``y`` of LSTR's curve (k'', f'', m'', n'', b'', b''') [..., 6] -> [..., len(y)]."""
-    c = [curves[..., i:i + 1] for i in range(6)]
-    return c[0] / (y - c[1]) ** 2 + c[2] / (y - c[1]) + c[3] + c[4] * y - c[5]
 
 
 class LSTRPublished(PublishedLaneModel):
@@ -105,30 +98,10 @@ class LSTRPublished(PublishedLaneModel):
         curves = torch.cat([specific[..., :2], shared.expand_as(specific), specific[..., 2:]], -1)
         return {"logits": self.class_embed(hs), "curves": curves}
 
-    def decode_points(self, outputs, threshold: float = 0.95, max_lanes: int = 4, gap: int = 20, points: int = 18):
-        """Per image, (lanes as (N, 2) original-frame points, their probabilities)."""
-        conf = outputs["logits"].detach().float().softmax(dim=-1)[..., 1].cpu()
-        curves = outputs["curves"].detach().float().cpu()
-        keep = prune_lanes(conf.numpy(), threshold, max_lanes)
-        W, H = self.model_input.frame.width, self.model_input.frame.height
-        y = torch.tensor([1.0 - i * gap / H for i in range(points)], dtype=torch.float32)
-        images, scores = [], []
-        for b in range(curves.shape[0]):
-            xs = cubic_with_projection(curves[b, :, 2:], y)
-            lanes, sc = [], []
-            for q in range(curves.shape[1]):
-                if not keep[b, q]:
-                    continue
-                ok = (xs[q] >= 0) & (xs[q] <= 1) & (y < curves[b, q, 1]) & (y > curves[b, q, 0])
-                if int(ok.sum()) < 2:
-                    continue
-                j = np.nonzero(ok.numpy())[0]
-                lanes.append(np.stack([(xs[q] * W).numpy()[j].astype(np.float64), (H - j * gap).astype(np.float64)], 1))
-                sc.append(float(conf[b, q]))
-            images.append(lanes)
-            scores.append(sc)
-        return images, scores
-
+    # decoding: the batched native decoder (csrc/core/decoders/published/) with the implementation's
+    # post-processing as its reference (selfocus_ext/decoders/pad_curves.py)
+    decoder_name = "pad-lstr"
+    supports_monte_carlo = True
 
 
 for _bb, _size, _name in (("resnet18s", "s", "lstr-r18s"), ("resnet34", "m", "lstr-r34")):

@@ -20,6 +20,7 @@ from torch import nn
 from ...lanes.frames import ModelInput
 from ...lanes.frames import get_frame
 from ..base import HeadSpec
+from ...decoders.pruning import prune_lanes  # noqa: F401  (shared with the curve families)
 from .base import PublishedLaneModel
 from .catalog import PublishedModel, publish
 from .checkpoint import CheckpointLayout, flip_first_conv
@@ -183,19 +184,6 @@ class ExistenceFromFeatures(nn.Module):
         y = self.layers_final[1](self.layers_final[0](y))
         y = F.avg_pool2d(F.softmax(y, dim=1), 2).flatten(1)
         return self.linear2(F.relu(self.linear1(y)))
-
-
-def prune_lanes(conf: np.ndarray, threshold: float, max_lanes: int) -> np.ndarray:
-    """Slots kept per image: probability above ``threshold``, at most ``max_lanes`` (the least confident
-    dropped first, all of a tied minimum at once, as published)."""
-    keep = conf > threshold
-    work = conf.astype(np.float64).copy()
-    for b in range(conf.shape[0]):
-        while keep[b].sum() > max_lanes:
-            drop = work[b] == work[b].min()
-            keep[b][drop] = False
-            work[b][drop] = 1.1
-    return keep
 
 
 class PublishedSegmentation(PublishedLaneModel):

@@ -15,7 +15,7 @@ from typing import Dict
 import torch
 from torch import nn
 
-from ..base import HeadSpec, LaneModel
+from ..base import HeadSpec
 from .base import PublishedLaneModel
 from .catalog import PublishedModel, publish
 from .checkpoint import CheckpointLayout
@@ -57,16 +57,6 @@ class UFLDPublished(PublishedLaneModel):
     # its reference (selfocus_ext/decoders/ufld.py)
     decoder_name = "ufld"
     supports_monte_carlo = True
-
-    def decode_points(self, outputs: Dict[str, torch.Tensor]):
-        """Per image, (lanes as (N, 2) original-frame points, their scores)."""
-        return self.lane_decoder().points(outputs)
-
-    def decode(self, outputs, backend: str = "cpp", **params):
-        return LaneModel.decode(self, outputs, backend=backend, **params)
-
-    def decode_reference(self, outputs, **params):
-        return LaneModel.decode_reference(self, outputs, **params)
 
 
 for _bb, _size in (("resnet18", "s"), ("resnet34", "m")):
