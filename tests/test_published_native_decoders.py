@@ -120,7 +120,7 @@ def test_ufld_op_checks_its_inputs():
 
 
 # ---- noise-score curves of a published model on the batched path ---------------------------------------
-@pytest.mark.parametrize("name", ["ufld-r18", "lstr-r18s", "bezier-r18"])
+@pytest.mark.parametrize("name", ["ufld-r18", "lstr-r18s", "bezier-r18", "scnn-r18", "resa-r50-official"])
 def test_published_curves_batched_equal_per_copy_and_chunked(small, name, monkeypatch):
     """The curve builder on a published model: one batched call per chunk of noisy copies gives the curves of
     one call per copy, chunked or not. The model's forward returns designed heads (random weights decode no
@@ -129,7 +129,10 @@ def test_published_curves_batched_equal_per_copy_and_chunked(small, name, monkey
 
     small(name)
     model = registry.build(name)
-    designed = {"ufld-r18": ufld_heads, "lstr-r18s": lstr_heads, "bezier-r18": bezier_heads}[name]
+    designed = {"ufld-r18": ufld_heads, "lstr-r18s": lstr_heads, "bezier-r18": bezier_heads}.get(name)
+    if designed is None:  # the segmentation maps at the model's feature size (stride 8)
+        w8, h8 = model.model_input.size[0] // 8, model.model_input.size[1] // 8
+        designed = lambda seed, batch: segmentation_heads(seed, batch, h8, w8)  # noqa: E731
     monkeypatch.setattr(model, "forward", lambda x: designed(1, batch=len(x)))
     w, h = model.model_input.size
     images = torch.rand(3, 3, h, w, generator=torch.Generator().manual_seed(2))
@@ -257,3 +260,95 @@ def test_curve_family_ops_check_their_inputs():
         bezier(torch.randn(2, 9), torch.rand(2, 9, 4, 2), ys, 1640, 0)
     assert lstr(torch.randn(0, 7, 2), torch.randn(0, 7, 8), ys, 1640, 590)[0].shape == (0, 4, len(ys))
     assert bezier(torch.randn(0, 9), torch.rand(0, 9, 4, 2), ys, 1640, 590)[0].shape == (0, 4, len(ys))
+
+
+# ---- the published segmentation post-processings ----------------------------------------------------------
+def segmentation_heads(seed: int, batch: int = 2, h: int = 36, w: int = 100, adversarial=False):
+    """Lane maps with a ridge per slot (a straight lane), background flat, existence mostly above 0.5."""
+    g = torch.Generator().manual_seed(seed)
+    ys = torch.arange(h, dtype=torch.float32)[:, None]
+    xs = torch.arange(w, dtype=torch.float32)[None, :]
+    out = torch.randn(batch, 5, h, w, generator=g) * 0.5
+    for b in range(batch):
+        for s in range(4):
+            x0, slope = float(torch.rand(1, generator=g)) * w, float(torch.randn(1, generator=g)) * 1.5
+            out[b, s + 1] += 6.0 * torch.exp(-((xs - (x0 + slope * (ys - h))) ** 2) / 4.0)
+    lane = torch.randn(batch, 4, generator=g) * 2 + 1.5
+    if adversarial:
+        kind = seed % 4
+        if kind == 0:  # NaN logits in the maps and the existence
+            out[torch.rand(out.shape, generator=g) < 0.002] = float("nan")
+            lane[torch.rand(lane.shape, generator=g) < 0.2] = float("nan")
+        elif kind == 1:  # flat maps: every column equal, the first arg-max decides
+            out[:, 1:] = 3.0
+        elif kind == 2:  # saturated maps (probabilities exactly 1 and 0) and tied existences
+            out = out * 1e4
+            lane[:] = 3.0
+        else:  # many peaks per row
+            out[:, 1:] += torch.where(torch.rand(batch, 4, h, w, generator=g) < 0.1, 8.0, 0.0)
+    return {"out": out, "lane": lane}
+
+
+@pytest.fixture(scope="module")
+def pad_segmentation():
+    return build_decoder("pad-segmentation", CULANE_INPUT)
+
+
+@pytest.fixture(scope="module")
+def resa_official():
+    from selfocus_ext.models.published.segmentation import RESA_INPUT
+
+    return build_decoder("resa-official", RESA_INPUT)
+
+
+@pytest.mark.parametrize("family", ["pad_segmentation", "resa_official"])
+@pytest.mark.parametrize("adversarial", [False, True])
+def test_segmentation_families_native_equal_reference(request, family, adversarial):
+    decoder = request.getfixturevalue(family)
+    present = 0
+    for seed in (SEEDS_ADVERSARIAL if adversarial else SEEDS_RANDOM)[:25]:  # x 2 images x 4 slots
+        ref = assert_native_equals_reference(decoder, segmentation_heads(seed, adversarial=adversarial))
+        present += int((~ref.scores.isnan()).sum())
+    assert present > (40 if adversarial else 100)
+
+
+@pytest.mark.parametrize("family", ["pad_segmentation", "resa_official"])
+def test_segmentation_families_monte_carlo_dimension(request, family):
+    decoder = request.getfixturevalue(family)
+    heads = segmentation_heads(4)
+    gen = torch.Generator().manual_seed(3)
+    for key in ("out", "lane"):
+        noisy = heads[key].unsqueeze(0) + 0.5 * torch.randn((3,) + tuple(heads[key].shape), generator=gen)
+        xs, scores = decoder({**heads, key: noisy})
+        assert xs.shape[:2] == (3, 2)
+        for k in range(3):
+            ref = decoder({**heads, key: noisy[k]}, backend="python")
+            same(xs[k], ref.xs)
+            same(scores[k], ref.scores)
+
+
+def test_segmentation_settings_reach_both_backends(pad_segmentation):
+    heads = segmentation_heads(9)
+    for settings in ({"exist_threshold": 0.9}, {"point_threshold": 0.6}, {"max_lanes": 2}, {"gap": 10, "points": 30}):
+        ref = pad_segmentation(heads, backend="python", **settings)
+        got = pad_segmentation(heads, **settings)
+        same(got.xs, ref.xs)
+        same(got.scores, ref.scores)
+
+
+def test_segmentation_op_checks_its_inputs():
+    op = torch.ops.selfocus.decode_segmentation_published
+    ys = torch.arange(270.0, 590.0, 10.0)
+    rows, frame = torch.tensor([287, 250], dtype=torch.int32), torch.tensor([589.0, 569.0], dtype=torch.float64)
+    out, lane = torch.randn(1, 5, 36, 100), torch.randn(1, 4)
+    kw = dict(frame_width=1640, input_width=800, input_height=288)
+    assert op(out, lane, rows, frame, ys, **kw)[0].shape == (1, 4, len(ys))
+    with pytest.raises(RuntimeError, match="lane must have one logit per lane channel"):
+        op(out, lane[:, :3], rows, frame, ys, **kw)
+    with pytest.raises(RuntimeError, match="frame_rows must be float64"):
+        op(out, lane, rows, frame.float(), ys, **kw)
+    with pytest.raises(RuntimeError, match="sample row 300 outside the input height 288"):
+        op(out, lane, torch.tensor([300, 1], dtype=torch.int32), frame, ys, **kw)
+    with pytest.raises(RuntimeError, match="blur must be odd"):
+        op(out, lane, rows, frame, ys, **kw, blur=4)
+    assert op(out[:0], lane[:0], rows, frame, ys, **kw)[0].shape == (0, 4, len(ys))

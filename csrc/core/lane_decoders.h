@@ -11,3 +11,4 @@
 #include "decoders/published/ufld.h"
 #include "decoders/published/lstr.h"
 #include "decoders/published/bezier.h"
+#include "decoders/published/segmentation.h"

@@ -77,6 +77,19 @@ __global__ void bezier_published_kernel(HeadPtr prob, HeadPtr curves, int64_t B,
   }
 }
 
+__global__ void seg_published_kernel(const float* maps, HeadPtr exist, const int* sample_rows,
+                                     const double* frame_rows, int n_rows, int64_t B, int64_t first, int64_t count,
+                                     int channels, decode::SegPublishedParams p, DecodeOut o) {
+  const int64_t plane = static_cast<int64_t>(channels) * p.height * p.width;
+  for (int64_t t = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; t < count;
+       t += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t item = first + t;
+    decode::seg_published_item(maps + t * plane, at_item(exist, item, B), channels, sample_rows, frame_rows, n_rows,
+                               p, o.ys, o.rows, o.max_lanes, o.xs + item * o.max_lanes * o.rows,
+                               o.scores + item * o.max_lanes, slice(o, t));
+  }
+}
+
 __global__ void lstr_kernel(HeadPtr prob, HeadPtr curves, const float* sample_ys, int n_rows, int64_t B, int64_t first,
                             int64_t count, int queries, decode::LSTRParams p, decode::InputMap map, DecodeOut o) {
   for (int64_t t = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; t < count;
@@ -271,6 +284,15 @@ cudaError_t decode_bezier_published(HeadPtr prob, HeadPtr curves, int64_t B, int
   if (count <= 0) return cudaSuccess;
   bezier_published_kernel<<<blocks_for(count), kThreads, 0, stream>>>(prob, curves, B, first, count, queries, params,
                                                                       out);
+  return cudaGetLastError();
+}
+
+cudaError_t decode_seg_published(const float* maps, HeadPtr exist, const int* sample_rows, const double* frame_rows,
+                                 int n_rows, int64_t B, int64_t first, int64_t count, int channels,
+                                 decode::SegPublishedParams params, DecodeOut out, cudaStream_t stream) {
+  if (count <= 0) return cudaSuccess;
+  seg_published_kernel<<<blocks_for(count), kThreads, 0, stream>>>(maps, exist, sample_rows, frame_rows, n_rows, B,
+                                                                   first, count, channels, params, out);
   return cudaGetLastError();
 }
 

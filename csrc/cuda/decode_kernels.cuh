@@ -59,5 +59,11 @@ cudaError_t decode_bezier_published(HeadPtr prob, HeadPtr curves, int64_t B, int
                                     int queries, decode::BezierPublishedParams params, DecodeOut out,
                                     cudaStream_t stream);
 
+// The published segmentation post-processing on maps already resized and softmaxed: `maps` holds items
+// [first, first + count) contiguously ([count, channels, height, width]).
+cudaError_t decode_seg_published(const float* maps, HeadPtr exist, const int* sample_rows, const double* frame_rows,
+                                 int n_rows, int64_t B, int64_t first, int64_t count, int channels,
+                                 decode::SegPublishedParams params, DecodeOut out, cudaStream_t stream);
+
 }  // namespace cuda
 }  // namespace selfocus

@@ -456,6 +456,80 @@ inline BezierPublishedCall prepare_bezier_published(const at::Tensor& logits, co
   return call;
 }
 
+struct SegPublishedCall : DecodeCommon {
+  BatchView seg, exist_prob;
+  at::Tensor sample_rows;  // int32, CPU
+  at::Tensor frame_rows;   // float64, CPU
+  int channels = 0;
+  bool align_corners = true;
+  decode::SegPublishedParams params;
+};
+
+// The maps are resized and softmaxed per chunk of items by the op itself (ATen's kernels on the heads'
+// device), so only the low-resolution heads are checked and viewed here.
+inline SegPublishedCall prepare_seg_published(const at::Tensor& seg, const at::Tensor& lane,
+                                              const at::Tensor& sample_rows, const at::Tensor& frame_rows,
+                                              const at::Tensor& ys, int64_t frame_width, int64_t input_width,
+                                              int64_t input_height, int64_t max_lanes, double exist_threshold,
+                                              double point_threshold, int64_t blur, bool align_corners,
+                                              bool official) {
+  const char* op = "decode_segmentation_published";
+  SegPublishedCall call;
+  call.seg = head_view(op, "out", seg, 3);
+  check_map_size(op, "out", call.seg.t.size(-2), call.seg.t.size(-1));
+  const int64_t channels = call.seg.t.size(-3);
+  TORCH_CHECK(channels >= 2 && channels <= 64, op, ": out must have 2..64 channels (background + lanes), got ", channels);
+  TORCH_CHECK(lane.defined() && lane.is_floating_point(), op, ": lane must be a floating-point tensor");
+  call.exist_prob = head_view(op, "lane", at::sigmoid(lane.detach().to(at::kFloat)), 1);
+  TORCH_CHECK(call.exist_prob.t.size(-1) == channels - 1, op, ": lane must have one logit per lane channel (",
+              channels - 1, "), got ", call.exist_prob.t.size(-1));
+  const int in_w = int_arg(op, "input_width", input_width, 1, 4096);
+  const int in_h = int_arg(op, "input_height", input_height, 1, 4096);
+  TORCH_CHECK(sample_rows.defined() && sample_rows.scalar_type() == at::kInt && sample_rows.dim() == 1, op,
+              ": sample_rows must be int32 [n]");
+  TORCH_CHECK(frame_rows.defined() && frame_rows.scalar_type() == at::kDouble && frame_rows.dim() == 1 &&
+                  frame_rows.size(0) == sample_rows.size(0), op,
+              ": frame_rows must be float64 [n], one frame row per sample row");
+  TORCH_CHECK(sample_rows.size(0) <= 4096, op, ": at most 4096 sample rows, got ", sample_rows.size(0));
+  call.sample_rows = sample_rows.detach().cpu().contiguous();
+  call.frame_rows = frame_rows.detach().cpu().contiguous();
+  const int* rp = call.sample_rows.data_ptr<int>();
+  for (int64_t i = 0; i < call.sample_rows.size(0); ++i)
+    TORCH_CHECK(rp[i] < in_h, op, ": sample row ", rp[i], " outside the input height ", in_h);
+  TORCH_CHECK(blur >= 1 && blur % 2 == 1 && blur <= 255, op, ": blur must be odd, 1..255, got ", blur);
+  check_common(op, call, ys, max_lanes);
+  call.bt = batch_of(op, {&call.seg, &call.exist_prob});
+  call.map = input_map(op, 1.0, 1.0, 0.0, frame_width);
+  call.channels = static_cast<int>(channels);
+  call.align_corners = align_corners;
+  call.params.exist_threshold = static_cast<float>(exist_threshold);
+  call.params.point_threshold = static_cast<float>(point_threshold);
+  call.params.blur = static_cast<int>(blur);
+  call.params.max_lanes = static_cast<int>(max_lanes);
+  call.params.official = official;
+  call.params.width = in_w;
+  call.params.height = in_h;
+  call.params.frame_width = call.map.frame_width;
+  return call;
+}
+
+// Items [first, first + n) of the low-resolution maps (item = k * B + b), resized to the input and
+// softmaxed over the channels as the reference does: [n, C, height, width], contiguous.
+inline at::Tensor seg_published_maps(const SegPublishedCall& c, int64_t first, int64_t n) {
+  const at::Tensor& t = c.seg.t;
+  const int64_t B = c.bt.B;
+  at::Tensor idx = at::arange(first, first + n, t.options().dtype(at::kLong));
+  at::Tensor low = c.seg.has_k ? t.reshape({-1, t.size(-3), t.size(-2), t.size(-1)}).index_select(0, idx)
+                               : t.index_select(0, idx.remainder(B));
+  return at::upsample_bilinear2d(low, {c.params.height, c.params.width}, c.align_corners).softmax(1).contiguous();
+}
+
+// Items per chunk so that the resized maps of a chunk stay near 256 MB.
+inline int64_t seg_published_chunk(const SegPublishedCall& c) {
+  const int64_t per_item = static_cast<int64_t>(c.channels) * c.params.height * c.params.width * 4;
+  return std::max<int64_t>(1, (int64_t{256} << 20) / per_item);
+}
+
 inline std::tuple<at::Tensor, at::Tensor> finish(const DecodeCommon& call, at::Tensor xs, at::Tensor sc) {
   if (!call.bt.any_k) return {xs.squeeze(0), sc.squeeze(0)};
   return {xs, sc};

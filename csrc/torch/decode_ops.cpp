@@ -201,7 +201,42 @@ std::tuple<at::Tensor, at::Tensor> decode_bezier_published_cpu(const at::Tensor&
                  });
 }
 
+std::tuple<at::Tensor, at::Tensor> decode_segmentation_published_cpu(
+    const at::Tensor& out, const at::Tensor& lane, const at::Tensor& sample_rows, const at::Tensor& frame_rows,
+    const at::Tensor& ys, int64_t frame_width, int64_t input_width, int64_t input_height, int64_t max_lanes,
+    double exist_threshold, double point_threshold, int64_t blur, bool align_corners, bool official) {
+  const SegPublishedCall c =
+      prepare_seg_published(out, lane, sample_rows, frame_rows, ys, frame_width, input_width, input_height, max_lanes,
+                            exist_threshold, point_threshold, blur, align_corners, official);
+  const int64_t rows = c.rows, L = c.max_lanes, B = c.bt.B, items = c.bt.K * B;
+  at::Tensor xs = at::empty({c.bt.K, B, L, rows}, c.seg.t.options());
+  at::Tensor sc = at::empty({c.bt.K, B, L}, c.seg.t.options());
+  const int n_rows = static_cast<int>(c.sample_rows.size(0));
+  const size_t ws_bytes = decode::seg_published_workspace(c.channels, n_rows, c.params);
+  const int64_t plane = static_cast<int64_t>(c.channels) * c.params.height * c.params.width;
+  const int64_t chunk = seg_published_chunk(c);
+  for (int64_t first = 0; first < items; first += chunk) {
+    const int64_t n = std::min(chunk, items - first);
+    const at::Tensor maps = seg_published_maps(c, first, n);
+    at::parallel_for(0, n, 1, [&](int64_t s, int64_t e) {
+      std::vector<unsigned char> ws(ws_bytes);
+      for (int64_t j = s; j < e; ++j) {
+        const int64_t i = first + j;
+        decode::seg_published_item(maps.data_ptr<float>() + j * plane, image_ptr(c.exist_prob, i / B, i % B, B),
+                                   c.channels, c.sample_rows.data_ptr<int>(), c.frame_rows.data_ptr<double>(), n_rows,
+                                   c.params, c.ys.data_ptr<float>(), c.rows, static_cast<int>(L),
+                                   xs.data_ptr<float>() + i * L * rows, sc.data_ptr<float>() + i * L, ws.data());
+      }
+    });
+  }
+  return finish(c, xs, sc);
+}
+
 TORCH_LIBRARY_FRAGMENT(selfocus, m) {
+  m.def(
+      "decode_segmentation_published(Tensor out, Tensor lane, Tensor sample_rows, Tensor frame_rows, Tensor ys, "
+      "int frame_width, int input_width, int input_height, int max_lanes=4, float exist_threshold=0.5, "
+      "float point_threshold=0.3, int blur=9, bool align_corners=True, bool official=False) -> (Tensor, Tensor)");
   m.def(
       "decode_lstr_published(Tensor logits, Tensor curves, Tensor ys, int frame_width, int frame_height, "
       "int max_lanes=4, float threshold=0.95, int gap=20, int points=18) -> (Tensor, Tensor)");
@@ -247,6 +282,7 @@ TORCH_LIBRARY_IMPL(selfocus, CPU, m) {
   m.impl("decode_ufld", &decode_ufld_cpu);
   m.impl("decode_lstr_published", &decode_lstr_published_cpu);
   m.impl("decode_bezier_published", &decode_bezier_published_cpu);
+  m.impl("decode_segmentation_published", &decode_segmentation_published_cpu);
 }
 
 }  // namespace glue

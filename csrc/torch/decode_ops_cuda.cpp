@@ -178,6 +178,42 @@ std::tuple<at::Tensor, at::Tensor> decode_bezier_published_cuda(const at::Tensor
                   });
 }
 
+// Chunks of items whose resized maps and workspaces stay within the budgets: ATen resizes and softmaxes a
+// chunk, the kernel decodes it (one thread per item).
+std::tuple<at::Tensor, at::Tensor> decode_segmentation_published_cuda(
+    const at::Tensor& out, const at::Tensor& lane, const at::Tensor& sample_rows, const at::Tensor& frame_rows,
+    const at::Tensor& ys, int64_t frame_width, int64_t input_width, int64_t input_height, int64_t max_lanes,
+    double exist_threshold, double point_threshold, int64_t blur, bool align_corners, bool official) {
+  const char* op = "decode_segmentation_published";
+  const c10::cuda::CUDAGuard guard(out.device());
+  const SegPublishedCall c =
+      prepare_seg_published(out, lane, sample_rows, frame_rows, ys, frame_width, input_width, input_height, max_lanes,
+                            exist_threshold, point_threshold, blur, align_corners, official);
+  const at::Tensor& head = c.seg.t;
+  const int64_t B = c.bt.B, items = c.bt.K * B;
+  at::Tensor xs = at::empty({c.bt.K, B, c.max_lanes, c.rows}, head.options());
+  at::Tensor sc = at::empty({c.bt.K, B, c.max_lanes}, head.options());
+  const at::Tensor dys = c.ys.to(head.device()), drows = c.sample_rows.to(head.device()),
+                   dframe = c.frame_rows.to(head.device());
+  const int n_rows = static_cast<int>(c.sample_rows.size(0));
+  const size_t per_item = (decode::seg_published_workspace(c.channels, n_rows, c.params) + 15) & ~size_t{15};
+  const int64_t chunk = std::max<int64_t>(
+      1, std::min<int64_t>(seg_published_chunk(c), static_cast<int64_t>(kWorkspaceBudget / per_item)));
+  at::Tensor ws = at::empty({static_cast<int64_t>(per_item) * std::min(chunk, std::max<int64_t>(items, 1))},
+                            head.options().dtype(at::kByte));
+  cuda::DecodeOut o{dys.data_ptr<float>(), c.rows, static_cast<int>(c.max_lanes), xs.data_ptr<float>(),
+                    sc.data_ptr<float>(), ws.data_ptr<uint8_t>(), per_item};
+  for (int64_t first = 0; first < items; first += chunk) {
+    const int64_t n = std::min(chunk, items - first);
+    const at::Tensor maps = seg_published_maps(c, first, n);
+    const cudaError_t err = cuda::decode_seg_published(
+        maps.data_ptr<float>(), head_ptr(c.exist_prob, B), drows.data_ptr<int>(), dframe.data_ptr<double>(), n_rows,
+        B, first, n, c.channels, c.params, o, c10::cuda::getCurrentCUDAStream());
+    TORCH_CHECK(err == cudaSuccess, op, ": CUDA kernel launch failed: ", cudaGetErrorString(err));
+  }
+  return finish(c, xs, sc);
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(selfocus, CUDA, m) {
@@ -186,6 +222,7 @@ TORCH_LIBRARY_IMPL(selfocus, CUDA, m) {
   m.impl("decode_bezier", &decode_bezier_cuda);
   m.impl("decode_lstr_published", &decode_lstr_published_cuda);
   m.impl("decode_bezier_published", &decode_bezier_published_cuda);
+  m.impl("decode_segmentation_published", &decode_segmentation_published_cuda);
   m.impl("decode_lstr", &decode_lstr_cuda);
   m.impl("decode_condlane", &decode_condlane_cuda);
   m.impl("decode_scnn", &decode_scnn_cuda);

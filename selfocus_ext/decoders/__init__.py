@@ -17,11 +17,12 @@ from .registry import build_decoder, decoder_names, register_decoder
 from .segmentation import SegmentationDecoder
 from .ufld import UFLDDecoder
 from .pad_curves import PadBezierDecoder, PadLSTRDecoder
+from .published_segmentation import OfficialRESADecoder, PadSegmentationDecoder
 
 for _cls in (BezierDecoder, CondLaneDecoder, GANetDecoder, LaneATTDecoder, LSTRDecoder, SegmentationDecoder, UFLDDecoder,
-             PadBezierDecoder, PadLSTRDecoder):
+             PadBezierDecoder, PadLSTRDecoder, PadSegmentationDecoder, OfficialRESADecoder):
     register_decoder(_cls)
 
 __all__ = ["MAX_LANES", "BezierDecoder", "CondLaneDecoder", "Decoder", "GANetDecoder", "LaneATTDecoder",
-           "LSTRDecoder", "PadBezierDecoder", "PadLSTRDecoder", "SegmentationDecoder", "UFLDDecoder", "build_decoder", "decoder_names", "points_to_laneset",
+           "LSTRDecoder", "OfficialRESADecoder", "PadBezierDecoder", "PadLSTRDecoder", "PadSegmentationDecoder", "SegmentationDecoder", "UFLDDecoder", "build_decoder", "decoder_names", "points_to_laneset",
            "register_decoder", "softmax_foreground"]

@@ -78,3 +78,10 @@ def _decode_bezier_published_fake(logits, curves, ys, frame_width, frame_height,
     batch = curves.shape[1] if curves.dim() == 5 else curves.shape[0]
     shape = lead[:1] + [batch]
     return logits.new_empty(shape + [max_lanes, ys.shape[0]]), logits.new_empty(shape + [max_lanes])
+
+
+@torch.library.register_fake("selfocus::decode_segmentation_published")
+def _decode_segmentation_published_fake(out, lane, sample_rows, frame_rows, ys, frame_width, input_width,
+                                        input_height, max_lanes=4, *args):
+    return _decoder_fake("decode_segmentation_published", dict(out=out, lane=lane), ys, max_lanes, 3,
+                         sample_rows=sample_rows, frame_rows=frame_rows)

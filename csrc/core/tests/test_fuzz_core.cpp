@@ -331,6 +331,38 @@ void fuzz_bezier_published(Gen& g) {
   check_laneset("bezier_published", f, o.xs, o.scores);
 }
 
+void fuzz_seg_published(Gen& g) {
+  Frame f = random_frame(g);
+  const int channels = g.uniform_int(2, 6);
+  decode::SegPublishedParams p;
+  p.width = g.uniform_int(1, 120);
+  p.height = g.uniform_int(1, 60);
+  const double sp = g.chance(0.5) ? 0.0 : g.uniform(0.0, 0.3);
+  std::vector<float> prob = g.probabilities(static_cast<int64_t>(channels) * p.width * p.height, sp);
+  std::vector<float> exist = g.probabilities(channels - 1, sp);
+  p.exist_threshold = static_cast<float>(g.uniform(-0.1, 1.0));
+  p.point_threshold = static_cast<float>(g.uniform(-0.1, 1.0));
+  p.blur = 2 * g.uniform_int(0, 12) + 1;
+  p.max_lanes = g.uniform_int(0, channels);
+  p.official = g.chance(0.5);
+  p.frame_width = f.map.frame_width;
+  const int n_rows = g.uniform_int(0, 40);
+  std::vector<int> sample_rows(static_cast<size_t>(n_rows));
+  std::vector<double> frame_rows(static_cast<size_t>(n_rows));
+  for (int i = 0; i < n_rows; ++i) {
+    sample_rows[i] = g.uniform_int(-3, p.height - 1);
+    frame_rows[i] = g.uniform(-50.0, 700.0);
+  }
+  std::vector<unsigned char> ws(decode::seg_published_workspace(channels, n_rows, p));
+  Outputs o(f);
+  timed("seg_published", [&] {
+    decode::seg_published_item(prob.data(), exist.data(), channels, sample_rows.data(), frame_rows.data(), n_rows, p,
+                               f.ys.data(), static_cast<int>(f.ys.size()), f.max_lanes, o.xs.data(), o.scores.data(),
+                               ws.data());
+  });
+  check_laneset("seg_published", f, o.xs, o.scores);
+}
+
 std::vector<std::vector<culane::Point>> random_lanes(Gen& g, int max_lanes, int width, int height) {
   std::vector<std::vector<culane::Point>> lanes(static_cast<size_t>(g.uniform_int(0, max_lanes)));
   const double sp = g.chance(0.5) ? 0.0 : g.uniform(0.0, 0.2);
@@ -408,7 +440,7 @@ int main() {
   const char* seed = std::getenv("SELFOCUS_FUZZ_SEED");
   const double budget = secs ? std::atof(secs) : 3.0;
   Gen g{std::mt19937_64(seed ? std::strtoull(seed, nullptr, 10) : 1)};
-  void (*const cases[])(Gen&) = {fuzz_ganet, fuzz_laneatt, fuzz_bezier, fuzz_lstr, fuzz_condlane, fuzz_scnn, fuzz_ufld, fuzz_lstr_published, fuzz_bezier_published, fuzz_culane, fuzz_distortion};
+  void (*const cases[])(Gen&) = {fuzz_ganet, fuzz_laneatt, fuzz_bezier, fuzz_lstr, fuzz_condlane, fuzz_scnn, fuzz_ufld, fuzz_lstr_published, fuzz_bezier_published, fuzz_seg_published, fuzz_culane, fuzz_distortion};
   const auto t0 = Clock::now();
   int64_t runs = 0;
   while (std::chrono::duration<double>(Clock::now() - t0).count() < budget && selfocus_test::failures() == 0) {

@@ -8,11 +8,8 @@ arg-max above 0.3 is a point, its column scaled to the original width and trunca
 """
 from __future__ import annotations
 
-import math
-from typing import Dict, List, Tuple
+from typing import Dict
 
-import cv2
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -20,7 +17,6 @@ from torch import nn
 from ...lanes.frames import ModelInput
 from ...lanes.frames import get_frame
 from ..base import HeadSpec
-from ...decoders.pruning import prune_lanes  # noqa: F401  (shared with the curve families)
 from .base import PublishedLaneModel
 from .catalog import PublishedModel, publish
 from .checkpoint import CheckpointLayout, flip_first_conv
@@ -207,45 +203,10 @@ class PublishedSegmentation(PublishedLaneModel):
         p = torch.sigmoid(outputs["lane"])  # background channel kept at 1
         return torch.cat([torch.ones_like(p[:, :1]), p], dim=1)[:, :, None, None]
 
-    def sample_rows(self, gap: int, points: int) -> Tuple[np.ndarray, np.ndarray]:
-        """(input rows read, original-frame rows they stand for): ``points`` rows every ``gap`` frame pixels
-        from the bottom, as published (CULane: the bottom row is H - 1)."""
-        h = self.model_input.size[1]
-        H = self.model_input.frame.height - self.model_input.crop_top
-        rows = np.array([int(h - i * gap / H * h - 1) for i in range(points)])
-        frame_rows = np.array([H - i * gap - 1 + self.model_input.crop_top for i in range(points)], np.float64)
-        ok = rows >= 0
-        return rows[ok], frame_rows[ok]
-
-    def decode_points(self, outputs: Dict[str, torch.Tensor], exist_threshold: float = 0.5,
-                      point_threshold: float = 0.3, gap: int = 20, points: int = 18, max_lanes: int = SLOTS):
-        """Per image, (lanes as (N, 2) original-frame points, their existence probabilities)."""
-        w, h = self.model_input.size
-        W = self.model_input.frame.width
-        prob = F.interpolate(outputs["out"].detach().float(), size=(h, w), mode="bilinear", align_corners=True)
-        prob = prob.softmax(dim=1).cpu().numpy()
-        conf = torch.sigmoid(outputs["lane"].detach().float()).cpu().numpy()
-        keep = prune_lanes(conf, exist_threshold, max_lanes)
-        rows, frame_rows = self.sample_rows(gap, points)
-        images, scores = [], []
-        for b in range(prob.shape[0]):
-            lanes, sc = [], []
-            for s in range(prob.shape[1] - 1):
-                if not keep[b, s]:
-                    continue
-                line = cv2.blur(prob[b, s + 1], (9, 9), borderType=cv2.BORDER_REPLICATE)[rows]
-                col = line.argmax(1)
-                x = np.where(line[np.arange(len(rows)), col] > point_threshold,
-                             np.floor(col / w * W), 0.0)
-                if np.count_nonzero(x > 0) < 2:
-                    continue
-                ok = x > 0
-                lanes.append(np.stack([x[ok], frame_rows[ok]], 1))
-                sc.append(float(conf[b, s]))
-            images.append(lanes)
-            scores.append(sc)
-        return images, scores
-
+    # decoding: the batched native decoder (csrc/core/decoders/published/segmentation.h) with the
+    # implementation's post-processing as its reference (selfocus_ext/decoders/published_segmentation.py)
+    decoder_name = "pad-segmentation"
+    supports_monte_carlo = True
 
 
 class SCNNPublished(PublishedSegmentation):
@@ -350,37 +311,7 @@ class RESAOfficial(PublishedSegmentation):
         f = self.resa(self.backbone.out(self.backbone.model(x)["layer4"]))
         return {"out": self.decoder(f), "lane": self.exist_head(f)}
 
-    def decode_points(self, outputs: Dict[str, torch.Tensor], exist_threshold: float = 0.5,
-                      point_threshold: float = 0.3, gap: int = 20, points: int = 18):
-        w, h = self.model_input.size
-        frame = self.model_input.frame
-        span = frame.height - self.model_input.crop_top
-        prob = F.interpolate(outputs["out"].detach().float(), size=(h, w), mode="bilinear", align_corners=False)
-        prob = prob.softmax(dim=1).cpu().numpy()
-        conf = torch.sigmoid(outputs["lane"].detach().float()).cpu().numpy()
-        rows = [round(h - i * gap / span * h) - 1 for i in range(points)]
-        images, scores = [], []
-        for b in range(prob.shape[0]):
-            lanes, sc = [], []
-            for s in range(prob.shape[1] - 1):
-                if not conf[b, s] > exist_threshold:
-                    continue
-                blurred = cv2.blur(prob[b, s + 1], (9, 9), borderType=cv2.BORDER_REPLICATE)
-                pts = []
-                for i, row in enumerate(rows):
-                    if row < 0:
-                        continue
-                    line = blurred[row]
-                    if np.max(line) > point_threshold:
-                        value = np.float64(np.argmax(line) + 1)
-                        pts.append((round(value * frame.width / w - 1), round(frame.height - i * gap - 1)))
-                if len(pts) < 2:
-                    continue
-                lanes.append(np.array(pts, np.float64))
-                sc.append(float(conf[b, s]))
-            images.append(lanes)
-            scores.append(sc)
-        return images, scores
+    decoder_name = "resa-official"
 
 
 publish(PublishedModel("resa-r50-official", "resa", RESA_OFFICIAL, "resnet50", "l", "culane", (800, 288), 240.0,
