@@ -185,3 +185,20 @@ def test_line_nms_edge_values_and_bad_input(gen):
         torch.ops.selfocus.line_nms(torch.rand(4, 10), torch.rand(4), 1.0, 2, 5, 1, 2)
     with pytest.raises(RuntimeError, match="too short"):
         torch.ops.selfocus.line_nms(torch.rand(4, 6), torch.rand(4), 1.0, 2, 2, 4, 5)
+
+
+@pytest.mark.parametrize("layout,width", [((0, 1, 2), 74), ((2, 4, 5), 77)])
+def test_line_nms_non_finite_and_far_rows_are_no_overlap(layout, width, gen):
+    """NaN or infinite starts and lengths, and starts far outside the rows (the published kernel's float-to-int
+    conversion is undefined there): such a pair does not overlap, the rest as before; reference equal."""
+    si, li, _ = layout
+    for trial in range(20):
+        props = line_sets(gen, 30, width, layout)
+        props[::5, si] = float("nan")
+        props[1::7, li] = float("inf")
+        props[2::9, si] = -1e9 if trial % 2 else 1e9
+        props[3::11, li] = -1e30
+        scores = torch.rand(30, generator=gen)
+        got = line_nms(props, scores, 40.0, 30, layout=layout)
+        assert torch.equal(got, reference.line_nms(props, scores, 40.0, 30, layout=layout))
+        assert 5 in got.tolist() or 0 in got.tolist()  # a NaN-start proposal suppresses nothing, is kept

@@ -120,7 +120,8 @@ def test_ufld_op_checks_its_inputs():
 
 
 # ---- noise-score curves of a published model on the batched path ---------------------------------------
-@pytest.mark.parametrize("name", ["ufld-r18", "lstr-r18s", "bezier-r18", "scnn-r18", "resa-r50-official"])
+@pytest.mark.parametrize("name", ["ufld-r18", "lstr-r18s", "bezier-r18", "scnn-r18", "resa-r50-official", "clrnet-r18",
+                                  "laneatt-r18"])
 def test_published_curves_batched_equal_per_copy_and_chunked(small, name, monkeypatch):
     """The curve builder on a published model: one batched call per chunk of noisy copies gives the curves of
     one call per copy, chunked or not. The model's forward returns designed heads (random weights decode no
@@ -129,7 +130,10 @@ def test_published_curves_batched_equal_per_copy_and_chunked(small, name, monkey
 
     small(name)
     model = registry.build(name)
-    designed = {"ufld-r18": ufld_heads, "lstr-r18s": lstr_heads, "bezier-r18": bezier_heads}.get(name)
+    designed = {"ufld-r18": ufld_heads, "lstr-r18s": lstr_heads, "bezier-r18": bezier_heads,
+                "clrnet-r18": clrnet_heads}.get(name)
+    if name == "laneatt-r18":
+        designed = lambda seed, batch: laneatt_heads(seed, model.anchors.shape[0], batch)  # noqa: E731
     if designed is None:  # the segmentation maps at the model's feature size (stride 8)
         w8, h8 = model.model_input.size[0] // 8, model.model_input.size[1] // 8
         designed = lambda seed, batch: segmentation_heads(seed, batch, h8, w8)  # noqa: E731
@@ -352,3 +356,138 @@ def test_segmentation_op_checks_its_inputs():
     with pytest.raises(RuntimeError, match="blur must be odd"):
         op(out, lane, rows, frame, ys, **kw, blur=4)
     assert op(out[:0], lane[:0], rows, frame, ys, **kw)[0].shape == (0, 4, len(ys))
+
+
+# ---- the published anchor-based post-processings (CLRNet, LaneATT in both layouts) -----------------------
+def clrnet_heads(seed: int, batch: int = 4, priors: int = 192, points: int = 72, adversarial=False):
+    """Priors clustered around a few lanes (so the NMS has duplicates to remove), lines in normalised x."""
+    g = torch.Generator().manual_seed(seed)
+    lanes_per_image = 6
+    which = torch.randint(0, lanes_per_image, (batch, priors), generator=g)
+    x0 = torch.rand(batch, lanes_per_image, generator=g).gather(1, which) + 0.01 * torch.randn(batch, priors, generator=g)
+    slope = (torch.rand(batch, lanes_per_image, generator=g) - 0.5).gather(1, which)
+    t = torch.arange(points, dtype=torch.float32) / (points - 1)
+    xs = x0[..., None] + slope[..., None] * t + 0.002 * torch.randn(batch, priors, points, generator=g)
+    start = torch.rand(batch, priors, 1, generator=g) * 0.5
+    head = torch.cat([start, x0[..., None], torch.rand(batch, priors, 1, generator=g),
+                      0.3 + 0.7 * torch.rand(batch, priors, 1, generator=g)], -1)
+    lanes = torch.cat([head, xs], -1)
+    cls = torch.randn(batch, priors, 2, generator=g) * 2
+    if adversarial:
+        kind = seed % 4
+        if kind == 0:  # NaN scores and x values, and lanes with no finite start or length
+            cls[torch.rand(cls.shape, generator=g) < 0.05] = float("nan")
+            lanes[..., 4:][torch.rand(batch, priors, points, generator=g) < 0.05] = float("nan")
+            lanes[:, ::17, 0] = float("nan")
+            lanes[:, 1::17, 3] = float("inf")
+        elif kind == 1:  # equal scores everywhere: the NMS order is the index order
+            cls = torch.zeros_like(cls)
+            cls[..., 1] = 1.0
+        elif kind == 2:  # lengths beyond the rows and below zero; starts outside [0, 1]
+            lanes[..., 3] = torch.randn(batch, priors, generator=g) * 3
+            lanes[..., 0] = torch.randn(batch, priors, generator=g)
+        else:  # short lanes (2-3 rows: the line and the parabola of the spline) and far-away x
+            lanes[..., 0] = 0.95 + 0.04 * torch.rand(batch, priors, generator=g)
+            lanes[..., 3] = torch.randint(1, 4, (batch, priors), generator=g) / (points - 1)
+            lanes[:, ::3, 4:] += 5.0
+    return {"cls": cls, "lanes": lanes}
+
+
+def laneatt_heads(seed: int, anchors: int, batch: int = 3, points: int = 72, adversarial=False):
+    g = torch.Generator().manual_seed(seed)
+    cls = torch.randn(batch, anchors, 2, generator=g) * 2
+    cls[..., 1] -= 2.0  # a few per cent above 0.5
+    drift = torch.cumsum(torch.randn(batch, anchors, points, generator=g), -1)
+    reg = torch.cat([torch.randn(batch, anchors, 1, generator=g) * 10 + 30, drift], -1)
+    if adversarial:
+        kind = seed % 4
+        if kind == 0:
+            cls[torch.rand(cls.shape, generator=g) < 0.05] = float("nan")
+            reg[..., 1:][torch.rand(batch, anchors, points, generator=g) < 0.05] = float("nan")
+            reg[:, ::29, 0] = float("nan")
+        elif kind == 1:
+            cls = torch.zeros_like(cls)
+            cls[..., 1] = 1.0
+        elif kind == 2:  # lengths far beyond the rows and negative
+            reg[..., 0] = torch.randn(batch, anchors, generator=g) * 200
+        else:  # x offsets pushing lanes out of the image
+            reg[..., 1:] *= 40
+    return {"cls": cls, "reg": reg}
+
+
+@pytest.fixture(scope="module")
+def clrnet():
+    from selfocus_ext.models.published.clrnet import CLRNET_INPUT
+
+    return build_decoder("clrnet", CLRNET_INPUT)
+
+
+@pytest.fixture(scope="module", params=["pad", "official"])
+def laneatt(request):
+    model = registry.build("laneatt-r18")
+    inputs = model.decoder_inputs()
+    if request.param == "official":
+        inputs = dict(inputs, length_adds_start_x=0.0, official=True)
+    return build_decoder("laneatt-published", model.model_input, **inputs)
+
+
+def assert_close_lanes(decoder, outputs):
+    """Native against reference where the points come from a spline: scipy's FITPACK and the native
+    solve give the same curve to float64 rounding, so the float32 rows agree exactly but for a value that
+    sits on a float32 rounding boundary (allowed: 1e-3 px)."""
+    ref = decoder(outputs, backend="python")
+    got = decoder(outputs)
+    torch.testing.assert_close(got.xs, ref.xs, rtol=0, atol=1e-3, equal_nan=True)
+    same(got.scores, ref.scores)
+    return ref
+
+
+@pytest.mark.parametrize("adversarial", [False, True])
+def test_clrnet_native_equals_reference(clrnet, adversarial):
+    present = 0
+    for seed in (SEEDS_ADVERSARIAL if adversarial else SEEDS_RANDOM):
+        ref = assert_close_lanes(clrnet, clrnet_heads(seed, adversarial=adversarial))
+        present += int((~ref.scores.isnan()).sum())
+    assert present > (100 if adversarial else 300)
+
+
+@pytest.mark.parametrize("adversarial", [False, True])
+def test_laneatt_native_equals_reference(laneatt, adversarial):
+    present = 0
+    anchors = laneatt.anchors.shape[0]
+    for seed in (SEEDS_ADVERSARIAL if adversarial else SEEDS_RANDOM)[:34]:  # x 3 images: 102 each
+        compare = assert_close_lanes if laneatt.official else assert_native_equals_reference
+        ref = compare(laneatt, laneatt_heads(seed, anchors, adversarial=adversarial))
+        present += int((~ref.scores.isnan()).sum())
+    assert present > 60
+
+
+def test_anchor_families_monte_carlo_dimension(clrnet, laneatt):
+    for decoder, heads, keys in ((clrnet, clrnet_heads(5), ("cls", "lanes")),
+                                 (laneatt, laneatt_heads(5, laneatt.anchors.shape[0]), ("cls", "reg"))):
+        gen = torch.Generator().manual_seed(3)
+        for key in keys:
+            noisy = heads[key].unsqueeze(0) + 0.01 * torch.randn((3,) + tuple(heads[key].shape), generator=gen)
+            xs, scores = decoder({**heads, key: noisy})
+            for k in range(3):
+                ref = decoder({**heads, key: noisy[k]}, backend="python")
+                torch.testing.assert_close(xs[k], ref.xs, rtol=0, atol=1e-3, equal_nan=True)
+                same(scores[k], ref.scores)
+
+
+def test_anchor_ops_check_their_inputs():
+    ys = torch.arange(270.0, 590.0, 10.0)
+    op = torch.ops.selfocus.decode_clrnet_published
+    prior, samples = torch.linspace(1, 0, 72), torch.arange(270.0, 590.0, 8.0, dtype=torch.float64) / 590
+    cls, lanes = torch.randn(2, 10, 2), torch.rand(2, 10, 76)
+    kw = dict(input_width=800, frame_width=1640, frame_height=590, crop_top=270.0)
+    assert op(cls, lanes, prior, samples, ys, **kw)[0].shape == (2, 4, len(ys))
+    with pytest.raises(RuntimeError, match="prior_ys must be float32 \\[72\\]"):
+        op(cls, lanes, prior[:70], samples, ys, **kw)
+    with pytest.raises(RuntimeError, match="sample_ys must be increasing"):
+        op(cls, lanes, prior, samples.flip(0), ys, **kw)
+    with pytest.raises(RuntimeError, match="cls must be floating point"):
+        op(cls[..., :1], lanes, prior, samples, ys, **kw)
+    with pytest.raises(RuntimeError, match="expected cls"):
+        op(cls, lanes[:, :9], prior, samples, ys, **kw)
+    assert op(cls[:0], lanes[:0], prior, samples, ys, **kw)[0].shape == (0, 4, len(ys))

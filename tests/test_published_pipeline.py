@@ -19,23 +19,9 @@ from selfocus_ext.export import OnnxLaneModel, open_session, output_agreement, r
 from selfocus_ext.models import published, registry  # noqa: E402
 from selfocus_ext.quant import load_quantized  # noqa: E402
 from selfocus_ext.data.datasets import SyntheticLaneDataset  # noqa: E402
+from selfocus_ext.testing.weights import in_layout  # noqa: E402
 
 NAMES = [e.name for e in published.catalog()]
-
-
-def in_layout(state, layout):
-    """A state dict written under the implementation's top-level key with its wrapper prefix. Keys stay in the
-    project's names, which every converter passes through unchanged (checked here); the implementations' own
-    names are the equivalence tests' business."""
-    from selfocus_ext.models.published.checkpoint import convert
-
-    if layout.transform is not None:  # on the project's names a layout's transform is an involution (a channel
-        state = layout.transform(dict(state))  # flip) or does not apply (the attention split): undo it once
-    assert set(convert(state, layout)) == set(state)
-    prefix = layout.strip_prefixes[0] if layout.strip_prefixes else ""
-    return {layout.top_keys[0]: {prefix + k: v for k, v in state.items()}, "epoch": 1}
-
-
 
 
 @pytest.mark.parametrize("name", NAMES)

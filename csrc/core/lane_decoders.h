@@ -12,3 +12,4 @@
 #include "decoders/published/lstr.h"
 #include "decoders/published/bezier.h"
 #include "decoders/published/segmentation.h"
+#include "decoders/published/anchor.h"

@@ -10,10 +10,20 @@
 // start + length - 1, plus 0.5 in double, truncated, minus one when the proposal's value at index 4 is below 1
 // (the length in the 77-value layout; in pytorch-auto-drive's 74-value layout the kernel reads its third x
 // there, and so does this), and the distances are summed in float, bottom row first.
+//
+// A start or an end that is not a number, or lies beyond the rows by more than their count, makes the two
+// proposals not overlap (the kernel's float-to-int conversion is undefined there; with such values it would
+// index outside the proposal).
 #pragma once
 
 #include <cstdint>
 #include <vector>
+
+#if defined(__CUDACC__)
+#define SF_NMS_HD __host__ __device__ inline
+#else
+#define SF_NMS_HD inline
+#endif
 
 namespace selfocus {
 namespace nms {
@@ -22,17 +32,28 @@ struct ProposalLayout {
   int start = 0, length = 1, xs = 2;  // pytorch-auto-drive; the official layout is {2, 4, 5}
 };
 
-inline bool lines_overlap(const float* a, const float* b, int n_offsets, float threshold,
-                          const ProposalLayout& l = ProposalLayout()) {
-  const int strips = n_offsets - 1;
+// The kernel's truncation of v to int, when v lies within [-limit, limit]; false (no such row) otherwise.
+SF_NMS_HD bool row_index(double v, int limit, int* out) {
+  if (!(v >= -static_cast<double>(limit) && v <= static_cast<double>(limit))) return false;
+  *out = static_cast<int>(v);
+  return true;
+}
+
+SF_NMS_HD bool lines_overlap(const float* a, const float* b, int n_offsets, float threshold,
+                             const ProposalLayout& l = ProposalLayout()) {
+  const int strips = n_offsets - 1, limit = 2 * n_offsets + 2;
   // the kernel's promotions: float products and sums, then + 0.5 (a double) and the truncation
-  const int start_a = static_cast<int>(static_cast<double>(a[l.start] * static_cast<float>(strips)) + 0.5);
-  const int start_b = static_cast<int>(static_cast<double>(b[l.start] * static_cast<float>(strips)) + 0.5);
+  int start_a, start_b, end_a, end_b;
+  if (!row_index(static_cast<double>(a[l.start] * static_cast<float>(strips)) + 0.5, limit, &start_a) ||
+      !row_index(static_cast<double>(b[l.start] * static_cast<float>(strips)) + 0.5, limit, &start_b))
+    return false;
   const int start = start_a > start_b ? start_a : start_b;
-  const int end_a = static_cast<int>(static_cast<double>(static_cast<float>(start_a) + a[l.length] - 1.0f) + 0.5 -
-                                     ((a[4] - 1.0f) < 0.0f));
-  const int end_b = static_cast<int>(static_cast<double>(static_cast<float>(start_b) + b[l.length] - 1.0f) + 0.5 -
-                                     ((b[4] - 1.0f) < 0.0f));
+  if (!row_index(static_cast<double>(static_cast<float>(start_a) + a[l.length] - 1.0f) + 0.5 - ((a[4] - 1.0f) < 0.0f),
+                 limit, &end_a) ||
+      !row_index(static_cast<double>(static_cast<float>(start_b) + b[l.length] - 1.0f) + 0.5 - ((b[4] - 1.0f) < 0.0f),
+                 limit, &end_b))
+    return false;
+  if (start < -l.xs) return false;  // (the kernel reads the fields before the xs, but not before the proposal)
   int end = end_a < end_b ? end_a : end_b;
   if (end > n_offsets - 1) end = n_offsets - 1;
   if (end < start) return false;

@@ -90,6 +90,25 @@ __global__ void seg_published_kernel(const float* maps, HeadPtr exist, const int
   }
 }
 
+__global__ void anchor_published_kernel(bool laneatt, HeadPtr prob, HeadPtr lanes, const float* prior_ys,
+                                        const double* sample_ys, int n_samples, int64_t B, int64_t first,
+                                        int64_t count, int n, int points, decode::AnchorPublishedParams p,
+                                        DecodeOut o) {
+  for (int64_t t = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; t < count;
+       t += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t item = first + t;
+    float* xs = o.xs + item * o.max_lanes * o.rows;
+    float* sc = o.scores + item * o.max_lanes;
+    if (laneatt) {
+      decode::laneatt_published_item(at_item(prob, item, B), at_item(lanes, item, B), n, points, prior_ys, sample_ys,
+                                     n_samples, p, o.ys, o.rows, o.max_lanes, xs, sc, slice(o, t));
+    } else {
+      decode::clrnet_published_item(at_item(prob, item, B), at_item(lanes, item, B), n, points, prior_ys, sample_ys,
+                                    n_samples, p, o.ys, o.rows, o.max_lanes, xs, sc, slice(o, t));
+    }
+  }
+}
+
 __global__ void lstr_kernel(HeadPtr prob, HeadPtr curves, const float* sample_ys, int n_rows, int64_t B, int64_t first,
                             int64_t count, int queries, decode::LSTRParams p, decode::InputMap map, DecodeOut o) {
   for (int64_t t = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; t < count;
@@ -293,6 +312,17 @@ cudaError_t decode_seg_published(const float* maps, HeadPtr exist, const int* sa
   if (count <= 0) return cudaSuccess;
   seg_published_kernel<<<blocks_for(count), kThreads, 0, stream>>>(maps, exist, sample_rows, frame_rows, n_rows, B,
                                                                    first, count, channels, params, out);
+  return cudaGetLastError();
+}
+
+cudaError_t decode_anchor_published(bool laneatt, HeadPtr prob, HeadPtr lanes, const float* prior_ys,
+                                    const double* sample_ys, int n_samples, int64_t B, int64_t first, int64_t count,
+                                    int n, int points, decode::AnchorPublishedParams params, DecodeOut out,
+                                    cudaStream_t stream) {
+  if (count <= 0) return cudaSuccess;
+  anchor_published_kernel<<<blocks_for(count), kThreads, 0, stream>>>(laneatt, prob, lanes, prior_ys, sample_ys,
+                                                                      n_samples, B, first, count, n, points, params,
+                                                                      out);
   return cudaGetLastError();
 }
 

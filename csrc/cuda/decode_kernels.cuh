@@ -65,5 +65,11 @@ cudaError_t decode_seg_published(const float* maps, HeadPtr exist, const int* sa
                                  int n_rows, int64_t B, int64_t first, int64_t count, int channels,
                                  decode::SegPublishedParams params, DecodeOut out, cudaStream_t stream);
 
+// The published anchor families: CLRNet (lanes) and LaneATT (proposals); `laneatt` picks the item.
+cudaError_t decode_anchor_published(bool laneatt, HeadPtr prob, HeadPtr lanes, const float* prior_ys,
+                                    const double* sample_ys, int n_samples, int64_t B, int64_t first, int64_t count,
+                                    int n, int points, decode::AnchorPublishedParams params, DecodeOut out,
+                                    cudaStream_t stream);
+
 }  // namespace cuda
 }  // namespace selfocus

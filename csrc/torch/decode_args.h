@@ -530,6 +530,59 @@ inline int64_t seg_published_chunk(const SegPublishedCall& c) {
   return std::max<int64_t>(1, (int64_t{256} << 20) / per_item);
 }
 
+struct AnchorPublishedCall : DecodeCommon {
+  BatchView prob, lanes;
+  at::Tensor prior_ys;   // float32 [points], CPU
+  at::Tensor sample_ys;  // float64 [n], CPU
+  int n = 0, points = 0;
+  decode::AnchorPublishedParams params;
+};
+
+// CLRNet (lanes [.., P, 4 + points]) and LaneATT (proposals [.., A, 2 + points]): `extra` is 4 or 2.
+inline AnchorPublishedCall prepare_anchor_published(const char* op, const at::Tensor& cls, const at::Tensor& lanes,
+                                                    const char* lanes_name, int64_t extra, const at::Tensor& prior_ys,
+                                                    const at::Tensor& sample_ys, const at::Tensor& ys,
+                                                    int64_t input_width, int64_t frame_width, int64_t frame_height,
+                                                    double crop_top, int64_t max_lanes, double threshold,
+                                                    double nms_threshold, int64_t top_k, bool official) {
+  AnchorPublishedCall call;
+  TORCH_CHECK(cls.defined() && cls.is_floating_point() && cls.dim() >= 1 && cls.size(-1) == 2, op,
+              ": cls must be floating point [.., N, 2]");
+  // the class-1 probability with the reference's kernel: softmax over the two classes
+  call.prob = head_view(op, "cls", at::softmax(cls.detach().to(at::kFloat), -1).select(-1, 1), 1);
+  call.lanes = head_view(op, lanes_name, lanes, 2);
+  const int64_t n = call.prob.t.size(-1);
+  TORCH_CHECK(call.lanes.t.size(-2) == n && call.lanes.t.size(-1) > extra + 1, op, ": expected cls [.., N, 2] and ",
+              lanes_name, " [.., N, ", extra, " + points], got ", cls.sizes(), " and ", lanes.sizes());
+  TORCH_CHECK(n <= 8192, op, ": at most 8192 proposals, got ", n);
+  const int64_t points = call.lanes.t.size(-1) - extra;
+  TORCH_CHECK(points <= 1024, op, ": at most 1024 points per proposal, got ", points);
+  TORCH_CHECK(prior_ys.defined() && prior_ys.scalar_type() == at::kFloat && prior_ys.dim() == 1 &&
+                  prior_ys.size(0) == points, op, ": prior_ys must be float32 [", points, "] (one per point)");
+  TORCH_CHECK(sample_ys.defined() && sample_ys.scalar_type() == at::kDouble && sample_ys.dim() == 1 &&
+                  sample_ys.size(0) <= 8192, op, ": sample_ys must be float64 [n], n <= 8192");
+  call.prior_ys = prior_ys.detach().cpu().contiguous();
+  call.sample_ys = sample_ys.detach().cpu().contiguous();
+  const double* sp = call.sample_ys.data_ptr<double>();
+  for (int64_t i = 1; i < call.sample_ys.size(0); ++i)
+    TORCH_CHECK(sp[i] > sp[i - 1], op, ": sample_ys must be increasing");
+  TORCH_CHECK(std::isfinite(crop_top), op, ": crop_top must be finite");
+  check_common(op, call, ys, max_lanes);
+  call.bt = batch_of(op, {&call.prob, &call.lanes});
+  call.map = input_map(op, 1.0, 1.0, 0.0, frame_width);
+  call.n = static_cast<int>(n);
+  call.points = static_cast<int>(points);
+  call.params.threshold = static_cast<float>(threshold);
+  call.params.nms_threshold = static_cast<float>(nms_threshold);
+  call.params.top_k = int_arg(op, "top_k", top_k, 0, 64);
+  call.params.input_width = int_arg(op, "input_width", input_width, 2, kMaxSide);
+  call.params.frame_width = call.map.frame_width;
+  call.params.frame_height = int_arg(op, "frame_height", frame_height, 1, kMaxSide);
+  call.params.crop_top = static_cast<float>(crop_top);
+  call.params.official = official;
+  return call;
+}
+
 inline std::tuple<at::Tensor, at::Tensor> finish(const DecodeCommon& call, at::Tensor xs, at::Tensor sc) {
   if (!call.bt.any_k) return {xs.squeeze(0), sc.squeeze(0)};
   return {xs, sc};

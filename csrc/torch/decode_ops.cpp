@@ -232,7 +232,55 @@ std::tuple<at::Tensor, at::Tensor> decode_segmentation_published_cpu(
   return finish(c, xs, sc);
 }
 
+std::tuple<at::Tensor, at::Tensor> decode_clrnet_published_cpu(
+    const at::Tensor& cls, const at::Tensor& lanes, const at::Tensor& prior_ys, const at::Tensor& sample_ys,
+    const at::Tensor& ys, int64_t input_width, int64_t frame_width, int64_t frame_height, double crop_top,
+    int64_t max_lanes, double threshold, double nms_threshold, int64_t top_k) {
+  const AnchorPublishedCall c =
+      prepare_anchor_published("decode_clrnet_published", cls, lanes, "lanes", 4, prior_ys, sample_ys, ys, input_width,
+                               frame_width, frame_height, crop_top, max_lanes, threshold, nms_threshold, top_k, false);
+  const int64_t B = c.bt.B;
+  const int n_samples = static_cast<int>(c.sample_ys.size(0));
+  return run_cpu(c, c.prob.t.options(),
+                 decode::anchor_published_workspace(c.n, c.points, n_samples, c.params.top_k),
+                 [&](int64_t k, int64_t b, float* x, float* s, unsigned char* ws) {
+                   decode::clrnet_published_item(image_ptr(c.prob, k, b, B), image_ptr(c.lanes, k, b, B), c.n,
+                                                 c.points, c.prior_ys.data_ptr<float>(),
+                                                 c.sample_ys.data_ptr<double>(), n_samples, c.params,
+                                                 c.ys.data_ptr<float>(), c.rows, static_cast<int>(c.max_lanes), x, s,
+                                                 ws);
+                 });
+}
+
+std::tuple<at::Tensor, at::Tensor> decode_laneatt_published_cpu(
+    const at::Tensor& cls, const at::Tensor& proposals, const at::Tensor& prior_ys, const at::Tensor& sample_ys,
+    const at::Tensor& ys, int64_t input_width, int64_t frame_width, int64_t frame_height, int64_t max_lanes,
+    double threshold, double nms_threshold, int64_t top_k, bool official) {
+  const AnchorPublishedCall c = prepare_anchor_published(
+      "decode_laneatt_published", cls, proposals, "proposals", 2, prior_ys, sample_ys, ys, input_width, frame_width,
+      frame_height, 0.0, max_lanes, threshold, nms_threshold, top_k, official);
+  const int64_t B = c.bt.B;
+  const int n_samples = static_cast<int>(c.sample_ys.size(0));
+  return run_cpu(c, c.prob.t.options(),
+                 decode::anchor_published_workspace(c.n, c.points, n_samples, c.params.top_k),
+                 [&](int64_t k, int64_t b, float* x, float* s, unsigned char* ws) {
+                   decode::laneatt_published_item(image_ptr(c.prob, k, b, B), image_ptr(c.lanes, k, b, B), c.n,
+                                                  c.points, c.prior_ys.data_ptr<float>(),
+                                                  c.sample_ys.data_ptr<double>(), n_samples, c.params,
+                                                  c.ys.data_ptr<float>(), c.rows, static_cast<int>(c.max_lanes), x, s,
+                                                  ws);
+                 });
+}
+
 TORCH_LIBRARY_FRAGMENT(selfocus, m) {
+  m.def(
+      "decode_clrnet_published(Tensor cls, Tensor lanes, Tensor prior_ys, Tensor sample_ys, Tensor ys, "
+      "int input_width, int frame_width, int frame_height, float crop_top, int max_lanes=4, float threshold=0.4, "
+      "float nms_threshold=50.0, int top_k=4) -> (Tensor, Tensor)");
+  m.def(
+      "decode_laneatt_published(Tensor cls, Tensor proposals, Tensor prior_ys, Tensor sample_ys, Tensor ys, "
+      "int input_width, int frame_width, int frame_height, int max_lanes=4, float threshold=0.5, "
+      "float nms_threshold=50.0, int top_k=4, bool official=False) -> (Tensor, Tensor)");
   m.def(
       "decode_segmentation_published(Tensor out, Tensor lane, Tensor sample_rows, Tensor frame_rows, Tensor ys, "
       "int frame_width, int input_width, int input_height, int max_lanes=4, float exist_threshold=0.5, "
@@ -283,6 +331,8 @@ TORCH_LIBRARY_IMPL(selfocus, CPU, m) {
   m.impl("decode_lstr_published", &decode_lstr_published_cpu);
   m.impl("decode_bezier_published", &decode_bezier_published_cpu);
   m.impl("decode_segmentation_published", &decode_segmentation_published_cpu);
+  m.impl("decode_clrnet_published", &decode_clrnet_published_cpu);
+  m.impl("decode_laneatt_published", &decode_laneatt_published_cpu);
 }
 
 }  // namespace glue

@@ -214,6 +214,40 @@ std::tuple<at::Tensor, at::Tensor> decode_segmentation_published_cuda(
   return finish(c, xs, sc);
 }
 
+std::tuple<at::Tensor, at::Tensor> run_anchor_published_cuda(const char* op, bool laneatt, const AnchorPublishedCall& c) {
+  const int64_t B = c.bt.B;
+  const int n_samples = static_cast<int>(c.sample_ys.size(0));
+  const at::Tensor prior = c.prior_ys.to(c.prob.t.device()), samples = c.sample_ys.to(c.prob.t.device());
+  return run_cuda(op, c, c.prob.t, decode::anchor_published_workspace(c.n, c.points, n_samples, c.params.top_k),
+                  [&](int64_t first, int64_t count, const cuda::DecodeOut& o, cudaStream_t s) {
+                    return cuda::decode_anchor_published(laneatt, head_ptr(c.prob, B), head_ptr(c.lanes, B),
+                                                         prior.data_ptr<float>(), samples.data_ptr<double>(),
+                                                         n_samples, B, first, count, c.n, c.points, c.params, o, s);
+                  });
+}
+
+std::tuple<at::Tensor, at::Tensor> decode_clrnet_published_cuda(
+    const at::Tensor& cls, const at::Tensor& lanes, const at::Tensor& prior_ys, const at::Tensor& sample_ys,
+    const at::Tensor& ys, int64_t input_width, int64_t frame_width, int64_t frame_height, double crop_top,
+    int64_t max_lanes, double threshold, double nms_threshold, int64_t top_k) {
+  const c10::cuda::CUDAGuard guard(cls.device());
+  const AnchorPublishedCall c =
+      prepare_anchor_published("decode_clrnet_published", cls, lanes, "lanes", 4, prior_ys, sample_ys, ys, input_width,
+                               frame_width, frame_height, crop_top, max_lanes, threshold, nms_threshold, top_k, false);
+  return run_anchor_published_cuda("decode_clrnet_published", false, c);
+}
+
+std::tuple<at::Tensor, at::Tensor> decode_laneatt_published_cuda(
+    const at::Tensor& cls, const at::Tensor& proposals, const at::Tensor& prior_ys, const at::Tensor& sample_ys,
+    const at::Tensor& ys, int64_t input_width, int64_t frame_width, int64_t frame_height, int64_t max_lanes,
+    double threshold, double nms_threshold, int64_t top_k, bool official) {
+  const c10::cuda::CUDAGuard guard(cls.device());
+  const AnchorPublishedCall c = prepare_anchor_published(
+      "decode_laneatt_published", cls, proposals, "proposals", 2, prior_ys, sample_ys, ys, input_width, frame_width,
+      frame_height, 0.0, max_lanes, threshold, nms_threshold, top_k, official);
+  return run_anchor_published_cuda("decode_laneatt_published", true, c);
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(selfocus, CUDA, m) {
@@ -223,6 +257,8 @@ TORCH_LIBRARY_IMPL(selfocus, CUDA, m) {
   m.impl("decode_lstr_published", &decode_lstr_published_cuda);
   m.impl("decode_bezier_published", &decode_bezier_published_cuda);
   m.impl("decode_segmentation_published", &decode_segmentation_published_cuda);
+  m.impl("decode_clrnet_published", &decode_clrnet_published_cuda);
+  m.impl("decode_laneatt_published", &decode_laneatt_published_cuda);
   m.impl("decode_lstr", &decode_lstr_cuda);
   m.impl("decode_condlane", &decode_condlane_cuda);
   m.impl("decode_scnn", &decode_scnn_cuda);

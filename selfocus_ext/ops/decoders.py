@@ -85,3 +85,17 @@ def _decode_segmentation_published_fake(out, lane, sample_rows, frame_rows, ys, 
                                         input_height, max_lanes=4, *args):
     return _decoder_fake("decode_segmentation_published", dict(out=out, lane=lane), ys, max_lanes, 3,
                          sample_rows=sample_rows, frame_rows=frame_rows)
+
+
+@torch.library.register_fake("selfocus::decode_clrnet_published")
+def _decode_clrnet_published_fake(cls, lanes, prior_ys, sample_ys, ys, input_width, frame_width, frame_height,
+                                  crop_top, max_lanes=4, *args):
+    return _decoder_fake("decode_clrnet_published", dict(cls=cls, lanes=lanes), ys, max_lanes, 2, prior_ys=prior_ys,
+                         sample_ys=sample_ys)
+
+
+@torch.library.register_fake("selfocus::decode_laneatt_published")
+def _decode_laneatt_published_fake(cls, proposals, prior_ys, sample_ys, ys, input_width, frame_width, frame_height,
+                                   max_lanes=4, *args):
+    return _decoder_fake("decode_laneatt_published", dict(cls=cls, proposals=proposals), ys, max_lanes, 2,
+                         prior_ys=prior_ys, sample_ys=sample_ys)

@@ -146,17 +146,27 @@ def line_nms(proposals: torch.Tensor, scores: torch.Tensor, threshold: float, to
     descending score (stable), a proposal is kept unless a kept one lies closer than ``threshold`` pixels on
     average over the rows both cover. The published kernel's arithmetic: float products and sums, + 0.5 in
     double, truncation, the end row lowered by one when the third offset is below 1, distances summed in
-    float32 from the bottom row."""
+    float32 from the bottom row. A start or end that is NaN or beyond the rows by more than their count, or a
+    start before the proposal's first field, is no overlap (the kernel's behaviour is undefined there)."""
     p = proposals.detach().float().cpu()
     si, li, xi = layout
     n_offsets = p.shape[1] - xi
     order = torch.sort(scores.detach().cpu(), descending=True, stable=True).indices
-    start = ((p[:, si] * float(n_offsets - 1)).double() + 0.5).long()
-    end = (((start.float() + p[:, li]) - 1.0).double() + 0.5 - ((p[:, 4] - 1.0) < 0).double()).long()
+    limit = 2 * n_offsets + 2  # a start or end beyond the rows by more than this (or NaN): no overlap
+    start_v = (p[:, si] * float(n_offsets - 1)).double() + 0.5
+    start_ok = (start_v >= -limit) & (start_v <= limit)
+    start = torch.where(start_ok, start_v, 0.0).long()
+    end_v = ((start.float() + p[:, li]) - 1.0).double() + 0.5 - ((p[:, 4] - 1.0) < 0).double()
+    end_ok = (end_v >= -limit) & (end_v <= limit)
+    end = torch.where(end_ok, end_v, 0.0).long()
     thr = torch.tensor(threshold, dtype=torch.float32)
 
     def overlap(a: int, b: int) -> bool:
+        if not (start_ok[a] and start_ok[b] and end_ok[a] and end_ok[b]):
+            return False
         lo = int(max(start[a], start[b]))
+        if lo < -xi:  # the kernel reads the fields before the xs, not before the proposal
+            return False
         hi = min(int(end[a]), int(end[b]), n_offsets - 1)
         if hi < lo:
             return False

@@ -24,3 +24,17 @@ def randomize(module: torch.nn.Module, seed: int = 0, gain: float = 1.0) -> torc
                 t.copy_(torch.randn(t.shape, generator=gen) * gain * (1.0 / fan_in) ** 0.5)
     module.eval()  # some references override eval() without returning the module
     return module
+
+
+def in_layout(state, layout):
+    """A state dict written as an implementation's checkpoint file holds it: under the layout's top-level key,
+    with its wrapper prefix. Keys stay in the project's names, which every converter passes through unchanged
+    (checked); the implementations' own names are the equivalence tests' business."""
+    from ..models.published.checkpoint import convert
+
+    if layout.transform is not None:  # on the project's names a layout's transform is an involution (a channel
+        state = layout.transform(dict(state))  # flip) or does not apply (the attention split): undo it once
+    if set(convert(state, layout)) != set(state):
+        raise ValueError(f"in_layout: the {layout.source} converter renames the project's keys")
+    prefix = layout.strip_prefixes[0] if layout.strip_prefixes else ""
+    return {layout.top_keys[0]: {prefix + k: v for k, v in state.items()}, "epoch": 1}

@@ -363,6 +363,42 @@ void fuzz_seg_published(Gen& g) {
   check_laneset("seg_published", f, o.xs, o.scores);
 }
 
+void fuzz_anchor_published(Gen& g) {
+  Frame f = random_frame(g);
+  const int n = g.uniform_int(1, 120), points = g.uniform_int(2, 80), n_samples = g.uniform_int(0, 100);
+  const bool laneatt = g.chance(0.5);
+  const double sp = g.chance(0.5) ? 0.0 : g.uniform(0.0, 0.3);
+  std::vector<float> prob = g.probabilities(n, sp);
+  const int stride = (laneatt ? 2 : 4) + points;
+  std::vector<float> lanes = g.values(static_cast<int64_t>(n) * stride, sp, g.chance(0.5) ? 1.0f : g.scale());
+  std::vector<float> prior_ys(static_cast<size_t>(points));
+  for (int r = 0; r < points; ++r) prior_ys[r] = 1.0f - static_cast<float>(r) / static_cast<float>(points - 1);
+  std::vector<double> sample_ys(static_cast<size_t>(n_samples));
+  for (int i = 0; i < n_samples; ++i) sample_ys[i] = (i + g.uniform(0.0, 0.9)) / (n_samples + 1);
+  decode::AnchorPublishedParams p;
+  p.threshold = static_cast<float>(g.uniform(-0.1, 1.0));
+  p.nms_threshold = static_cast<float>(g.uniform(0.0, 100.0));
+  p.top_k = g.uniform_int(0, 8);
+  p.input_width = g.uniform_int(2, 1000);
+  p.frame_width = f.map.frame_width;
+  p.frame_height = g.uniform_int(1, 1000);
+  p.crop_top = static_cast<float>(g.uniform(0.0, 400.0));
+  p.official = g.chance(0.5);
+  std::vector<unsigned char> ws(decode::anchor_published_workspace(n, points, n_samples, p.top_k));
+  Outputs o(f);
+  timed("anchor_published", [&] {
+    if (laneatt)
+      decode::laneatt_published_item(prob.data(), lanes.data(), n, points, prior_ys.data(), sample_ys.data(),
+                                     n_samples, p, f.ys.data(), static_cast<int>(f.ys.size()), f.max_lanes,
+                                     o.xs.data(), o.scores.data(), ws.data());
+    else
+      decode::clrnet_published_item(prob.data(), lanes.data(), n, points, prior_ys.data(), sample_ys.data(),
+                                    n_samples, p, f.ys.data(), static_cast<int>(f.ys.size()), f.max_lanes,
+                                    o.xs.data(), o.scores.data(), ws.data());
+  });
+  check_laneset("anchor_published", f, o.xs, o.scores);
+}
+
 std::vector<std::vector<culane::Point>> random_lanes(Gen& g, int max_lanes, int width, int height) {
   std::vector<std::vector<culane::Point>> lanes(static_cast<size_t>(g.uniform_int(0, max_lanes)));
   const double sp = g.chance(0.5) ? 0.0 : g.uniform(0.0, 0.2);
@@ -440,7 +476,7 @@ int main() {
   const char* seed = std::getenv("SELFOCUS_FUZZ_SEED");
   const double budget = secs ? std::atof(secs) : 3.0;
   Gen g{std::mt19937_64(seed ? std::strtoull(seed, nullptr, 10) : 1)};
-  void (*const cases[])(Gen&) = {fuzz_ganet, fuzz_laneatt, fuzz_bezier, fuzz_lstr, fuzz_condlane, fuzz_scnn, fuzz_ufld, fuzz_lstr_published, fuzz_bezier_published, fuzz_seg_published, fuzz_culane, fuzz_distortion};
+  void (*const cases[])(Gen&) = {fuzz_ganet, fuzz_laneatt, fuzz_bezier, fuzz_lstr, fuzz_condlane, fuzz_scnn, fuzz_ufld, fuzz_lstr_published, fuzz_bezier_published, fuzz_seg_published, fuzz_anchor_published, fuzz_culane, fuzz_distortion};
   const auto t0 = Clock::now();
   int64_t runs = 0;
   while (std::chrono::duration<double>(Clock::now() - t0).count() < budget && selfocus_test::failures() == 0) {

@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 from typing import Dict
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -25,9 +24,8 @@ from torch import nn
 from ...layers import MatMul
 from ...lanes.frames import ModelInput
 from ...lanes.frames import get_frame
-from ...ops.lanes import line_nms
 from ..base import HeadSpec
-from .base import PublishedLaneModel, kept_rows, spline_points
+from .base import PublishedLaneModel
 from .catalog import PublishedModel, publish
 from .checkpoint import CheckpointLayout, flip_first_conv
 from .layers import ConvModule, top_down_sum
@@ -40,7 +38,6 @@ CLRNET_INPUT = ModelInput(get_frame("culane"), (800, 320), 270.0, mean=(0.0, 0.0
                           resize="cv2-cubic")
 POINTS, PRIORS, SAMPLES, STAGES, DIM = 72, 192, 36, 3, 64
 # the rows CLRNet's CULane writer reads each lane's spline on (get_prediction_string)
-WRITTEN_YS = np.arange(270, 590, 8, dtype=np.float64)
 
 
 LAYOUT = CheckpointLayout("CLRNet", top_keys=("net", "model", "state_dict"), renames=((r"^heads\.", "refine."),),
@@ -168,46 +165,10 @@ class CLRNetPublished(PublishedLaneModel):
     def confidence_mask(self, semantic: str, outputs):
         return F.softmax(outputs["cls"], dim=-1)[..., 1:]
 
-    def decode_points(self, outputs, threshold: float = 0.4, nms_threshold: float = 50.0, top_k: int = 4):
-        """Per image, (lanes as the test script writes them: each prediction's cubic spline read every 8 rows
-        from row 270, as (N, 2) original-frame points from the bottom up; their scores)."""
-        cls = outputs["cls"].detach().float().cpu()
-        lanes = outputs["lanes"].detach().float().cpu()
-        scores = F.softmax(cls, dim=-1)[..., 1]
-        W = self.model_input.size[0]
-        frame = self.model_input.frame
-        crop = self.model_input.crop_top
-        ys = torch.linspace(1, 0, steps=POINTS).double().numpy()
-        images, out_scores = [], []
-        for b in range(cls.shape[0]):
-            keep = scores[b] >= threshold
-            pred = torch.cat([cls[b], lanes[b]], dim=-1)[keep]
-            sc = scores[b][keep]
-            kept_lanes, kept_scores = [], []
-            if len(pred):
-                nms_in = torch.cat([pred[:, :4], pred[:, 5:]], dim=-1)
-                nms_in[:, 4] = nms_in[:, 4] * (POINTS - 1)
-                nms_in[:, 5:] = nms_in[:, 5:] * (W - 1)
-                for k in line_nms(nms_in, sc, nms_threshold, top_k, layout=(2, 4, 5)).tolist():
-                    lane = pred[k].clone()
-                    lane[5] = torch.round(lane[5] * (POINTS - 1))
-                    xs = lane[6:].numpy().copy()
-                    start = min(max(0, int(round(lane[2].item() * (POINTS - 1)))), POINTS - 1)
-                    end = min(start + int(round(lane[5].item())) - 1, POINTS - 1)
-                    valid = kept_rows(xs, start, end)
-                    lx, ly = xs[valid][::-1].astype(np.float64), ys[valid][::-1]
-                    if len(lx) <= 1:
-                        continue
-                    ly = (ly * (frame.height - crop) + crop) / frame.height
-                    points = spline_points(lx, ly, WRITTEN_YS / frame.height, frame.width, frame.height)
-                    if len(points) == 0:  # nothing inside the image on the written rows: not written
-                        continue
-                    kept_lanes.append(points)
-                    kept_scores.append(float(sc[k]))
-            images.append(kept_lanes)
-            out_scores.append(kept_scores)
-        return images, out_scores
-
+    # decoding: the batched native decoder (csrc/core/decoders/published/anchor.h) with the implementation's
+    # post-processing as its reference (selfocus_ext/decoders/published_anchor.py)
+    decoder_name = "clrnet"
+    supports_monte_carlo = True
 
 
 for _bb, _size in (("resnet18", "s"), ("resnet34", "m")):

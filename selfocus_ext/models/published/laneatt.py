@@ -27,9 +27,8 @@ from torch import nn
 from ...layers import MatMul
 from ...lanes.frames import ModelInput
 from ...lanes.frames import get_frame
-from ...ops.lanes import line_nms
 from ..base import HeadSpec
-from .base import PublishedLaneModel, kept_rows, spline_points
+from .base import PublishedLaneModel
 from .catalog import PublishedModel, publish
 from .checkpoint import CheckpointError, CheckpointLayout, flip_first_conv
 from .resnet import DEPTHS, ResNetTrunk
@@ -134,61 +133,18 @@ class LaneATTPublished(PublishedLaneModel):
     def confidence_mask(self, semantic: str, outputs):
         return F.softmax(outputs["cls"], dim=-1)[..., 1:]
 
+    # decoding: the batched native decoder (csrc/core/decoders/published/anchor.h) with the implementation's
+    # post-processing as its reference (selfocus_ext/decoders/published_anchor.py)
+    decoder_name = "laneatt-published"
+    supports_monte_carlo = True
+
+    def decoder_inputs(self) -> dict:
+        return dict(anchors=self.anchors, length_adds_start_x=float(self.length_adds_start_x),
+                    official=self.official_post_processing)
+
     def proposals(self, outputs: Dict[str, torch.Tensor]) -> torch.Tensor:
         """[B, A, 2 + 72]: (start y, length, x offsets) in input pixels, as the implementations build them."""
-        reg = outputs["reg"].detach().float()
-        anchors = self.anchors.to(reg.device)
-        length = reg[..., 0] + anchors[:, 1] * self.length_adds_start_x.to(reg.device)
-        return torch.cat([anchors[:, 0].expand_as(length)[..., None], length[..., None], anchors[:, 2:] + reg[..., 1:]], -1)
-
-    def _suppress(self, regs: torch.Tensor, scores: torch.Tensor, threshold: float, top_k: int) -> torch.Tensor:
-        """Indices of the proposals the implementation's line NMS keeps. The official kernel reads its own
-        77-value layout (two class logits, start, start x, length, xs), whose length test differs from
-        pytorch-auto-drive's, so each layout's proposals go through their own kernel's reading."""
-        if not len(regs):
-            return torch.zeros(0, dtype=torch.long)
-        if not self.official_post_processing:
-            return line_nms(regs, scores, threshold, top_k)
-        pad = regs.new_zeros(len(regs), 1)
-        official = torch.cat([pad, pad, regs[:, :1], pad, regs[:, 1:2], regs[:, 2:]], 1)
-        return line_nms(official, scores, threshold, top_k, layout=(2, 4, 5))
-
-    def decode_points(self, outputs, threshold: float = 0.5, nms_threshold: float = 50.0, top_k: int = 4):
-        """Per image, (lanes as (N, 2) original-frame points, their scores)."""
-        props = self.proposals(outputs).cpu()
-        scores = F.softmax(outputs["cls"].detach().float().cpu(), dim=-1)[..., 1]
-        w = self.model_input.size[0]
-        W, H = float(self.model_input.frame.width), float(self.model_input.frame.height)
-        ys = torch.linspace(1, 0, steps=POINTS).numpy()
-        images, out_scores = [], []
-        for b in range(props.shape[0]):
-            above = scores[b] > threshold
-            regs, sc = props[b][above], scores[b][above]
-            keep = self._suppress(regs, sc, nms_threshold, top_k)
-            lanes, kept = [], []
-            for k in keep.tolist():
-                lane = regs[k].clone()
-                lane[1] = torch.round(lane[1])
-                xs = (lane[2:] / w).numpy().copy()
-                start = int(round(lane[0].item() * (POINTS - 1)))
-                end = min(start + int(round(lane[1].item())) - 1, POINTS - 1)
-                valid = kept_rows(xs, start, end)
-                lx, ly = xs[valid][::-1], ys[valid][::-1]
-                if len(lx) <= 1:
-                    continue
-                if self.official_post_processing:
-                    points = spline_points(lx.astype(np.float64), ly.astype(np.float64),
-                                           np.arange(int(H), dtype=np.float64) / H, W, H)
-                    if len(points) == 0:
-                        continue
-                else:
-                    points = np.stack([lx * np.float32(W), ly * np.float32(H)], 1).astype(np.float64)
-                lanes.append(points)
-                kept.append(float(sc[k]))
-            images.append(lanes)
-            out_scores.append(kept)
-        return images, out_scores
-
+        return self.lane_decoder().proposals(outputs)
 
 
 def attach_anchors(model: LaneATTPublished, path: Optional[str]) -> None:
