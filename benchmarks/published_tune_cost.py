@@ -24,7 +24,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 STAGES = ("evaluate fp", "calibration images", "calibration", "evaluate calibrated", "noise-score curves", "tuning",
-          "evaluate tuned", "held-out check", "onnx export")
+          "evaluate tuned", "held-out check", "evaluate deployable", "onnx export", "evaluate onnx-qdq")
 
 
 def write_checkpoint(name: str, path: str) -> list:
@@ -81,11 +81,20 @@ def main() -> int:
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--out", default=os.path.join(HERE, "results", "cpu-published-models.md"))
     a = p.parse_args()
-    import torch
-
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     with tempfile.TemporaryDirectory(prefix="published-tune-") as work:
         rows = [run_one(name, a, work) for name in a.models]
-    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    lines = table(rows, a, started)
+    with open(a.out, "a") as fh:
+        fh.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+def table(rows, a, started: str) -> list:
+    """The markdown section of one invocation: its command, machine and budget, one row per model."""
+    import torch
+
     device = (torch.cuda.get_device_name(0) if a.device == "cuda" and torch.cuda.is_available() else
               f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores")
     lines = ["", f"## The default tune end to end ({started}; `python benchmarks/published_tune_cost.py "
@@ -108,10 +117,7 @@ def main() -> int:
         share = sec.get("noise-score curves", 0.0) / r["wall_s"]
         lines.append(f"| {r['model']} | " + " | ".join(cells) + f" | {r['wall_s']:.0f} | {100 * share:.0f}% | "
                      f"{r['peak_mb']:.0f} |")
-    with open(a.out, "a") as fh:
-        fh.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    return 0
+    return lines
 
 
 if __name__ == "__main__":

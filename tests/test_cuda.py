@@ -204,3 +204,36 @@ def test_segmentation_decoder_cuda_is_exact_on_saturated_maps(name):
     torch.testing.assert_close(gx.cpu(), cx, rtol=0, atol=0, equal_nan=True)
     # the scores are the lanes' existence probabilities, from ATen's sigmoid on each device (1 ulp apart)
     torch.testing.assert_close(gs.cpu(), cs, rtol=0, atol=1e-6, equal_nan=True)
+
+
+@pytest.mark.parametrize("family", ["pad-lstr", "pad-bezier", "pad-segmentation", "resa-official", "clrnet",
+                                    "laneatt-pad", "laneatt-official"])
+def test_published_decoders_cuda_equal_cpu(family):
+    """The published families' CUDA kernels (one thread per image) against the CPU op, with a Monte-Carlo
+    dimension: the same per-image code, so the same lanes (splines to float64 rounding: 1e-3 px)."""
+    import test_published_native_decoders as T
+    from selfocus_ext.decoders import build_decoder
+    from selfocus_ext.models import registry
+    from selfocus_ext.models.published.clrnet import CLRNET_INPUT
+    from selfocus_ext.models.published.segmentation import CULANE_INPUT, RESA_INPUT
+
+    if family.startswith("laneatt"):
+        model = registry.build("laneatt-r18")
+        inputs = model.decoder_inputs()
+        if family == "laneatt-official":
+            inputs = dict(inputs, length_adds_start_x=0.0, official=True)
+        decoder = build_decoder("laneatt-published", model.model_input, **inputs)
+        heads = T.laneatt_heads(3, decoder.anchors.shape[0])
+        noisy_key = "reg"
+    else:
+        mi = {"clrnet": CLRNET_INPUT, "resa-official": RESA_INPUT}.get(family, CULANE_INPUT)
+        decoder = build_decoder(family, mi)
+        heads = {"pad-lstr": T.lstr_heads, "pad-bezier": T.bezier_heads, "clrnet": T.clrnet_heads}.get(
+            family, T.segmentation_heads)(3)
+        noisy_key = {"pad-lstr": "curves", "pad-bezier": "curves", "clrnet": "lanes"}.get(family, "out")
+    noisy = dict(heads)
+    noisy[noisy_key] = heads[noisy_key].unsqueeze(0) + 0.01 * torch.randn((4,) + tuple(heads[noisy_key].shape))
+    cpu_xs, cpu_scores = decoder(noisy)
+    gpu_xs, gpu_scores = decoder({k: v.cuda() for k, v in noisy.items()})
+    torch.testing.assert_close(gpu_xs.cpu(), cpu_xs, rtol=0, atol=1e-3, equal_nan=True)
+    torch.testing.assert_close(gpu_scores.cpu(), cpu_scores, rtol=0, atol=0, equal_nan=True)

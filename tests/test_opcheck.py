@@ -65,6 +65,7 @@ def decoder_cases():
         (ops.decode_ganet.default, (r(3, 2, 1, 20, 50), r(2, 2, 20, 50), r(2, 2, 20, 50), ys, *map_args)),
         (ops.decode_laneatt.default, (r(2, 6, 2), r(2, 6, 9), anchors, torch.arange(8.0) * 20, ys, *map_args, 400)),
         (ops.decode_bezier.default, (r(2, 7), r(2, 7, 4, 2).sigmoid(), ys, *map_args, 400, 160)),
+        (ops.decode_bezier.default, (r(2, 7), r(3, 2, 7, 4, 2).sigmoid(), ys, *map_args, 400, 160)),
         (ops.decode_scnn.default, (r(2, 5, 20, 50), r(2, 4), torch.arange(0, 160, 10, dtype=torch.int32), ys,
                                    *map_args, 400, 160)),
         (ops.decode_lstr.default, (r(2, 7, 2) * 4, r(2, 7, 8) * 0.3, torch.linspace(0.0, 0.99, 32), ys, *map_args,

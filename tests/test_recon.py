@@ -422,6 +422,32 @@ def test_straight_through_mode_computes_the_hard_weights_with_the_soft_gradient(
     torch.testing.assert_close(ste_grad, wq.v.grad)
 
 
+def test_fused_hard_forward_tunes_as_the_two_call_composite(images, monkeypatch):
+    """Selective Focus with the fused hard-forward op and with the composite it replaced (the soft and the hard
+    rounding, each one adaround_quant call, joined straight-through) reach the same model bit for bit."""
+    import copy
+
+    from selfocus_ext.quant import quantizers
+
+    def two_calls(w, v, scale, bits):
+        soft = adaround_quant(w, v, scale, bits)
+        hard = adaround_quant(w, v.detach(), scale, bits, hard=True)
+        return hard + (soft - soft.detach())
+
+    start = quantized("lstr-s", images)
+    curves = build_curves(models.load("lstr-s"), images[:4], levels=3, reruns=2, progress=False)
+    budget = get_budget("ci", network_iters=4)
+    states = []
+    for op in (quantizers.adaround_quant_ste, two_calls):
+        monkeypatch.setattr(quantizers, "adaround_quant_ste", op)
+        q = copy.deepcopy(start)
+        Reconstructor(q, get_method("sf"), budget, images, curves=curves, progress=False).run()
+        states.append(q.state_dict())
+    assert states[0].keys() == states[1].keys()
+    for k in states[0]:
+        assert torch.equal(states[0][k], states[1][k]), k
+
+
 def test_network_tuning_starts_from_the_calibrated_model(images):
     """With the hard forward the tuned network starts as the calibrated model computes (round-to-nearest
     weights); with AdaRound's soft forward it starts from the float weights instead."""

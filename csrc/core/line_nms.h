@@ -64,20 +64,29 @@ SF_NMS_HD bool lines_overlap(const float* a, const float* b, int n_offsets, floa
 
 // Greedy suppression over proposals visited in `order` (highest score first): a proposal is kept unless a
 // kept one overlaps it; at most `top_k` are kept. Writes the kept proposals' indices (into the proposal
-// array) to `keep` and returns how many. `width` = layout.xs + n_offsets values per proposal.
-inline int64_t line_nms(const float* proposals, int64_t count, int width, const int64_t* order, float threshold,
-                        int64_t top_k, int64_t* keep, const ProposalLayout& layout = ProposalLayout()) {
+// array) to `keep` and returns how many; `removed` [count] is scratch. `width` = layout.xs + n_offsets values
+// per proposal. (No allocation: a CUDA thread runs it too.)
+template <typename Index>
+SF_NMS_HD Index greedy_suppress(const float* proposals, Index count, int width, const Index* order, float threshold,
+                                Index top_k, Index* keep, unsigned char* removed, const ProposalLayout& layout) {
   const int n_offsets = width - layout.xs;
-  int64_t kept = 0;
-  std::vector<char> removed(static_cast<size_t>(count), 0);
-  for (int64_t i = 0; i < count && kept < top_k; ++i) {
+  for (Index i = 0; i < count; ++i) removed[i] = 0;
+  Index kept = 0;
+  for (Index i = 0; i < count && kept < top_k; ++i) {
     if (removed[i]) continue;
-    const float* a = proposals + order[i] * width;
+    const float* a = proposals + static_cast<int64_t>(order[i]) * width;
     keep[kept++] = order[i];
-    for (int64_t j = i + 1; j < count; ++j)
-      if (!removed[j] && lines_overlap(a, proposals + order[j] * width, n_offsets, threshold, layout)) removed[j] = 1;
+    for (Index j = i + 1; j < count; ++j)
+      if (!removed[j] && lines_overlap(a, proposals + static_cast<int64_t>(order[j]) * width, n_offsets, threshold, layout))
+        removed[j] = 1;
   }
   return kept;
+}
+
+inline int64_t line_nms(const float* proposals, int64_t count, int width, const int64_t* order, float threshold,
+                        int64_t top_k, int64_t* keep, const ProposalLayout& layout = ProposalLayout()) {
+  std::vector<unsigned char> removed(static_cast<size_t>(count));
+  return greedy_suppress<int64_t>(proposals, count, width, order, threshold, top_k, keep, removed.data(), layout);
 }
 
 }  // namespace nms

@@ -34,7 +34,7 @@ def _decode_laneatt_fake(cls, reg, anchor_xs, row_ys, ys, sx, sy, crop_top, fram
 @torch.library.register_fake("selfocus::decode_bezier")
 def _decode_bezier_fake(logits, curves, ys, sx, sy, crop_top, frame_width, input_width, input_height, max_lanes=8,
                         *args):
-    return _decoder_fake("decode_bezier", dict(logits=logits, curves=curves), ys, max_lanes, 1)
+    return _bezier_fake("decode_bezier", logits, curves, ys, max_lanes)
 
 
 @torch.library.register_fake("selfocus::decode_scnn")
@@ -72,8 +72,13 @@ def _decode_lstr_published_fake(logits, curves, ys, frame_width, frame_height, m
 
 @torch.library.register_fake("selfocus::decode_bezier_published")
 def _decode_bezier_published_fake(logits, curves, ys, frame_width, frame_height, max_lanes=4, *args):
-    same_device("decode_bezier_published", logits=logits, curves=curves)
-    on_device_or_cpu("decode_bezier_published", logits.device, ys=ys)
+    return _bezier_fake("decode_bezier_published", logits, curves, ys, max_lanes)
+
+
+def _bezier_fake(op, logits, curves, ys, max_lanes):
+    """logits [.., Q] and curves [.., Q, 4, 2] have different image ranks: either may carry the K dimension."""
+    same_device(op, logits=logits, curves=curves)
+    on_device_or_cpu(op, logits.device, ys=ys)
     lead = [t.shape[0] for t, dims in ((logits, 1), (curves, 3)) if t.dim() == dims + 2]
     batch = curves.shape[1] if curves.dim() == 5 else curves.shape[0]
     shape = lead[:1] + [batch]

@@ -17,25 +17,14 @@
 namespace selfocus {
 namespace decode {
 
-// line_nms.h's greedy suppression with `removed` from the caller (no allocation).
+// line_nms.h's greedy suppression, with the positions of (start, length, first x) in a proposal.
 SF_HDF int line_nms_ws(const float* proposals, int count, int width, const int* order, float threshold, int top_k,
                        int* keep, unsigned char* removed, int start_i, int length_i, int xs_i) {
   nms::ProposalLayout layout;
   layout.start = start_i;
   layout.length = length_i;
   layout.xs = xs_i;
-  for (int i = 0; i < count; ++i) removed[i] = 0;
-  int kept = 0;
-  for (int i = 0; i < count && kept < top_k; ++i) {
-    if (removed[i]) continue;
-    const float* a = proposals + static_cast<int64_t>(order[i]) * width;
-    keep[kept++] = order[i];
-    for (int j = i + 1; j < count; ++j)
-      if (!removed[j] &&
-          nms::lines_overlap(a, proposals + static_cast<int64_t>(order[j]) * width, width - xs_i, threshold, layout))
-        removed[j] = 1;
-  }
-  return kept;
+  return nms::greedy_suppress<int>(proposals, count, width, order, threshold, top_k, keep, removed, layout);
 }
 
 // The implementations' row cut of one lane (xs normalised, bottom row first, n rows; changed in place, as the
