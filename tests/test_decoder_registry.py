@@ -72,8 +72,8 @@ def test_a_decoder_serves_a_network_outside_the_zoo(slots):
 
 
 def test_bad_requests_are_named():
-    with pytest.raises(KeyError, match="no decoder named 'clrnet'; registered: "):
-        build_decoder("clrnet", models.DEFAULT_INPUT)
+    with pytest.raises(KeyError, match="no decoder named 'no-such-family'; registered: "):
+        build_decoder("no-such-family", models.DEFAULT_INPUT)
     with pytest.raises(TypeError, match="model_input must be a ModelInput, got tuple"):
         build_decoder("ganet", (400, 160))
     with pytest.raises(ValueError, match="backend must be 'cpp' or 'python', got 'cuda'"):
@@ -96,3 +96,20 @@ def test_a_model_without_a_decoder_says_so():
 
     with pytest.raises(NotImplementedError, match="Bare names no decoder"):
         Bare().decode({})
+
+
+PUBLISHED = ["ufld-r18", "lstr-r18s", "bezier-r18", "scnn-r18", "resa-r50-official", "clrnet-r18", "laneatt-r18"]
+
+
+@pytest.mark.parametrize("name", PUBLISHED)
+def test_published_native_and_reference_take_the_same_keywords_and_defaults(name):
+    from selfocus_ext.models import registry
+
+    model = registry.build(name)
+    assert model.supports_monte_carlo
+    dec = model.lane_decoder()
+    native = inspect.signature(dec.native).parameters
+    reference = inspect.signature(dec.reference).parameters
+    assert list(native) == list(reference)
+    assert [p.default for p in native.values()] == [p.default for p in reference.values()]
+    assert all(p.default is not inspect.Parameter.empty for k, p in native.items() if k != "outputs")

@@ -81,7 +81,11 @@ def test_exported_with_their_quantize_dequantize_pairs(tmp_path):
     pytest.importorskip("onnxruntime")
     from selfocus_ext.export import OnnxLaneModel, export_onnx, freeze, open_session, output_agreement, run_batches
 
-    model = build("lstr-r18s")
+    from selfocus_ext.testing.weights import randomize
+
+    # small random weights (as the published pipeline test): the architecture's initialisation saturates some
+    # attention rows, where a last-bit difference of the runtimes flips them whole
+    model = randomize(build("lstr-r18s"), seed=4, gain=0.25)
     counts = {}
     for bits in (None, 8):
         q, images = quantized(model, matmul_bits=bits)

@@ -9,7 +9,7 @@ batched, with an optional leading Monte-Carlo dimension on either head.
 from __future__ import annotations
 
 from math import comb
-from typing import Dict, List, Tuple
+from typing import List, Tuple
 
 import numpy as np
 import torch
@@ -36,8 +36,6 @@ class _FrameDecoder(Decoder):
         images, scores = pts
         return points_to_laneset(self.model_input, images, scores, max_lanes=max_lanes, in_frame=True)
 
-    def reference(self, outputs: Dict[str, torch.Tensor], **params):
-        return self._laneset(self.points(outputs, **params), params.get("max_lanes", LANES))
 
 
 class PadLSTRDecoder(_FrameDecoder):
@@ -67,6 +65,9 @@ class PadLSTRDecoder(_FrameDecoder):
             images.append(lanes)
             scores.append(sc)
         return images, scores
+
+    def reference(self, outputs, threshold: float = 0.95, max_lanes: int = LANES, gap: int = 20, points: int = 18):
+        return self._laneset(self.points(outputs, threshold, max_lanes, gap, points), max_lanes)
 
     def native(self, outputs, threshold: float = 0.95, max_lanes: int = LANES, gap: int = 20, points: int = 18):
         W, H = self._frame()
@@ -103,6 +104,9 @@ class PadBezierDecoder(_FrameDecoder):
             images.append(lanes)
             scores.append(sc)
         return images, scores
+
+    def reference(self, outputs, threshold: float = 0.95, window: int = 9, max_lanes: int = LANES, samples: int = 50):
+        return self._laneset(self.points(outputs, threshold, window, max_lanes, samples), max_lanes)
 
     def native(self, outputs, threshold: float = 0.95, window: int = 9, max_lanes: int = LANES, samples: int = 50):
         W, H = self._frame()

@@ -40,8 +40,9 @@ class _AnchorDecoder(Decoder):
     def _prior_ys(self) -> torch.Tensor:
         return torch.linspace(1, 0, steps=POINTS)
 
-    def reference(self, outputs: Dict[str, torch.Tensor], max_lanes: int = LANES, **params):
-        images, scores = self.points(outputs, **params)
+    def reference(self, outputs: Dict[str, torch.Tensor], threshold: float = 0.5, nms_threshold: float = 50.0,
+                  top_k: int = 4, max_lanes: int = LANES):
+        images, scores = self.points(outputs, threshold, nms_threshold, top_k)
         return points_to_laneset(self.model_input, images, scores, max_lanes=max_lanes, in_frame=True)
 
 
@@ -89,6 +90,10 @@ class CLRNetDecoder(_AnchorDecoder):
             images.append(kept_lanes)
             out_scores.append(kept_scores)
         return images, out_scores
+
+    def reference(self, outputs, threshold: float = 0.4, nms_threshold: float = 50.0, top_k: int = 4,
+                  max_lanes: int = LANES):
+        return super().reference(outputs, threshold, nms_threshold, top_k, max_lanes)
 
     def native(self, outputs, threshold: float = 0.4, nms_threshold: float = 50.0, top_k: int = 4,
                max_lanes: int = LANES):

@@ -44,8 +44,10 @@ class _PublishedSegmentationDecoder(Decoder):
                              align_corners=self.align_corners)
         return prob.softmax(dim=1).cpu().numpy(), torch.sigmoid(outputs["lane"].detach().float()).cpu().numpy()
 
-    def reference(self, outputs: Dict[str, torch.Tensor], max_lanes: int = SLOTS, **params):
-        images, scores = self.points(outputs, max_lanes=max_lanes, **params)
+    def reference(self, outputs: Dict[str, torch.Tensor], exist_threshold: float = EXIST_THRESHOLD,
+                  point_threshold: float = POINT_THRESHOLD, gap: int = GAP, points: int = POINTS,
+                  max_lanes: int = SLOTS):
+        images, scores = self.points(outputs, exist_threshold, point_threshold, gap, points, max_lanes)
         return points_to_laneset(self.model_input, images, scores, max_lanes=max_lanes, in_frame=True)
 
     def native(self, outputs: Dict[str, torch.Tensor], exist_threshold: float = EXIST_THRESHOLD,
