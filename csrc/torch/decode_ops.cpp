@@ -232,44 +232,38 @@ std::tuple<at::Tensor, at::Tensor> decode_segmentation_published_cpu(
   return finish(c, xs, sc);
 }
 
+// CLRNet's and LaneATT's items share their arguments; `laneatt` picks the item.
+std::tuple<at::Tensor, at::Tensor> run_anchor_published_cpu(const AnchorPublishedCall& c, bool laneatt) {
+  const int64_t B = c.bt.B;
+  const int n_samples = static_cast<int>(c.sample_ys.size(0));
+  return run_cpu(c, c.prob.t.options(), decode::anchor_published_workspace(c.n, c.points, n_samples, c.params.top_k),
+                 [&](int64_t k, int64_t b, float* x, float* s, unsigned char* ws) {
+                   auto* item = laneatt ? &decode::laneatt_published_item : &decode::clrnet_published_item;
+                   item(image_ptr(c.prob, k, b, B), image_ptr(c.lanes, k, b, B), c.n, c.points,
+                        c.prior_ys.data_ptr<float>(), c.sample_ys.data_ptr<double>(), n_samples, c.params,
+                        c.ys.data_ptr<float>(), c.rows, static_cast<int>(c.max_lanes), x, s, ws);
+                 });
+}
+
 std::tuple<at::Tensor, at::Tensor> decode_clrnet_published_cpu(
     const at::Tensor& cls, const at::Tensor& lanes, const at::Tensor& prior_ys, const at::Tensor& sample_ys,
     const at::Tensor& ys, int64_t input_width, int64_t frame_width, int64_t frame_height, double crop_top,
     int64_t max_lanes, double threshold, double nms_threshold, int64_t top_k) {
-  const AnchorPublishedCall c =
+  return run_anchor_published_cpu(
       prepare_anchor_published("decode_clrnet_published", cls, lanes, "lanes", 4, prior_ys, sample_ys, ys, input_width,
-                               frame_width, frame_height, crop_top, max_lanes, threshold, nms_threshold, top_k, false);
-  const int64_t B = c.bt.B;
-  const int n_samples = static_cast<int>(c.sample_ys.size(0));
-  return run_cpu(c, c.prob.t.options(),
-                 decode::anchor_published_workspace(c.n, c.points, n_samples, c.params.top_k),
-                 [&](int64_t k, int64_t b, float* x, float* s, unsigned char* ws) {
-                   decode::clrnet_published_item(image_ptr(c.prob, k, b, B), image_ptr(c.lanes, k, b, B), c.n,
-                                                 c.points, c.prior_ys.data_ptr<float>(),
-                                                 c.sample_ys.data_ptr<double>(), n_samples, c.params,
-                                                 c.ys.data_ptr<float>(), c.rows, static_cast<int>(c.max_lanes), x, s,
-                                                 ws);
-                 });
+                               frame_width, frame_height, crop_top, max_lanes, threshold, nms_threshold, top_k, false),
+      false);
 }
 
 std::tuple<at::Tensor, at::Tensor> decode_laneatt_published_cpu(
     const at::Tensor& cls, const at::Tensor& proposals, const at::Tensor& prior_ys, const at::Tensor& sample_ys,
     const at::Tensor& ys, int64_t input_width, int64_t frame_width, int64_t frame_height, int64_t max_lanes,
     double threshold, double nms_threshold, int64_t top_k, bool official) {
-  const AnchorPublishedCall c = prepare_anchor_published(
-      "decode_laneatt_published", cls, proposals, "proposals", 2, prior_ys, sample_ys, ys, input_width, frame_width,
-      frame_height, 0.0, max_lanes, threshold, nms_threshold, top_k, official);
-  const int64_t B = c.bt.B;
-  const int n_samples = static_cast<int>(c.sample_ys.size(0));
-  return run_cpu(c, c.prob.t.options(),
-                 decode::anchor_published_workspace(c.n, c.points, n_samples, c.params.top_k),
-                 [&](int64_t k, int64_t b, float* x, float* s, unsigned char* ws) {
-                   decode::laneatt_published_item(image_ptr(c.prob, k, b, B), image_ptr(c.lanes, k, b, B), c.n,
-                                                  c.points, c.prior_ys.data_ptr<float>(),
-                                                  c.sample_ys.data_ptr<double>(), n_samples, c.params,
-                                                  c.ys.data_ptr<float>(), c.rows, static_cast<int>(c.max_lanes), x, s,
-                                                  ws);
-                 });
+  return run_anchor_published_cpu(
+      prepare_anchor_published("decode_laneatt_published", cls, proposals, "proposals", 2, prior_ys, sample_ys, ys,
+                               input_width, frame_width, frame_height, 0.0, max_lanes, threshold, nms_threshold,
+                               top_k, official),
+      true);
 }
 
 TORCH_LIBRARY_FRAGMENT(selfocus, m) {

@@ -9,12 +9,15 @@ from .. import native  # noqa: F401  (registers torch.ops.selfocus.*)
 from .devices import on_device_or_cpu, same_device
 
 
-def _decoder_fake(op: str, heads: dict, ys: torch.Tensor, max_lanes: int, image_dims: int, **side: torch.Tensor):
+def _decoder_fake(op: str, heads: dict, ys: torch.Tensor, max_lanes: int, image_dims, **side: torch.Tensor):
+    """``image_dims``: the per-image rank of every head, or a dict of them by head name (heads of different
+    ranks; any head may carry the leading K)."""
     same_device(op, **heads)
     first, *others = heads.values()
     on_device_or_cpu(op, first.device, ys=ys, **side)
-    lead = [t.shape[0] for t in heads.values() if t.dim() == image_dims + 2]
-    batch = first.shape[1] if first.dim() == image_dims + 2 else first.shape[0]
+    dims = image_dims if isinstance(image_dims, dict) else {name: image_dims for name in heads}
+    lead = [t.shape[0] for name, t in heads.items() if t.dim() == dims[name] + 2]
+    batch = first.shape[1] if first.dim() == dims[next(iter(heads))] + 2 else first.shape[0]
     shape = ([lead[0]] if lead else []) + [batch]
     return first.new_empty(shape + [max_lanes, ys.shape[0]]), first.new_empty(shape + [max_lanes])
 
@@ -34,7 +37,7 @@ def _decode_laneatt_fake(cls, reg, anchor_xs, row_ys, ys, sx, sy, crop_top, fram
 @torch.library.register_fake("selfocus::decode_bezier")
 def _decode_bezier_fake(logits, curves, ys, sx, sy, crop_top, frame_width, input_width, input_height, max_lanes=8,
                         *args):
-    return _bezier_fake("decode_bezier", logits, curves, ys, max_lanes)
+    return _decoder_fake("decode_bezier", dict(logits=logits, curves=curves), ys, max_lanes, dict(logits=1, curves=3))
 
 
 @torch.library.register_fake("selfocus::decode_scnn")
@@ -57,12 +60,8 @@ def _decode_condlane_fake(proposal, params, features, range_, ys, sx, sy, crop_t
 
 @torch.library.register_fake("selfocus::decode_ufld")
 def _decode_ufld_fake(prob, loc, exist, ys, frame_width, frame_height, input_width, max_lanes=4, row_gap=20):
-    same_device("decode_ufld", prob=prob, loc=loc, exist=exist)
-    on_device_or_cpu("decode_ufld", loc.device, ys=ys)
-    lead = [t.shape[0] for t, dims in ((prob, 3), (loc, 3), (exist, 2)) if t.dim() == dims + 2]
-    batch = loc.shape[1] if loc.dim() == 5 else loc.shape[0]
-    shape = lead[:1] + [batch]
-    return loc.new_empty(shape + [max_lanes, ys.shape[0]]), loc.new_empty(shape + [max_lanes])
+    return _decoder_fake("decode_ufld", dict(prob=prob, loc=loc, exist=exist), ys, max_lanes,
+                         dict(prob=3, loc=3, exist=2))
 
 
 @torch.library.register_fake("selfocus::decode_lstr_published")
@@ -72,17 +71,8 @@ def _decode_lstr_published_fake(logits, curves, ys, frame_width, frame_height, m
 
 @torch.library.register_fake("selfocus::decode_bezier_published")
 def _decode_bezier_published_fake(logits, curves, ys, frame_width, frame_height, max_lanes=4, *args):
-    return _bezier_fake("decode_bezier_published", logits, curves, ys, max_lanes)
-
-
-def _bezier_fake(op, logits, curves, ys, max_lanes):
-    """logits [.., Q] and curves [.., Q, 4, 2] have different image ranks: either may carry the K dimension."""
-    same_device(op, logits=logits, curves=curves)
-    on_device_or_cpu(op, logits.device, ys=ys)
-    lead = [t.shape[0] for t, dims in ((logits, 1), (curves, 3)) if t.dim() == dims + 2]
-    batch = curves.shape[1] if curves.dim() == 5 else curves.shape[0]
-    shape = lead[:1] + [batch]
-    return logits.new_empty(shape + [max_lanes, ys.shape[0]]), logits.new_empty(shape + [max_lanes])
+    return _decoder_fake("decode_bezier_published", dict(logits=logits, curves=curves), ys, max_lanes,
+                         dict(logits=1, curves=3))
 
 
 @torch.library.register_fake("selfocus::decode_segmentation_published")

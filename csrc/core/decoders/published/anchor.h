@@ -204,13 +204,27 @@ SF_HDF int anchor_lane_points(AnchorPublishedScratch& s, const float* prior_ys, 
     s.lx[n] = static_cast<double>(s.xs[r]);
     const double y = static_cast<double>(prior_ys[r]);
     s.ly[n] = crop ? (y * (H - top) + top) / H : y;
-    px[n] = static_cast<double>(s.xs[r] * static_cast<float>(p.frame_width));
-    py[n] = static_cast<double>(prior_ys[r] * static_cast<float>(p.frame_height));
+    if (!spline) {  // the points themselves, scaled in float32
+      px[n] = static_cast<double>(s.xs[r] * static_cast<float>(p.frame_width));
+      py[n] = static_cast<double>(prior_ys[r] * static_cast<float>(p.frame_height));
+    }
     ++n;
   }
   if (n <= 1) return 0;
   if (!spline) return n;
   return spline_points(s.lx, s.ly, n, sample_ys, n_samples, p.frame_width, p.frame_height, s.spline, px, py);
+}
+
+// A kept lane's first row, round(start * (points - 1)) clamped to [lo, hi], and its last row, start + length - 1
+// capped at the last row (below -points - 1 every Python slice reads the same). False when the start or the
+// length is not a finite number: the lane has no rows.
+SF_HDF bool anchor_row_range(float start, float length, int points, int lo, int hi, int* first, int* last) {
+  const double start_f = nearbyint(static_cast<double>(start) * (points - 1));
+  if (!is_finite(length) || !(start_f == start_f) || start_f - start_f != 0.0) return false;
+  *first = start_f < lo ? lo : (start_f > hi ? hi : static_cast<int>(start_f));
+  const double span = static_cast<double>(*first) + length - 1.0;
+  *last = span > points - 1 ? points - 1 : (span < -points - 1 ? -points - 1 : static_cast<int>(span));
+  return true;
 }
 
 // CLRNet. prob [P] (softmax class 1, by the caller), lanes [P, 4 + points] (start y, start x, theta, length,
@@ -239,12 +253,9 @@ SF_HDF void clrnet_published_item(const float* prob, const float* lanes, int n, 
   for (int t = 0; t < kept; ++t) {
     const int idx = s.cand[s.keep[t]];
     const float* l = lanes + static_cast<int64_t>(idx) * stride;
-    const float length = nearbyintf(l[3] * static_cast<float>(points - 1));
-    const double start_f = nearbyint(static_cast<double>(l[0]) * (points - 1));
-    if (!is_finite(length) || !(start_f == start_f) || start_f - start_f != 0.0) continue;  // no such row
-    int start = start_f < 0.0 ? 0 : (start_f > points - 1 ? points - 1 : static_cast<int>(start_f));
-    const double span = static_cast<double>(start) + length - 1.0;
-    const int end = span > points - 1 ? points - 1 : (span < -points - 1 ? -points - 1 : static_cast<int>(span));
+    int start, end;
+    if (!anchor_row_range(l[0], nearbyintf(l[3] * static_cast<float>(points - 1)), points, 0, points - 1, &start, &end))
+      continue;
     for (int r = 0; r < points; ++r) s.xs[r] = l[4 + r];
     const int count = anchor_lane_points(s, prior_ys, points, start, end, true, sample_ys, n_samples, true, p,
                                          s.px + used, s.py + used);
@@ -288,13 +299,9 @@ SF_HDF void laneatt_published_item(const float* prob, const float* proposals, in
   for (int t = 0; t < kept; ++t) {
     const int idx = s.cand[s.keep[t]];
     const float* l = proposals + static_cast<int64_t>(idx) * stride;
-    const float length = nearbyintf(l[1]);
-    const double start_f = nearbyint(static_cast<double>(l[0]) * (points - 1));
-    if (!is_finite(length) || !(start_f == start_f) || start_f - start_f != 0.0) continue;  // no such row
     // (anchors start inside the image; beyond +-4 rows' worth every slice reads the same)
-    const int start = start_f < -4.0 * points ? -4 * points : (start_f > 4.0 * points ? 4 * points : static_cast<int>(start_f));
-    const double span = static_cast<double>(start) + length - 1.0;
-    const int end = span > points - 1 ? points - 1 : (span < -points - 1 ? -points - 1 : static_cast<int>(span));
+    int start, end;
+    if (!anchor_row_range(l[0], nearbyintf(l[1]), points, -4 * points, 4 * points, &start, &end)) continue;
     for (int r = 0; r < points; ++r) s.xs[r] = l[2 + r] / w;
     const int count = anchor_lane_points(s, prior_ys, points, start, end, p.official, sample_ys, n_samples, false, p,
                                          s.px + used, s.py + used);

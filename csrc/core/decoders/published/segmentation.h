@@ -134,17 +134,13 @@ SF_HDF void seg_published_item(const float* prob, const float* exist, int channe
         },
         [&](int y, const float* line) {
           const int col = np_argmax(line, p.width);
+          // the official rule reads the row's maximum: line[col] (NaN when any value is NaN, as numpy's max)
+          const bool official_point = line[col] > p.point_threshold;
           // every sample entry on this row, in sample order (rows may repeat)
           for (int i = 0; i < n_rows; ++i) {
             if (sample_rows[i] != y) continue;
             if (p.official) {
-              float m = line[0];
-              bool nan = false;
-              for (int x = 0; x < p.width; ++x) {
-                nan = nan || line[x] != line[x];
-                m = line[x] > m ? line[x] : m;
-              }
-              if (nan || !(m > p.point_threshold)) continue;
+              if (!official_point) continue;
               s.px[used + count] = nearbyint(static_cast<double>(col + 1) * W / w - 1.0);
             } else {
               if (!(line[col] > p.point_threshold)) continue;
