@@ -98,7 +98,8 @@ def test_a_model_without_a_decoder_says_so():
         Bare().decode({})
 
 
-PUBLISHED = ["ufld-r18", "lstr-r18s", "bezier-r18", "scnn-r18", "resa-r50-official", "clrnet-r18", "laneatt-r18"]
+PUBLISHED = ["ufld-r18", "lstr-r18s", "bezier-r18", "scnn-r18", "resa-r50-official", "clrnet-r18", "laneatt-r18",
+             "condlane-r18", "ganet-r18"]
 
 
 @pytest.mark.parametrize("name", PUBLISHED)
@@ -113,3 +114,14 @@ def test_published_native_and_reference_take_the_same_keywords_and_defaults(name
     assert list(native) == list(reference)
     assert [p.default for p in native.values()] == [p.default for p in reference.values()]
     assert all(p.default is not inspect.Parameter.empty for k, p in native.items() if k != "outputs")
+
+
+def test_every_catalog_entry_decodes_monte_carlo_copies_natively():
+    from selfocus_ext.models import published
+
+    entries = published.catalog()
+    assert len(entries) >= 19
+    for entry in entries:
+        model = entry.build_at((160, 64))  # (the size does not matter here; small builds fast)
+        assert model.supports_monte_carlo, entry.name
+        assert model.lane_decoder().supports_monte_carlo, entry.name

@@ -11,7 +11,7 @@ from torch import nn
 from oracles import condlanenet_reference, cuda_calls_on_cpu, randomize
 from selfocus_ext import models
 from selfocus_ext.data.datasets import SyntheticLaneDataset
-from selfocus_ext.models.published.condlane import MASK_BIAS, grouped_dynamic_conv
+from selfocus_ext.decoders.published_keypoint import MASK_BIAS, grouped_dynamic_conv
 
 
 def reference(depth: int, mask_size=(40, 100), grid32=(10, 25)):

@@ -8,6 +8,7 @@ import torch
 from selfocus_ext.decoders import build_decoder
 from selfocus_ext.models import registry
 from selfocus_ext.models.published.segmentation import CULANE_INPUT
+from test_published_keypoint_decoders import condlane_heads, ganet_heads
 
 SEEDS_RANDOM = range(50)       # x 4 images each: 200 random heads
 SEEDS_ADVERSARIAL = range(50)  # x 4 images each: 200 adversarial heads
@@ -121,7 +122,7 @@ def test_ufld_op_checks_its_inputs():
 
 # ---- noise-score curves of a published model on the batched path ---------------------------------------
 @pytest.mark.parametrize("name", ["ufld-r18", "lstr-r18s", "bezier-r18", "scnn-r18", "resa-r50-official", "clrnet-r18",
-                                  "laneatt-r18"])
+                                  "laneatt-r18", "condlane-r18", "ganet-r18"])
 def test_published_curves_batched_equal_per_copy_and_chunked(small, name, monkeypatch):
     """The curve builder on a published model: one batched call per chunk of noisy copies gives the curves of
     one call per copy, chunked or not. The model's forward returns designed heads (random weights decode no
@@ -132,10 +133,17 @@ def test_published_curves_batched_equal_per_copy_and_chunked(small, name, monkey
     model = registry.build(name)
     designed = {"ufld-r18": ufld_heads, "lstr-r18s": lstr_heads, "bezier-r18": bezier_heads,
                 "clrnet-r18": clrnet_heads}.get(name)
+    w8, h8 = model.model_input.size[0] // 8, model.model_input.size[1] // 8
     if name == "laneatt-r18":
         designed = lambda seed, batch: laneatt_heads(seed, model.anchors.shape[0], batch)  # noqa: E731
+    if name == "condlane-r18":
+        real = model(torch.zeros(1, 3, model.model_input.size[1], model.model_input.size[0]))
+        (h16, w16), (fh, fw) = real["hm"].shape[-2:], real["features"].shape[-2:]
+        designed = lambda seed, batch: condlane_heads(seed, batch, 64, h16, w16, h8=fh, w8=fw)  # noqa: E731
+    if name == "ganet-r18":
+        # two key points a row: a lane needs more than 10 points, the small map has 9 rows
+        designed = lambda seed, batch: ganet_heads(seed, batch, h8, w8, per_row=2)  # noqa: E731
     if designed is None:  # the segmentation maps at the model's feature size (stride 8)
-        w8, h8 = model.model_input.size[0] // 8, model.model_input.size[1] // 8
         designed = lambda seed, batch: segmentation_heads(seed, batch, h8, w8)  # noqa: E731
     monkeypatch.setattr(model, "forward", lambda x: designed(1, batch=len(x)))
     w, h = model.model_input.size

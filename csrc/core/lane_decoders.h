@@ -13,3 +13,5 @@
 #include "decoders/published/bezier.h"
 #include "decoders/published/segmentation.h"
 #include "decoders/published/anchor.h"
+#include "decoders/published/ganet.h"
+#include "decoders/published/condlane.h"

@@ -90,6 +90,17 @@ __global__ void seg_published_kernel(const float* maps, HeadPtr exist, const int
   }
 }
 
+__global__ void ganet_published_kernel(HeadPtr prob, HeadPtr offset, HeadPtr error, int64_t B, int64_t first,
+                                       int64_t count, int h, int w, decode::GANetPublishedParams p, DecodeOut o) {
+  for (int64_t t = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; t < count;
+       t += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t item = first + t;
+    decode::ganet_published_item(at_item(prob, item, B), at_item(offset, item, B), at_item(error, item, B), h, w, p,
+                                 o.ys, o.rows, o.max_lanes, o.xs + item * o.max_lanes * o.rows,
+                                 o.scores + item * o.max_lanes, slice(o, t));
+  }
+}
+
 __global__ void anchor_published_kernel(bool laneatt, HeadPtr prob, HeadPtr lanes, const float* prior_ys,
                                         const double* sample_ys, int n_samples, int64_t B, int64_t first,
                                         int64_t count, int n, int points, decode::AnchorPublishedParams p,
@@ -323,6 +334,15 @@ cudaError_t decode_anchor_published(bool laneatt, HeadPtr prob, HeadPtr lanes, c
   anchor_published_kernel<<<blocks_for(count), kThreads, 0, stream>>>(laneatt, prob, lanes, prior_ys, sample_ys,
                                                                       n_samples, B, first, count, n, points, params,
                                                                       out);
+  return cudaGetLastError();
+}
+
+cudaError_t decode_ganet_published(HeadPtr prob, HeadPtr offset, HeadPtr error, int64_t B, int64_t first,
+                                   int64_t count, int h, int w, decode::GANetPublishedParams params, DecodeOut out,
+                                   cudaStream_t stream) {
+  if (count <= 0) return cudaSuccess;
+  ganet_published_kernel<<<blocks_for(count), kThreads, 0, stream>>>(prob, offset, error, B, first, count, h, w,
+                                                                      params, out);
   return cudaGetLastError();
 }
 

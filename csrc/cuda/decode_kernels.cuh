@@ -71,5 +71,11 @@ cudaError_t decode_anchor_published(bool laneatt, HeadPtr prob, HeadPtr lanes, c
                                     int n, int points, decode::AnchorPublishedParams params, DecodeOut out,
                                     cudaStream_t stream);
 
+// GANet's published post-processing (points in frame pixels). CondLaneNet's runs its dynamic convolutions
+// with ATen's CPU kernels (the implementation's calls), so it has no kernel here.
+cudaError_t decode_ganet_published(HeadPtr prob, HeadPtr offset, HeadPtr error, int64_t B, int64_t first,
+                                   int64_t count, int h, int w, decode::GANetPublishedParams params, DecodeOut out,
+                                   cudaStream_t stream);
+
 }  // namespace cuda
 }  // namespace selfocus

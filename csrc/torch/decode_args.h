@@ -583,6 +583,129 @@ inline AnchorPublishedCall prepare_anchor_published(const char* op, const at::Te
   return call;
 }
 
+// The published keypoint families: points come out in frame pixels (the map is the identity); the writer's
+// input-to-frame ratios in float32, as its numpy arithmetic takes them.
+struct KeypointFrame {
+  float ratio_x = 1.0f, ratio_y = 1.0f, crop_top = 0.0f;
+  int frame_width = 1;
+};
+
+inline KeypointFrame keypoint_frame(const char* op, int64_t input_width, int64_t input_height, int64_t frame_width,
+                                    int64_t frame_height, double crop_top) {
+  const int in_w = int_arg(op, "input_width", input_width, 1, kMaxSide);
+  const int in_h = int_arg(op, "input_height", input_height, 1, kMaxSide);
+  const int fw = int_arg(op, "frame_width", frame_width, 1, kMaxSide);
+  const int fh = int_arg(op, "frame_height", frame_height, 1, kMaxSide);
+  TORCH_CHECK(std::isfinite(crop_top) && crop_top >= 0 && crop_top < fh, op,
+              ": crop_top must be in [0, frame_height), got ", crop_top);
+  KeypointFrame f;
+  f.ratio_x = static_cast<float>(static_cast<double>(fw) / in_w);
+  f.ratio_y = static_cast<float>((static_cast<double>(fh) - crop_top) / in_h);
+  f.crop_top = static_cast<float>(crop_top);
+  f.frame_width = fw;
+  return f;
+}
+
+struct GANetPublishedCall : DecodeCommon {
+  BatchView prob, offset, error;
+  int h = 0, w = 0;
+  decode::GANetPublishedParams params;
+};
+
+inline GANetPublishedCall prepare_ganet_published(const at::Tensor& hm, const at::Tensor& pts, const at::Tensor& intr,
+                                                  const at::Tensor& ys, int64_t input_width, int64_t input_height,
+                                                  int64_t frame_width, int64_t frame_height, double crop_top,
+                                                  int64_t max_lanes, double threshold, double root_threshold,
+                                                  double cluster_distance, int64_t min_points) {
+  const char* op = "decode_ganet_published";
+  GANetPublishedCall call;
+  TORCH_CHECK(hm.defined() && hm.is_floating_point(), op, ": kpts_hm must be a floating-point tensor");
+  // the key-point probability with the reference's kernels: the sigmoid clamped to [1e-4, 1 - 1e-4]
+  call.prob = head_view(op, "kpts_hm", at::clamp(at::sigmoid(hm.detach().to(at::kFloat)), 1e-4, 1 - 1e-4), 3);
+  call.offset = head_view(op, "pts_offset", pts, 3);
+  call.error = head_view(op, "int_offset", intr, 3);
+  const at::Tensor &h = call.prob.t, &p = call.offset.t, &q = call.error.t;
+  TORCH_CHECK(h.size(-3) == 1 && p.size(-3) == 2 && q.size(-3) == 2, op,
+              ": expected kpts_hm [.., 1, h, w] and offsets [.., 2, h, w], got ", hm.sizes(), ", ", pts.sizes(),
+              " and ", intr.sizes());
+  TORCH_CHECK(h.size(-1) == p.size(-1) && h.size(-2) == p.size(-2) && q.size(-1) == h.size(-1) &&
+                  q.size(-2) == h.size(-2), op, ": heads must share the grid size, got ", hm.sizes(), ", ",
+              pts.sizes(), " and ", intr.sizes());
+  check_map_size(op, "kpts_hm", h.size(-2), h.size(-1));
+  TORCH_CHECK(std::isfinite(cluster_distance) && cluster_distance >= 0, op,
+              ": cluster_distance must be finite and >= 0, got ", cluster_distance);
+  check_common(op, call, ys, max_lanes);
+  call.bt = batch_of(op, {&call.prob, &call.offset, &call.error});
+  const KeypointFrame f = keypoint_frame(op, input_width, input_height, frame_width, frame_height, crop_top);
+  call.map = input_map(op, 1.0, 1.0, 0.0, frame_width);
+  call.h = static_cast<int>(h.size(-2));
+  call.w = static_cast<int>(h.size(-1));
+  TORCH_CHECK(input_width >= call.w, op, ": input_width (", input_width, ") must be at least the map width ", call.w);
+  call.params.threshold = static_cast<float>(threshold);
+  call.params.root_threshold = static_cast<float>(root_threshold);
+  call.params.cluster_distance = cluster_distance;
+  call.params.min_points = int_arg(op, "min_points", min_points, 0, 1 << 26);
+  call.params.stride = static_cast<int>(input_width / call.w);  // the implementation's W // w
+  call.params.ratio_x = f.ratio_x;
+  call.params.ratio_y = f.ratio_y;
+  call.params.crop_top = f.crop_top;
+  call.params.frame_width = f.frame_width;
+  return call;
+}
+
+struct CondLanePublishedCall : DecodeCommon {
+  BatchView prob, params, features, range;
+  int C = 0, h16 = 0, w16 = 0, h8 = 0, w8 = 0;
+  decode::CondLanePublishedParams settings;
+};
+
+// The dynamic convolutions run in the op (ATen's kernels, the implementation's calls), so the heads stay
+// as given apart from the proposal probability.
+inline CondLanePublishedCall prepare_condlane_published(const at::Tensor& hm, const at::Tensor& params,
+                                                        const at::Tensor& features, const at::Tensor& range,
+                                                        const at::Tensor& ys, int64_t input_width,
+                                                        int64_t input_height, int64_t frame_width,
+                                                        int64_t frame_height, double crop_top, int64_t max_lanes,
+                                                        double threshold, double group_distance) {
+  const char* op = "decode_condlane_published";
+  CondLanePublishedCall call;
+  TORCH_CHECK(hm.defined() && hm.is_floating_point(), op, ": hm must be a floating-point tensor");
+  call.prob = head_view(op, "hm", at::clamp(at::sigmoid(hm.detach().to(at::kFloat)), 1e-4, 1 - 1e-4), 3);
+  call.params = head_view(op, "params", params, 3);
+  call.features = head_view(op, "features", features, 3);
+  call.range = head_view(op, "range", range, 3);
+  const at::Tensor &pb = call.prob.t, &pm = call.params.t, &ft = call.features.t, &rg = call.range.t;
+  const int64_t h16 = pb.size(-2), w16 = pb.size(-1), C = ft.size(-3), h8 = ft.size(-2), w8 = ft.size(-1);
+  TORCH_CHECK(pb.size(-3) == 1, op, ": expected hm [.., 1, h, w], got ", hm.sizes());
+  check_map_size(op, "hm", h16, w16);
+  check_map_size(op, "features", h8, w8);
+  TORCH_CHECK(C >= 1 && C <= 1024, op, ": features must have 1..1024 channels, got ", C);
+  TORCH_CHECK(pm.size(-3) == 2 * (C + 3) && pm.size(-2) == h16 && pm.size(-1) == w16, op,
+              ": expected params [.., 2 (C + 3) = ", 2 * (C + 3), ", ", h16, ", ", w16, "] for ", C,
+              " feature channels and the proposal grid, got ", params.sizes());
+  TORCH_CHECK(rg.size(-3) == h16 * w16 && rg.size(-2) == h8 && rg.size(-1) == 2, op, ": expected range [.., ",
+              h16 * w16, ", ", h8, ", 2] (row-range logits per proposal cell and feature row), got ", range.sizes());
+  TORCH_CHECK(std::isfinite(group_distance) && group_distance >= 0, op,
+              ": group_distance must be finite and >= 0, got ", group_distance);
+  check_common(op, call, ys, max_lanes);
+  call.bt = batch_of(op, {&call.prob, &call.params, &call.features, &call.range});
+  const KeypointFrame f = keypoint_frame(op, input_width, input_height, frame_width, frame_height, crop_top);
+  call.map = input_map(op, 1.0, 1.0, 0.0, frame_width);
+  call.C = static_cast<int>(C);
+  call.h16 = static_cast<int>(h16);
+  call.w16 = static_cast<int>(w16);
+  call.h8 = static_cast<int>(h8);
+  call.w8 = static_cast<int>(w8);
+  call.settings.threshold = static_cast<float>(threshold);
+  call.settings.group_distance = group_distance;
+  call.settings.stride = static_cast<float>(static_cast<double>(input_width) / w8);  // the implementation's W / w
+  call.settings.ratio_x = f.ratio_x;
+  call.settings.ratio_y = f.ratio_y;
+  call.settings.crop_top = f.crop_top;
+  call.settings.frame_width = f.frame_width;
+  return call;
+}
+
 inline std::tuple<at::Tensor, at::Tensor> finish(const DecodeCommon& call, at::Tensor xs, at::Tensor sc) {
   if (!call.bt.any_k) return {xs.squeeze(0), sc.squeeze(0)};
   return {xs, sc};

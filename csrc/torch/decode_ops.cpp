@@ -266,7 +266,109 @@ std::tuple<at::Tensor, at::Tensor> decode_laneatt_published_cpu(
       true);
 }
 
+std::tuple<at::Tensor, at::Tensor> decode_ganet_published_cpu(
+    const at::Tensor& kpts_hm, const at::Tensor& pts_offset, const at::Tensor& int_offset, const at::Tensor& ys,
+    int64_t input_width, int64_t input_height, int64_t frame_width, int64_t frame_height, double crop_top,
+    int64_t max_lanes, double threshold, double root_threshold, double cluster_distance, int64_t min_points) {
+  const GANetPublishedCall c =
+      prepare_ganet_published(kpts_hm, pts_offset, int_offset, ys, input_width, input_height, frame_width,
+                              frame_height, crop_top, max_lanes, threshold, root_threshold, cluster_distance,
+                              min_points);
+  const int64_t B = c.bt.B;
+  return run_cpu(c, c.prob.t.options(), decode::ganet_published_workspace(c.h, c.w),
+                 [&](int64_t k, int64_t b, float* x, float* s, unsigned char* ws) {
+                   decode::ganet_published_item(image_ptr(c.prob, k, b, B), image_ptr(c.offset, k, b, B),
+                                                image_ptr(c.error, k, b, B), c.h, c.w, c.params,
+                                                c.ys.data_ptr<float>(), c.rows, static_cast<int>(c.max_lanes), x, s,
+                                                ws);
+                 });
+}
+
+namespace {
+
+// Item `index` (k * B + b, or b for a head without K) of a head as [1, ...].
+at::Tensor item_of(const BatchView& v, int64_t k, int64_t b, int64_t B) {
+  const int64_t index = v.has_k ? k * B + b : b;
+  return v.t.reshape({-1, v.t.size(-3), v.t.size(-2), v.t.size(-1)}).narrow(0, index, 1);
+}
+
+// The implementation's grouped dynamic 1x1 convolutions: `p` [n, C + 3] applied, one group each, to
+// (x / w, y / w, features) -> [n, h, w].
+at::Tensor grouped_dynamic_conv(const at::Tensor& inputs, const at::Tensor& p, double mask_bias) {
+  const int64_t n = p.size(0), d = p.size(1);
+  const at::Tensor weight = p.narrow(1, 0, d - 1).reshape({n, d - 1, 1, 1});
+  const at::Tensor bias = p.select(1, d - 1) - mask_bias;
+  const int64_t one[2] = {1, 1}, zero[2] = {0, 0};
+  return at::conv2d(inputs.repeat({1, n, 1, 1}), weight, bias, at::IntArrayRef(one), at::IntArrayRef(zero),
+                    at::IntArrayRef(one), n)[0];
+}
+
+}  // namespace
+
+// CondLaneNet: per item (in order; the ATen calls inside parallelise themselves), the proposals here, the
+// implementation's dynamic convolutions, softmax and expectation with ATen's kernels on every proposal as it
+// runs them, then the rows and points here.
+std::tuple<at::Tensor, at::Tensor> decode_condlane_published_cpu(
+    const at::Tensor& hm, const at::Tensor& params, const at::Tensor& features, const at::Tensor& range,
+    const at::Tensor& ys, int64_t input_width, int64_t input_height, int64_t frame_width, int64_t frame_height,
+    double crop_top, int64_t max_lanes, double threshold, double group_distance) {
+  const CondLanePublishedCall c =
+      prepare_condlane_published(hm, params, features, range, ys, input_width, input_height, frame_width,
+                                 frame_height, crop_top, max_lanes, threshold, group_distance);
+  constexpr double kMaskBias = 2.19;  // subtracted from both dynamic convolutions' biases, as published
+  const int64_t B = c.bt.B, L = c.max_lanes, rows = c.rows, cells = int64_t{c.h16} * c.w16;
+  const int64_t D = c.C + 3;
+  at::Tensor xs = at::empty({c.bt.K, B, L, rows}, c.prob.t.options());
+  at::Tensor sc = at::empty({c.bt.K, B, L}, c.prob.t.options());
+  std::vector<unsigned char> seed_ws(decode::condlane_seed_workspace(c.h16, c.w16));
+  std::vector<int> seeds(cells), kept(cells), kept_cells(cells);
+  std::vector<float> kept_probs(cells);
+  std::vector<unsigned char> lane_ws;
+  // the location channels of the dynamic convolutions' input: (x / w, y / w), as the implementation builds them
+  const at::TensorOptions f32 = c.features.t.options();
+  const std::vector<at::Tensor> grid = at::meshgrid({at::arange(c.h8, f32), at::arange(c.w8, f32)}, "ij");
+  const at::Tensor loc = at::stack({grid[1], grid[0]}).unsqueeze(0) / c.w8;
+  const at::Tensor columns_of = at::arange(c.w8, f32);
+  for (int64_t i = 0; i < c.bt.K * B; ++i) {
+    const int64_t k = i / B, b = i % B;
+    const float* prob = image_ptr(c.prob, k, b, B);
+    int n_kept = 0;
+    const int n = decode::condlane_published_seeds(prob, c.h16, c.w16, c.settings, seeds.data(), kept.data(),
+                                                   &n_kept, seed_ws.data());
+    at::Tensor columns, offsets;
+    if (n_kept > 0) {
+      const at::Tensor inputs = at::cat({loc, item_of(c.features, k, b, B)}, 1);
+      const at::Tensor idx = at::from_blob(seeds.data(), {n}, at::kInt).to(at::kLong);
+      const at::Tensor p = item_of(c.params, k, b, B)[0].flatten(1).t().index_select(0, idx);
+      const at::Tensor pick = at::from_blob(kept.data(), {n_kept}, at::kInt).to(at::kLong);
+      const at::Tensor masks = grouped_dynamic_conv(inputs, p.narrow(1, 0, D), kMaskBias).index_select(0, pick);
+      offsets = grouped_dynamic_conv(inputs, p.narrow(1, D, D), kMaskBias).index_select(0, pick).contiguous();
+      columns = (at::softmax(masks, -1) * columns_of).sum(-1).contiguous();
+      for (int j = 0; j < n_kept; ++j) {
+        kept_cells[j] = seeds[kept[j]];
+        kept_probs[j] = prob[seeds[kept[j]]];
+      }
+    }
+    lane_ws.resize(decode::condlane_lane_workspace(n_kept, c.h8));
+    decode::condlane_published_lanes(n_kept ? columns.data_ptr<float>() : nullptr,
+                                     n_kept ? offsets.data_ptr<float>() : nullptr, image_ptr(c.range, k, b, B),
+                                     kept_cells.data(), kept_probs.data(), n_kept, c.h8, c.w8, c.settings,
+                                     c.ys.data_ptr<float>(), c.rows, static_cast<int>(L),
+                                     xs.data_ptr<float>() + i * L * rows, sc.data_ptr<float>() + i * L,
+                                     lane_ws.data());
+  }
+  return finish(c, xs, sc);
+}
+
 TORCH_LIBRARY_FRAGMENT(selfocus, m) {
+  m.def(
+      "decode_ganet_published(Tensor kpts_hm, Tensor pts_offset, Tensor int_offset, Tensor ys, int input_width, "
+      "int input_height, int frame_width, int frame_height, float crop_top, int max_lanes=16, float threshold=0.4, "
+      "float root_threshold=1.0, float cluster_distance=5.0, int min_points=10) -> (Tensor, Tensor)");
+  m.def(
+      "decode_condlane_published(Tensor hm, Tensor params, Tensor features, Tensor range, Tensor ys, "
+      "int input_width, int input_height, int frame_width, int frame_height, float crop_top, int max_lanes=16, "
+      "float threshold=0.5, float group_distance=4.0) -> (Tensor, Tensor)");
   m.def(
       "decode_clrnet_published(Tensor cls, Tensor lanes, Tensor prior_ys, Tensor sample_ys, Tensor ys, "
       "int input_width, int frame_width, int frame_height, float crop_top, int max_lanes=4, float threshold=0.4, "
@@ -327,6 +429,8 @@ TORCH_LIBRARY_IMPL(selfocus, CPU, m) {
   m.impl("decode_segmentation_published", &decode_segmentation_published_cpu);
   m.impl("decode_clrnet_published", &decode_clrnet_published_cpu);
   m.impl("decode_laneatt_published", &decode_laneatt_published_cpu);
+  m.impl("decode_ganet_published", &decode_ganet_published_cpu);
+  m.impl("decode_condlane_published", &decode_condlane_published_cpu);
 }
 
 }  // namespace glue

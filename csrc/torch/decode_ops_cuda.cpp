@@ -13,6 +13,13 @@
 
 namespace selfocus {
 namespace glue {
+
+// decode_ops.cpp
+std::tuple<at::Tensor, at::Tensor> decode_condlane_published_cpu(
+    const at::Tensor& hm, const at::Tensor& params, const at::Tensor& features, const at::Tensor& range,
+    const at::Tensor& ys, int64_t input_width, int64_t input_height, int64_t frame_width, int64_t frame_height,
+    double crop_top, int64_t max_lanes, double threshold, double group_distance);
+
 namespace {
 
 constexpr size_t kWorkspaceBudget = size_t{256} << 20;  // bytes of per-item scratch in flight
@@ -248,6 +255,39 @@ std::tuple<at::Tensor, at::Tensor> decode_laneatt_published_cuda(
   return run_anchor_published_cuda("decode_laneatt_published", true, c);
 }
 
+std::tuple<at::Tensor, at::Tensor> decode_ganet_published_cuda(
+    const at::Tensor& kpts_hm, const at::Tensor& pts_offset, const at::Tensor& int_offset, const at::Tensor& ys,
+    int64_t input_width, int64_t input_height, int64_t frame_width, int64_t frame_height, double crop_top,
+    int64_t max_lanes, double threshold, double root_threshold, double cluster_distance, int64_t min_points) {
+  const c10::cuda::CUDAGuard guard(kpts_hm.device());
+  const GANetPublishedCall c =
+      prepare_ganet_published(kpts_hm, pts_offset, int_offset, ys, input_width, input_height, frame_width,
+                              frame_height, crop_top, max_lanes, threshold, root_threshold, cluster_distance,
+                              min_points);
+  const int64_t B = c.bt.B;
+  return run_cuda("decode_ganet_published", c, c.prob.t, decode::ganet_published_workspace(c.h, c.w),
+                  [&](int64_t first, int64_t count, const cuda::DecodeOut& o, cudaStream_t s) {
+                    return cuda::decode_ganet_published(head_ptr(c.prob, B), head_ptr(c.offset, B),
+                                                        head_ptr(c.error, B), B, first, count, c.h, c.w, c.params, o,
+                                                        s);
+                  });
+}
+
+// CondLaneNet's published post-processing runs the implementation's dynamic convolutions with ATen's CPU
+// kernels (a device convolution would not give the reference's bits): the heads go to the host and the
+// lanes come back.
+std::tuple<at::Tensor, at::Tensor> decode_condlane_published_cuda(
+    const at::Tensor& hm, const at::Tensor& params, const at::Tensor& features, const at::Tensor& range,
+    const at::Tensor& ys, int64_t input_width, int64_t input_height, int64_t frame_width, int64_t frame_height,
+    double crop_top, int64_t max_lanes, double threshold, double group_distance) {
+  TORCH_CHECK(params.device() == hm.device() && features.device() == hm.device() && range.device() == hm.device(),
+              "decode_condlane_published: all heads must be on one device");
+  auto [xs, sc] = decode_condlane_published_cpu(hm.cpu(), params.cpu(), features.cpu(), range.cpu(), ys.cpu(),
+                                                input_width, input_height, frame_width, frame_height, crop_top,
+                                                max_lanes, threshold, group_distance);
+  return {xs.to(hm.device()), sc.to(hm.device())};
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(selfocus, CUDA, m) {
@@ -259,6 +299,8 @@ TORCH_LIBRARY_IMPL(selfocus, CUDA, m) {
   m.impl("decode_segmentation_published", &decode_segmentation_published_cuda);
   m.impl("decode_clrnet_published", &decode_clrnet_published_cuda);
   m.impl("decode_laneatt_published", &decode_laneatt_published_cuda);
+  m.impl("decode_ganet_published", &decode_ganet_published_cuda);
+  m.impl("decode_condlane_published", &decode_condlane_published_cuda);
   m.impl("decode_lstr", &decode_lstr_cuda);
   m.impl("decode_condlane", &decode_condlane_cuda);
   m.impl("decode_scnn", &decode_scnn_cuda);

@@ -19,12 +19,13 @@ from .ufld import UFLDDecoder
 from .pad_curves import PadBezierDecoder, PadLSTRDecoder
 from .published_segmentation import OfficialRESADecoder, PadSegmentationDecoder
 from .published_anchor import CLRNetDecoder, PublishedLaneATTDecoder
+from .published_keypoint import CondLanePublishedDecoder, GANetPublishedDecoder
 
 for _cls in (BezierDecoder, CondLaneDecoder, GANetDecoder, LaneATTDecoder, LSTRDecoder, SegmentationDecoder, UFLDDecoder,
              PadBezierDecoder, PadLSTRDecoder, PadSegmentationDecoder, OfficialRESADecoder,
-             CLRNetDecoder, PublishedLaneATTDecoder):
+             CLRNetDecoder, PublishedLaneATTDecoder, CondLanePublishedDecoder, GANetPublishedDecoder):
     register_decoder(_cls)
 
-__all__ = ["MAX_LANES", "BezierDecoder", "CLRNetDecoder", "PublishedLaneATTDecoder", "CondLaneDecoder", "Decoder", "GANetDecoder", "LaneATTDecoder",
+__all__ = ["MAX_LANES", "BezierDecoder", "CLRNetDecoder", "CondLanePublishedDecoder", "GANetPublishedDecoder", "PublishedLaneATTDecoder", "CondLaneDecoder", "Decoder", "GANetDecoder", "LaneATTDecoder",
            "LSTRDecoder", "OfficialRESADecoder", "PadBezierDecoder", "PadLSTRDecoder", "PadSegmentationDecoder", "SegmentationDecoder", "UFLDDecoder", "build_decoder", "decoder_names", "points_to_laneset",
            "register_decoder", "softmax_foreground"]

@@ -94,3 +94,17 @@ def _decode_laneatt_published_fake(cls, proposals, prior_ys, sample_ys, ys, inpu
                                    max_lanes=4, *args):
     return _decoder_fake("decode_laneatt_published", dict(cls=cls, proposals=proposals), ys, max_lanes, 2,
                          prior_ys=prior_ys, sample_ys=sample_ys)
+
+
+@torch.library.register_fake("selfocus::decode_ganet_published")
+def _decode_ganet_published_fake(kpts_hm, pts_offset, int_offset, ys, input_width, input_height, frame_width,
+                                 frame_height, crop_top, max_lanes=16, *args):
+    return _decoder_fake("decode_ganet_published",
+                         dict(kpts_hm=kpts_hm, pts_offset=pts_offset, int_offset=int_offset), ys, max_lanes, 3)
+
+
+@torch.library.register_fake("selfocus::decode_condlane_published")
+def _decode_condlane_published_fake(hm, params, features, range, ys, input_width, input_height, frame_width,
+                                    frame_height, crop_top, max_lanes=16, *args):
+    return _decoder_fake("decode_condlane_published", dict(hm=hm, params=params, features=features, range=range),
+                         ys, max_lanes, 3)

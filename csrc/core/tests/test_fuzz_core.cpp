@@ -399,6 +399,78 @@ void fuzz_anchor_published(Gen& g) {
   check_laneset("anchor_published", f, o.xs, o.scores);
 }
 
+void fuzz_ganet_published(Gen& g) {
+  Frame f = random_frame(g);
+  const int h = g.uniform_int(1, 40), w = g.uniform_int(1, 100);
+  const double sp = g.chance(0.5) ? 0.0 : g.uniform(0.0, 0.3);
+  std::vector<float> prob = g.probabilities(static_cast<int64_t>(h) * w, sp);
+  if (g.chance(0.2)) std::fill(prob.begin(), prob.end(), 0.9999f);  // saturated: every cell a key point
+  const float scale = g.chance(0.5) ? 3.0f : g.scale();
+  std::vector<float> offset = g.values(2LL * h * w, sp, scale), error = g.values(2LL * h * w, sp, scale);
+  if (g.chance(0.3)) std::fill(offset.begin(), offset.end(), 0.0f);  // every key point a start point
+  decode::GANetPublishedParams p;
+  p.threshold = static_cast<float>(g.uniform(-0.1, 1.0));
+  p.root_threshold = g.value(0.1, 5.0f);
+  p.cluster_distance = g.uniform(0.0, 20.0);
+  p.min_points = g.uniform_int(0, 20);
+  p.stride = g.uniform_int(1, 32);
+  p.ratio_x = static_cast<float>(g.uniform(0.05, 4.0));
+  p.ratio_y = static_cast<float>(g.uniform(0.05, 4.0));
+  p.crop_top = static_cast<float>(g.uniform(0.0, 400.0));
+  p.frame_width = f.map.frame_width;
+  std::vector<unsigned char> ws(decode::ganet_published_workspace(h, w));
+  Outputs o(f);
+  timed("ganet_published", [&] {
+    decode::ganet_published_item(prob.data(), offset.data(), error.data(), h, w, p, f.ys.data(),
+                                 static_cast<int>(f.ys.size()), f.max_lanes, o.xs.data(), o.scores.data(), ws.data());
+  });
+  check_laneset("ganet_published", f, o.xs, o.scores);
+}
+
+// The proposals, then the lanes of the kept ones from random expected columns (some outside the map, some
+// not finite: the op passes softmax expectations, the core must not trust them), offsets and row ranges.
+void fuzz_condlane_published(Gen& g) {
+  Frame f = random_frame(g);
+  const int h16 = g.uniform_int(1, 30), w16 = g.uniform_int(1, 60), h8 = g.uniform_int(1, 60),
+            w8 = g.uniform_int(1, 120);
+  const double sp = g.chance(0.5) ? 0.0 : g.uniform(0.0, 0.3);
+  std::vector<float> prob = g.probabilities(static_cast<int64_t>(h16) * w16, sp);
+  if (g.chance(0.2)) std::fill(prob.begin(), prob.end(), 0.9999f);  // flat: every cell a proposal
+  decode::CondLanePublishedParams p;
+  p.threshold = static_cast<float>(g.uniform(-0.1, 1.0));
+  p.group_distance = g.uniform(0.0, 10.0);
+  p.stride = static_cast<float>(g.uniform(0.5, 16.0));
+  p.ratio_x = static_cast<float>(g.uniform(0.05, 4.0));
+  p.ratio_y = static_cast<float>(g.uniform(0.05, 4.0));
+  p.crop_top = static_cast<float>(g.uniform(0.0, 400.0));
+  p.frame_width = f.map.frame_width;
+  const int cells = h16 * w16;
+  std::vector<int> seeds(static_cast<size_t>(cells)), kept(static_cast<size_t>(cells));
+  std::vector<unsigned char> seed_ws(decode::condlane_seed_workspace(h16, w16));
+  int n_kept = 0;
+  timed("condlane_published seeds", [&] {
+    decode::condlane_published_seeds(prob.data(), h16, w16, p, seeds.data(), kept.data(), &n_kept, seed_ws.data());
+  });
+  std::vector<int> kept_cells(static_cast<size_t>(n_kept));
+  std::vector<float> kept_probs(static_cast<size_t>(n_kept));
+  for (int i = 0; i < n_kept; ++i) {
+    kept_cells[i] = seeds[kept[i]];
+    if (kept_cells[i] < 0 || kept_cells[i] >= cells) SF_FAIL("condlane_published: kept cell %d outside", kept_cells[i]);
+    kept_probs[i] = prob[kept_cells[i]];
+  }
+  std::vector<float> columns = g.values(static_cast<int64_t>(n_kept) * h8, sp, static_cast<float>(w8));
+  std::vector<float> offsets = g.values(static_cast<int64_t>(n_kept) * h8 * w8, sp, g.scale());
+  std::vector<float> range = g.values(static_cast<int64_t>(cells) * h8 * 2, sp, 2.0f);
+  std::vector<unsigned char> ws(decode::condlane_lane_workspace(n_kept, h8));
+  Outputs o(f);
+  timed("condlane_published lanes", [&] {
+    decode::condlane_published_lanes(columns.data(), offsets.data(), range.data(), kept_cells.data(),
+                                     kept_probs.data(), n_kept, h8, w8, p, f.ys.data(), static_cast<int>(f.ys.size()),
+                                     f.max_lanes, o.xs.data(), o.scores.data(), ws.data());
+  });
+  check_laneset("condlane_published", f, o.xs, o.scores);
+}
+
 std::vector<std::vector<culane::Point>> random_lanes(Gen& g, int max_lanes, int width, int height) {
   std::vector<std::vector<culane::Point>> lanes(static_cast<size_t>(g.uniform_int(0, max_lanes)));
   const double sp = g.chance(0.5) ? 0.0 : g.uniform(0.0, 0.2);
@@ -476,7 +548,7 @@ int main() {
   const char* seed = std::getenv("SELFOCUS_FUZZ_SEED");
   const double budget = secs ? std::atof(secs) : 3.0;
   Gen g{std::mt19937_64(seed ? std::strtoull(seed, nullptr, 10) : 1)};
-  void (*const cases[])(Gen&) = {fuzz_ganet, fuzz_laneatt, fuzz_bezier, fuzz_lstr, fuzz_condlane, fuzz_scnn, fuzz_ufld, fuzz_lstr_published, fuzz_bezier_published, fuzz_seg_published, fuzz_anchor_published, fuzz_culane, fuzz_distortion};
+  void (*const cases[])(Gen&) = {fuzz_ganet, fuzz_laneatt, fuzz_bezier, fuzz_lstr, fuzz_condlane, fuzz_scnn, fuzz_ufld, fuzz_lstr_published, fuzz_bezier_published, fuzz_seg_published, fuzz_anchor_published, fuzz_ganet_published, fuzz_condlane_published, fuzz_culane, fuzz_distortion};
   const auto t0 = Clock::now();
   int64_t runs = 0;
   while (std::chrono::duration<double>(Clock::now() - t0).count() < budget && selfocus_test::failures() == 0) {

@@ -16,23 +16,18 @@ Heads: ``hm`` [B, 1, h16, w16] proposal logits (confidence); ``params`` [B, 134,
 real size) so that it is an ordinary quantized layer; the dynamic convolutions of the kept proposals run in
 decoding, as the implementation runs them.
 
-Post-processing as published (CULane test settings): proposals are 3x3 local maxima of the clamped sigmoid
-above 0.5, grouped when within 4 cells of a group member (the implementation then keeps the LAST member of
-each group: its "highest score" choice never updates the score it compares with, kept here); per kept
-proposal the column of each row is the softmax-expected column truncated to an integer, the rows from one
-above the first to one below the last covered row, x = (column + offset) * 8 and y = row * 8 in input pixels,
-scaled to the original frame.
+Post-processing as published (CULane test settings): the ``condlane-published`` decoder
+(selfocus_ext/decoders/published_keypoint.py), batched in C++ with the Monte-Carlo dimension.
 """
 from __future__ import annotations
 
-import math
-from typing import Dict, List
+from typing import Dict
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...decoders.published_keypoint import MASK_BIAS, dynamic_inputs
 from ...layers import MatMul
 from ...lanes.frames import ModelInput
 from ...lanes.frames import get_frame
@@ -50,7 +45,6 @@ MMDET_CULANE_INPUT = ModelInput(get_frame("culane"), (800, 320), 270.0, mean=tup
                                 std=tuple(s / 255 for s in BGR_STD[::-1]), resize="cv2-linear", arithmetic="mmcv")
 DIM = 64
 DYNAMIC = DIM + 2 + 1  # one dynamic 1x1 conv: (x, y, features) weights and a bias
-MASK_BIAS = 2.19  # subtracted from both dynamic convs' biases, as published
 
 
 MMDET = "official (mmdetection fork)"
@@ -95,16 +89,6 @@ class RangeMLP(nn.Module):
         return self.layers[1](F.relu(self.layers[0](x)))
 
 
-def dynamic_inputs(features: torch.Tensor) -> torch.Tensor:
-    """The dynamic convolutions' input: (x / w, y / w, features) at every pixel -- both coordinates divided
-    by the width, as published."""
-    B, _, h, w = features.shape
-    ys, xs = torch.meshgrid(torch.arange(h, dtype=features.dtype, device=features.device),
-                            torch.arange(w, dtype=features.dtype, device=features.device), indexing="ij")
-    loc = torch.stack([xs, ys])[None].expand(B, 2, h, w) / w
-    return torch.cat([loc, features], dim=1)
-
-
 class CondLaneHead(nn.Module):
     def __init__(self, mask_width: int):
         super().__init__()
@@ -114,6 +98,8 @@ class CondLaneHead(nn.Module):
 
 
 class CondLaneNetPublished(PublishedLaneModel):
+    decoder_name = "condlane-published"
+    supports_monte_carlo = True
     lines_format = ("two-decimals", {})
     max_lanes = 16  # the implementation writes every lane (files: all); the LaneSet, scored, holds 16
     family = "keypoint"
@@ -158,85 +144,6 @@ class CondLaneNetPublished(PublishedLaneModel):
         p = torch.sigmoid(outputs["hm"]).flatten(1)[:, :, None]
         r = F.softmax(outputs["range"], dim=-1)[..., 1]
         return (p * r).amax(1)[:, None, :, None]
-
-    def decode_points(self, outputs, threshold: float = 0.5, group_distance: float = 4.0):
-        """Per image, (lanes as (N, 2) original-frame points, their proposal scores)."""
-        hm = torch.clamp(torch.sigmoid(outputs["hm"].detach().float().cpu()), min=1e-4, max=1 - 1e-4)
-        peaks = hm * (F.max_pool2d(hm, 3, stride=1, padding=1) == hm).float()
-        params = outputs["params"].detach().float().cpu()
-        features = outputs["features"].detach().float().cpu()
-        valid_rows = outputs["range"].detach().float().cpu().argmax(-1).numpy()  # [B, N, h8]
-        W, H = self.model_input.size
-        frame, crop = self.model_input.frame, self.model_input.crop_top
-        ratio_x, ratio_y = frame.width / W, (frame.height - crop) / H
-        h8, w8 = features.shape[-2:]
-        stride = W / w8
-        images, scores = [], []
-        for b in range(hm.shape[0]):
-            heat = peaks[b, 0].numpy()
-            ys, xs = np.where(heat > threshold)
-            seeds = [((int(x), int(y)), heat[y, x]) for y, x in zip(ys, xs)]
-            kept = keep_last_of_groups(seeds, group_distance)
-            lanes, lane_scores = [], []
-            if kept:
-                # the dynamic convolutions of every proposal, one group each, as the implementation runs them
-                # (the grouping only picks among them afterwards)
-                cells = [y * heat.shape[1] + x for (x, y), _ in seeds]
-                p = params[b].flatten(1).t()[cells]  # [n, 134]
-                masks = grouped_dynamic_conv(features[b:b + 1], p[:, :DYNAMIC])[kept]
-                offsets = grouped_dynamic_conv(features[b:b + 1], p[:, DYNAMIC:])[kept]
-                cells = [cells[k] for k in kept]
-                columns = (F.softmax(masks, dim=-1) * torch.arange(w8, dtype=torch.float32)).sum(-1)
-                columns = columns.numpy().astype(np.int32)
-                for i, cell in enumerate(cells):
-                    first, last = row_span(valid_rows[b, cell])
-                    if first is None:
-                        continue
-                    rows = np.arange(first, last + 1)
-                    cols = columns[i, rows]
-                    points = np.stack([cols, rows], 1).astype(np.float32)
-                    points[:, 0] = points[:, 0] + offsets[i].numpy()[rows, cols]
-                    points *= stride
-                    if len(points) > 1:
-                        for pt in points:  # the writer's scalar arithmetic, stored back as float32
-                            pt[0] = float(pt[0] * ratio_x)
-                            pt[1] = float(pt[1] * ratio_y + crop)
-                        lanes.append(points.astype(np.float64))
-                        lane_scores.append(float(seeds[kept[i]][1]))
-            images.append(lanes)
-            scores.append(lane_scores)
-        return images, scores
-
-
-def keep_last_of_groups(seeds, distance: float) -> List[int]:
-    """The implementation's proposal grouping: each proposal joins the first group holding a member within
-    ``distance`` (cells), else starts one; of each group the last member is kept."""
-    groups: List[List[int]] = []
-    for i, ((x, y), _) in enumerate(seeds):
-        for g in groups:
-            if any(math.sqrt((x - seeds[j][0][0]) ** 2 + (y - seeds[j][0][1]) ** 2) <= distance for j in g):
-                g.append(i)
-                break
-        else:
-            groups.append([i])
-    return [g[-1] for g in groups]
-
-
-def grouped_dynamic_conv(features: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
-    """params [n, 67] applied as n 1x1 convolutions on ``dynamic_inputs(features)`` [1, 66, h, w], one group
-    each (the implementation's grouped convolution) -> [n, h, w]."""
-    n = params.shape[0]
-    x = dynamic_inputs(features).repeat(1, n, 1, 1)
-    weight = params[:, :DIM + 2].reshape(n, DIM + 2, 1, 1)
-    return F.conv2d(x, weight, params[:, DIM + 2] - MASK_BIAS, groups=n)[0]
-
-
-def row_span(valid: np.ndarray):
-    """Rows a lane covers: one above its first valid row to one below its last, inside the map."""
-    idx = np.flatnonzero(valid)
-    if len(idx) == 0:
-        return None, None
-    return max(0, int(idx[0]) - 1), min(len(valid) - 1, int(idx[-1]) + 1)
 
 
 for _bb, _size in (("resnet18", "s"), ("resnet34", "m")):

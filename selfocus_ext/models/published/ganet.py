@@ -11,20 +11,14 @@ offset to its lane's start point) and ``int_offset`` [B, 2, h8, w8] (its sub-pix
 (semantic). The implementation's unused branches (the centre heatmap, the deformable blocks and outputs of the
 coarser levels, the refinement convolution) are dropped by the converter.
 
-Post-processing as published (CULane test settings, ``group_fast`` by centre): key points are 1x3 local
-maxima of the clamped sigmoid above 0.4; start points are key points whose vertical offset is below 1; start
-points within 5 of a group member are grouped and each group averaged (integer mean); each key point joins the
-first group whose mean lies within 5 of its own start estimate (point + offset); groups of more than one point
-become lanes at (point + correction) * 8, scaled to the original frame and truncated to integers, kept when
-they have more than 10 points. Score of a lane (the implementation gives none): the mean key-point
-probability of its points.
+Post-processing as published (CULane test settings, ``group_fast`` by centre): the ``ganet-published``
+decoder (selfocus_ext/decoders/published_keypoint.py), batched in C++ with the Monte-Carlo dimension. Score of
+a lane (the implementation gives none): the mean key-point probability of its points.
 """
 from __future__ import annotations
 
-import math
 from typing import Dict
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -100,6 +94,8 @@ class GANetHead(nn.Module):
 
 
 class GANetPublished(PublishedLaneModel):
+    decoder_name = "ganet-published"
+    supports_monte_carlo = True
     lines_format = ("two-decimals", {})
     max_lanes = 16  # the implementation writes every lane (files: all); the LaneSet, scored, holds 16
     family = "keypoint"
@@ -124,59 +120,6 @@ class GANetPublished(PublishedLaneModel):
         h = self.bbox_head
         return {"kpts_hm": h.keypts_head(features)["hm"], "pts_offset": h.offset_head(aux)["offset_map"],
                 "int_offset": h.reg_head(aux)["offset_map"]}
-
-    def decode_points(self, outputs, threshold: float = 0.4, root_threshold: float = 1.0, cluster_distance: float = 5.0,
-                      min_points: int = 10):
-        """Per image, (lanes as (N, 2) original-frame points, their scores)."""
-        kpts = torch.clamp(torch.sigmoid(outputs["kpts_hm"].detach().float().cpu()), min=1e-4, max=1 - 1e-4)
-        peaks = kpts * (F.max_pool2d(kpts, (1, 3), stride=1, padding=(0, 1)) == kpts).float()
-        offset = outputs["pts_offset"].detach().float().cpu().numpy()
-        error = outputs["int_offset"].detach().float().cpu().numpy()
-        W, H = self.model_input.size
-        frame, crop = self.model_input.frame, self.model_input.crop_top
-        ratio_x, ratio_y = frame.width / W, (frame.height - crop) / H
-        stride = W // peaks.shape[-1]
-        images, scores = [], []
-        for b in range(peaks.shape[0]):
-            heat = peaks[b, 0].numpy()
-            on = heat > threshold
-            # start points, listed column by column as the implementation lists them
-            xs, ys = np.where((on & (offset[b, 1] < root_threshold)).T)
-            centers = group_means([np.array(p) for p in zip(xs, ys)], cluster_distance)
-            groups = [[] for _ in centers]
-            ys, xs = np.where(on)
-            for y, x in zip(ys, xs):
-                fx, fy = np.float32(x), np.float32(y)  # the implementation adds on a float32 coordinate grid
-                start = np.array([fx + offset[b, 0, y, x], fy + offset[b, 1, y, x]], dtype=np.float64)
-                for g, c in enumerate(centers):
-                    if math.sqrt((start[0] - c[0]) ** 2 + (start[1] - c[1]) ** 2) <= cluster_distance:
-                        groups[g].append((fx + error[b, 0, y, x], fy + error[b, 1, y, x], heat[y, x]))
-                        break
-            lanes, lane_scores = [], []
-            for group in groups:
-                if len(group) <= 1:
-                    continue
-                # the writer's arithmetic: float32 point times the stride, scaled, truncated to int
-                pts = [(int(ax * stride * ratio_x), int(ay * stride * ratio_y + crop)) for ax, ay, _ in group]
-                if len(pts) > min_points:
-                    lanes.append(np.array(pts, np.float64))
-                    lane_scores.append(float(np.mean([s for _, _, s in group])))
-            images.append(lanes)
-            scores.append(lane_scores)
-        return images, scores
-
-
-def group_means(points, distance: float):
-    """Points grouped when within ``distance`` of a member of a group (first match), each group's integer mean."""
-    groups = []
-    for p in points:
-        for g in groups:
-            if any(math.sqrt((p[0] - q[0]) ** 2 + (p[1] - q[1]) ** 2) <= distance for q in g):
-                g.append(p)
-                break
-        else:
-            groups.append([p])
-    return [np.mean(np.array(g).reshape(-1, 2), axis=0, dtype=int) for g in groups]
 
 
 for _bb, _size in (("resnet18", "s"), ("resnet34", "m")):
