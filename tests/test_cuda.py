@@ -207,7 +207,7 @@ def test_segmentation_decoder_cuda_is_exact_on_saturated_maps(name):
 
 
 @pytest.mark.parametrize("family", ["pad-lstr", "pad-bezier", "pad-segmentation", "resa-official", "clrnet",
-                                    "laneatt-pad", "laneatt-official"])
+                                    "laneatt-pad", "laneatt-official", "ganet-published", "condlane-published"])
 def test_published_decoders_cuda_equal_cpu(family):
     """The published families' CUDA kernels (one thread per image) against the CPU op, with a Monte-Carlo
     dimension: the same per-image code, so the same lanes (splines to float64 rounding: 1e-3 px)."""
@@ -225,6 +225,13 @@ def test_published_decoders_cuda_equal_cpu(family):
         decoder = build_decoder("laneatt-published", model.model_input, **inputs)
         heads = T.laneatt_heads(3, decoder.anchors.shape[0])
         noisy_key = "reg"
+    elif family in ("ganet-published", "condlane-published"):
+        import test_published_keypoint_decoders as K
+        from selfocus_ext.models.published.condlane import MMDET_CULANE_INPUT
+
+        decoder = build_decoder(family, MMDET_CULANE_INPUT)
+        heads = (K.ganet_heads if family == "ganet-published" else K.condlane_heads)(3)
+        noisy_key = "pts_offset" if family == "ganet-published" else "params"
     else:
         mi = {"clrnet": CLRNET_INPUT, "resa-official": RESA_INPUT}.get(family, CULANE_INPUT)
         decoder = build_decoder(family, mi)
