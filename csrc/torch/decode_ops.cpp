@@ -6,6 +6,8 @@
 #include <ATen/Parallel.h>
 
 #include <torch/library.h>
+#include <algorithm>
+#include <tuple>
 #include <vector>
 
 #include "../core/lane_decoders.h"
@@ -292,22 +294,76 @@ at::Tensor item_of(const BatchView& v, int64_t k, int64_t b, int64_t B) {
   return v.t.reshape({-1, v.t.size(-3), v.t.size(-2), v.t.size(-1)}).narrow(0, index, 1);
 }
 
-// The implementation's grouped dynamic 1x1 convolutions: `p` [n, C + 3] applied, one group each, to
-// (x / w, y / w, features) -> [n, h, w].
-at::Tensor grouped_dynamic_conv(const at::Tensor& inputs, const at::Tensor& p, double mask_bias) {
-  const int64_t n = p.size(0), d = p.size(1);
-  const at::Tensor weight = p.narrow(1, 0, d - 1).reshape({n, d - 1, 1, 1});
-  const at::Tensor bias = p.select(1, d - 1) - mask_bias;
-  const int64_t one[2] = {1, 1}, zero[2] = {0, 0};
-  return at::conv2d(inputs.repeat({1, n, 1, 1}), weight, bias, at::IntArrayRef(one), at::IntArrayRef(zero),
-                    at::IntArrayRef(one), n)[0];
-}
+// CondLaneNet's dynamic convolutions as the implementation runs them: every proposal's parameters as one
+// group of a grouped 1x1 convolution over (x / w, y / w, features) repeated per group (oneDNN's grouped
+// kernel). A group's output does not depend on the other groups, so only the proposals that are kept run,
+// and the copies of one image that share its features and parameters run their kept proposals once; an
+// image with a single proposal takes the ungrouped kernel, as in the implementation (groups = 1), and a
+// single kept proposal of an image with more is run as two groups (the grouped kernel).
+// tests/test_published_keypoint_decoders.py holds the results to the implementation's call over all proposals.
+class DynamicConvs {
+ public:
+  DynamicConvs(const CondLanePublishedCall& c) : c_(c), D_(c.C + 3) {
+    const at::TensorOptions f32 = c.features.t.options();
+    const std::vector<at::Tensor> grid = at::meshgrid({at::arange(c.h8, f32), at::arange(c.w8, f32)}, "ij");
+    loc_ = at::stack({grid[1], grid[0]}).unsqueeze(0) / c.w8;
+    columns_of_ = at::arange(c.w8, f32);
+  }
+
+  // (expected columns [g, h8], offsets [g, h8, w8]) of the proposals at `cells` (g of them) of item (k, b);
+  // `grouped`: whether the implementation ran this image's proposals through the grouped kernel.
+  std::pair<at::Tensor, at::Tensor> run(int64_t k, int64_t b, const std::vector<int>& cells, bool grouped) {
+    const int64_t B = c_.bt.B, g = static_cast<int64_t>(cells.size());
+    const int64_t groups = grouped && g == 1 ? 2 : g;
+    std::vector<int64_t> rows(static_cast<size_t>(groups));
+    for (int64_t j = 0; j < groups; ++j) rows[j] = cells[static_cast<size_t>(j % g)];
+    const at::Tensor idx = at::tensor(rows, at::kLong);
+    const at::Tensor p = item_of(c_.params, k, b, B)[0].flatten(1).t().index_select(0, idx);
+    const at::Tensor inputs = repeated(at::cat({loc_, item_of(c_.features, k, b, B)}, 1), groups);
+    const at::Tensor masks = conv(inputs, p.narrow(1, 0, D_), groups).narrow(0, 0, g);
+    const at::Tensor offsets = conv(inputs, p.narrow(1, D_, D_), groups).narrow(0, 0, g).contiguous();
+    return {(at::softmax(masks, -1) * columns_of_).sum(-1).contiguous(), offsets};
+  }
+
+ private:
+  static constexpr double kMaskBias = 2.19;  // subtracted from both convolutions' biases, as published
+
+  // [1, C + 2, h, w] repeated `groups` times along the channels, into a buffer kept across calls (a fresh
+  // allocation of that size costs more in page faults than the convolution).
+  at::Tensor repeated(const at::Tensor& inputs, int64_t groups) {
+    const int64_t ch = inputs.size(1) * groups;
+    if (!buffer_.defined() || buffer_.size(1) < ch)
+      buffer_ = at::empty({1, std::max<int64_t>(ch, 2 * inputs.size(1)), c_.h8, c_.w8}, inputs.options());
+    at::Tensor x = buffer_.narrow(1, 0, ch);
+    x.view({1, groups, inputs.size(1), c_.h8, c_.w8}).copy_(inputs.unsqueeze(1).expand({1, groups, -1, -1, -1}));
+    return x;
+  }
+
+  static at::Tensor conv(const at::Tensor& x, const at::Tensor& p, int64_t groups) {
+    const int64_t d = p.size(1);
+    const at::Tensor weight = p.narrow(1, 0, d - 1).reshape({groups, d - 1, 1, 1});
+    const at::Tensor bias = p.select(1, d - 1) - kMaskBias;
+    const int64_t one[2] = {1, 1}, zero[2] = {0, 0};
+    return at::conv2d(x, weight, bias, at::IntArrayRef(one), at::IntArrayRef(zero), at::IntArrayRef(one),
+                      groups)[0];
+  }
+
+  const CondLanePublishedCall& c_;
+  const int64_t D_;
+  at::Tensor loc_, columns_of_, buffer_;
+};
+
+// One item's proposals: the seeds' count, the kept proposals' cells and probabilities.
+struct Proposals {
+  int n = 0;
+  std::vector<int> cells;
+  std::vector<float> probs;
+};
 
 }  // namespace
 
-// CondLaneNet: per item (in order; the ATen calls inside parallelise themselves), the proposals here, the
-// implementation's dynamic convolutions, softmax and expectation with ATen's kernels on every proposal as it
-// runs them, then the rows and points here.
+// CondLaneNet: the proposals here, the dynamic convolutions, softmax and expectation with ATen's kernels
+// (DynamicConvs), then the rows and points here. Items in order (the ATen calls parallelise themselves).
 std::tuple<at::Tensor, at::Tensor> decode_condlane_published_cpu(
     const at::Tensor& hm, const at::Tensor& params, const at::Tensor& features, const at::Tensor& range,
     const at::Tensor& ys, int64_t input_width, int64_t input_height, int64_t frame_width, int64_t frame_height,
@@ -315,47 +371,65 @@ std::tuple<at::Tensor, at::Tensor> decode_condlane_published_cpu(
   const CondLanePublishedCall c =
       prepare_condlane_published(hm, params, features, range, ys, input_width, input_height, frame_width,
                                  frame_height, crop_top, max_lanes, threshold, group_distance);
-  constexpr double kMaskBias = 2.19;  // subtracted from both dynamic convolutions' biases, as published
-  const int64_t B = c.bt.B, L = c.max_lanes, rows = c.rows, cells = int64_t{c.h16} * c.w16;
-  const int64_t D = c.C + 3;
-  at::Tensor xs = at::empty({c.bt.K, B, L, rows}, c.prob.t.options());
-  at::Tensor sc = at::empty({c.bt.K, B, L}, c.prob.t.options());
+  const int64_t B = c.bt.B, K = c.bt.K, L = c.max_lanes, rows = c.rows, n_cells = int64_t{c.h16} * c.w16;
+  at::Tensor xs = at::empty({K, B, L, rows}, c.prob.t.options());
+  at::Tensor sc = at::empty({K, B, L}, c.prob.t.options());
   std::vector<unsigned char> seed_ws(decode::condlane_seed_workspace(c.h16, c.w16));
-  std::vector<int> seeds(cells), kept(cells), kept_cells(cells);
-  std::vector<float> kept_probs(cells);
+  std::vector<int> seeds(n_cells), kept(n_cells);
   std::vector<unsigned char> lane_ws;
-  // the location channels of the dynamic convolutions' input: (x / w, y / w), as the implementation builds them
-  const at::TensorOptions f32 = c.features.t.options();
-  const std::vector<at::Tensor> grid = at::meshgrid({at::arange(c.h8, f32), at::arange(c.w8, f32)}, "ij");
-  const at::Tensor loc = at::stack({grid[1], grid[0]}).unsqueeze(0) / c.w8;
-  const at::Tensor columns_of = at::arange(c.w8, f32);
-  for (int64_t i = 0; i < c.bt.K * B; ++i) {
-    const int64_t k = i / B, b = i % B;
-    const float* prob = image_ptr(c.prob, k, b, B);
-    int n_kept = 0;
-    const int n = decode::condlane_published_seeds(prob, c.h16, c.w16, c.settings, seeds.data(), kept.data(),
-                                                   &n_kept, seed_ws.data());
-    at::Tensor columns, offsets;
-    if (n_kept > 0) {
-      const at::Tensor inputs = at::cat({loc, item_of(c.features, k, b, B)}, 1);
-      const at::Tensor idx = at::from_blob(seeds.data(), {n}, at::kInt).to(at::kLong);
-      const at::Tensor p = item_of(c.params, k, b, B)[0].flatten(1).t().index_select(0, idx);
-      const at::Tensor pick = at::from_blob(kept.data(), {n_kept}, at::kInt).to(at::kLong);
-      const at::Tensor masks = grouped_dynamic_conv(inputs, p.narrow(1, 0, D), kMaskBias).index_select(0, pick);
-      offsets = grouped_dynamic_conv(inputs, p.narrow(1, D, D), kMaskBias).index_select(0, pick).contiguous();
-      columns = (at::softmax(masks, -1) * columns_of).sum(-1).contiguous();
-      for (int j = 0; j < n_kept; ++j) {
-        kept_cells[j] = seeds[kept[j]];
-        kept_probs[j] = prob[seeds[kept[j]]];
+  DynamicConvs convs(c);
+  // Copies of an image whose features and parameters are shared (the Monte-Carlo noise on another head)
+  // run the union of their kept proposals once.
+  const bool shared = !c.params.has_k && !c.features.has_k;
+  std::vector<Proposals> props(static_cast<size_t>(shared ? K : 1));
+  std::vector<int> slot(n_cells);
+  for (int64_t b = 0; b < B; ++b) {
+    for (int64_t k0 = 0; k0 < K; k0 += static_cast<int64_t>(props.size())) {
+      const int64_t nk = static_cast<int64_t>(props.size());
+      std::vector<int> grouped_union;  // the kept cells of this image's grouped copies, first seen first
+      std::fill(slot.begin(), slot.end(), -1);
+      for (int64_t j = 0; j < nk; ++j) {
+        const float* prob = image_ptr(c.prob, k0 + j, b, B);
+        Proposals& pr = props[static_cast<size_t>(j)];
+        int n_kept = 0;
+        pr.n = decode::condlane_published_seeds(prob, c.h16, c.w16, c.settings, seeds.data(), kept.data(), &n_kept,
+                                                seed_ws.data());
+        pr.cells.resize(static_cast<size_t>(n_kept));
+        pr.probs.resize(static_cast<size_t>(n_kept));
+        for (int q = 0; q < n_kept; ++q) {
+          pr.cells[q] = seeds[kept[q]];
+          pr.probs[q] = prob[seeds[kept[q]]];
+          if (pr.n > 1 && slot[pr.cells[q]] < 0) {
+            slot[pr.cells[q]] = static_cast<int>(grouped_union.size());
+            grouped_union.push_back(pr.cells[q]);
+          }
+        }
+      }
+      at::Tensor union_columns, union_offsets;
+      if (!grouped_union.empty()) std::tie(union_columns, union_offsets) = convs.run(k0, b, grouped_union, true);
+      for (int64_t j = 0; j < nk; ++j) {
+        const int64_t k = k0 + j, i = k * B + b;
+        const Proposals& pr = props[static_cast<size_t>(j)];
+        const int n_kept = static_cast<int>(pr.cells.size());
+        at::Tensor columns, offsets;
+        if (n_kept > 0 && pr.n == 1) {
+          std::tie(columns, offsets) = convs.run(k, b, pr.cells, false);
+        } else if (n_kept > 0) {
+          std::vector<int64_t> at_rows(pr.cells.size());
+          for (size_t q = 0; q < pr.cells.size(); ++q) at_rows[q] = slot[pr.cells[q]];
+          const at::Tensor pick = at::tensor(at_rows, at::kLong);
+          columns = union_columns.index_select(0, pick).contiguous();
+          offsets = union_offsets.index_select(0, pick).contiguous();
+        }
+        lane_ws.resize(decode::condlane_lane_workspace(n_kept, c.h8));
+        decode::condlane_published_lanes(n_kept ? columns.data_ptr<float>() : nullptr,
+                                         n_kept ? offsets.data_ptr<float>() : nullptr, image_ptr(c.range, k, b, B),
+                                         pr.cells.data(), pr.probs.data(), n_kept, c.h8, c.w8, c.settings,
+                                         c.ys.data_ptr<float>(), c.rows, static_cast<int>(L),
+                                         xs.data_ptr<float>() + i * L * rows, sc.data_ptr<float>() + i * L,
+                                         lane_ws.data());
       }
     }
-    lane_ws.resize(decode::condlane_lane_workspace(n_kept, c.h8));
-    decode::condlane_published_lanes(n_kept ? columns.data_ptr<float>() : nullptr,
-                                     n_kept ? offsets.data_ptr<float>() : nullptr, image_ptr(c.range, k, b, B),
-                                     kept_cells.data(), kept_probs.data(), n_kept, c.h8, c.w8, c.settings,
-                                     c.ys.data_ptr<float>(), c.rows, static_cast<int>(L),
-                                     xs.data_ptr<float>() + i * L * rows, sc.data_ptr<float>() + i * L,
-                                     lane_ws.data());
   }
   return finish(c, xs, sc);
 }
