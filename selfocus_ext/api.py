@@ -104,11 +104,13 @@ def tune_(qmodel: nn.Module, method: Union[str, Method] = "sf", budget: Union[st
           calib_data: Optional[CalibData] = None, *, seed: int = 0, top_k: Optional[int] = None,
           lam: Optional[float] = None, checkpoint: Optional[str] = None, resume: bool = False,
           curves: Optional[Dict[str, NoiseScoreCurve]] = None, progress: bool = True,
-          overrides: Optional[Dict[str, float]] = None) -> TuneResult:
+          overrides: Optional[Dict[str, float]] = None, tuning_memory: Optional[int] = None) -> TuneResult:
     """Tunes ``qmodel`` (from ``quantize_``) in place with a reconstruction ``method`` (adaround, brecq,
     qdrop, sf and its ablations) for ``budget`` (quick, paper, ci, or fN: the fraction N of each method's
     paper iterations) on ``calib_data`` (default: the images it was calibrated on). ``checkpoint``: a file
-    written as tuning goes (and on Ctrl-C); ``resume=True`` continues from it to the same result."""
+    written as tuning goes (and on Ctrl-C); ``resume=True`` continues from it to the same result.
+    ``tuning_memory``: bytes of activations one backward pass may keep (network-wise methods; a batch that
+    needs more runs as micro-batches whose gradients add up); None: no limit."""
     if not quant_layers(qmodel):
         raise ValueError("qmodel: no quantized layers; make it with quantize_(model, config, calib_data)")
     m = _method(method)
@@ -126,7 +128,7 @@ def tune_(qmodel: nn.Module, method: Union[str, Method] = "sf", budget: Union[st
         curves = noise_score_curves(qmodel, images, b, seed, progress)
     kwargs = {} if lam is None else {"lam": lam}
     rec = Reconstructor(qmodel, m, b, images, seed=seed, checkpoint=checkpoint, curves=curves if m.select else None,
-                        top_k=top_k, progress=progress, overrides=overrides, **kwargs)
+                        top_k=top_k, progress=progress, overrides=overrides, tuning_memory=tuning_memory, **kwargs)
     if resume:
         if not checkpoint:
             raise ValueError("resume: name the checkpoint file to continue from (checkpoint=...)")

@@ -48,7 +48,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             check_export_available()
         job = TuneJob.prepare(settings, args.device, args.cache_dir, not args.quiet,
                               args.export_format if args.export else None,  # checks the model before --out
-                              curves_memory=parse_memory(args.curves_memory))
+                              curves_memory=parse_memory(args.curves_memory),
+                              tuning_memory=parse_memory(args.tuning_memory, "--tuning-memory"))
         job.run = claim(out, settings, args.resume)
     except (UsageError, DamagedFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -468,3 +468,39 @@ def test_network_tuning_starts_from_the_calibrated_model(images):
         assert all(torch.equal(out[k], ref_out[k]) for k in out) is hard
     assert get_method("sf").hard_forward and get_method("network").hard_forward
     assert not get_method("qdrop").hard_forward and not get_method("brecq").hard_forward
+
+
+def test_micro_batches_give_the_batch_gradient(images):
+    """Under a small ``tuning_memory`` a network-wise step runs its batch as micro-batches whose weighted
+    gradients add up to the whole batch's (to float rounding); without a limit the batch runs whole."""
+    from selfocus_ext.recon.losses import head_losses
+    from selfocus_ext.recon.state import prepare_layers, quantization_disabled
+    from selfocus_ext.recon.units import index
+
+    q = quantized("lstr-s", images)
+    assert Reconstructor(q, get_method("network"), get_budget("ci"), images, progress=False)._micro_batch({}, []) \
+        == get_budget("ci").batch_size
+    rec = Reconstructor(q, get_method("network"), get_budget("ci"), images, progress=False, tuning_memory=1 << 20)
+    layers = list(quant_layers(q).values())
+    prepare_layers(layers, 1.0)
+    rec._weight_mode(layers)
+    with torch.no_grad(), quantization_disabled(q):
+        fp_out = q(images[:8])
+    heads = [h.name for h in q.heads]
+    rec.micro_batch = rec._micro_batch(fp_out, heads)
+    assert 1 <= rec.micro_batch < 8
+    idx = torch.tensor([5, 1, 7, 0, 3, 3, 6, 2])
+    params = [l.weight_quantizer.v for l in layers if l.weight_quantizer.v is not None]
+    out = q(images[idx])
+    whole_terms = head_losses(q, out, index(fp_out, idx), heads, rec.method.focus, rec.lam)
+    sum(whole_terms.values()).backward()
+    whole = [p.grad.clone() for p in params]
+    terms = rec._micro_batched_step(torch.optim.SGD(params, lr=0.0), idx, fp_out, heads,
+                                    torch.zeros((), requires_grad=True), 0, 1)
+    for k in whole_terms:
+        torch.testing.assert_close(terms[k], whole_terms[k].detach(), rtol=1e-5, atol=0)
+    for a, p in zip(whole, params):
+        torch.testing.assert_close(p.grad, a, rtol=1e-4, atol=1e-9)
+    assert any(float(a.abs().max()) > 0 for a in whole)
+    with pytest.raises(ValueError, match="tuning_memory: expected bytes"):
+        Reconstructor(q, get_method("network"), get_budget("ci"), images, progress=False, tuning_memory=100)

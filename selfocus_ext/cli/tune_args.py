@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--curves-memory", default="2G", help="noise the noise-score curves hold at once, e.g. 512M "
                    "or 4G (default 2G): a head whose noisy copies need more is done in chunks, to the same curve")
+    p.add_argument("--tuning-memory", default="6G", help="activations the network-wise methods keep for one "
+                   "backward pass, e.g. 2G (default 6G): a batch whose forward needs more runs as micro-batches "
+                   "whose gradients add up (the same step to float rounding; real-size segmentation models)")
     p.add_argument("--export", choices=["onnx"], help="also write model.onnx (QuantizeLinear/DequantizeLinear "
                    "nodes) and score it in onnxruntime; needs pip install -e .[export]")
     p.add_argument("--export-format", default="qdq", choices=["qdq", "qcdq"],
@@ -135,7 +138,7 @@ def settings_from_args(args) -> RunSettings:
                        anchors=anchors, matmul_bits=args.matmul_bits)
 
 
-def parse_memory(text: str) -> int:
+def parse_memory(text: str, flag: str = "--curves-memory") -> int:
     """"512M", "4G", "1.5G" or a number of bytes -> bytes."""
     units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
     t = str(text).strip().upper().rstrip("B")
@@ -144,7 +147,7 @@ def parse_memory(text: str) -> int:
     except ValueError:
         value = float("nan")
     if not (math.isfinite(value) and value >= 1 << 20):
-        raise UsageError(f"--curves-memory: expected a size of at least 1M such as 512M or 4G, got {text!r}")
+        raise UsageError(f"{flag}: expected a size of at least 1M such as 512M or 4G, got {text!r}")
     return int(value)
 
 

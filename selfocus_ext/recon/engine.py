@@ -29,6 +29,22 @@ PROBE_IMAGES = 32
 OVERRIDABLE = ("v_lr", "step_lr", "round_weight", "round_warmup", "beta_start", "beta_end", "hard_forward")
 
 
+def saved_bytes(forward: Callable[[], torch.Tensor]) -> int:
+    """Bytes of the tensors autograd saves for the backward of ``forward()`` (each storage counted once):
+    what a backward pass keeps alive beyond the parameters."""
+    seen: Dict[int, int] = {}
+
+    def pack(t):
+        st = t.untyped_storage()
+        seen[st.data_ptr()] = st.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = forward()
+    del out
+    return sum(seen.values())
+
+
 class Reconstructor:
     """Tunes ``qmodel`` (calibrated, from ``quantize_model``) in place with ``method`` on ``images`` (model
     inputs). Every random draw (batches, QDrop masks and seeds) comes from one generator seeded by ``seed``,
@@ -39,7 +55,7 @@ class Reconstructor:
                  checkpoint: Optional[str] = None, curves: Optional[Dict[str, NoiseScoreCurve]] = None,
                  top_k: Optional[int] = None, lam: float = config.SF_LAMBDA, progress: bool = True,
                  log: Callable[[str], None] = lambda s: None, monitor: Optional[Callable[[dict], None]] = None,
-                 overrides: Optional[Dict[str, float]] = None):
+                 overrides: Optional[Dict[str, float]] = None, tuning_memory: Optional[int] = None):
         if method.granularity is None:
             raise ValueError(f"method {method.name!r} has no reconstruction stage")
         if method.granularity == "qat":
@@ -50,6 +66,12 @@ class Reconstructor:
             raise ValueError(f"method {method.name!r} selects heads and needs noise-score curves")
         if lam <= 0:
             raise ValueError(f"lam must be positive, got {lam}")
+        if tuning_memory is not None and (not isinstance(tuning_memory, int) or tuning_memory < 1 << 20):
+            raise ValueError(f"tuning_memory: expected bytes (at least 1 MiB) or None, got {tuning_memory!r}")
+        # bytes the network-wise methods' forward may keep for the backward at once: a batch that needs more
+        # runs as micro-batches whose gradients add up (the same step to float rounding)
+        self.tuning_memory = tuning_memory
+        self.micro_batch: Optional[int] = None
         self.qmodel, self.method, self.budget, self.images = qmodel.eval(), method, budget, images
         self.seed, self.checkpoint, self.curves, self.lam = seed, checkpoint, curves, lam
         heads = getattr(qmodel, "heads", None) or []
@@ -244,11 +266,18 @@ class Reconstructor:
                 selected = self._refresh(it, probe, fp_out, heads)
             idx = torch.randint(0, len(self.images), (bs,), generator=self.gen)
             self._draw_seeds(layers)
-            out = q(self.images[idx])
-            terms = head_losses(q, out, index(fp_out, idx), selected, self.method.focus, self.lam)
-            rec = sum(terms.values())
-            reg = rounding.loss(layers, it)
-            self._step(opt, rec + reg, it, iters)
+            if self.micro_batch is None:
+                self.micro_batch = self._micro_batch(fp_out, selected)
+            if self.micro_batch >= bs:
+                out = q(self.images[idx])
+                terms = head_losses(q, out, index(fp_out, idx), selected, self.method.focus, self.lam)
+                rec = sum(terms.values())
+                reg = rounding.loss(layers, it)
+                self._step(opt, rec + reg, it, iters)
+            else:
+                reg = rounding.loss(layers, it)
+                terms = self._micro_batched_step(opt, idx, fp_out, selected, reg, it, iters)
+                rec = sum(terms.values())
             bar.update()
             if it % 10 == 0:
                 bar.set_postfix_str(f"rec {float(rec.detach()):.4g} heads {'+'.join(selected)}")
@@ -261,6 +290,40 @@ class Reconstructor:
         self._refresh(iters, probe, fp_out, heads, final=True)
         self.unit_seconds["network"] = self.unit_seconds.get("network", 0.0) + time.perf_counter() - t
         self._save(1, 0, None)
+
+    def _micro_batch(self, fp_out, heads) -> int:
+        """Images per forward/backward pass within ``tuning_memory``: the bytes one image's forward and loss
+        keep for the backward (the tensors autograd saves, each storage once), measured on one image."""
+        if self.tuning_memory is None:
+            return self.budget.batch_size
+        one = torch.zeros(1, dtype=torch.long)
+        per_image = max(1, saved_bytes(lambda: sum(head_losses(self.qmodel, self.qmodel(self.images[one]),
+                                                               index(fp_out, one), heads, self.method.focus,
+                                                               self.lam).values())))
+        micro = max(1, min(self.budget.batch_size, self.tuning_memory // per_image))
+        if micro < self.budget.batch_size:
+            self.log(f"tuning: {per_image / 2**20:.0f} MiB of activations per image; batches of "
+                     f"{self.budget.batch_size} run as micro-batches of {micro} (--tuning-memory)")
+        return micro
+
+    def _micro_batched_step(self, opt, idx, fp_out, heads, reg, it: int, iters: int) -> Dict[str, torch.Tensor]:
+        """One step on the batch ``idx`` as micro-batches: each part's loss weighted by its share of the
+        batch (the losses are means over images), gradients accumulated, then the rounding term's. Returns
+        the batch's loss terms (detached)."""
+        opt.zero_grad(set_to_none=True)
+        terms: Dict[str, torch.Tensor] = {}
+        for part in idx.split(self.micro_batch):
+            out = self.qmodel(self.images[part])
+            part_terms = head_losses(self.qmodel, out, index(fp_out, part), heads, self.method.focus, self.lam)
+            share = len(part) / len(idx)
+            (sum(part_terms.values()) * share).backward()
+            for k, v in part_terms.items():
+                terms[k] = terms.get(k, 0.0) + v.detach() * share
+        reg.backward()
+        if len(opt.param_groups) > 1:
+            opt.param_groups[1]["lr"] = cosine_lr(self.step_lr, it, iters)
+        opt.step()
+        return terms
 
     @torch.no_grad()
     def _refresh(self, it: int, probe, fp_out, heads, final: bool = False) -> List[str]:

@@ -59,6 +59,7 @@ class TuneJob:
     show_progress: bool = True
     export_format: Optional[str] = None
     curves_memory: int = CURVES_MEMORY  # bytes of noise the curves hold at once (results do not depend on it)
+    tuning_memory: Optional[int] = None  # bytes of activations one backward pass may keep (None: no limit)
     run: Optional[RunDir] = None
     evalset: Optional[EvalSet] = None
     _images: Optional[torch.Tensor] = field(default=None, repr=False)
@@ -66,7 +67,8 @@ class TuneJob:
 
     @classmethod
     def prepare(cls, settings: RunSettings, device: str = "cpu", cache_dir: str = "", show_progress: bool = True,
-                export_format: Optional[str] = None, curves_memory: int = CURVES_MEMORY) -> "TuneJob":
+                export_format: Optional[str] = None, curves_memory: int = CURVES_MEMORY,
+                tuning_memory: Optional[int] = None) -> "TuneJob":
         """Loads the model and checks what only the model can tell (before any directory is claimed)."""
         method = method_for(settings)
         try:
@@ -83,7 +85,8 @@ class TuneJob:
             raise UsageError(f"--data: {exc}") from None
         return cls(settings=settings, config=quant_config_for(settings, method), method=method,
                    budget=budget_for(settings), model=model, spec=spec, device=device, cache_dir=cache_dir,
-                   show_progress=show_progress, export_format=export_format, curves_memory=curves_memory)
+                   show_progress=show_progress, export_format=export_format, curves_memory=curves_memory,
+                   tuning_memory=tuning_memory)
 
     @property
     def tunes(self) -> bool:

@@ -103,7 +103,7 @@ def tune(job: TuneJob, qmodel: nn.Module, curves, fp_xs: torch.Tensor) -> Option
         overrides = {k: v for k, v in (("v_lr", s.v_lr), ("step_lr", s.step_lr)) if v is not None}
         rec = Reconstructor(qmodel.to(job.device), job.method, job.budget, job.calibration_images().to(job.device),
                             seed=s.seed, checkpoint=checkpoint, curves=curves, top_k=s.top_k, lam=s.lam,
-                            progress=job.show_progress, overrides=overrides)
+                            progress=job.show_progress, overrides=overrides, tuning_memory=job.tuning_memory)
     if os.path.isfile(checkpoint):
         rec.load_checkpoint(checkpoint)
         job.say(f"resuming tuning from {checkpoint}")
@@ -119,6 +119,11 @@ def tune(job: TuneJob, qmodel: nn.Module, curves, fp_xs: torch.Tensor) -> Option
     run.progress["selection"] = result["history"]
     run.progress["unit_seconds"] = result["unit_seconds"]
     run.progress["iterations"] = result["iterations"]
+    micro = getattr(rec, "micro_batch", None)  # (network-wise methods)
+    if micro is not None and micro < job.budget.batch_size:
+        run.progress["micro_batch"] = micro
+        job.say(f"tuning ran its batches of {job.budget.batch_size} as micro-batches of {micro} "
+                "(--tuning-memory)")
     job.evaluate_into(qmodel, "tuned", "tuned model", reference=fp_xs)
     os.remove(checkpoint)
     return qmodel
