@@ -97,6 +97,14 @@ def decoder_cases():
         (ops.decode_ufld.default, (r(2, 30, 6, 4).softmax(1), r(2, 30, 6, 4), r(2, 6, 4) + 2, ys, 1640, 590, 800)),
         (ops.decode_ufld.default, (r(3, 2, 30, 6, 4).softmax(2), r(3, 2, 30, 6, 4), r(2, 6, 4) + 2, ys, 1640, 590,
                                    800)),
+        (ops.decode_ganet_published.default, (r(2, 1, 20, 50) * 3, r(2, 2, 20, 50), r(2, 2, 20, 50), ys, 400, 160,
+                                              1640, 590, 270.0, 16, 0.4, 1.0, 5.0, 2)),
+        (ops.decode_ganet_published.default, (r(2, 1, 20, 50) * 3, r(3, 2, 2, 20, 50), r(2, 2, 20, 50), ys, 400, 160,
+                                              1640, 590, 270.0)),
+        (ops.decode_condlane_published.default, (r(2, 1, 5, 12) * 3, r(2, 14, 5, 12), r(2, 4, 10, 25),
+                                                 r(2, 60, 10, 2), ys, 400, 160, 1640, 590, 270.0)),
+        (ops.decode_condlane_published.default, (r(3, 2, 1, 5, 12) * 3, r(2, 14, 5, 12), r(2, 4, 10, 25),
+                                                 r(2, 60, 10, 2), ys, 400, 160, 1640, 590, 270.0, 8, 0.3)),
     ]
 
 
