@@ -62,7 +62,9 @@ def run_one(name: str, a, work: str) -> dict:
     report = os.path.join(out, "report.json")
     if os.path.isfile(report):
         with open(report) as fh:
-            row["seconds"] = json.load(fh)["seconds"]
+            rep = json.load(fh)
+        row["seconds"] = rep["seconds"]
+        row["stage_peak_mb"] = rep.get("peak_mb", {})  # the peak so far at the end of each stage
     else:
         with open(os.path.join(work, f"{name}.log")) as fh:
             row["error"] = (fh.read().strip().splitlines() or ["?"])[-1][:200]

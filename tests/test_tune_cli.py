@@ -192,3 +192,17 @@ def test_evaluate_model_errors(capsys, tmp_path):
     assert "unknown model" in capsys.readouterr().err
     assert evaluate_cli.main(["--model", "ganet-s", "--quantized", str(tmp_path / "x.pt")]) == 2
     assert "no file" in capsys.readouterr().err
+
+
+def test_report_notes_the_peak_memory_by_the_end_of_each_stage(capsys, tmp_path):
+    """report.json's peak_mb: per timed stage, the process's peak resident memory when it ended (the
+    kernel's running maximum, so never decreasing in stage order); bad --tuning-memory is a usage error."""
+    out = tmp_path / "r"
+    code, _, _ = run(["--model", "lstr-s", "--method", "sf", "--out", str(out), "--cache-dir", ""] + FAST, capsys)
+    assert code == 0
+    report = json.loads((out / "report.json").read_text())
+    assert set(report["peak_mb"]) == set(report["seconds"])
+    peaks = list(report["peak_mb"].values())
+    assert all(p > 0 for p in peaks) and peaks == sorted(peaks)
+    code, _, err = run(["--tuning-memory", "lots", "--out", str(tmp_path / "bad")], capsys)
+    assert code == 2 and "--tuning-memory: expected a size" in err

@@ -22,7 +22,8 @@ def build_report(settings: Dict, progress: Dict, method, budget) -> Dict:
                          "extra": {k: r[k] for k in ("accuracy", "fp", "fn", "precision", "recall", "cross_fp")
                                    if r.get(k) is not None}})
     return {"settings": settings, "method": asdict(method), "budget": asdict(budget), "results": rows,
-            "seconds": progress.get("seconds", {}), "selection": progress.get("selection", []),
+            "seconds": progress.get("seconds", {}), "peak_mb": progress.get("peak_mb", {}),
+            "selection": progress.get("selection", []),
             "unit_seconds": progress.get("unit_seconds", {}), "iterations": progress.get("iterations"),
             "kept": progress.get("kept"), "differences": progress.get("differences", [])}
 

@@ -3,6 +3,7 @@ the files each stage leaves. Every file is written atomically; a resumed run rea
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any, Dict, Optional
 
@@ -45,13 +46,47 @@ class RunSettings:
     matmul_bits: Optional[int] = None  # products of two activations quantized at these bits (None: float)
 
 
+class StageSeconds(dict):
+    """Seconds per stage; setting one also notes the process's peak resident memory so far in ``peak_mb``
+    (the kernel's running maximum: the stage that raises it holds the run's peak)."""
+
+    def __init__(self, seconds: Dict[str, float], peak_mb: Dict[str, float]):
+        super().__init__(seconds)
+        self.peak_mb = peak_mb
+
+    def __setitem__(self, key: str, value: float) -> None:
+        super().__setitem__(key, value)
+        self.peak_mb[key] = peak_rss_mb()
+
+    def setdefault(self, key: str, value: float) -> float:
+        if key not in self:
+            self[key] = value
+        return self[key]
+
+    def update(self, *args, **kw) -> None:
+        for k, v in dict(*args, **kw).items():
+            self[k] = v
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MiB (0 where the platform does not say)."""
+    try:
+        import resource
+    except ImportError:  # (not on Windows)
+        return 0.0
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kb / 1024 / (1024 if sys.platform == "darwin" else 1)  # bytes on macOS, KiB on Linux
+
+
 class RunDir:
-    """The run's directory and its progress record (one entry per finished stage, plus "seconds")."""
+    """The run's directory and its progress record (one entry per finished stage, plus "seconds" and the
+    peak resident memory reached by the end of each timed stage, "peak_mb")."""
 
     def __init__(self, out: str, progress: Optional[Dict[str, Any]] = None):
         self.out = out
         self.progress: Dict[str, Any] = progress if progress is not None else {}
-        self.progress.setdefault("seconds", {})
+        self.progress["seconds"] = StageSeconds(self.progress.get("seconds", {}),
+                                                self.progress.setdefault("peak_mb", {}))
 
     @property
     def seconds(self) -> Dict[str, float]:
