@@ -158,6 +158,10 @@ class Reconstructor:
     def _step(self, opt, loss, it: int, iters: int) -> None:
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        self._apply_gradients(opt, it, iters)
+
+    def _apply_gradients(self, opt, it: int, iters: int) -> None:
+        """The optimizer step on the accumulated gradients, the step sizes' rate on its cosine schedule."""
         if len(opt.param_groups) > 1:
             opt.param_groups[1]["lr"] = cosine_lr(self.step_lr, it, iters)
         opt.step()
@@ -320,9 +324,7 @@ class Reconstructor:
             for k, v in part_terms.items():
                 terms[k] = terms.get(k, 0.0) + v.detach() * share
         reg.backward()
-        if len(opt.param_groups) > 1:
-            opt.param_groups[1]["lr"] = cosine_lr(self.step_lr, it, iters)
-        opt.step()
+        self._apply_gradients(opt, it, iters)
         return terms
 
     @torch.no_grad()
