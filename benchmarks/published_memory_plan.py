@@ -9,7 +9,7 @@ autograd saves for one image's quantized forward and Selective Focus loss (``rec
 the quantity ``--tuning-memory`` is compared with), the calibration and held-out images (float32, as the run
 stacks them), the FP head outputs the network-wise loss caches for every calibration image, the micro-batch
 the default ``--tuning-memory`` gives at the default batch, and the planned peak of the tuning stage (images +
-cached outputs + one micro-batch's saved activations + parameters). Planned, not measured: the parts are
+cached outputs + the backward's peak for one micro-batch, about twice its saved activations, + parameters). Planned, not measured: the parts are
 measured one by one, the process's own overhead (allocator, the evaluation sets, onnxruntime at export) is
 not in it. A markdown table is appended to ``--out``.
 """
@@ -29,7 +29,7 @@ def plan_one(entry, a, tuning_memory: int) -> dict:
     import torch
 
     from selfocus_ext.api import quantize_
-    from selfocus_ext.recon.engine import saved_bytes
+    from selfocus_ext.recon.engine import BACKWARD_PEAK_FACTOR, micro_batch_size, saved_bytes
     from selfocus_ext.recon.losses import head_losses
     from selfocus_ext.recon.state import quantization_disabled
 
@@ -45,8 +45,8 @@ def plan_one(entry, a, tuning_memory: int) -> dict:
     image = 3 * h * w * 4
     fp_out = sum(t.numel() * 4 for t in fp.values())
     params = sum(p.numel() * 4 for p in qmodel.parameters()) + sum(b.numel() * 4 for b in qmodel.buffers())
-    micro = max(1, min(a.batch_size, tuning_memory // max(per_image, 1)))
-    peak = (a.calib + HELDOUT_IMAGES) * image + a.calib * fp_out + micro * per_image + 2 * params
+    micro = micro_batch_size(per_image, a.batch_size, tuning_memory)
+    peak = (a.calib + HELDOUT_IMAGES) * image + a.calib * fp_out + BACKWARD_PEAK_FACTOR * micro * per_image + 2 * params
     return dict(model=entry.name, input=f"{w}x{h}", per_image=per_image, images=(a.calib + HELDOUT_IMAGES) * image,
                 fp_out=a.calib * fp_out, micro=micro, whole=a.batch_size * per_image, peak=peak)
 
@@ -78,7 +78,8 @@ def main() -> int:
              f"{a.calib} calibration + {HELDOUT_IMAGES} held-out model inputs in float32. FP outputs: the heads' "
              "FP outputs the network-wise loss caches for every calibration image. Micro-batch: what "
              f"`--tuning-memory {a.tuning_memory}` gives at batch {a.batch_size}. Planned tuning peak: images + "
-             "FP outputs + one micro-batch's saved tensors + parameters twice (float and quantized model); "
+             "FP outputs + one micro-batch's backward (its saved tensors x the engine's BACKWARD_PEAK_FACTOR, "
+             "2) + parameters twice (float and quantized model); "
              "a sum of measured parts, not a measured peak (allocator and evaluation sets not included). GiB.",
              "", f"| model | input | per image | batch {a.batch_size} whole | micro-batch | images | FP outputs | "
              "planned tuning peak |", "|---|---|---|---|---|---|---|---|"]

@@ -119,6 +119,11 @@ def table(rows, a, started: str) -> list:
         share = sec.get("noise-score curves", 0.0) / r["wall_s"]
         lines.append(f"| {r['model']} | " + " | ".join(cells) + f" | {r['wall_s']:.0f} | {100 * share:.0f}% | "
                      f"{r['peak_mb']:.0f} |")
+    peaks = [r for r in rows if r.get("stage_peak_mb")]
+    if peaks:
+        lines += ["", "Peak RSS so far at the end of each stage (GB; report.json's peak_mb):", ""]
+        for r in peaks:
+            lines.append(f"- {r['model']}: " + ", ".join(f"{k} {v / 1024:.1f}" for k, v in r["stage_peak_mb"].items()))
     return lines
 
 

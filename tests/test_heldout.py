@@ -58,6 +58,19 @@ def ganet():
     return model, q, ref
 
 
+def test_relative_rms_in_chunks_equals_the_whole_formula():
+    g = torch.Generator().manual_seed(3)
+    fp = torch.randn(37, 2, 5, 7, generator=g)
+    q = fp + 0.1 * torch.randn(37, 2, 5, 7, generator=g)
+    whole = float((q.double() - fp.double()).pow(2).mean().sqrt() / fp.double().pow(2).mean().sqrt())
+    for chunk in (1, 5, 16, 64):
+        assert heldout._relative_rms(fp, q, chunk) == pytest.approx(whole, rel=1e-12)
+    kept = fp.double().clone()
+    heldout._relative_rms(kept, kept + 1, 4)  # float64 inputs: not modified in place
+    assert torch.equal(kept, fp.double())
+    assert heldout._relative_rms(torch.zeros(3, 2), torch.ones(3, 2)) == float("inf")
+
+
 def test_fp_model_scores_zero_and_a_damaged_model_scores_worse(ganet):
     model, q, ref = ganet
     fp = heldout.score(model, ref)
