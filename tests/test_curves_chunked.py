@@ -52,3 +52,23 @@ def test_memory_argument():
 def test_the_tune_command_refuses_a_bad_memory_size(capsys, tmp_path):
     assert tune.main(["--curves-memory", "lots", "--out", str(tmp_path / "r")]) == 2
     assert "--curves-memory" in capsys.readouterr().err
+
+
+def test_curve_cache_keeps_the_build_seconds(tmp_path):
+    """A cached curve file gives back the seconds its build took (a method's cost counts them whenever the
+    curves are reused); a file of the older layout (heads only) still loads, with the seconds unknown."""
+    import os
+
+    from selfocus_ext.files import atomic_write_json, read_json
+    from selfocus_ext.recon.curves import load_or_build_curves
+
+    m = models.load("ganet-s")
+    images = calibration_images(3, seed=2)
+    built, secs, cached = load_or_build_curves(m, images, str(tmp_path), 2, 2, 0, False, "ganet-s")
+    assert not cached and secs > 0
+    again, secs2, cached2 = load_or_build_curves(m, images, str(tmp_path), 2, 2, 0, False, "ganet-s")
+    assert cached2 and secs2 == pytest.approx(secs) and again.keys() == built.keys()
+    (path,) = [os.path.join(tmp_path, f) for f in os.listdir(tmp_path)]
+    atomic_write_json(read_json(path, "")["curves"], path)
+    old, secs3, cached3 = load_or_build_curves(m, images, str(tmp_path), 2, 2, 0, False, "ganet-s")
+    assert cached3 and secs3 is None and all(old[h].levels == built[h].levels for h in built)

@@ -155,19 +155,22 @@ def cache_key(model, images: torch.Tensor, levels: int, reruns: int, seed: int) 
 
 def load_or_build_curves(model, images: torch.Tensor, cache_dir: Optional[str], levels: int = 8, reruns: int = 20,
                          seed: int = 0, progress: bool = True, name: str = "model", memory: int = CURVES_MEMORY):
-    """(curves, seconds spent building, whether they came from the cache)."""
+    """(curves, seconds their building took, whether they came from the cache). A cached file keeps the
+    seconds of the build that wrote it (None for files written before it did), so that a method's cost can
+    count its curves however often they are reused."""
     path = None
     if cache_dir:
         path = os.path.join(cache_dir, f"curves-{name}-{cache_key(model, images, levels, reruns, seed)}.json")
         if os.path.isfile(path):
             try:
                 data = read_json(path, "")
-                return {k: NoiseScoreCurve(**v) for k, v in data.items()}, 0.0, True
-            except (DamagedFileError, TypeError, AttributeError):
+                heads = data["curves"] if "curves" in data else data
+                return {k: NoiseScoreCurve(**v) for k, v in heads.items()}, data.get("build_seconds"), True
+            except (DamagedFileError, TypeError, AttributeError, KeyError):
                 warnings.warn(f"{path} is damaged; the curves are built again")
     t0 = time.perf_counter()
     curves = build_curves(model, images, levels, reruns, seed, progress, memory=memory)
     seconds = time.perf_counter() - t0
     if path:
-        atomic_write_json({k: asdict(v) for k, v in curves.items()}, path)
+        atomic_write_json({"curves": {k: asdict(v) for k, v in curves.items()}, "build_seconds": seconds}, path)
     return curves, seconds, False

@@ -85,7 +85,8 @@ def noise_score_curves(job: TuneJob) -> Optional[Dict[str, NoiseScoreCurve]]:
             job.model, images[:n], job.cache_dir or None, job.budget.curve_levels, job.budget.curve_reruns,
             job.settings.seed, job.show_progress, job.settings.model, memory=job.curves_memory)
         run.progress["curves"] = {k: asdict(v) for k, v in curves.items()}
-        run.seconds["noise-score curves" + (" (cached)" if cached else "")] = secs
+        run.seconds["noise-score curves" + (" (cached)" if cached else "")] = 0.0 if cached else secs
+        run.progress["curves_build_seconds"] = secs  # what building them took, here or when they were cached
         run.save()
     return {k: NoiseScoreCurve(**v) for k, v in run.progress["curves"].items()}
 
