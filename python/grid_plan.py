@@ -15,7 +15,7 @@ from selfocus_ext.recon import config as recon_config
 FAMILIES = ["ganet", "condlane", "laneatt", "bezier", "lstr", "scnn", "resa"]
 SMALL = [f"{f}-s" for f in FAMILIES]
 ZOO = SMALL + [f"{f}-m" for f in FAMILIES]
-TUNING = ["adaround", "brecq", "qdrop", "sf"]
+TUNING = ["adaround", "brecq", "qdrop", "pdquant", "sf"]
 ALL_METHODS = ["aciq", "omse"] + TUNING
 ABLATION = ["sf", "sf-nofocus", "sf-noselect", "network"]
 # BezierLaneNet-S loses most in the calibration baselines' four models; LSTR-S, measured in Table 1, more still
@@ -26,7 +26,7 @@ ALL_TABLES = ["1", "seeds", "2", "3", "5", "7", "edges", "stress"]
 STRESS_PROBES = [("w4a4", ("--first-last-at-bits",)), ("w4a3", ()), ("w3a3", ()), ("w2a4", ())]
 STRESS_LOSS = 5.0
 MORE_TIME = 1.2  # SF at its equal-time fraction slower than this multiple of QDrop's time: QDrop reruns at SF's time
-STRESS_METHODS = ["calib", "qdrop", "sf"]
+STRESS_METHODS = ["calib", "qdrop", "pdquant", "sf"]
 CELLS = "benchmarks/results/paper"
 RUNS = "runs/paper"
 TEST_SCENES = 2000
@@ -64,7 +64,7 @@ GRID_NOTES = {
           "table's QDrop and SF are Table 1's cells.",
 }
 MID_METHODS = ["aciq", "omse", "qdrop", "sf"]
-SEED_METHODS = ["brecq", "qdrop", "sf"]
+SEED_METHODS = ["brecq", "qdrop", "pdquant", "sf"]
 # Mid entries that also get the seeds of QDrop and SF: where Selective Focus was diagnosed (docs/recon.md)
 SEEDED_MID = [("bezier-m", "w4a4")]
 
@@ -206,11 +206,12 @@ def cell_path(cell: Cell, f: float) -> str:
 
 
 def is_stale(result: dict) -> bool:
-    """A cell result of a network-wise method from an engine whose network-wise tuning differed from today's
-    (recon.config.ENGINE_VERSION; results written before it was recorded are engine 1)."""
-    method = result.get("cell", {}).get("method")
-    return (method in recon_config.METHODS and recon_config.METHODS[method].granularity == "network"
-            and int(result.get("engine", 1)) < recon_config.ENGINE_VERSION)
+    """A cell result of a tuning method from an engine whose tuning at that method's granularity differed
+    from today's (recon.config.CURRENT_SINCE; results written before the version was recorded are engine 1)."""
+    method = recon_config.METHODS.get(result.get("cell", {}).get("method"))
+    if method is None or method.granularity is None:
+        return False
+    return int(result.get("engine", 1)) < recon_config.CURRENT_SINCE[method.granularity]
 
 
 def read_cell(cell: Cell, f: float) -> Optional[dict]:
@@ -244,5 +245,6 @@ def estimate_minutes(cell: Cell, f: float) -> float:
     base = 0.6
     scale = 3.5 if cell.model.endswith("-m") else 1.0
     full = {"aciq": 0.0, "omse": 0.0, "calib": 0.0, "sf": 38.0, "sf-nofocus": 38.0, "sf-noselect": 38.0, "network": 38.0,
-            "lsq-qat": 25.0, "qdrop": 273.0, "brecq": 273.0, "adaround": 300.0}  # minutes at f = 1
+            "lsq-qat": 25.0, "qdrop": 273.0, "brecq": 273.0, "adaround": 300.0,
+            "pdquant": 700.0}  # minutes at f = 1
     return scale * (base + f * full[cell.method])

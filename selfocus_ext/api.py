@@ -81,7 +81,7 @@ def _method(method: Union[str, Method]) -> Method:
         raise TypeError(f"method: expected a method name or a recon.Method, got {type(method).__name__}")
     if m.granularity is None:
         raise ValueError(f"method: {m.name!r} is a calibration method (quantize_ already calibrates); choose a "
-                         "reconstruction method: adaround, brecq, qdrop, sf, sf-nofocus, sf-noselect, network")
+                         "reconstruction method: adaround, brecq, qdrop, pdquant, sf, sf-nofocus, sf-noselect, network")
     if m.granularity == "qat":
         raise ValueError(f"method: {m.name!r} trains on labelled scenes; use recon.QuantizationAwareTraining")
     return m
@@ -106,7 +106,7 @@ def tune_(qmodel: nn.Module, method: Union[str, Method] = "sf", budget: Union[st
           curves: Optional[Dict[str, NoiseScoreCurve]] = None, progress: bool = True,
           overrides: Optional[Dict[str, float]] = None, tuning_memory: Optional[int] = None) -> TuneResult:
     """Tunes ``qmodel`` (from ``quantize_``) in place with a reconstruction ``method`` (adaround, brecq,
-    qdrop, sf and its ablations) for ``budget`` (quick, paper, ci, or fN: the fraction N of each method's
+    qdrop, pdquant, sf and its ablations) for ``budget`` (quick, paper, ci, or fN: the fraction N of each method's
     paper iterations) on ``calib_data`` (default: the images it was calibrated on). ``checkpoint``: a file
     written as tuning goes (and on Ctrl-C); ``resume=True`` continues from it to the same result.
     ``tuning_memory``: bytes of activations one backward pass may keep (network-wise methods; a batch that

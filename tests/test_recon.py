@@ -264,7 +264,7 @@ def test_tuning_changes_the_rounding_and_is_deterministic(images):
     assert moved  # the learned activation steps moved
 
 
-@pytest.mark.parametrize("method,stop", [("brecq", 6), ("qdrop", 9), ("sf", 5), ("lsq-qat", 4)])
+@pytest.mark.parametrize("method,stop", [("brecq", 6), ("qdrop", 9), ("pdquant", 7), ("sf", 5), ("lsq-qat", 4)])
 def test_resume_equals_an_uninterrupted_run(method, stop, images, tmp_path):
     full, _, _ = _run("ganet-s", method, images, seed=3)
     ck = str(tmp_path / "ck.pt")
@@ -504,3 +504,59 @@ def test_micro_batches_give_the_batch_gradient(images):
     assert any(float(a.abs().max()) > 0 for a in whole)
     with pytest.raises(ValueError, match="tuning_memory: expected bytes"):
         Reconstructor(q, get_method("network"), get_budget("ci"), images, progress=False, tuning_memory=100)
+
+
+def test_micro_batch_size_counts_the_backward_peak():
+    """The cap bounds saved bytes times the backward's peak factor, within [1, batch]."""
+    from selfocus_ext.recon.engine import BACKWARD_PEAK_FACTOR, micro_batch_size
+
+    gib = 1 << 30
+    assert micro_batch_size(gib, 16, None) == 16
+    assert micro_batch_size(gib, 16, 6 * gib) == 6 // BACKWARD_PEAK_FACTOR
+    assert micro_batch_size(gib, 16, 64 * gib) == 16
+    assert micro_batch_size(10 * gib, 16, 6 * gib) == 1
+    assert micro_batch_size(0, 4, 1 << 20) == 4
+
+
+def test_block_units_take_fp_inputs_and_targets_from_the_fp_network(images, monkeypatch):
+    """Finished units hold their rounded weights; the FP inputs and targets of every later unit still come
+    from the FP network (a copy of the calibrated model), as the reference implementations compute them."""
+    import copy
+
+    from selfocus_ext.recon import engine
+    from selfocus_ext.recon.state import quantization_disabled
+    from torch.utils._pytree import tree_flatten
+
+    from selfocus_ext.recon.units import capture
+
+    q = quantized("ganet-s", images)
+    fp = copy.deepcopy(q)
+    seen = []
+
+    def recording(model, unit, imgs, batch_size, want_output, **kw):
+        result = capture(model, unit, imgs, batch_size, want_output, **kw)
+        if want_output:
+            seen.append((model, unit, result))
+        return result
+
+    monkeypatch.setattr(engine, "capture", recording)
+    rec = Reconstructor(q, get_method("brecq"), get_budget("ci"), images, progress=False)
+    rec.run()
+    assert len(seen) >= 3
+    fp_modules = dict(fp.named_modules())
+    for model, unit, (fp_in, fp_out) in seen[1:]:
+        assert model is rec.fp_model
+        name = next(n for n, m in rec.fp_model.named_modules() if m is unit)
+        with quantization_disabled(fp):
+            want_in, want_out = capture(fp, fp_modules[name], images, 64, want_output=True)
+        got = [t for t in tree_flatten((fp_in, fp_out))[0] if isinstance(t, torch.Tensor)]
+        want = [t for t in tree_flatten((want_in, want_out))[0] if isinstance(t, torch.Tensor)]
+        assert len(got) == len(want) > 0
+        for a, b in zip(got, want):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    # the tuned model's first unit holds rounded weights, the FP copy the float ones
+    first = seen[0][1]
+    name = next(n for n, m in rec.fp_model.named_modules() if m is first)
+    tuned_w = [l.weight for l in q.get_submodule(name).modules() if hasattr(l, "weight_quantizer")]
+    fp_w = [l.weight for l in rec.fp_model.get_submodule(name).modules() if hasattr(l, "weight_quantizer")]
+    assert any(not torch.equal(a, b) for a, b in zip(tuned_w, fp_w))

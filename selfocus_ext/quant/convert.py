@@ -138,6 +138,10 @@ def _fold_pair(model: nn.Module, layer_name: str, bn_name: str) -> None:
     layer.weight.mul_(inv.reshape(shape))
     bias = layer.bias if layer.bias is not None else torch.zeros_like(bn.running_mean)
     layer.bias = nn.Parameter((bias - bn.running_mean) * inv + bn.bias)
+    # what the folded BatchNorm expected of its input (PD-Quant's distribution correction reads it back)
+    layer.folded_bn = {"mean": bn.running_mean.detach().clone(),
+                       "std": torch.sqrt(bn.running_var + bn.eps).detach().clone(),
+                       "scale": inv.detach().clone(), "shift": bn.bias.detach().clone()}
     parent, attr = _parent(model, bn_name)
     setattr(parent, attr, nn.Identity())
 

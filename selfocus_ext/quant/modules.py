@@ -21,6 +21,12 @@ class QuantLayer(nn.Module):
         self.weight_quantizer = WeightQuantizer(w_bits, w_observer)
         self.input_quantizer = ActQuantizer(a_bits, a_observer)
         self.quantize_weight = True
+        # a BatchNorm folded into this layer: the running statistics of its input (the layer's pre-fold
+        # output) and its affine map; not saved with the model (quantize_model folds again on load)
+        folded = getattr(layer, "folded_bn", None)
+        self.has_folded_bn = folded is not None
+        for key in ("mean", "std", "scale", "shift"):
+            self.register_buffer(f"bn_{key}", folded[key] if folded is not None else None, persistent=False)
 
     def qweight(self) -> torch.Tensor:
         return self.weight_quantizer(self.weight) if self.quantize_weight else self.weight

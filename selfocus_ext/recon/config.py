@@ -2,8 +2,8 @@
 
 Learning rates (the one place they are chosen):
 
-- AdaRound's rounding variables ``v`` get Adam at 1e-3 in every method: the rate of all reference
-  implementations. The paper's 2.5e-5 cannot be meant for them: ``v`` starts at magnitudes of about 1-5 and
+- AdaRound's rounding variables ``v`` get Adam at 1e-3 in every method but PD-Quant: the rate of the
+  AdaRound, BRECQ and QDrop reference implementations (PD-Quant's code sets 3e-3, kept for it). The paper's 2.5e-5 cannot be meant for them: ``v`` starts at magnitudes of about 1-5 and
   Adam moves each entry by at most ``lr`` per step, so 5000 steps at 2.5e-5 could change a rounding only for
   weights already within 0.1 of the decision boundary.
 - Activation step sizes get Adam with cosine annealing to 0: 4e-5 for the block- and layer-wise methods
@@ -17,9 +17,13 @@ from typing import Dict, Optional
 
 from ..quant.observers import DEFAULT_ACT_OBSERVER, DEFAULT_WEIGHT_OBSERVER
 
-# What a result of the engine depends on, for files that record it: 2 = the network-wise methods tune with
+# What a result of the engine depends on, for files that record it: 3 = the layer- and block-wise methods
+# take their FP inputs and targets from an FP copy of the calibrated model (before, from the model being
+# tuned, whose finished units already held their rounded weights); 2 = the network-wise methods tune with
 # the hard rounding in the forward pass (docs/recon.md, "Diagnosis"); 1 = with AdaRound's soft rounding.
-ENGINE_VERSION = 2
+ENGINE_VERSION = 3
+# per granularity: the first engine version whose results hold today
+CURRENT_SINCE = {"network": 2, "block": 3, "layer": 3, "qat": 1}
 
 V_LR = 1e-3
 STEP_LR_BLOCK = 4e-5
@@ -30,6 +34,15 @@ ROUND_WEIGHT = 0.01  # lambda of the rounding regulariser
 ROUND_WARMUP = 0.2  # share of iterations without the regulariser
 BETA_START, BETA_END = 20.0, 2.0
 SF_LAMBDA = 2.0  # confidence weight of Semantic Guided Focus (chosen by the sweep in docs/recon.md)
+# PD-Quant (its public code's ResNet settings): temperature of the prediction KL, the prediction term's
+# divisor lambda_r, the rounding variables' Adam rate (3e-3 in its code, where QDrop's keeps Adam's 1e-3),
+# and the distribution correction: Adam rate, the divisor lambda_c of its closeness term, steps per batch
+PDQ_TEMPERATURE = 4.0
+PDQ_LAMBDA_R = 0.1
+PDQ_V_LR = 3e-3
+PDQ_DC_LR = 1e-3
+PDQ_DC_LAMBDA = 0.02
+PDQ_DC_ITERS = 500
 
 
 @dataclass(frozen=True)
@@ -47,10 +60,15 @@ class Method:
     select: bool = False
     description: str = ""
     hard_forward: bool = False  # AdaRound: hard rounding in the forward pass, the soft one's gradient back
+    prediction_difference: bool = False  # PD-Quant: prediction-difference loss and distribution correction
 
     @property
     def step_lr(self) -> float:
         return STEP_LR_NETWORK if self.granularity == "network" else STEP_LR_BLOCK
+
+    @property
+    def v_lr(self) -> float:
+        return PDQ_V_LR if self.prediction_difference else V_LR
 
 
 METHODS: Dict[str, Method] = {m.name: m for m in [
@@ -60,6 +78,9 @@ METHODS: Dict[str, Method] = {m.name: m for m in [
     Method("adaround", "layer", description="layer-wise AdaRound, activation quantization on (p = 1)"),
     Method("brecq", "block", description="block-wise AdaRound + learned steps, activation quantization on (p = 1)"),
     Method("qdrop", "block", keep_prob=0.5, description="block-wise, QDrop's random drop (p = 0.5)"),
+    Method("pdquant", "block", keep_prob=0.5, prediction_difference=True,
+           description="PD-Quant: QDrop's block-wise tuning + prediction-difference loss on the heads and "
+           "distribution correction of the FP block inputs"),
     Method("sf", "network", keep_prob=0.5, focus=True, select=True, hard_forward=True,
            description="Selective Focus: network-wise, Semantic Guided Focus on the top-k heads"),
     Method("sf-nofocus", "network", keep_prob=0.5, select=True, hard_forward=True,
@@ -100,6 +121,11 @@ class Budget:
     fraction: Optional[float] = None
     qat_iters: int = 0
     heldout_images: int = 128  # calibration-like images the tune job keeps out of tuning to check its result
+
+    def dc_iters(self) -> int:
+        """PD-Quant's distribution-correction steps per batch: its 500, scaled like every iteration count by
+        the budget's fraction (2 for the test-only budget)."""
+        return max(1, round(PDQ_DC_ITERS * self.fraction)) if self.fraction is not None else 2
 
     def iters(self, granularity: str) -> int:
         return {"layer": self.layer_iters, "block": self.block_iters, "network": self.network_iters,

@@ -2,12 +2,14 @@
 Focus and its ablations) tuning of a calibrated quantized model, with checkpoints and resume."""
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import asdict
 from typing import Callable, Dict, List, Optional
 
 import torch
 from torch import nn
+from torch.utils._pytree import tree_leaves
 from tqdm import tqdm
 
 from ..files import load_checked, save_checked
@@ -16,17 +18,29 @@ from . import config
 from .config import Budget, Method
 from .curves import NoiseScoreCurve
 from .losses import head_losses, tree_squared_error
+from .pdquant import correct_inputs, float_after, frozen_except, prediction_difference
 from .rounding import RoundingSchedule, cosine_lr
 from .selection import head_error_levels, select_heads
 from .state import (DeferredInterrupt, Interrupted, finish_layers, keep_prob_one, prepare_layers,
                     quantization_disabled, restore, structure)
-from .units import Unit, capture, find_units, index, tree_nbytes
+from .units import Unit, cat_batches, capture, find_units, index, tree_nbytes
 
 CHECKPOINT_KIND = "selfocus-recon-v1"
 PROBE_IMAGES = 32
+# A backward pass's peak is about twice the tensors autograd saves for it: the activation gradients and the
+# convolutions' workspaces come on top (measured on RESA-R18 at its real size: 5.9 GiB saved, 12.3 GB peak).
+BACKWARD_PEAK_FACTOR = 2
 # Reconstructor(overrides=...) keys: the rates, the rounding regulariser's constants (recon.config) and the
 # method's hard forward
 OVERRIDABLE = ("v_lr", "step_lr", "round_weight", "round_warmup", "beta_start", "beta_end", "hard_forward")
+
+
+def micro_batch_size(per_image: int, batch_size: int, tuning_memory: Optional[int]) -> int:
+    """Images per forward/backward pass so that the backward's estimated peak (``BACKWARD_PEAK_FACTOR`` x the
+    saved bytes ``per_image`` x images) stays within ``tuning_memory`` bytes; at least 1, at most the batch."""
+    if tuning_memory is None:
+        return batch_size
+    return max(1, min(batch_size, tuning_memory // (BACKWARD_PEAK_FACTOR * max(1, per_image))))
 
 
 def saved_bytes(forward: Callable[[], torch.Tensor]) -> int:
@@ -43,6 +57,12 @@ def saved_bytes(forward: Callable[[], torch.Tensor]) -> int:
         out = forward()
     del out
     return sum(seen.values())
+
+
+def _cat_outputs(module: nn.Module, inputs: tuple, batch_size: int):
+    """``module``'s outputs on its batched positional ``inputs``, concatenated along the batch."""
+    n = len(next(t for t in tree_leaves(inputs) if isinstance(t, torch.Tensor)))
+    return cat_batches([module(*index(inputs, torch.arange(i, min(i + batch_size, n)))) for i in range(0, n, batch_size)])
 
 
 class Reconstructor:
@@ -72,7 +92,13 @@ class Reconstructor:
         # runs as micro-batches whose gradients add up (the same step to float rounding)
         self.tuning_memory = tuning_memory
         self.micro_batch: Optional[int] = None
+        self._fp_heads_cache: Optional[Dict[str, torch.Tensor]] = None  # PD-Quant's prediction targets
         self.qmodel, self.method, self.budget, self.images = qmodel.eval(), method, budget, images
+        # Layer- and block-wise units take their FP inputs and targets from the FP network, as the reference
+        # implementations do (they keep the float weights beside the rounding): a copy made here, before any
+        # unit is tuned or a checkpoint restored, since tuning writes each finished unit's rounded weights
+        # into the model itself.
+        self.fp_model = copy.deepcopy(qmodel).eval() if method.granularity in ("layer", "block") else None
         self.seed, self.checkpoint, self.curves, self.lam = seed, checkpoint, curves, lam
         heads = getattr(qmodel, "heads", None) or []
         if top_k is not None and heads and not 1 <= top_k <= len(heads):
@@ -87,7 +113,7 @@ class Reconstructor:
         unknown = sorted(set(overrides or {}) - set(OVERRIDABLE))
         if unknown:
             raise ValueError(f"overrides: unknown keys {unknown}; expected some of {', '.join(OVERRIDABLE)}")
-        self.hyper = {"v_lr": config.V_LR, "step_lr": method.step_lr, "round_weight": config.ROUND_WEIGHT,
+        self.hyper = {"v_lr": method.v_lr, "step_lr": method.step_lr, "round_weight": config.ROUND_WEIGHT,
                       "round_warmup": config.ROUND_WARMUP, "beta_start": config.BETA_START,
                       "beta_end": config.BETA_END, "hard_forward": method.hard_forward, **(overrides or {})}
         self.step_lr = float(self.hyper["step_lr"])
@@ -199,15 +225,23 @@ class Reconstructor:
             unit = units[ui]
             t = time.perf_counter()
             start = self.start_it if ui == self.start_unit else 0
-            self._tune_unit(ui, unit, iters, start, bar, guard)
+            self._tune_unit(ui, unit, iters, start, bar, guard, later=[u.module for u in units[ui + 1:]])
             self.unit_seconds[unit.name] = self.unit_seconds.get(unit.name, 0.0) + time.perf_counter() - t
             self._save(ui + 1, 0, None)
         bar.close()
 
-    def _tune_unit(self, ui: int, unit: Unit, iters: int, start: int, bar, guard) -> None:
+    def _tune_unit(self, ui: int, unit: Unit, iters: int, start: int, bar, guard, later=()) -> None:
         bs = self.budget.batch_size
-        with quantization_disabled(self.qmodel):
-            fp_in, fp_out = capture(self.qmodel, unit.module, self.images, 64, want_output=True)
+        pd = self.method.prediction_difference
+        fp_unit = self.fp_model if unit.name == "<model>" else self.fp_model.get_submodule(unit.name)
+        with quantization_disabled(self.fp_model):
+            fp_in, fp_out = capture(self.fp_model, fp_unit, self.images, 64, want_output=True)
+            if pd:  # PD-Quant: the FP inputs corrected towards the BatchNorm statistics, and their FP outputs
+                bar.set_postfix_str(f"{unit.name}: distribution correction")
+                fp_in = correct_inputs(fp_unit, fp_in, self.budget.dc_iters(), config.PDQ_DC_LR,
+                                       config.PDQ_DC_LAMBDA, bs)
+                with torch.no_grad():
+                    fp_out = _cat_outputs(fp_unit, fp_in, 64)
         q_in, _ = capture(self.qmodel, unit.module, self.images, 64, want_output=False)
         bar.set_postfix_str(f"{unit.name}: cache {(tree_nbytes(fp_in) * 2 + tree_nbytes(fp_out)) / 2**20:.0f} MiB")
         layers = unit.layers
@@ -218,6 +252,7 @@ class Reconstructor:
         rounding = self._rounding(iters)
         n = len(self.images)
         p = self.method.keep_prob
+        trainable = [t for g in opt.param_groups for t in g["params"]]
         for it in range(start, iters):
             idx = torch.randint(0, n, (bs,), generator=self.gen)
             inp = index(q_in, idx)
@@ -229,14 +264,30 @@ class Reconstructor:
             out = unit.module(*inp)
             rec = tree_squared_error(out, index(fp_out, idx))
             reg = rounding.loss(layers, it)
-            self._step(opt, rec + reg, it, iters)
+            terms = {"rec": rec, "round": reg}
+            if pd:  # the whole model's prediction with this block quantized, the later ones in float
+                with float_after(later), frozen_except(self.qmodel, trainable):
+                    pred = self.qmodel(self.images[idx])
+                    diff = prediction_difference(self.qmodel, pred, index(self._fp_heads(), idx),
+                                                 config.PDQ_TEMPERATURE)
+                terms["pd"] = sum(diff.values()) / config.PDQ_LAMBDA_R
+            self._step(opt, sum(terms.values()), it, iters)
             bar.update()
             if it % 10 == 0:
                 bar.set_postfix_str(f"{unit.name}: rec {float(rec.detach()):.4g}")
-            self._notify("iteration", unit.name, ui, it, iters, {"rec": float(rec.detach()), "round": float(reg.detach())})
+            self._notify("iteration", unit.name, ui, it, iters, {k: float(v.detach()) for k, v in terms.items()})
             self._after_iteration(ui, it, opt, guard)
         finish_layers(layers)
         self._notify("unit_done", unit.name, ui, iters, iters, {})
+
+    @torch.no_grad()
+    def _fp_heads(self) -> Dict[str, torch.Tensor]:
+        """The FP model's head outputs on every calibration image (computed once)."""
+        if self._fp_heads_cache is None:
+            with quantization_disabled(self.fp_model):
+                outs = [self.fp_model(self.images[i : i + 64]) for i in range(0, len(self.images), 64)]
+            self._fp_heads_cache = {k: torch.cat([o[k] for o in outs]) for k in outs[0]}
+        return self._fp_heads_cache
 
     def _notify(self, event: str, unit: str, ui: int, it: int, iters: int, terms: Dict[str, float]) -> None:
         if self.monitor is not None:
@@ -296,17 +347,19 @@ class Reconstructor:
         self._save(1, 0, None)
 
     def _micro_batch(self, fp_out, heads) -> int:
-        """Images per forward/backward pass within ``tuning_memory``: the bytes one image's forward and loss
-        keep for the backward (the tensors autograd saves, each storage once), measured on one image."""
+        """Images per forward/backward pass within ``tuning_memory``: from the bytes one image's forward and
+        loss keep for the backward (the tensors autograd saves, each storage once), measured on one image, and
+        the backward's transients on top of them (``micro_batch_size``)."""
         if self.tuning_memory is None:
             return self.budget.batch_size
         one = torch.zeros(1, dtype=torch.long)
         per_image = max(1, saved_bytes(lambda: sum(head_losses(self.qmodel, self.qmodel(self.images[one]),
                                                                index(fp_out, one), heads, self.method.focus,
                                                                self.lam).values())))
-        micro = max(1, min(self.budget.batch_size, self.tuning_memory // per_image))
+        micro = micro_batch_size(per_image, self.budget.batch_size, self.tuning_memory)
         if micro < self.budget.batch_size:
-            self.log(f"tuning: {per_image / 2**20:.0f} MiB of activations per image; batches of "
+            self.log(f"tuning: {per_image / 2**20:.0f} MiB of saved activations per image (about "
+                     f"{BACKWARD_PEAK_FACTOR}x that at the backward's peak); batches of "
                      f"{self.budget.batch_size} run as micro-batches of {micro} (--tuning-memory)")
         return micro
 

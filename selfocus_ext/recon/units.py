@@ -89,7 +89,7 @@ class _Stop(Exception):
     pass
 
 
-def _cat(chunks: List) -> object:
+def cat_batches(chunks: List) -> object:
     flat = [tree_flatten(c) for c in chunks]
     spec = flat[0][1]
     leaves = [torch.cat([f[0][i] for f in flat]) if isinstance(flat[0][0][i], torch.Tensor) else flat[0][0][i]
@@ -125,7 +125,7 @@ def capture(model: nn.Module, unit: nn.Module, images: torch.Tensor, batch_size:
         h1.remove()
         if h2 is not None:
             h2.remove()
-    return _cat(ins), (_cat(outs) if want_output else None)
+    return cat_batches(ins), (cat_batches(outs) if want_output else None)
 
 
 def index(tree, idx: torch.Tensor):
