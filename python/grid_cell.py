@@ -15,6 +15,7 @@ from grid_plan import TEST_SCENES, Cell
 from selfocus_ext import tune
 from selfocus_ext.data.layouts import write_tusimple
 from selfocus_ext.recon.config import ENGINE_VERSION
+from selfocus_ext.workflow.run_dir import RunDir
 
 
 def tusimple_root() -> str:
@@ -37,6 +38,28 @@ def machine_name(device: str) -> str:
     if device == "cuda":
         return f"{torch.cuda.get_device_name(0)}, {os.cpu_count()} cores, torch {torch.__version__}"
     return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
+
+
+def image_counts(out: str, key: str) -> list:
+    """The scored model's per-test-image rows (CULane tp, fp, fn; TuSimple accuracy, fp, fn rates), in the
+    test set's order: what the paired comparison of two cells bootstraps over."""
+    counts = RunDir(out).load_counts(key)
+    if counts is None:
+        return []
+    rows = counts.tolist()
+    exact = all(float(v).is_integer() for row in rows for v in row)
+    return [[int(v) for v in row] for row in rows] if exact else [[round(float(v), 6) for v in row] for row in rows]
+
+
+def method_seconds(progress: dict) -> float:
+    """Seconds of what a method needs beyond the calibration every method shares: the tuning (a block-wise
+    method's captures and PD-Quant's corrections are inside it, as is Selective Focus's FP pass) and Selective
+    Focus's noise-score curves, counted at what building them took even when this run found them cached."""
+    seconds = progress.get("seconds", {})
+    curves = seconds.get("noise-score curves")
+    if curves is None:
+        curves = progress.get("curves_build_seconds") or 0.0
+    return float(seconds.get("tuning", 0.0) + curves)
 
 
 # --smoke: each cell at the ci budget on a few images (for trying an executor; not results)
@@ -64,6 +87,7 @@ def run_cell(cell: Cell, f: float, device: str = "cpu", smoke: bool = False) -> 
         progress = json.load(fh)
     key = "tuned" if "tuned" in progress else "calibrated"
     return dict(cell=asdict(cell), id=cell.id, f=f, run=out, f1=progress[key]["f1"], fp_f1=progress["fp"]["f1"],
+                image_counts=image_counts(out, key), method_seconds=method_seconds(progress),
                 fp_accuracy=progress["fp"].get("accuracy"),
                 lds=progress[key].get("lds"), counts=progress[key].get("counts"),
                 accuracy=progress[key].get("accuracy"), seconds=progress.get("seconds", {}),

@@ -10,10 +10,11 @@ from grid_plan import ABLATION, ABLATION_MODELS, ALL_METHODS, SMALL, STRESS_LOSS
 from grid_plan import is_stale as stale
 from selfocus_ext.data.synth import SCENARIOS
 from selfocus_ext.recon.config import default_top_k
+from selfocus_ext.workflow.bootstrap import false_decision_rate, image_noise_of_mean, paired_verdict, seed_residuals
 
 
 NAMES = {"aciq": "ACIQ", "omse": "OMSE", "adaround": "AdaRound", "brecq": "BRECQ", "qdrop": "QDrop",
-         "sf": "SF", "sf-nofocus": "w/o Focus", "sf-noselect": "w/o Selection", "network": "w/o both",
+         "pdquant": "PD-Quant", "sf": "SF", "sf-nofocus": "w/o Focus", "sf-noselect": "w/o Selection", "network": "w/o both",
          "lsq-qat": "LSQ+ QAT", "calib": "calibration"}
 
 
@@ -56,6 +57,11 @@ def stats(cs: List[dict], key: str = "f1") -> Tuple[float, float, int]:
 STALE_MARK = " †"
 
 
+def mark(cs: List[dict]) -> str:
+    """STALE_MARK where any of ``cs`` ran on an earlier engine."""
+    return STALE_MARK if any(stale(c) for c in cs) else ""
+
+
 def fmt(cs: Optional[List[dict]], key: str = "f1", mark_stale: bool = True) -> str:
     if not cs:
         return "-"
@@ -64,19 +70,42 @@ def fmt(cs: Optional[List[dict]], key: str = "f1", mark_stale: bool = True) -> s
     return (f"{mean:.2f}" if n == 1 else f"{mean:.2f} ±{spread / 2:.2f} ({n})") + mark
 
 
+# Standard deviation (F1) of one paired difference over the 2000 test scenes where a cell carries no
+# per-image rows (cells from before they were stored): the tune reports' paired bootstrap gives about
+# +-0.4 F1 at 95 % between two quantized models of one entry.
+TYPICAL_IMAGE_SD = 0.2
+
+
+def by_seed(cs: List[dict]) -> Dict[int, dict]:
+    return {c["cell"]["seed"]: c for c in cs}
+
+
+def paired(a: List[dict], b: List[dict]) -> Dict[str, object]:
+    """The comparison rule: per seed both methods saw the same calibration images, so the difference
+    ``F1(a) - F1(b)`` is taken per shared seed; the test images they share add one common error, bootstrapped
+    from the cells' per-image rows (the tune report's paired bootstrap) or ``TYPICAL_IMAGE_SD`` where a cell
+    has none. ``paired_verdict`` combines both into one 95 % interval."""
+    sa, sb = by_seed(a), by_seed(b)
+    shared = sorted(set(sa) & set(sb))
+    diffs = [sa[s]["f1"] - sb[s]["f1"] for s in shared]
+    rows = [(sb[s].get("image_counts"), sa[s].get("image_counts")) for s in shared]
+    measured = bool(rows) and all(x and y and len(x) == len(y) for x, y in rows) and len({len(x) for x, _ in rows}) == 1
+    if measured:
+        metric = "tusimple" if sa[shared[0]]["cell"].get("data") == "tusimple" else "culane"
+        image_sd = image_noise_of_mean(rows, metric, resamples=1000)
+    else:
+        image_sd = TYPICAL_IMAGE_SD
+    return {**paired_verdict(diffs, image_sd), "image_sd": image_sd, "image_sd_measured": measured}
+
+
 def compare(a: List[dict], b: List[dict]) -> str:
-    """'win' / 'loss' when the means differ by more than the larger seed spread, else 'tie'; with one seed on
-    both sides there is no spread to judge by: 'higher' / 'lower' (indicative, not counted as a result)."""
-    ma, sa, na = stats(a)
-    mb, sb, nb = stats(b)
-    if max(na, nb) < 2:
-        return "higher" if ma > mb else "lower" if ma < mb else "tie"
-    margin = max(sa, sb, 0.0)
-    if ma - mb > margin:
-        return "win"
-    if mb - ma > margin:
-        return "loss"
-    return "tie"
+    """'win' / 'loss' (a against b) where the paired 95 % interval excludes zero, else 'undecided'; with fewer
+    than two shared seeds there is no interval: 'higher' / 'lower' (indicative, not counted as a result)."""
+    result = paired(a, b)
+    if result["seeds"] < 2:
+        ma, mb = stats(a)[0], stats(b)[0]
+        return "higher" if ma > mb else "lower" if ma < mb else "equal"
+    return result["verdict"]
 
 
 def table1(cells: List[dict]) -> List[str]:
@@ -115,7 +144,7 @@ def claim_sf_vs_blockwise(cells: List[dict]) -> Tuple[str, List[str]]:
             else:
                 tally[outcome] += 1
             rows.append(f"| {model} | {bits.upper()} | {fmt(sf)} | {fmt(rivals[0])} | {fmt(rivals[1])} | {outcome} |")
-    n = tally["win"] + tally["tie"] + tally["loss"]
+    n = tally["win"] + tally["undecided"] + tally["loss"]
     single = tally["higher"] + tally["lower"]
     tail = (f"; {single} more with one seed, not counted: SF higher in {tally['higher']}, lower in "
             f"{tally['lower']}" if single else "")
@@ -124,9 +153,12 @@ def claim_sf_vs_blockwise(cells: List[dict]) -> Tuple[str, List[str]]:
                  + ", ".join(f"{k} in {v}" for k, v in sorted(partial.items())))
     if not n:
         return (f"not decided (no cell with several seeds yet{tail})" if single else "not measured"), rows
-    verdict = ("reproduced" if tally["win"] > n / 2 and not tally["loss"] else
-               "not reproduced" if tally["win"] <= tally["loss"] else "mixed")
-    return f"{verdict} (SF wins {tally['win']}, ties {tally['tie']}, loses {tally['loss']} of {n} cells{tail})", rows
+    verdict = ("undecided" if not tally["win"] and not tally["loss"] else
+               "reproduced" if tally["win"] > n / 2 and not tally["loss"] else
+               "not reproduced" if tally["win"] <= tally["loss"] else
+               "partly reproduced" if not tally["loss"] else "mixed")
+    return (f"{verdict} (SF wins {tally['win']}, loses {tally['loss']}, undecided {tally['undecided']} of {n} "
+            f"cells{tail})"), rows
 
 
 def speed_ratio(cells: List[dict]) -> Tuple[str, List[str]]:
@@ -210,16 +242,18 @@ def ablation(cells: List[dict], archived: List[dict] = ()) -> Tuple[str, List[st
 
 
 def judge(outcomes: List[str], detail: str) -> str:
-    """One verdict from per-model outcomes of compare(): reproduced when the claim wins beyond the spread in
-    every model, not reproduced when it wins in none; single-seed outcomes decide nothing."""
+    """One verdict from per-model outcomes of compare(): reproduced when the claim wins in every model, not
+    reproduced when it loses somewhere and wins nowhere, undecided when nothing is decided, partly reproduced
+    when it wins somewhere and is undecided elsewhere; single-seed outcomes decide nothing."""
     if any(o in ("higher", "lower") for o in outcomes):
         guess = ("reproduced" if all(o == "higher" for o in outcomes) else
                  "not reproduced" if "higher" not in outcomes else "mixed")
         return f"not decided (would read {guess}; one seed per entry: indicative only) ({detail})"
-    wins = outcomes.count("win")
-    v = "reproduced" if wins == len(outcomes) else "not reproduced" if wins == 0 else "mixed"
-    return (f"{v} (win {wins}, tie {outcomes.count('tie')}, loss {outcomes.count('loss')} of {len(outcomes)}; "
-            f"a tie is a difference within the seeds' spread; {detail})")
+    wins, losses = outcomes.count("win"), outcomes.count("loss")
+    v = ("reproduced" if wins == len(outcomes) else "undecided" if not wins and not losses else
+         "not reproduced" if not wins else "partly reproduced" if not losses else "mixed")
+    return (f"{v} (win {wins}, loss {losses}, undecided {outcomes.count('undecided')} of {len(outcomes)} by the "
+            f"paired rule; {detail})")
 
 
 def topk(cells: List[dict]) -> Tuple[str, List[str]]:
@@ -248,7 +282,7 @@ def qat(cells: List[dict]) -> Tuple[str, List[str]]:
         cs = {m: g.get((model, "w8a4", m, ())) for m in ("lsq-qat", "qdrop", "sf")}
         if not all(cs.values()):
             continue
-        rows.append(f"| {model} | " + " | ".join(f"{stats(v)[0]:.2f} ({v[0].get('tuning_seconds') or 0:.0f} s)"
+        rows.append(f"| {model} | " + " | ".join(f"{stats(v)[0]:.2f}{mark(v)} ({v[0].get('tuning_seconds') or 0:.0f} s)"
                                               for v in cs.values()) + " |")
         q, s = cs["lsq-qat"][0], cs["sf"][0]
         qs, ss = q.get("tuning_seconds") or 0, s.get("tuning_seconds") or 0
@@ -271,7 +305,7 @@ def table4(cells: List[dict]) -> List[str]:
             continue
         counts = cs[0]["counts"]
         cols = ["/".join(str(v) for v in counts[s]) if s in counts else "-" for s in SCENARIOS + ("total",)]
-        lines.append(f"| {model} | " + " | ".join(cols) + f" | {cs[0]['f1']:.2f} |")
+        lines.append(f"| {model} | " + " | ".join(cols) + f" | {cs[0]['f1']:.2f}{mark(cs[:1])} |")
     return lines if len(lines) > 2 else []
 
 
@@ -314,8 +348,8 @@ def edges(cells: List[dict]) -> List[str]:
             at4 = ge.get((model, "w4a4", method, ("--first-last-at-bits",)))
             if not at8 or not at4:
                 continue
-            lines.append(f"| {model} | {NAMES[method]} | {at8[0]['f1']:.2f} | {at4[0]['f1']:.2f} | "
-                         f"{at4[0]['f1'] - at8[0]['f1']:+.2f} |")
+            lines.append(f"| {model} | {NAMES[method]} | {at8[0]['f1']:.2f}{mark(at8[:1])} | "
+                         f"{at4[0]['f1']:.2f}{mark(at4[:1])} | {at4[0]['f1'] - at8[0]['f1']:+.2f} |")
     return lines if len(lines) > 2 else []
 
 
@@ -325,13 +359,14 @@ def setting_name(bits: str, extra) -> str:
 
 def stress(cells: List[dict]) -> Tuple[str, List[str], List[str]]:
     """(verdict, probe table, stress table): per Small model the default calibration's F1 at each stress
-    setting, the setting chosen (the mildest losing >= STRESS_LOSS F1), and there the calibration, QDrop and SF
-    over their seeds with SF against QDrop and the method that recovers most."""
+    setting, the setting chosen (the mildest losing >= STRESS_LOSS F1), and there the calibration, QDrop, SF
+    and PD-Quant over their seeds with SF against QDrop and the method that recovers most."""
     g = group(cells, "stress")
     probes = ["| model | FP | " + " | ".join(setting_name(b, e) for b, e in STRESS_PROBES) + " | chosen |",
               "|---|---|" + "---|" * len(STRESS_PROBES) + "---|"]
-    rows = ["| model | setting | FP | calibration | QDrop | SF | recovered (QDrop / SF) | SF vs QDrop | most |",
-            "|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| model | setting | FP | calibration | QDrop | PD-Quant | SF | recovered (QDrop / PD-Quant / SF) | SF vs QDrop | "
+            "most |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
     outcomes, best = [], []
     for model in SMALL:
         found = [[c for c in g.get((model, b, "calib", tuple(e)), []) if c["cell"]["seed"] == 0] for b, e in STRESS_PROBES]
@@ -362,12 +397,14 @@ def stress(cells: List[dict]) -> Tuple[str, List[str], List[str]]:
         outcomes.append(versus)
         means = {m: stats(cs)[0] for m, cs in entry.items() if cs}
         top = max(means, key=means.get)
-        ties = [m for m in means if m != top and compare(entry[m], entry[top]) == "tie"]
-        most = NAMES[top] + (f" (tie with {', '.join(NAMES[m] for m in ties)})" if ties else "")
-        best.append(top if not ties else "tie")
+        ties = [m for m in means if m != top and compare(entry[top], entry[m]) != "win"]
+        most = NAMES[top] + (f" (undecided against {', '.join(NAMES[m] for m in ties)})" if ties else "")
+        best.append(top if not ties else "undecided")
         rows.append(f"| {model} | {setting_name(*chosen)} | {fp:.2f} | {fmt(entry['calib'])} | {fmt(entry['qdrop'])} | "
-                    f"{fmt(entry['sf'])} | {recovered(entry['qdrop'])} / {recovered(entry['sf'])} | {versus} | {most} |")
-    counted = [o for o in outcomes if o in ("win", "loss", "tie")]
+                    f"{fmt(entry['pdquant'])} | {fmt(entry['sf'])} | {recovered(entry['qdrop'])} / "
+                    f"{recovered(entry['pdquant']) if entry['pdquant'] else '-'} / {recovered(entry['sf'])} | {versus} | "
+                    f"{most} |")
+    counted = [o for o in outcomes if o in ("win", "loss", "undecided")]
     if not counted:
         verdict = "not measured yet" if len(rows) == 2 else "undecided (single seeds only)"
     else:
@@ -397,11 +434,11 @@ def cost_table(cells: List[dict]) -> List[str]:
 
 
 def tally(outcomes: List[str], unit: str, units: str) -> str:
-    """'2 wins, 1 tie, 0 losses over 3 models' from a list of 'win' / 'tie' / 'loss'."""
+    """'2 wins, 0 losses, 1 undecided over 3 models' from a list of 'win' / 'undecided' / 'loss'."""
     def n(k: int, word: str, many: str) -> str:
         return f"{k} {word if k == 1 else many}"
-    return (f"{n(outcomes.count('win'), 'win', 'wins')}, {n(outcomes.count('tie'), 'tie', 'ties')}, "
-            f"{n(outcomes.count('loss'), 'loss', 'losses')} over {n(len(outcomes), unit, units)}")
+    return (f"{n(outcomes.count('win'), 'win', 'wins')}, {n(outcomes.count('loss'), 'loss', 'losses')}, "
+            f"{outcomes.count('undecided')} undecided over {n(len(outcomes), unit, units)}")
 
 
 def provenance(cells: List[dict]) -> str:
@@ -410,3 +447,38 @@ def provenance(cells: List[dict]) -> str:
     dates = sorted({c["date"] for c in cells if c.get("date")})
     return (f"These {len(cells)} cells: {'; '.join(machines)}; dates {', '.join(dates) or 'not recorded'}; "
             f"{sum(idle(c) for c in cells)} of {len(cells)} had the machine (load average under cores + 0.5 at start and end).")
+
+
+def rule_statement(cells: List[dict], seeds: int = 3) -> str:
+    """The comparison rule as the page states it, with its false-decision rate: the rule applied to
+    simulated comparisons of two equal methods, whose per-seed noise is resampled from the seed-to-seed
+    residuals of every measured pair of tuning methods on one entry (two or more shared seeds)."""
+    entries = []
+    for table in ("t1", "stress", "t2"):
+        g = group(cells, table)
+        keys = sorted({(m, b, e) for m, b, _, e in g})
+        for model, bits, extra in keys:
+            methods = sorted(k[2] for k in g if k[:2] == (model, bits) and k[3] == extra and k[2] in NAMES
+                             and k[2] not in ("aciq", "omse", "calib"))
+            for i, a in enumerate(methods):
+                for b in methods[i + 1:]:
+                    sa, sb = by_seed(g[(model, bits, a, extra)]), by_seed(g[(model, bits, b, extra)])
+                    shared = sorted(set(sa) & set(sb))
+                    if len(shared) >= 2:
+                        entries.append([sa[s]["f1"] - sb[s]["f1"] for s in shared])
+    text = ("Comparison rule (paired): every method of one seed sees the same calibration images and all are scored "
+            "on the same test scenes, so two methods are compared per seed, F1(A) - F1(B), over the seeds both ran. "
+            "The 95 % interval of the mean difference combines Student's t over the seeds (the paired t-test) with "
+            "the test set's noise, which the seeds share: a paired bootstrap over the test images of the cells' "
+            "per-image counts (1000 resamples), or, for cells that carry none, a standard deviation of "
+            f"{TYPICAL_IMAGE_SD:g} F1 (the tune reports' paired bootstrap on the 2000 scenes, about +-0.4 F1 at 95 %). "
+            "A win or a loss only where the interval excludes zero, else undecided; with one shared seed a "
+            "comparison reads higher / lower and is never counted. ")
+    if not entries:
+        return text + "Its false-decision rate is not measured yet (no pair of methods with two shared seeds)."
+    residuals = seed_residuals(entries)
+    rate = false_decision_rate(residuals, seeds, TYPICAL_IMAGE_SD, trials=4000)
+    return text + (f"False-decision rate, measured by simulation: two equal methods compared over {seeds} seeds, each "
+                   f"seed's difference drawn from the {len(residuals)} seed-to-seed residuals of the {len(entries)} "
+                   f"measured pairs (two or more shared seeds) plus one shared test-set error, are declared different "
+                   f"in {100 * rate:.1f} % of 4000 trials (the nominal rate is 5 %).")

@@ -13,7 +13,7 @@ from typing import Dict, List, Optional, Tuple
 
 from grid_plan import ABLATION, SMALL, STRESS_LOSS, TUNING, MORE_TIME, equal_fraction, matched_qdrop_fraction, median_seconds, CELLS
 from grid_plan import is_stale as stale
-from report_tables import (NAMES, where, idle, group, zoo_order, STALE_MARK, fmt, compare, table1, claim_sf_vs_blockwise, speed_ratio, calibration_loss, seconds, ablation, topk, qat, table4, table5, seeds_table, edges, setting_name, stress, cost_table, tally, provenance)
+from report_tables import (NAMES, where, idle, group, zoo_order, STALE_MARK, fmt, compare, table1, claim_sf_vs_blockwise, speed_ratio, calibration_loss, seconds, ablation, topk, qat, table4, table5, seeds_table, edges, setting_name, stress, cost_table, tally, provenance, rule_statement)
 
 OUT = "docs/results.md"
 
@@ -55,7 +55,8 @@ def engine_change(f: float, cells: List[dict]) -> List[str]:
         if key not in old:
             continue
         model, bits, method, extra = key
-        starts = [{"f1": c["start_f1"]} for c in after if c.get("start_f1") is not None]
+        starts = [{"f1": c["start_f1"], "cell": c["cell"], "engine": c.get("engine")} for c in after
+                  if c.get("start_f1") is not None]
         qd = g1.get((model, bits, "qdrop", extra))
         checks = "; ".join(f"{c['heldout']['start']['lds']:.1f} -> {c['heldout']['tuned']['lds']:.1f}"
                            for c in sorted(after, key=lambda c: c["cell"]["seed"]) if c.get("heldout"))
@@ -140,7 +141,7 @@ def equal_time(f: float, cells: List[dict]) -> Tuple[str, List[str]]:
                         f"| {frac:g} | {fmt(eq)} ({seconds(eq)}) | {f'{ratio:.2f}x' if ratio else '-'} "
                         f"| {f'{fmt(mq)} ({seconds(mq)}, f = {q:g}; SF {r_ref:.2f}x)' if mq and r_ref else '-'} "
                         f"| {versus} |")
-    counted = [o for o in outcomes if o in ("win", "tie", "loss")]
+    counted = [o for o in outcomes if o in ("win", "undecided", "loss")]
     if not counted:
         return ("not measured yet" if not outcomes else "undecided (single seeds only)"), (rows if outcomes else [])
     notes = []
@@ -214,17 +215,18 @@ def write_results(f: float, planned: Optional[list] = None, grid: str = "", abse
              f"Produced by `python python/paper_experiments.py --run --f {f:g}` then `--report`, from the shipped models. "
              f"Budget: every tuning method gets f = {f:g} of its own paper iterations (docs/recon.md). Test set: the "
              "fixed generated CULane-frame set (2000 scenes), F1 at IoU 0.5; several seeds where given as "
-             "mean ±half-range (n). Two methods tie when their means differ by no more than the larger of their seeds' "
-             "full ranges (twice the ± shown); one-seed comparisons are marked higher / lower, never counted. A seed "
-             "draws the 512 calibration images and the tuning's randomness; every method of one seed sees the same "
-             "calibration images.", "",
+             "mean ±half-range (n). A seed draws the 512 calibration images and the tuning's randomness; every "
+             "method of one seed sees the same calibration images.", "", rule_statement(cells), "",
              f"Machines: {'; '.join(machines)}. Dates: {', '.join(dates)}. Cells per machine: {'; '.join(ran)}.", ""]
     n_stale = sum(stale(c) for c in cells)
     if n_stale:
-        lines += [f"{STALE_MARK.strip()}: an entry with network-wise cells (SF and its ablations) from before the hard "
-                  f"forward (docs/recon.md, \"Diagnosis\"): {n_stale} of the {sum(c['cell']['method'] in ABLATION for c in cells)} "
-                  "network-wise cells; `python python/paper_experiments.py --run --rerun-stale` runs them again. "
-                  "Verdicts count them as they are.", ""]
+        n_network = sum(stale(c) for c in cells if c["cell"]["method"] in ABLATION)
+        n_tuned = sum(c["cell"]["method"] not in ("aciq", "omse", "calib") for c in cells)
+        lines += [f"{STALE_MARK.strip()}: an entry with cells of an earlier engine: {n_stale} of the {n_tuned} tuning "
+                  f"cells ({n_network} network-wise, SF and its ablations, from before the hard forward; "
+                  f"{n_stale - n_network} layer-, block-wise or QAT, from before the FP copy that gives each unit "
+                  "its FP inputs and targets; docs/recon.md); `python python/paper_experiments.py --run --rerun-stale` "
+                  "runs them again. Verdicts count them as they are.", ""]
     lines += coverage(cells, planned, grid, absent) + ["",
              "## Verdicts", "",
              f"- SF above QDrop and BRECQ at W4A4 and W8A4: {v1}",
@@ -258,7 +260,7 @@ def write_results(f: float, planned: Optional[list] = None, grid: str = "", abse
               "Table 1's, mildest first: W4A4 with the first and last layers at 4 bits too, W4A3, W3A3, W2A4 (F1, "
               f"change from FP). Chosen: the first that loses at least {STRESS_LOSS:g} F1. There the calibration, QDrop "
               "and SF run with seeds 0-2 (same calibration images per seed); recovered = share of the calibration's "
-              "loss won back; SF vs QDrop and the best method follow the tie rule above.", ""]
+              "loss won back; SF vs QDrop and the best method follow the paired rule above.", ""]
     lines += (probes6 or ["not measured yet"]) + [""] + (rows6 or ["no chosen setting measured yet"]) + [""]
     lines += ["## SF vs QDrop at equal time", "",
               f"SF rerun (seeds 0-2) at the fraction of its paper iterations whose tuning time matches QDrop's at f = "
@@ -266,7 +268,7 @@ def write_results(f: float, planned: Optional[list] = None, grid: str = "", abse
               "digits; `python python/paper_experiments.py --run --equal-time`), against QDrop at f = "
               f"{f:g}: F1 and median tuning time. Where SF there still took more than {MORE_TIME:g}x QDrop's median time "
               "(the fraction comes from one seed-0 ratio, and time does not scale exactly with iterations), QDrop "
-              "runs again at the fraction matching SF's time, and the last column (tie rule above) compares SF "
+              "runs again at the fraction matching SF's time, and the last column (paired rule above) compares SF "
               "with that run.", ""]
     lines += (rows7 or ["not measured yet"]) + [""]
     lines += ["## Speed at equal f", "", "| model | bits | SF | QDrop | ratio | machine |", "|---|---|---|---|---|---|"] + rows5 + [""]
@@ -276,14 +278,14 @@ def write_results(f: float, planned: Optional[list] = None, grid: str = "", abse
                   f"Table 1 entries rerun at another fraction of each method's paper iterations, beside the same entry "
                   f"and QDrop's at f = {f:g} (F1, iterations, median tuning time): whether a gap closes with more "
                   "iterations, and how the method compares with QDrop when their tuning times are about equal. The last "
-                  "column follows the tie rule above.", ""] + budgets + [""]
+                  "column follows the paired rule above.", ""] + budgets + [""]
     change = engine_change(f, cells)
     if change:
         lines += ["## Network-wise tuning with the hard forward", "",
                   "Entries run again after the network-wise methods moved to the hard rounding in the forward pass "
                   "(docs/recon.md, \"Diagnosis\"), beside their earlier results (soft rounding, archived under "
                   f"benchmarks/results/paper/f{f:g}-engine1/), their start (the default calibration of the same "
-                  "seeds) and QDrop from that start. Comparisons follow the tie rule above; the last column is each "
+                  "seeds) and QDrop from that start. Comparisons follow the paired rule above; the last column is each "
                   "seed's held-out check (Lane Distortion Score against the FP lanes on 128 held-out calibration-like "
                   "images, start -> tuned).", ""] + change + [""]
     figs = figures(cells)
