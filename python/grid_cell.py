@@ -56,9 +56,9 @@ def method_seconds(progress: dict) -> float:
     method's captures and PD-Quant's corrections are inside it, as is Selective Focus's FP pass) and Selective
     Focus's noise-score curves, counted at what building them took even when this run found them cached."""
     seconds = progress.get("seconds", {})
-    curves = seconds.get("noise-score curves")
+    curves = progress.get("curves_build_seconds")
     if curves is None:
-        curves = progress.get("curves_build_seconds") or 0.0
+        curves = seconds.get("noise-score curves", 0.0)
     return float(seconds.get("tuning", 0.0) + curves)
 
 

@@ -456,3 +456,20 @@ def test_rule_statement_measures_its_false_decision_rate():
     rate = float(text.split("declared different in ")[1].split(" %")[0])
     assert 0.0 <= rate <= 15.0  # the t interval over 3 seeds plus the shared test-set error: near or under 5 %
     assert "not measured yet" in rt.rule_statement(noisy[:3])
+
+
+def test_cells_keep_per_image_rows_and_the_methods_whole_time(tmp_path):
+    import torch
+
+    import grid_cell
+    from selfocus_ext.workflow.run_dir import RunDir
+
+    run = RunDir(str(tmp_path))
+    run.save_lanes("tuned", torch.zeros(3, 2), torch.tensor([[4, 0, 1], [3, 1, 0], [0, 0, 2]]))
+    assert grid_cell.image_counts(str(tmp_path), "tuned") == [[4, 0, 1], [3, 1, 0], [0, 0, 2]]
+    run.save_lanes("calibrated", torch.zeros(3, 2))  # an evaluation without per-image rows
+    assert grid_cell.image_counts(str(tmp_path), "calibrated") == []
+    # Selective Focus: tuning plus its curves, at their build time even when this run found them cached
+    assert grid_cell.method_seconds({"seconds": {"tuning": 20.0, "noise-score curves": 5.0}}) == 25.0
+    assert grid_cell.method_seconds({"seconds": {"tuning": 20.0}, "curves_build_seconds": 7.5}) == 27.5
+    assert grid_cell.method_seconds({"seconds": {"tuning": 30.0}}) == 30.0  # QDrop: captures are inside tuning
