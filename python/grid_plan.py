@@ -90,20 +90,35 @@ def had_the_machine(result: dict) -> bool:
     return max(result.get("load_start", 0), result.get("load_end", 0)) < result.get("cores", 2) + 0.5
 
 
+def method_time(c: Optional[dict]) -> Optional[float]:
+    """Seconds a method needed beyond the calibration all share: its tuning (a block-wise method's captures,
+    Selective Focus's FP pass) and Selective Focus's noise-score curves. Cells store it; older cells give
+    tuning plus the curves stage they recorded (their network-wise tuning time lacks the FP pass)."""
+    if not c:
+        return None
+    if c.get("method_seconds"):
+        return float(c["method_seconds"])
+    if not c.get("tuning_seconds"):
+        return None
+    return float(c["tuning_seconds"] + (c.get("seconds") or {}).get("noise-score curves", 0.0))
+
+
 def equal_fraction(qdrop: Optional[dict], sf: Optional[dict], f: float) -> Optional[float]:
-    """The fraction at which SF's tuning takes as long as QDrop's at ``f``: f x (QDrop seconds / SF seconds)
-    from two finished seed-0 cells of one machine that both had it, to two significant digits (at most 1)."""
-    if not qdrop or not sf or not qdrop.get("tuning_seconds") or not sf.get("tuning_seconds"):
+    """The fraction at which SF's time takes as long as QDrop's at ``f``: f x (QDrop seconds / SF seconds)
+    (``method_time``) from two finished seed-0 cells of one machine that both had it, to two significant
+    digits (at most 1)."""
+    t_qd, t_sf = method_time(qdrop), method_time(sf)
+    if not t_qd or not t_sf:
         return None
     if qdrop.get("machine") != sf.get("machine") or not (had_the_machine(qdrop) and had_the_machine(sf)):
         return None
-    return float(f"{min(1.0, f * qdrop['tuning_seconds'] / sf['tuning_seconds']):.2g}")
+    return float(f"{min(1.0, f * t_qd / t_sf):.2g}")
 
 
 def median_seconds(cells: List[Optional[dict]], idle_only: bool = False) -> Optional[float]:
-    """The median tuning time of ``cells`` (with ``idle_only``, of those that had the machine); None when none."""
-    vals = [c["tuning_seconds"] for c in cells
-            if c and c.get("tuning_seconds") and (not idle_only or had_the_machine(c))]
+    """The median ``method_time`` of ``cells`` (with ``idle_only``, of those that had the machine); None when
+    none."""
+    vals = [method_time(c) for c in cells if method_time(c) and (not idle_only or had_the_machine(c))]
     return statistics.median(vals) if vals else None
 
 

@@ -6,7 +6,7 @@ import statistics
 from collections import defaultdict
 from typing import Dict, List, Optional, Tuple
 
-from grid_plan import ABLATION, ABLATION_MODELS, ALL_METHODS, SMALL, STRESS_LOSS, STRESS_METHODS, STRESS_PROBES, TUNING, ZOO, had_the_machine, median_seconds
+from grid_plan import ABLATION, ABLATION_MODELS, ALL_METHODS, SMALL, STRESS_LOSS, STRESS_METHODS, STRESS_PROBES, TUNING, ZOO, had_the_machine, median_seconds, method_time
 from grid_plan import is_stale as stale
 from selfocus_ext.data.synth import SCENARIOS
 from selfocus_ext.recon.config import default_top_k
@@ -170,14 +170,15 @@ def speed_ratio(cells: List[dict]) -> Tuple[str, List[str]]:
             if not sf or not qd:
                 continue
             a, b = (min(cs, key=lambda c: c["cell"]["seed"]) for cs in (sf, qd))
-            if not (a.get("tuning_seconds") and b.get("tuning_seconds")):
+            ta, tb = method_time(a), method_time(b)
+            if not (ta and tb):
                 continue
             if a["machine"] != b["machine"]:
                 continue  # times from two machines make no ratio
-            r = b["tuning_seconds"] / a["tuning_seconds"]
+            r = tb / ta
             ok = idle(a) and idle(b)
-            rows.append(f"| {model} | {bits.upper()} | {a['tuning_seconds']:.0f} s ({a['iterations']} it) | "
-                        f"{b['tuning_seconds']:.0f} s ({b['iterations']} it) | {r:.1f}x | "
+            rows.append(f"| {model} | {bits.upper()} | {ta:.0f} s ({a['iterations']} it) | "
+                        f"{tb:.0f} s ({b['iterations']} it) | {r:.1f}x | "
                         f"{where(a)}, {'idle' if ok else 'loaded'} |")
             if ok:
                 ratios.append(r)
@@ -185,7 +186,7 @@ def speed_ratio(cells: List[dict]) -> Tuple[str, List[str]]:
         return "not measured", rows
     med = statistics.median(ratios)
     verdict = "reproduced" if med >= 4 else "mixed" if med >= 2 else "not reproduced"
-    return f"{verdict} (QDrop / SF tuning time at equal f: median {med:.1f}x over {len(ratios)} idle cells)", rows
+    return f"{verdict} (QDrop / SF time at equal f: median {med:.1f}x over {len(ratios)} idle cells)", rows
 
 
 def calibration_loss(cells: List[dict]) -> Optional[str]:
@@ -282,10 +283,10 @@ def qat(cells: List[dict]) -> Tuple[str, List[str]]:
         cs = {m: g.get((model, "w8a4", m, ())) for m in ("lsq-qat", "qdrop", "sf")}
         if not all(cs.values()):
             continue
-        rows.append(f"| {model} | " + " | ".join(f"{stats(v)[0]:.2f}{mark(v)} ({v[0].get('tuning_seconds') or 0:.0f} s)"
+        rows.append(f"| {model} | " + " | ".join(f"{stats(v)[0]:.2f}{mark(v)} ({method_time(v[0]) or 0:.0f} s)"
                                               for v in cs.values()) + " |")
         q, s = cs["lsq-qat"][0], cs["sf"][0]
-        qs, ss = q.get("tuning_seconds") or 0, s.get("tuning_seconds") or 0
+        qs, ss = method_time(q) or 0, method_time(s) or 0
         verdicts.append(s["f1"] >= q["f1"] - 1.0 and ss < qs)
         facts.append(f"{model}: SF {s['f1']:.2f} in {ss:.0f} s, QAT {q['f1']:.2f} in {qs:.0f} s")
     if not verdicts:
@@ -416,7 +417,7 @@ def stress(cells: List[dict]) -> Tuple[str, List[str], List[str]]:
 def cost_table(cells: List[dict]) -> List[str]:
     """Each tuning method's iteration count and tuning seconds per model (seed 0), beside Table 1."""
     g = group(cells, "t1")
-    lines = ["| model | method | iterations | tuning s W8A8 | W8A4 | W4A4 | machine |", "|---|---|---|---|---|---|---|"]
+    lines = ["| model | method | iterations | s W8A8 | W8A4 | W4A4 | machine |", "|---|---|---|---|---|---|---|"]
     for model in ZOO:
         for method in TUNING:
             runs = {b: [c for c in g.get((model, b, method, ()), []) if c["cell"]["seed"] == 0]
@@ -424,7 +425,7 @@ def cost_table(cells: List[dict]) -> List[str]:
             done = [cs[0] for cs in runs.values() if cs]
             if not done:
                 continue
-            secs = [f"{runs[b][0]['tuning_seconds']:.0f}" if runs[b] and runs[b][0].get("tuning_seconds") else "-"
+            secs = [f"{method_time(runs[b][0]):.0f}" if runs[b] and method_time(runs[b][0]) else "-"
                     for b in runs]
             iters = next((c["iterations"] for c in done if c.get("iterations")), "-")
             lines.append(f"| {model} | {NAMES[method]} | {iters} | " + " | ".join(secs) +

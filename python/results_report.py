@@ -237,7 +237,12 @@ def write_results(f: float, planned: Optional[list] = None, grid: str = "", abse
              f"- Where quantization really hurts (stress settings): {v6}",
              f"- SF vs QDrop at equal wall time: {v7}", "",
              "## Table 1", ""] + table1(cells)
-    lines += ["## Tuning cost (seed 0)", ""] + (cost_table(cells) or ["not measured yet"]) + [""]
+    lines += ["## Tuning cost (seed 0)", "",
+              "Every time on this page is a method's time beyond the calibration all methods share (`method_time`): "
+              "its tuning, with a block-wise method's captures and PD-Quant's corrections inside, and Selective "
+              "Focus's FP pass and noise-score curves. Cells from before cells stored it give tuning plus the curves "
+              "stage (their network-wise tuning time lacks the FP pass, a few seconds on the Small models).", ""]
+    lines += (cost_table(cells) or ["not measured yet"]) + [""]
     lines += ["## SF against the block-wise methods", "", "| model | bits | SF | QDrop | BRECQ | SF vs best |",
               "|---|---|---|---|---|---|"] + rows1 + [""]
     lines += ["## Table 2: ablation (W4A4; F1, tuning time)", "", "| model | " + " | ".join(NAMES[m] for m in ABLATION) + " |",
