@@ -161,32 +161,45 @@ def claim_sf_vs_blockwise(cells: List[dict]) -> Tuple[str, List[str]]:
             f"cells{tail})"), rows
 
 
-def speed_ratio(cells: List[dict]) -> Tuple[str, List[str]]:
-    g = group(cells, "t1")
-    rows, ratios = [], []
-    for model in ZOO:
-        for bits in ("w4a4", "w8a4"):
-            sf, qd = g.get((model, bits, "sf", ())), g.get((model, bits, "qdrop", ()))
-            if not sf or not qd:
-                continue
-            a, b = (min(cs, key=lambda c: c["cell"]["seed"]) for cs in (sf, qd))
-            ta, tb = method_time(a), method_time(b)
-            if not (ta and tb):
-                continue
-            if a["machine"] != b["machine"]:
-                continue  # times from two machines make no ratio
-            r = tb / ta
-            ok = idle(a) and idle(b)
-            rows.append(f"| {model} | {bits.upper()} | {ta:.0f} s ({a['iterations']} it) | "
-                        f"{tb:.0f} s ({b['iterations']} it) | {r:.1f}x | "
-                        f"{where(a)}, {'idle' if ok else 'loaded'} |")
-            if ok:
-                ratios.append(r)
-    if not ratios:
-        return "not measured", rows
-    med = statistics.median(ratios)
+def alternated_ratios(records: List[dict], method: str = "qdrop", budget: str = "") -> List[dict]:
+    """Per entry, day and machine of ``benchmarks/alternated_time.py``'s records (optionally one budget):
+    ``method``'s time over Selective Focus's within each round both ran, on rounds that had the machine."""
+    rounds = defaultdict(dict)
+    for r in records:
+        if budget and r.get("budget") != budget:
+            continue
+        rounds[(r["model"], r["bits"], r["budget"], r["date"], r["machine"], r["round"])][r["method"]] = r
+    out = defaultdict(lambda: {"sf": [], "other": [], "ratios": []})
+    for (model, bits, b, date, machine, _), ms in sorted(rounds.items()):
+        if "sf" not in ms or method not in ms:
+            continue
+        if not all(had_the_machine({**ms[m], "cores": ms[m].get("threads", 2)}) for m in ("sf", method)):
+            continue
+        e = out[(model, bits, b, date, machine)]
+        e["sf"].append(ms["sf"]["seconds"])
+        e["other"].append(ms[method]["seconds"])
+        e["ratios"].append(ms[method]["seconds"] / ms["sf"]["seconds"])
+    return [dict(model=k[0], bits=k[1], budget=k[2], date=k[3], machine=k[4], **v) for k, v in out.items()]
+
+
+def speed_ratio(records: List[dict], budget: str = "") -> Tuple[str, List[str]]:
+    """QDrop's time over Selective Focus's at the same fraction of their paper iterations, from same-day runs
+    alternated SF / QDrop in one process (each time everything the method needs beyond calibration)."""
+    rows = []
+    medians = []
+    for e in alternated_ratios(records, "qdrop", budget):
+        med = statistics.median(e["ratios"])
+        medians.append(med)
+        rows.append(f"| {e['model']} | {e['bits'].upper()} | {e['budget']} | "
+                    f"{', '.join(f'{t:.0f}' for t in e['sf'])} | {', '.join(f'{t:.0f}' for t in e['other'])} | "
+                    f"{', '.join(f'{r:.2f}' for r in e['ratios'])} | {med:.2f}x ({min(e['ratios']):.2f}-"
+                    f"{max(e['ratios']):.2f}) | {e['date']}, {e['machine']} |")
+    if not medians:
+        return "not measured (no alternated runs: python benchmarks/alternated_time.py)", rows
+    med = statistics.median(medians)
     verdict = "reproduced" if med >= 4 else "mixed" if med >= 2 else "not reproduced"
-    return f"{verdict} (QDrop / SF time at equal f: median {med:.1f}x over {len(ratios)} idle cells)", rows
+    return (f"{verdict} (QDrop / SF time at equal f, same-day alternated runs: median {med:.1f}x over "
+            f"{len(medians)} entries, per-entry medians {min(medians):.1f}-{max(medians):.1f}x)"), rows
 
 
 def calibration_loss(cells: List[dict]) -> Optional[str]:

@@ -21,6 +21,17 @@ OUT = "docs/results.md"
 FIGURES = "docs/figures/results"
 
 
+ALTERNATED = "benchmarks/results/alternated-times.json"
+
+
+def load_alternated() -> List[dict]:
+    """The records of benchmarks/alternated_time.py (none when it has not run)."""
+    if not os.path.isfile(ALTERNATED):
+        return []
+    with open(ALTERNATED) as fh:
+        return json.load(fh)
+
+
 def load_cells(f: float) -> List[dict]:
     out = []
     for path in sorted(glob.glob(os.path.join(CELLS, f"f{f:g}", "*.json"))):
@@ -208,7 +219,7 @@ def write_results(f: float, planned: Optional[list] = None, grid: str = "", abse
     v2, rows2 = ablation(cells, load_archived(f))
     v3, rows3 = topk(cells)
     v4, rows4 = qat(cells)
-    v5, rows5 = speed_ratio(cells)
+    v5, rows5 = speed_ratio(load_alternated(), f"f{f:g}")
     v6, probes6, rows6 = stress(cells)
     v7, rows7 = equal_time(f, cells)
     lines = ["# Results: the paper's experiments on the zoo", "",
@@ -276,7 +287,13 @@ def write_results(f: float, planned: Optional[list] = None, grid: str = "", abse
               "runs again at the fraction matching SF's time, and the last column (paired rule above) compares SF "
               "with that run.", ""]
     lines += (rows7 or ["not measured yet"]) + [""]
-    lines += ["## Speed at equal f", "", "| model | bits | SF | QDrop | ratio | machine |", "|---|---|---|---|---|---|"] + rows5 + [""]
+    lines += ["## Speed at equal f", "",
+              "`python benchmarks/alternated_time.py`: per entry Selective Focus and QDrop from one calibrated start "
+              "in one process, alternated SF / QDrop round by round on an idle machine, each timed for all it needs "
+              "beyond calibration (SF: curves and tuning with its FP pass; QDrop: tuning with its captures); the "
+              "ratio is taken within a round, so the day's drift cancels. Seconds per round.", "",
+              "| model | bits | budget | SF s | QDrop s | QDrop / SF per round | median (range) | date, machine |",
+              "|---|---|---|---|---|---|---|---|"] + (rows5 or ["not measured yet"]) + [""]
     budgets = budget_table(f, cells)
     if budgets:
         lines += ["## Other budgets", "",

@@ -473,3 +473,30 @@ def test_cells_keep_per_image_rows_and_the_methods_whole_time(tmp_path):
     assert grid_cell.method_seconds({"seconds": {"tuning": 20.0, "noise-score curves": 5.0}}) == 25.0
     assert grid_cell.method_seconds({"seconds": {"tuning": 20.0}, "curves_build_seconds": 7.5}) == 27.5
     assert grid_cell.method_seconds({"seconds": {"tuning": 30.0}}) == 30.0  # QDrop: captures are inside tuning
+
+
+def test_speed_ratio_comes_from_alternated_rounds_of_one_day(tmp_path, monkeypatch):
+    import json
+
+    import report_tables as rt
+    import results_report as rr
+
+    def rec(method, rnd, seconds, load=0.5, date="2026-12-07"):
+        return dict(model="ganet-s", bits="w4a4", method=method, round=rnd, budget="f0.01", date=date,
+                    machine="test machine", seconds=seconds, load_start=load, load_end=load, threads=2)
+
+    records = [rec("sf", 0, 30.0), rec("qdrop", 0, 150.0), rec("sf", 1, 40.0), rec("qdrop", 1, 180.0),
+               rec("sf", 2, 30.0), rec("qdrop", 2, 300.0, load=4.0),  # a loaded round: left out
+               rec("qdrop", 3, 100.0)]  # a round without SF: no ratio
+    verdict, rows = rt.speed_ratio(records, "f0.01")
+    assert verdict.startswith("reproduced (QDrop / SF time at equal f, same-day alternated runs: median 4.8x")
+    assert rows == ["| ganet-s | W4A4 | f0.01 | 30, 40 | 150, 180 | 5.00, 4.50 | 4.75x (4.50-5.00) | "
+                    "2026-12-07, test machine |"]
+    # another day's SF run is never set against this day's QDrop run
+    assert rt.speed_ratio([rec("sf", 0, 30.0, date="2026-12-06"), rec("qdrop", 0, 150.0)], "f0.01")[1] == []
+    assert rt.speed_ratio(records, "f0.05")[0].startswith("not measured")
+    path = tmp_path / "alternated.json"
+    path.write_text(json.dumps(records))
+    monkeypatch.setattr(rr, "ALTERNATED", str(path))
+    text = _report(tmp_path, monkeypatch, [_cell("t1", "ganet-s", "w4a4", "sf", 90.0)])
+    assert "| ganet-s | W4A4 | f0.01 | 30, 40 | 150, 180 |" in text.split("## Speed at equal f")[1]
