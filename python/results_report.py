@@ -113,6 +113,11 @@ def budget_table(f: float, cells: List[dict]) -> List[str]:
     return lines if len(lines) > 2 else []
 
 
+def same_day(a: List[dict], b: List[dict]) -> bool:
+    """Whether all of ``a`` and ``b`` ran on one day."""
+    return len({c.get("date") for c in list(a) + list(b)}) == 1
+
+
 def equal_time(f: float, cells: List[dict]) -> Tuple[str, List[str]]:
     """SF at the fraction whose tuning time matches QDrop's at ``f`` (paper_experiments.equal_fraction, from
     the seed-0 cells) against QDrop at ``f``: each Small model at W4A4 and at its stress setting. Where SF
@@ -120,7 +125,7 @@ def equal_time(f: float, cells: List[dict]) -> Tuple[str, List[str]]:
     others = other_budgets(f)
     rows = [f"| model | setting | QDrop at f = {f:g} | SF at f = {f:g} | equal-time f | SF there | time SF / QDrop "
             "| QDrop at SF's time | SF vs QDrop |", "|---|---|---|---|---|---|---|---|---|"]
-    outcomes, ran, longer, matched = [], [], [], 0
+    outcomes, ran, longer, matched, other_days = [], [], [], 0, []
 
     def seed0(cs):
         return next((c for c in cs or [] if c["cell"]["seed"] == 0), None)
@@ -136,7 +141,8 @@ def equal_time(f: float, cells: List[dict]) -> Tuple[str, List[str]]:
             if not eq:
                 continue
             t_sf, t_qd = median_seconds(eq), median_seconds(qd)
-            ratio = t_sf / t_qd if t_sf and t_qd else None
+            # a time ratio only between runs of one day (the same workload's time drifts between days)
+            ratio = t_sf / t_qd if t_sf and t_qd and same_day(eq, qd) else None
             q = matched_qdrop_fraction(qd, eq, f)
             mq = group(others.get(q, []), table).get((model, bits, "qdrop", extra)) if q else None
             versus = compare(eq, mq or qd)
@@ -145,11 +151,13 @@ def equal_time(f: float, cells: List[dict]) -> Tuple[str, List[str]]:
             matched += bool(mq)
             # QDrop's time does not scale exactly with iterations either: its rerun can still be shorter than SF's
             t_ref = median_seconds(mq) if mq else t_qd
-            r_ref = t_sf / t_ref if t_sf and t_ref else None
+            r_ref = t_sf / t_ref if t_sf and t_ref and same_day(eq, mq or qd) else None
+            if r_ref is None:
+                other_days.append(f"{model} {setting_name(bits, extra)}")
             if versus == "win" and r_ref is not None and r_ref > MORE_TIME:
                 longer.append(f"{model} {setting_name(bits, extra)} {r_ref:.2f}x" + (" (its rerun)" if mq else ""))
             rows.append(f"| {model} | {setting_name(bits, extra)} | {fmt(qd)} ({seconds(qd)}) | {fmt(sf)} ({seconds(sf)}) "
-                        f"| {frac:g} | {fmt(eq)} ({seconds(eq)}) | {f'{ratio:.2f}x' if ratio else '-'} "
+                        f"| {frac:g} | {fmt(eq)} ({seconds(eq)}) | {f'{ratio:.2f}x' if ratio else '- (other days)'} "
                         f"| {f'{fmt(mq)} ({seconds(mq)}, f = {q:g}; SF {r_ref:.2f}x)' if mq and r_ref else '-'} "
                         f"| {versus} |")
     counted = [o for o in outcomes if o in ("win", "undecided", "loss")]
@@ -160,6 +168,9 @@ def equal_time(f: float, cells: List[dict]) -> Tuple[str, List[str]]:
         notes.append(f"against QDrop rerun at SF's time in {matched} of them")
     limit = f"more than {MORE_TIME:g}x the compared QDrop run's median time"
     notes.append(f"wins with {limit}: {', '.join(longer)}" if longer else f"no win had {limit}")  # bought with time?
+    if other_days:
+        notes.append(f"no time ratio where SF and QDrop ran on different days ({', '.join(other_days)}): "
+                     "their equal time is not established")
     return (f"SF at QDrop's tuning time: {tally(counted, 'entry', 'entries')}" + "".join(f"; {n}" for n in notes),
             rows + ["", provenance(ran)])
 

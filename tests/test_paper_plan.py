@@ -418,6 +418,14 @@ def test_equal_time_runs_sf_where_its_time_matches_qdrops_and_reports_it(tmp_pat
     assert "(100 s, f = 0.015; SF 1.50x) | win |" in text
     assert ("1 win, 0 losses, 0 undecided over 1 entry; against QDrop rerun at SF's time in 1 of them; wins with more "
             "than 1.2x the compared QDrop run's median time: ganet-s W4A4 1.50x (its rerun)" in text)
+    # SF's equal-time runs from another day than QDrop's: no time ratio, and the verdict says so
+    for c in eq:
+        (tmp_path / "cells" / "f0.04" / f"{c['id']}.json").write_text(json.dumps(dict(c, tuning_seconds=150.0,
+                                                                                      date="2026-01-02")))
+    shutil.rmtree(tmp_path / "cells" / "f0.01")
+    text = _report(tmp_path, monkeypatch, qd + sf)
+    assert "| 0.04 | 90.50 ±0.50 (3) (150 s) | - (other days) |" in text
+    assert "no time ratio where SF and QDrop ran on different days (ganet-s W4A4)" in text
 
 
 def test_paired_rule_bootstraps_the_cells_per_image_rows():
