@@ -261,5 +261,6 @@ def estimate_minutes(cell: Cell, f: float) -> float:
     scale = 3.5 if cell.model.endswith("-m") else 1.0
     full = {"aciq": 0.0, "omse": 0.0, "calib": 0.0, "sf": 38.0, "sf-nofocus": 38.0, "sf-noselect": 38.0, "network": 38.0,
             "lsq-qat": 25.0, "qdrop": 273.0, "brecq": 273.0, "adaround": 300.0,
-            "pdquant": 700.0}  # minutes at f = 1
+            "pdquant": 700.0}  # minutes at f = 1; PD-Quant: 2.1x QDrop in one alternated f = 0.001 round
+    # (benchmarks/results/alternated-times.json), a ratio that grows with f (a whole-model forward per iteration)
     return scale * (base + f * full[cell.method])
