@@ -66,8 +66,7 @@ def fmt(cs: Optional[List[dict]], key: str = "f1", mark_stale: bool = True) -> s
     if not cs:
         return "-"
     mean, spread, n = stats(cs, key)
-    mark = STALE_MARK if mark_stale and any(stale(c) for c in cs) else ""
-    return (f"{mean:.2f}" if n == 1 else f"{mean:.2f} ±{spread / 2:.2f} ({n})") + mark
+    return (f"{mean:.2f}" if n == 1 else f"{mean:.2f} ±{spread / 2:.2f} ({n})") + (mark(cs) if mark_stale else "")
 
 
 # Standard deviation (F1) of one paired difference over the 2000 test scenes where a cell carries no

@@ -59,6 +59,14 @@ def saved_bytes(forward: Callable[[], torch.Tensor]) -> int:
     return sum(seen.values())
 
 
+@torch.no_grad()
+def fp_head_outputs(model: nn.Module, images: torch.Tensor, batch_size: int = 64) -> Dict[str, torch.Tensor]:
+    """The quantized ``model``'s head outputs computing in float, on every image."""
+    with quantization_disabled(model):
+        outs = [model(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
+    return {k: torch.cat([o[k] for o in outs]) for k in outs[0]}
+
+
 def _cat_outputs(module: nn.Module, inputs: tuple, batch_size: int):
     """``module``'s outputs on its batched positional ``inputs``, concatenated along the batch."""
     n = len(next(t for t in tree_leaves(inputs) if isinstance(t, torch.Tensor)))
@@ -280,13 +288,10 @@ class Reconstructor:
         finish_layers(layers)
         self._notify("unit_done", unit.name, ui, iters, iters, {})
 
-    @torch.no_grad()
     def _fp_heads(self) -> Dict[str, torch.Tensor]:
         """The FP model's head outputs on every calibration image (computed once)."""
         if self._fp_heads_cache is None:
-            with quantization_disabled(self.fp_model):
-                outs = [self.fp_model(self.images[i : i + 64]) for i in range(0, len(self.images), 64)]
-            self._fp_heads_cache = {k: torch.cat([o[k] for o in outs]) for k in outs[0]}
+            self._fp_heads_cache = fp_head_outputs(self.fp_model, self.images)
         return self._fp_heads_cache
 
     def _notify(self, event: str, unit: str, ui: int, it: int, iters: int, terms: Dict[str, float]) -> None:
@@ -302,9 +307,7 @@ class Reconstructor:
         heads = [h.name for h in q.heads]
         bs, iters = self.budget.batch_size, self.budget.network_iters
         t = time.perf_counter()  # the FP pass counts as the method's time, as a block-wise method's captures do
-        with torch.no_grad(), quantization_disabled(q):
-            fp = [q(self.images[i : i + 64]) for i in range(0, len(self.images), 64)]
-        fp_out = {k: torch.cat([o[k] for o in fp]) for k in fp[0]}
+        fp_out = fp_head_outputs(q, self.images)
         probe = torch.arange(min(PROBE_IMAGES, len(self.images)))
         layers = list(quant_layers(q).values())
         if self.start_it == 0:

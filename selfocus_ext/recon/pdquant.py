@@ -25,9 +25,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils._pytree import tree_flatten, tree_unflatten
 
-from ..quant.convert import matmul_quantizers
 from ..quant.modules import QuantLayer
 from .losses import squared_error
+from .state import quantization_disabled
 
 BN_EPS = 1e-6  # inside the standard deviation of the corrected activations
 
@@ -65,25 +65,10 @@ def prediction_difference(model, q_out: Dict[str, torch.Tensor], fp_out: Dict[st
     return terms
 
 
-@contextlib.contextmanager
-def float_after(modules: Sequence[nn.Module]) -> Iterator[None]:
+def float_after(modules: Sequence[nn.Module]):
     """The quantized layers and activation products inside ``modules`` (the blocks after the one being
     tuned) computing in float, as they are before their own turn."""
-    layers = list({id(l): l for m in modules for l in m.modules() if isinstance(l, QuantLayer)}.values())
-    products = list({id(q): q for m in modules for q in matmul_quantizers(m)}.values())
-    saved = [(l.quantize_weight, l.input_quantizer.enabled) for l in layers]
-    saved_products = [q.enabled for q in products]
-    for l in layers:
-        l.quantize_weight, l.input_quantizer.enabled = False, False
-    for q in products:
-        q.enabled = False
-    try:
-        yield
-    finally:
-        for l, (w, a) in zip(layers, saved):
-            l.quantize_weight, l.input_quantizer.enabled = w, a
-        for q, e in zip(products, saved_products):
-            q.enabled = e
+    return quantization_disabled(*modules)
 
 
 @contextlib.contextmanager
@@ -129,9 +114,9 @@ class BatchNormStatistics:
 
     def _folded(self, layer, args, out) -> None:
         keep = layer.bn_scale != 0  # a channel scaled to zero carries no statistics
-        pre = (out - layer.bn_shift.view(1, -1, *[1] * (out.dim() - 2))) / \
-            torch.where(keep, layer.bn_scale, torch.ones_like(layer.bn_scale)).view(1, -1, *[1] * (out.dim() - 2)) + \
-            layer.bn_mean.view(1, -1, *[1] * (out.dim() - 2))
+        shape = (1, -1) + (1,) * (out.dim() - 2)
+        scale = torch.where(keep, layer.bn_scale, torch.ones_like(layer.bn_scale))
+        pre = (out - layer.bn_shift.view(shape)) / scale.view(shape) + layer.bn_mean.view(shape)
         self._record(pre, layer.bn_mean, layer.bn_std, keep)
 
     def _module(self, bn, args, out) -> None:

@@ -61,10 +61,11 @@ def restore(qmodel: nn.Module, struct: Dict[str, Dict[str, bool]], state: Dict[s
 
 
 @contextlib.contextmanager
-def quantization_disabled(qmodel: nn.Module) -> Iterator[None]:
-    """The quantized model computing in float (folded BatchNorm, float weights and activations)."""
-    layers = list(quant_layers(qmodel).values())
-    products = matmul_quantizers(qmodel)
+def quantization_disabled(*modules: nn.Module) -> Iterator[None]:
+    """The quantized model (or the given parts of it) computing in float (folded BatchNorm, float weights and
+    activations)."""
+    layers = list({id(l): l for m in modules for l in quant_layers(m).values()}.values())
+    products = list({id(q): q for m in modules for q in matmul_quantizers(m)}.values())
     saved = [(l.quantize_weight, l.input_quantizer.enabled) for l in layers]
     saved_products = [q.enabled for q in products]
     for l in layers:
