@@ -65,7 +65,7 @@ def test_ray_grid_writes_the_cells_and_report_of_the_local_executor(tmp_path, mo
             assert remote[name][key] == local[name][key], (name, key)
     # the report reads them alike, once the measured times (which differ between any two runs) are set equal
     for name in remote:
-        remote[name].update({k: local[name].get(k) for k in ("tuning_seconds", "wall_seconds", "seconds", "load_start",
+        remote[name].update({k: local[name].get(k) for k in ("tuning_seconds", "method_seconds", "wall_seconds", "seconds", "load_start",
                                                              "load_end", "run")})
         with open(tmp_path / "ray" / "cells-smoke" / "f0.01" / name, "w") as fh:
             json.dump(remote[name], fh)
