@@ -20,11 +20,8 @@ smaller model's accuracy:
 import argparse
 import json
 import os
-import time
 
-import numpy as np
 import torch
-from tqdm import tqdm
 
 from selfocus_ext import models
 from selfocus_ext.metrics import culane
@@ -33,6 +30,7 @@ from selfocus_ext.models.growth import grow_from
 from selfocus_ext.models.targets import build_trainset
 from selfocus_ext.workflow.data import DataSpec, evaluation_set
 from selfocus_ext.workflow.evaluation import evaluate
+from selfocus_ext.workflow.training import TrainOptions, train
 
 
 def main(argv=None) -> None:
@@ -83,56 +81,12 @@ def main(argv=None) -> None:
         print(f"grown from {a.grow_from}: {copied} tensors copied, {fresh} kept fresh")
     mi = model.model_input
     data = build_trainset(a.train_scenes, a.seed, mi)
-    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=a.steps, pct_start=0.05)
-    ckpt = os.path.join(a.workdir, a.model, "last.pt")
-    step, elapsed = 0, 0.0
-    if a.resume and os.path.isfile(ckpt):
-        state = torch.load(ckpt, map_location="cpu", weights_only=True)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        sched.load_state_dict(state["sched"])
-        step, elapsed = state["step"], state["elapsed"]
-        torch.set_rng_state(state["torch_rng"])
-        print(f"resumed {a.model} at step {step} ({elapsed / 60:.1f} min)")
-
-    def save():
-        os.makedirs(os.path.dirname(ckpt), exist_ok=True)
-        tmp = ckpt + ".tmp"
-        torch.save(dict(model=model.state_dict(), opt=opt.state_dict(), sched=sched.state_dict(), step=step,
-                        elapsed=elapsed, torch_rng=torch.get_rng_state()), tmp)
-        os.replace(tmp, ckpt)
-
-    model.train()
-    n = len(data["images"])
-    bar = tqdm(total=a.steps, initial=step, desc=f"train {a.model}", unit="step")
-    t0 = time.time() - elapsed
-    running = None
-    try:
-        stop = a.steps if a.stop_at_step is None else min(a.steps, a.stop_at_step)
-        while step < stop and (time.time() - t0) < a.minutes * 60:
-            # each step's batch from (seed, step) alone: a resumed run draws what an uninterrupted one would
-            idx = np.random.default_rng([a.seed, step]).integers(0, n, a.batch)
-            x = mi.normalize(data["images"][idx])
-            t = model.targets(data["slots"][idx])
-            loss = model.loss(model(x), t)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            opt.step()
-            sched.step()
-            step += 1
-            running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
-            bar.update(1)
-            bar.set_postfix(loss=f"{running:.4f}")
-            if step % a.ckpt_every == 0:
-                elapsed = time.time() - t0
-                save()
-    except KeyboardInterrupt:
-        print("interrupted: saving a checkpoint")
-    elapsed = time.time() - t0
-    save()
-    bar.close()
+    opts = TrainOptions(steps=a.steps, minutes=a.minutes, batch=a.batch, lr=a.lr, seed=a.seed,
+                        ckpt_every=a.ckpt_every, resume=a.resume, stop_at_step=a.stop_at_step)
+    images, slots = data["images"], data["slots"]
+    done = train(model, len(images), lambda idx: (mi.normalize(images[idx]), model.targets(slots[idx])), model.loss,
+                 os.path.join(a.workdir, a.model, "last.pt"), opts, a.model)
+    step, elapsed, n = done.step, done.elapsed, len(images)
 
     os.makedirs(registry.WEIGHTS_DIR, exist_ok=True)
     torch.save({"model": model.state_dict()}, registry.weights_path(a.model))

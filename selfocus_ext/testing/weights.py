@@ -27,14 +27,7 @@ def randomize(module: torch.nn.Module, seed: int = 0, gain: float = 1.0) -> torc
 
 
 def in_layout(state, layout):
-    """A state dict written as an implementation's checkpoint file holds it: under the layout's top-level key,
-    with its wrapper prefix. Keys stay in the project's names, which every converter passes through unchanged
-    (checked); the implementations' own names are the equivalence tests' business."""
-    from ..models.published.checkpoint import convert
+    """A state dict written as an implementation's checkpoint file holds it (``checkpoint.in_layout``)."""
+    from ..models.published.checkpoint import in_layout as write
 
-    if layout.transform is not None:  # on the project's names a layout's transform is an involution (a channel
-        state = layout.transform(dict(state))  # flip) or does not apply (the attention split): undo it once
-    if set(convert(state, layout)) != set(state):
-        raise ValueError(f"in_layout: the {layout.source} converter renames the project's keys")
-    prefix = layout.strip_prefixes[0] if layout.strip_prefixes else ""
-    return {layout.top_keys[0]: {prefix + k: v for k, v in state.items()}, "epoch": 1}
+    return write(state, layout)

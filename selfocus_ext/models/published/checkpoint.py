@@ -92,6 +92,18 @@ def convert(state: Mapping[str, torch.Tensor], layout: CheckpointLayout) -> Dict
     return out
 
 
+def in_layout(state: Mapping[str, torch.Tensor], layout: CheckpointLayout) -> Dict[str, object]:
+    """A state dict as an implementation's checkpoint file holds it: under the layout's top-level key, with its
+    wrapper prefix, so that ``load_checkpoint`` reads it back. Keys stay in the project's names, which every
+    converter passes through unchanged (checked)."""
+    if layout.transform is not None:  # on the project's names a layout's transform is an involution (a channel
+        state = layout.transform(dict(state))  # flip) or does not apply (the attention split): undo it once
+    if set(convert(state, layout)) != set(state):
+        raise ValueError(f"in_layout: the {layout.source} converter renames the project's keys")
+    prefix = layout.strip_prefixes[0] if layout.strip_prefixes else ""
+    return {layout.top_keys[0]: {prefix + k: v for k, v in state.items()}, "epoch": 1}
+
+
 def _sample(keys: Sequence[str], n: int = 4) -> str:
     keys = sorted(keys)
     more = f", ... (+{len(keys) - n})" if len(keys) > n else ""

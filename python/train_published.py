@@ -1,0 +1,138 @@
+"""Train a published detector at its real size on generated scenes, from scratch, and write it as its
+implementation's checkpoint with a model card.
+
+    python python/train_published.py --model ufld-r18 [--steps 3000] [--batch 4] [--minutes 60] [--resume]
+
+The families with a training objective here: row anchor (ufld-r18, ufld-r34) and segmentation (scnn-*, resa-*)
+(selfocus_ext/models/published/training.py). Checkpoints every --ckpt-every steps and a per-step log
+(steps.jsonl) go to --workdir/NAME (default under the package cache, so that a run spans sessions); --resume
+continues to the weights an uninterrupted run reaches, --stop-at-step N ends a session's share at step N.
+At the end (or at --stop-at-step) the weights are evaluated on the fixed generated test set and written to
+--out-dir/NAME-synth.pth in the implementation's checkpoint layout (half precision unless --float32), which
+``python -m selfocus_ext.tune --model NAME --checkpoint FILE --data synth`` loads, beside the card
+NAME-synth.md / .json (steps, time, machine, F1 per scenario, the floor, the file's SHA-256).
+"""
+import argparse
+import hashlib
+import json
+import os
+import platform
+import sys
+
+import torch
+
+from selfocus_ext.metrics import culane
+from selfocus_ext.models.published import catalog, published
+from selfocus_ext.models.published.checkpoint import in_layout
+from selfocus_ext.models.published.training import TRAINING, training_for
+from selfocus_ext.models.registry import weights_path
+from selfocus_ext.models.targets import build_trainset
+from selfocus_ext.workflow.data import DataSpec, evaluation_set
+from selfocus_ext.workflow.evaluation import evaluate
+from selfocus_ext.workflow.training import TrainOptions, train
+
+CACHE = os.environ.get("SELFOCUS_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "selfocus_ext"))
+# the floor of each family: the zoo Small model of the same family on the same test set, else 90
+ZOO_SMALL = {"scnn": "scnn-s", "resa": "resa-s"}
+FLOOR_WITHOUT_ZOO = 90.0
+
+
+def floor(name: str) -> float:
+    zoo = ZOO_SMALL.get(name.split("-")[0])
+    if zoo is None:
+        return FLOOR_WITHOUT_ZOO
+    with open(weights_path(zoo)[:-3] + ".json") as fh:
+        return float(json.load(fh)["f1"]["total"])
+
+
+def machine() -> str:
+    return (f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+            f"{torch.get_num_threads()} threads, Python {platform.python_version()}")
+
+
+def sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def trainable() -> list:
+    return [e.name for e in catalog() if e.family in TRAINING]
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", required=True, help=f"one of {', '.join(trainable())}")
+    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--minutes", type=float, default=10_000.0, help="stop this session after this much wall time")
+    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--train-scenes", type=int, default=4000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workdir", default=os.path.join(CACHE, "train-published"))
+    p.add_argument("--ckpt-every", type=int, default=50)
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--stop-at-step", type=int, default=None, metavar="N")
+    p.add_argument("--eval-scenes", type=int, default=2000)
+    p.add_argument("--out-dir", default="checkpoints")
+    p.add_argument("--float32", action="store_true", help="store the weights in float32 (default: half precision)")
+    a = p.parse_args(argv)
+    if a.model not in trainable():
+        p.error(f"--model: expected one of {', '.join(trainable())} (the published families with a training "
+                f"objective here), got {a.model!r}")
+    entry = published(a.model)
+    torch.manual_seed(a.seed)
+    model = entry.build()
+    objective = training_for(model)
+    mi = model.model_input
+    data = build_trainset(a.train_scenes, a.seed, mi)
+    images, slots = data["images"], data["slots"]
+    work = os.path.join(a.workdir, a.model)
+    opts = TrainOptions(steps=a.steps, minutes=a.minutes, batch=a.batch, lr=a.lr, seed=a.seed,
+                        ckpt_every=a.ckpt_every, resume=a.resume, stop_at_step=a.stop_at_step)
+    done = train(model, len(images), lambda idx: (mi.normalize(images[idx]), objective.targets(slots[idx])),
+                 objective.loss, os.path.join(work, "last.pt"), opts, a.model,
+                 log_path=os.path.join(work, "steps.jsonl"))
+
+    model.eval()
+    counts = evaluate(model, evaluation_set(DataSpec("synth"), a.eval_scenes, mi))["counts"]
+    f1 = {k: round(culane.Counts(*v).f1 * 100, 2) for k, v in counts.items()}
+    os.makedirs(a.out_dir, exist_ok=True)
+    stem = os.path.join(a.out_dir, f"{a.model}-synth")
+    state = {k: (v.half() if v.is_floating_point() and not a.float32 else v) for k, v in model.state_dict().items()}
+    torch.save(in_layout(state, entry.layouts[0]), stem + ".pth")
+    need = floor(a.model)
+    card = dict(model=a.model, source=entry.source, layout=entry.layouts[0].source, input=list(mi.size),
+                crop_top=mi.crop_top, steps=done.step, of_steps=a.steps, batch=a.batch, lr=a.lr,
+                train_scenes=len(images), seed=a.seed, hours=round(done.elapsed / 3600, 2), machine=machine(),
+                test_scenes=a.eval_scenes, f1=f1, floor=need, at_floor=f1["total"] >= need,
+                storage="float16" if not a.float32 else "float32", sha256=sha256(stem + ".pth"),
+                megabytes=round(os.path.getsize(stem + ".pth") / 2**20, 1),
+                command=" ".join(["python", "python/train_published.py"] + list(argv if argv is not None else sys.argv[1:])))
+    with open(stem + ".json", "w") as fh:
+        json.dump(card, fh, indent=1)
+    with open(stem + ".md", "w") as fh:
+        fh.write(card_text(card))
+    print(json.dumps(card, indent=1))
+    return 0
+
+
+def card_text(c: dict) -> str:
+    lines = [f"# {c['model']} trained on generated scenes", "",
+             f"Architecture and checkpoint layout: {c['source']} ({c['layout']}), input {c['input'][0]}x{c['input'][1]} "
+             f"(crop top {c['crop_top']:g}), from scratch. Loads with `python -m selfocus_ext.tune --model "
+             f"{c['model']} --checkpoint {c['model']}-synth.pth --data synth`.", "",
+             f"Training: {c['steps']} of {c['of_steps']} steps at batch {c['batch']}, AdamW at {c['lr']:g} (one cycle), "
+             f"{c['train_scenes']} generated scenes, seed {c['seed']}; {c['hours']} h on {c['machine']}.", "",
+             f"Stored in {c['storage']} ({c['megabytes']} MB), SHA-256 `{c['sha256']}`. Rebuild: `{c['command']}`.", "",
+             f"FP F1 (IoU 0.5) on the fixed generated test set ({c['test_scenes']} scenes): **{c['f1']['total']:.2f}**; "
+             f"floor {c['floor']:.2f} ({'met' if c['at_floor'] else 'not met'}).", "",
+             "| scenario | F1 |", "|---|---|"]
+    lines += [f"| {k} | {v:.2f} |" for k, v in c["f1"].items()]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

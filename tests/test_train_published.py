@@ -1,0 +1,154 @@
+"""Training the published detectors on generated scenes: targets that the implementation's own decoding turns
+back into the labelled lanes, the losses against hand-computed values, the shared training loop's log and
+errors, and a whole (tiny) run whose checkpoint loads through the normal --checkpoint path."""
+import json
+import math
+import os
+import sys
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "python"))
+
+from selfocus_ext.data import synth  # noqa: E402
+from selfocus_ext.models import registry  # noqa: E402
+from selfocus_ext.models.published import published  # noqa: E402
+from selfocus_ext.models.published.training import (RowAnchorTraining, SegmentationTraining,  # noqa: E402
+                                                      training_for)
+from selfocus_ext.workflow.training import TrainOptions, train  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def ufld():
+    torch.manual_seed(0)
+    return published("ufld-r18").build().eval()
+
+
+def scenes(n, seed=3):
+    return np.stack([synth.ground_truth_slots(synth.sample_scene(s, "culane")) for s in synth.scene_seeds(seed, n)])
+
+
+def test_row_anchor_targets_decode_back_to_the_labelled_lanes(ufld):
+    slots = scenes(12)
+    obj = RowAnchorTraining(ufld)
+    t = obj.targets(slots)
+    assert t.shape == (12, 18, 4) and t.dtype == torch.int64
+    assert (t < 200).any() and (t == 200).any()
+    # logits that put everything on the target class: the implementation's decoder must return the lanes
+    logits = torch.full((12, 201, 18, 4), -20.0)
+    logits.scatter_(1, t.unsqueeze(1), 20.0)
+    loc = logits[:, :200]
+    outputs = {"loc": loc, "exist": torch.logsumexp(loc, 1) - logits[:, 200]}
+    images, _ = ufld.decode_points(outputs)
+    ys = np.array([589 - 20 * j for j in range(18)], np.float64)
+    frame = ufld.model_input.frame
+    checked = 0
+    for b in range(12):
+        assert len(images[b]) == int(((t[b] < 200).sum(0) > 2).sum())
+        for lane in images[b]:
+            # each decoded point lies on some labelled lane within half a grid cell (4.1 frame pixels) + 1
+            for x, y in lane:
+                row = int(np.argmin(np.abs(ys - y)))
+                truth = []
+                for s in range(4):
+                    xs = slots[b, s]
+                    keep = np.isfinite(xs)
+                    if keep.sum() >= 2:
+                        order = np.argsort(frame.ys[keep])
+                        truth.append(np.interp(ys[row], frame.ys[keep][order], xs[keep][order]))
+                assert min(abs(x - v) for v in truth) <= 799 / 199 * 1640 / 800 / 2 + 1.5
+                checked += 1
+    assert checked > 100
+
+
+def test_row_anchor_focal_loss_matches_a_hand_computed_case(ufld):
+    obj = RowAnchorTraining(ufld)
+    torch.manual_seed(1)
+    loc = torch.randn(2, 200, 18, 4)
+    absent = torch.randn(2, 18, 4)
+    exist = torch.logsumexp(loc, 1) - absent
+    t = torch.randint(0, 201, (2, 18, 4))
+    got = obj.loss({"loc": loc, "exist": exist}, t)
+    total = 0.0
+    for b in range(2):
+        for r in range(18):
+            for i in range(4):
+                z = torch.cat([loc[b, :, r, i], absent[b, r, i].view(1)]).double()
+                p = torch.softmax(z, 0)[t[b, r, i]].item()
+                total += -((1 - p) ** 2) * math.log(p)
+    assert got.item() == pytest.approx(total / (2 * 18 * 4), rel=1e-4)
+
+
+def test_segmentation_targets_and_loss():
+    torch.manual_seed(0)
+    model = published("scnn-r18").build().eval()
+    obj = SegmentationTraining(model)
+    slots = scenes(3)
+    t = obj.targets(slots)
+    w, h = model.model_input.size
+    assert t["seg"].shape == (3, h, w) and t["exist"].shape == (3, 4)
+    for b in range(3):
+        present = [s for s in range(4) if np.isfinite(slots[b, s]).sum() >= 2]
+        assert t["exist"][b].nonzero().flatten().tolist() == present
+        assert sorted(set(t["seg"][b].unique().tolist()) - {0}) == [s + 1 for s in present]
+    assert obj.width == 8  # CULane's 16-pixel labels at 800 of 1640 pixels
+    out = torch.randn(3, 5, h // 8, w // 8)
+    lane = torch.randn(3, 4)
+    got = obj.loss({"out": out, "lane": lane}, t)
+    up = F.interpolate(out, size=(h, w), mode="bilinear", align_corners=False)
+    logp = F.log_softmax(up, 1).gather(1, t["seg"].unsqueeze(1)).squeeze(1)
+    wts = torch.tensor([0.4, 1, 1, 1, 1])[t["seg"]]
+    ce = -(wts * logp).sum() / wts.sum()
+    bce = -(t["exist"] * F.logsigmoid(lane) + (1 - t["exist"]) * F.logsigmoid(-lane)).mean()
+    assert got.item() == pytest.approx((ce + 0.1 * bce).item(), rel=1e-5)
+
+
+def test_families_without_an_objective_and_bad_labels_are_refused(ufld):
+    with pytest.raises(ValueError, match="training is implemented for the published families"):
+        training_for(published("condlane-r18").build())
+    with pytest.raises(ValueError, match=r"slots: expected \[B, lanes, 59\]"):
+        RowAnchorTraining(ufld).targets(np.zeros((2, 4, 10), np.float32))
+    with pytest.raises(ValueError, match="batch: expected a positive integer"):
+        TrainOptions(steps=3, batch=0)
+
+
+def test_the_step_log_keeps_one_line_per_step_across_a_resume_and_a_nan_loss_stops(tmp_path):
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 1)
+    x = torch.randn(8, 3)
+    batch = lambda idx: (x[idx], None)  # noqa: E731
+    loss = lambda out, _: out.square().mean()  # noqa: E731
+    ckpt, log = str(tmp_path / "last.pt"), str(tmp_path / "steps.jsonl")
+    train(model, 8, batch, loss, ckpt, TrainOptions(steps=6, batch=2, ckpt_every=2, stop_at_step=5), "t", log)
+    with open(log, "a") as fh:  # lines past the checkpoint (a crash after step 5's line was written)
+        fh.write(json.dumps({"step": 6, "loss": 0.0, "lr": 0.0, "seconds": 0.0}) + "\n")
+    train(model, 8, batch, loss, ckpt, TrainOptions(steps=6, batch=2, ckpt_every=2, resume=True), "t", log)
+    with open(log) as fh:
+        steps = [json.loads(line)["step"] for line in fh]
+    assert steps == [1, 2, 3, 4, 5, 6]
+    bad = lambda out, _: out.sum() * float("nan")  # noqa: E731
+    with pytest.raises(FloatingPointError, match="the loss is nan at step 0"):
+        train(torch.nn.Linear(3, 1), 8, batch, bad, str(tmp_path / "b.pt"), TrainOptions(steps=2, batch=2), "t")
+
+
+def test_a_tiny_run_writes_a_checkpoint_that_the_checkpoint_path_loads(tmp_path, monkeypatch):
+    import train_published
+
+    monkeypatch.setenv("SELFOCUS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(train_published, "floor", lambda name: 90.0)
+    out = tmp_path / "ckpt"
+    assert train_published.main(["--model", "ufld-r18", "--steps", "2", "--batch", "1", "--train-scenes", "2",
+                                 "--eval-scenes", "2", "--workdir", str(tmp_path / "work"),
+                                 "--out-dir", str(out)]) == 0
+    card = json.loads((out / "ufld-r18-synth.json").read_text())
+    assert card["steps"] == 2 and card["storage"] == "float16" and not card["at_floor"]
+    assert (out / "ufld-r18-synth.md").read_text().startswith("# ufld-r18 trained on generated scenes")
+    loaded = registry.load("ufld-r18", checkpoint=str(out / "ufld-r18-synth.pth"))
+    last = torch.load(tmp_path / "work" / "ufld-r18" / "last.pt", weights_only=True)["model"]
+    for k, v in loaded.state_dict().items():
+        torch.testing.assert_close(v, last[k].half().to(v.dtype), rtol=0, atol=0, msg=k)
+    with pytest.raises(SystemExit):
+        train_published.main(["--model", "condlane-r18"])
