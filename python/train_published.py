@@ -24,7 +24,7 @@ import torch
 from selfocus_ext.metrics import culane
 from selfocus_ext.models.published import catalog, published
 from selfocus_ext.models.published.checkpoint import in_layout
-from selfocus_ext.models.published.training import TRAINING, training_for
+from selfocus_ext.models.published.training import CATALOG_FAMILIES, training_for
 from selfocus_ext.models.registry import weights_path
 from selfocus_ext.models.targets import build_trainset
 from selfocus_ext.workflow.data import DataSpec, evaluation_set
@@ -59,7 +59,7 @@ def sha256(path: str) -> str:
 
 
 def trainable() -> list:
-    return [e.name for e in catalog() if e.family in TRAINING]
+    return [e.name for e in catalog() if e.family in CATALOG_FAMILIES]
 
 
 def main(argv=None) -> int:

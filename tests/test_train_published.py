@@ -152,3 +152,13 @@ def test_a_tiny_run_writes_a_checkpoint_that_the_checkpoint_path_loads(tmp_path,
         torch.testing.assert_close(v, last[k].half().to(v.dtype), rtol=0, atol=0, msg=k)
     with pytest.raises(SystemExit):
         train_published.main(["--model", "condlane-r18"])
+
+
+def test_every_trainable_catalog_family_builds_its_objective():
+    import train_published
+
+    names = train_published.trainable()
+    assert {"ufld-r18", "scnn-r18", "resa-r18"} <= set(names)
+    for name in ("ufld-r34", "resa-r50-official"):
+        assert name in names
+        training_for(published(name).build())

@@ -93,6 +93,8 @@ def train(model: torch.nn.Module, n_images: int, batch_fn: BatchFn, loss_fn: Los
         os.replace(tmp, ckpt)
 
     model.train()
+    if log_path is not None:
+        os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
     log = open(log_path, "a") if log_path is not None else None
     bar = tqdm(total=opts.steps, initial=step, desc=f"train {desc}", unit="step")
     t0 = time.time() - elapsed
@@ -106,7 +108,7 @@ def train(model: torch.nn.Module, n_images: int, batch_fn: BatchFn, loss_fn: Los
             x, targets = batch_fn(idx)
             loss = loss_fn(model(x), targets)
             if not torch.isfinite(loss):
-                raise FloatingPointError(f"training {desc}: the loss is {float(loss)} at step {step}; "
+                raise FloatingPointError(f"training {desc}: the loss is {float(loss.detach())} at step {step}; "
                                          f"the last checkpoint ({ckpt}) holds the weights before it")
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -112,6 +112,8 @@ class SegmentationTraining:
 
 
 TRAINING = {"row-anchor": RowAnchorTraining, "segmentation": SegmentationTraining}
+# the catalog's families (``PublishedModel.family``) that have one
+CATALOG_FAMILIES = ("resa", "scnn", "ufld")
 
 
 def training_for(model):
