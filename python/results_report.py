@@ -13,7 +13,8 @@ from typing import Dict, List, Optional, Tuple
 
 from grid_plan import ABLATION, SMALL, STRESS_LOSS, TUNING, MORE_TIME, equal_fraction, matched_qdrop_fraction, median_seconds, CELLS
 from grid_plan import is_stale as stale
-from report_tables import (NAMES, where, idle, group, zoo_order, STALE_MARK, fmt, compare, table1, claim_sf_vs_blockwise, speed_ratio, calibration_loss, seconds, ablation, topk, qat, table4, table5, seeds_table, edges, setting_name, stress, cost_table, tally, provenance, rule_statement)
+import real_size
+from report_tables import (NAMES, where, group, zoo_order, STALE_MARK, fmt, compare, table1, claim_sf_vs_blockwise, speed_ratio, calibration_loss, seconds, ablation, topk, qat, table4, table5, seeds_table, edges, setting_name, stress, cost_table, tally, provenance, rule_statement)
 
 OUT = "docs/results.md"
 
@@ -321,6 +322,7 @@ def write_results(f: float, planned: Optional[list] = None, grid: str = "", abse
                   "seeds) and QDrop from that start. Comparisons follow the paired rule above; the last column is each "
                   "seed's held-out check (Lane Distortion Score against the FP lanes on 128 held-out calibration-like "
                   "images, start -> tuned).", ""] + change + [""]
+    lines += real_size.section(f)
     figs = figures(cells)
     if figs:
         lines += ["## Figures", ""] + figs + [""]

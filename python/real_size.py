@@ -1,0 +1,193 @@
+"""The paper's measurements on published architectures at their real size, trained on generated scenes
+(python/train_published.py -> checkpoints/NAME-synth.pth): the calibration table and the tuning methods.
+
+    python python/real_size.py --run [--models ufld-r18 ...] [--f 0.01] [--seeds 0]   # each cell once
+    python python/real_size.py --list                                                # the plan, done or not
+
+Cells: ACIQ, OMSE and the default calibration at W8A8, W8A4 and W4A4; QDrop and Selective Focus at W8A4 and
+W4A4 at the same fraction f of each method's paper iterations (the budget rule of the zoo's grid), the same
+512 calibration images per seed, the 2000-scene test set, the raw tuned model (--keep-tuned). Each cell is one
+``python -m selfocus_ext.tune`` process, so its peak resident memory is its own (os.wait4); its result goes to
+benchmarks/results/real-size/f{f}/ID.json (F1, per-image rows for the paired rule, the method's seconds, the
+peak, the machine), its run directory under runs/real-size (--resume: an interrupted cell continues). The
+"Real size" section of docs/results.md is written from these files by ``section()`` (results_report.py).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from typing import Dict, List, Optional
+
+import grid_cell
+from grid_plan import TEST_SCENES
+
+CHECKPOINTS = "checkpoints"
+CELLS = "benchmarks/results/real-size"
+RUNS = "runs/real-size"
+CALIBRATION = ["aciq", "omse", "calib"]
+CALIBRATION_BITS = ["w8a8", "w8a4", "w4a4"]
+TUNING = ["qdrop", "sf"]
+TUNING_BITS = ["w8a4", "w4a4"]
+NAMES = {"aciq": "ACIQ", "omse": "OMSE", "calib": "calibration (default)", "qdrop": "QDrop", "sf": "SF"}
+
+
+@dataclass(frozen=True)
+class RealCell:
+    model: str
+    bits: str
+    method: str
+    seed: int = 0
+
+    @property
+    def id(self) -> str:
+        return f"{self.model}-{self.bits}-{self.method}-s{self.seed}"
+
+
+def trained_models(root: Optional[str] = None) -> List[str]:
+    """The published models with a trained checkpoint and card under ``root`` (default CHECKPOINTS)."""
+    root = CHECKPOINTS if root is None else root
+    if not os.path.isdir(root):
+        return []
+    return sorted(n[:-len("-synth.json")] for n in os.listdir(root)
+                  if n.endswith("-synth.json") and os.path.isfile(os.path.join(root, n[:-5] + ".pth")))
+
+
+def plan(models: List[str], seeds: List[int]) -> List[RealCell]:
+    cells = []
+    for m in models:
+        for s in seeds:
+            cells += [RealCell(m, b, x, s) for b in CALIBRATION_BITS for x in CALIBRATION]
+            cells += [RealCell(m, b, x, s) for b in TUNING_BITS for x in TUNING]
+    return cells
+
+
+def cell_path(c: RealCell, f: float) -> str:
+    return os.path.join(CELLS, f"f{f:g}", c.id + ".json")
+
+
+def read(c: RealCell, f: float) -> Optional[dict]:
+    path = cell_path(c, f)
+    if not os.path.isfile(path):
+        return None
+    with open(path) as fh:
+        return json.load(fh)
+
+
+def run_cell(c: RealCell, f: float, device: str = "cpu", test: int = TEST_SCENES) -> dict:
+    out = os.path.join(RUNS, f"f{f:g}", c.id)
+    ckpt = os.path.join(CHECKPOINTS, f"{c.model}-synth.pth")
+    if not os.path.isfile(ckpt):
+        raise SystemExit(f"{c.id}: no trained checkpoint {ckpt} (python python/train_published.py --model {c.model})")
+    cmd = [sys.executable, "-m", "selfocus_ext.tune", "--model", c.model, "--checkpoint", ckpt, "--data", "synth",
+           "--bits", c.bits, "--method", c.method, "--budget", f"f{f:g}", "--seed", str(c.seed),
+           "--test", str(test), "--out", out, "--resume", "--keep-tuned", "--quiet", "--device", device]
+    os.makedirs(out, exist_ok=True)
+    t0 = time.time()
+    with open(os.path.join(out, "log.txt"), "a") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise SystemExit(f"{c.id}: the tune command stopped with exit code {code} (log: {out}/log.txt)")
+    with open(os.path.join(out, "progress.json")) as fh:
+        progress = json.load(fh)
+    key = "tuned" if "tuned" in progress else "calibrated"
+    result = dict(cell=asdict(c), id=c.id, f=f, run=out, f1=progress[key]["f1"], fp_f1=progress["fp"]["f1"],
+                  start_f1=progress["calibrated"]["f1"], image_counts=grid_cell.image_counts(out, key),
+                  method_seconds=grid_cell.method_seconds(progress), seconds=progress.get("seconds", {}),
+                  peak_mb=round(usage.ru_maxrss / 1024, 1), wall_seconds=round(time.time() - t0, 1),
+                  machine=grid_cell.machine_name(device), device=device, date=time.strftime("%Y-%m-%d"))
+    path = cell_path(c, f)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path + ".tmp", "w") as fh:
+        json.dump(result, fh)
+    os.replace(path + ".tmp", path)
+    return result
+
+
+def _card(model: str) -> dict:
+    with open(os.path.join(CHECKPOINTS, f"{model}-synth.json")) as fh:
+        return json.load(fh)
+
+
+def _entry(cells: List[Optional[dict]]) -> str:
+    done = [c for c in cells if c]
+    if not done:
+        return "-"
+    f1 = [c["f1"] for c in done]
+    mean = sum(f1) / len(f1)
+    return f"{mean:.2f}" if len(f1) == 1 else f"{mean:.2f} ±{(max(f1) - min(f1)) / 2:.2f} ({len(f1)})"
+
+
+def section(f: float, models: Optional[List[str]] = None, seeds=(0, 1, 2)) -> List[str]:
+    """The "Real size" tables of docs/results.md from the finished cells (empty when none)."""
+    models = trained_models() if models is None else models
+    cells = {c.id: read(c, f) for c in plan(models, list(seeds))}
+    if not any(cells.values()):
+        return []
+    lines = ["## Real size: published architectures trained on generated scenes", "",
+             f"Produced by `python python/real_size.py --run --f {f:g}`: each model trained from scratch on generated "
+             "scenes (`python/train_published.py`, its card in checkpoints/), every method at f = "
+             f"{f:g} of its paper iterations, 512 calibration images, the 2000-scene test set, F1 at IoU 0.5.", "",
+             "| model | FP F1 | training | " + " | ".join(f"{NAMES[m]} {b.upper()}" for b in CALIBRATION_BITS
+                                                       for m in CALIBRATION) + " |",
+             "|---|---|---|" + "---|" * (len(CALIBRATION) * len(CALIBRATION_BITS))]
+    for m in models:
+        card = _card(m)
+        row = [m, f"{card['f1']['total']:.2f}", f"{card['steps']} steps, {card['hours']} h"]
+        for b in CALIBRATION_BITS:
+            row += [_entry([cells[RealCell(m, b, x, s).id] for s in seeds]) for x in CALIBRATION]
+        lines.append("| " + " | ".join(row) + " |")
+    lines += ["", "| model | bits | calibration | QDrop | SF | QDrop time | SF time | QDrop peak | SF peak |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for m in models:
+        for b in TUNING_BITS:
+            got: Dict[str, List[Optional[dict]]] = {x: [cells[RealCell(m, b, x, s).id] for s in seeds]
+                                                    for x in ["calib"] + TUNING}
+            s0 = {x: got[x][0] for x in TUNING}
+            t = [f"{s0[x]['method_seconds']:.0f} s" if s0[x] else "-" for x in TUNING]
+            p = [f"{s0[x]['peak_mb'] / 1024:.1f} GB" if s0[x] else "-" for x in TUNING]
+            lines.append(f"| {m} | {b.upper()} | {_entry(got['calib'])} | {_entry(got['qdrop'])} | {_entry(got['sf'])} | "
+                         f"{t[0]} | {t[1]} | {p[0]} | {p[1]} |")
+    done = [c for c in cells.values() if c]
+    hours = sum(c["wall_seconds"] for c in done) / 3600
+    machines = sorted({c["machine"] for c in done})
+    lines += ["", f"Times: the method's own seconds (tuning with its captures or FP pass, and SF's curves), seed 0; "
+              f"peak: the tune process's peak resident memory. {len(done)} cells, {hours:.1f} hours of wall time on "
+              f"{'; '.join(machines)}.", ""]
+    return lines
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--run", action="store_true", help="run every planned cell that has no result yet")
+    p.add_argument("--list", action="store_true", help="print the plan and which cells are done")
+    p.add_argument("--models", nargs="+", default=None, help="default: every model with a trained checkpoint")
+    p.add_argument("--f", type=float, default=0.01)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    a = p.parse_args(argv)
+    models = a.models or trained_models()
+    if not models:
+        p.error(f"--models: no trained checkpoint under {CHECKPOINTS}/ (python python/train_published.py --model NAME)")
+    cells = plan(models, a.seeds)
+    if a.list or not a.run:
+        for c in cells:
+            print(f"{'done' if read(c, a.f) else '    '}  {c.id}")
+        return 0
+    from tqdm import tqdm
+
+    todo = [c for c in cells if read(c, a.f) is None]
+    for c in tqdm(todo, desc="real-size cells", unit="cell"):
+        r = run_cell(c, a.f, a.device)
+        tqdm.write(f"{c.id}: F1 {r['f1']:.2f} (FP {r['fp_f1']:.2f}), {r['method_seconds']:.0f} s, peak {r['peak_mb']:.0f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""python/real_size.py: the real-size plan, a cell run through a tune process (its own peak memory), and the
+"Real size" section read from cell files."""
+import json
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "python"))
+
+import real_size  # noqa: E402
+from real_size import RealCell  # noqa: E402
+
+
+def test_the_plan_has_the_calibration_table_and_the_tuning_methods():
+    cells = real_size.plan(["ufld-r18"], [0, 1])
+    ids = {c.id for c in cells}
+    assert len(cells) == 2 * (3 * 3 + 2 * 2)
+    assert "ufld-r18-w8a8-omse-s0" in ids and "ufld-r18-w4a4-sf-s1" in ids
+    assert not any(c.method in ("qdrop", "sf") and c.bits == "w8a8" for c in cells)
+
+
+def test_trained_models_need_a_checkpoint_and_a_card(tmp_path):
+    (tmp_path / "ufld-r18-synth.json").write_text("{}")
+    assert real_size.trained_models(str(tmp_path)) == []
+    (tmp_path / "ufld-r18-synth.pth").write_bytes(b"")
+    assert real_size.trained_models(str(tmp_path)) == ["ufld-r18"]
+    assert real_size.trained_models(str(tmp_path / "none")) == []
+
+
+def test_a_cell_without_a_trained_checkpoint_stops_with_the_command_that_makes_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(real_size, "CHECKPOINTS", str(tmp_path))
+    with pytest.raises(SystemExit, match="train_published.py --model scnn-r18"):
+        real_size.run_cell(RealCell("scnn-r18", "w8a4", "sf"), 0.01)
+
+
+def test_the_section_reads_the_cells(tmp_path, monkeypatch):
+    monkeypatch.setattr(real_size, "CHECKPOINTS", str(tmp_path / "ck"))
+    monkeypatch.setattr(real_size, "CELLS", str(tmp_path / "cells"))
+    os.makedirs(tmp_path / "ck")
+    (tmp_path / "ck" / "ufld-r18-synth.pth").write_bytes(b"")
+    (tmp_path / "ck" / "ufld-r18-synth.json").write_text(json.dumps({"f1": {"total": 93.5}, "steps": 3000, "hours": 1.2}))
+    assert real_size.section(0.01) == []
+
+    def put(c, f1, **kw):
+        path = real_size.cell_path(c, 0.01)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as fh:
+            json.dump(dict(id=c.id, f1=f1, method_seconds=kw.get("sec", 0.0), peak_mb=kw.get("peak", 0.0),
+                           wall_seconds=600.0, machine="x86_64, 2 cores"), fh)
+
+    put(RealCell("ufld-r18", "w8a8", "aciq"), 91.25)
+    put(RealCell("ufld-r18", "w4a4", "sf", 0), 88.0, sec=420.0, peak=3072.0)
+    put(RealCell("ufld-r18", "w4a4", "sf", 1), 89.0, sec=400.0, peak=3000.0)
+    text = "\n".join(real_size.section(0.01))
+    assert "| ufld-r18 | 93.50 | 3000 steps, 1.2 h | 91.25 | - |" in text
+    assert "| ufld-r18 | W4A4 | - | - | 88.50 ±0.50 (2) | - | 420 s | - | 3.0 GB |" in text
+    assert "3 cells, 0.5 hours of wall time on x86_64, 2 cores" in text
