@@ -58,6 +58,25 @@ def sha256(path: str) -> str:
     return h.hexdigest()
 
 
+# what a resumed run must repeat to reach the uninterrupted run's weights
+SETTINGS = ("steps", "batch", "lr", "train_scenes", "seed", "channels_last")
+
+
+def check_settings(path: str, a) -> None:
+    """Records the run's settings beside its checkpoint; a resume with other settings is refused by name."""
+    mine = {k: getattr(a, k) for k in SETTINGS}
+    if a.resume and os.path.isfile(path):
+        with open(path) as fh:
+            theirs = json.load(fh)
+        differ = [f"--{k.replace('_', '-')} {theirs.get(k)!r} (now {mine[k]!r})" for k in SETTINGS if theirs.get(k) != mine[k]]
+        if differ:
+            raise SystemExit(f"--resume: the run in {os.path.dirname(path)} was started with " + ", ".join(differ) +
+                             "; resume it with the same settings or start another --workdir")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as fh:
+        json.dump(mine, fh)
+
+
 def trainable() -> list:
     return [e.name for e in catalog() if e.family in CATALOG_FAMILIES]
 
@@ -78,6 +97,8 @@ def main(argv=None) -> int:
     p.add_argument("--eval-scenes", type=int, default=2000)
     p.add_argument("--out-dir", default="checkpoints")
     p.add_argument("--float32", action="store_true", help="store the weights in float32 (default: half precision)")
+    p.add_argument("--channels-last", action="store_true",
+                   help="activations in channels-last memory order (oneDNN's layout: 1.0-1.25x faster on the CPU)")
     a = p.parse_args(argv)
     if a.model not in trainable():
         p.error(f"--model: expected one of {', '.join(trainable())} (the published families with a training "
@@ -90,9 +111,14 @@ def main(argv=None) -> int:
     data = build_trainset(a.train_scenes, a.seed, mi)
     images, slots = data["images"], data["slots"]
     work = os.path.join(a.workdir, a.model)
+    check_settings(os.path.join(work, "settings.json"), a)
+    if a.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    fmt = torch.channels_last if a.channels_last else torch.contiguous_format
     opts = TrainOptions(steps=a.steps, minutes=a.minutes, batch=a.batch, lr=a.lr, seed=a.seed,
                         ckpt_every=a.ckpt_every, resume=a.resume, stop_at_step=a.stop_at_step)
-    done = train(model, len(images), lambda idx: (mi.normalize(images[idx]), objective.targets(slots[idx])),
+    done = train(model, len(images),
+                 lambda idx: (mi.normalize(images[idx]).contiguous(memory_format=fmt), objective.targets(slots[idx])),
                  objective.loss, os.path.join(work, "last.pt"), opts, a.model,
                  log_path=os.path.join(work, "steps.jsonl"))
 
@@ -101,12 +127,12 @@ def main(argv=None) -> int:
     f1 = {k: round(culane.Counts(*v).f1 * 100, 2) for k, v in counts.items()}
     os.makedirs(a.out_dir, exist_ok=True)
     stem = os.path.join(a.out_dir, f"{a.model}-synth")
-    state = {k: (v.half() if v.is_floating_point() and not a.float32 else v) for k, v in model.state_dict().items()}
+    state = {k: (v.half() if v.is_floating_point() and not a.float32 else v).contiguous() for k, v in model.state_dict().items()}
     torch.save(in_layout(state, entry.layouts[0]), stem + ".pth")
     need = floor(a.model)
     card = dict(model=a.model, source=entry.source, layout=entry.layouts[0].source, input=list(mi.size),
                 crop_top=mi.crop_top, steps=done.step, of_steps=a.steps, batch=a.batch, lr=a.lr,
-                train_scenes=len(images), seed=a.seed, hours=round(done.elapsed / 3600, 2), machine=machine(),
+                train_scenes=len(images), seed=a.seed, channels_last=a.channels_last, hours=round(done.elapsed / 3600, 2), machine=machine(),
                 test_scenes=a.eval_scenes, f1=f1, floor=need, at_floor=f1["total"] >= need,
                 storage="float16" if not a.float32 else "float32", sha256=sha256(stem + ".pth"),
                 megabytes=round(os.path.getsize(stem + ".pth") / 2**20, 1),

@@ -142,9 +142,9 @@ def test_a_tiny_run_writes_a_checkpoint_that_the_checkpoint_path_loads(tmp_path,
     out = tmp_path / "ckpt"
     assert train_published.main(["--model", "ufld-r18", "--steps", "2", "--batch", "1", "--train-scenes", "2",
                                  "--eval-scenes", "2", "--workdir", str(tmp_path / "work"),
-                                 "--out-dir", str(out)]) == 0
+                                 "--out-dir", str(out), "--channels-last"]) == 0
     card = json.loads((out / "ufld-r18-synth.json").read_text())
-    assert card["steps"] == 2 and card["storage"] == "float16" and not card["at_floor"]
+    assert card["steps"] == 2 and card["storage"] == "float16" and not card["at_floor"] and card["channels_last"]
     assert (out / "ufld-r18-synth.md").read_text().startswith("# ufld-r18 trained on generated scenes")
     loaded = registry.load("ufld-r18", checkpoint=str(out / "ufld-r18-synth.pth"))
     last = torch.load(tmp_path / "work" / "ufld-r18" / "last.pt", weights_only=True)["model"]
@@ -162,3 +162,17 @@ def test_every_trainable_catalog_family_builds_its_objective():
     for name in ("ufld-r34", "resa-r50-official"):
         assert name in names
         training_for(published(name).build())
+
+
+def test_a_resume_with_other_settings_is_refused_by_name(tmp_path):
+    import argparse
+
+    import train_published
+
+    path = str(tmp_path / "run" / "settings.json")
+    base = dict(steps=3000, batch=4, lr=1e-3, train_scenes=4000, seed=0, channels_last=False, resume=False)
+    train_published.check_settings(path, argparse.Namespace(**base))
+    train_published.check_settings(path, argparse.Namespace(**{**base, "resume": True}))  # the same: fine
+    with pytest.raises(SystemExit, match=r"--batch 4 \(now 8\), --channels-last False \(now True\)"):
+        train_published.check_settings(path, argparse.Namespace(**{**base, "resume": True, "batch": 8,
+                                                                   "channels_last": True}))
