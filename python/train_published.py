@@ -59,7 +59,19 @@ def sha256(path: str) -> str:
 
 
 # what a resumed run must repeat to reach the uninterrupted run's weights
-SETTINGS = ("steps", "batch", "lr", "train_scenes", "seed", "channels_last")
+SETTINGS = ("steps", "batch", "lr", "train_scenes", "seed", "channels_last", "input_size")
+
+
+def parse_size(p, text):
+    if text is None:
+        return None
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        p.error(f"--input-size: expected WIDTHxHEIGHT in pixels (e.g. 400x144), got {text!r}")
+    if w < 32 or h < 32 or w % 8 or h % 8:
+        p.error(f"--input-size: expected width and height divisible by 8 and at least 32, got {text!r}")
+    return w, h
 
 
 def check_settings(path: str, a) -> None:
@@ -97,6 +109,9 @@ def main(argv=None) -> int:
     p.add_argument("--eval-scenes", type=int, default=2000)
     p.add_argument("--out-dir", default="checkpoints")
     p.add_argument("--float32", action="store_true", help="store the weights in float32 (default: half precision)")
+    p.add_argument("--input-size", default=None, metavar="WxH",
+                   help="train at this input size instead of the implementation's (e.g. 400x144, half of 800x288; "
+                        "the checkpoint records it and loads at it)")
     p.add_argument("--channels-last", action="store_true",
                    help="activations in channels-last memory order (oneDNN's layout: 1.0-1.25x faster on the CPU)")
     a = p.parse_args(argv)
@@ -104,8 +119,9 @@ def main(argv=None) -> int:
         p.error(f"--model: expected one of {', '.join(trainable())} (the published families with a training "
                 f"objective here), got {a.model!r}")
     entry = published(a.model)
+    size = parse_size(p, a.input_size)
     torch.manual_seed(a.seed)
-    model = entry.build()
+    model = entry.build() if size is None or size == tuple(entry.input_size) else entry.build_at(size)
     objective = training_for(model)
     mi = model.model_input
     data = build_trainset(a.train_scenes, a.seed, mi)
@@ -128,9 +144,11 @@ def main(argv=None) -> int:
     os.makedirs(a.out_dir, exist_ok=True)
     stem = os.path.join(a.out_dir, f"{a.model}-synth")
     state = {k: (v.half() if v.is_floating_point() and not a.float32 else v).contiguous() for k, v in model.state_dict().items()}
-    torch.save(in_layout(state, entry.layouts[0]), stem + ".pth")
+    recorded = None if tuple(mi.size) == tuple(entry.input_size) else tuple(mi.size)
+    torch.save(in_layout(state, entry.layouts[0], input_size=recorded), stem + ".pth")
     need = floor(a.model)
     card = dict(model=a.model, source=entry.source, layout=entry.layouts[0].source, input=list(mi.size),
+                implementation_input=list(entry.input_size),
                 crop_top=mi.crop_top, steps=done.step, of_steps=a.steps, batch=a.batch, lr=a.lr,
                 train_scenes=len(images), seed=a.seed, channels_last=a.channels_last, hours=round(done.elapsed / 3600, 2), machine=machine(),
                 test_scenes=a.eval_scenes, f1=f1, floor=need, at_floor=f1["total"] >= need,
@@ -146,9 +164,12 @@ def main(argv=None) -> int:
 
 
 def card_text(c: dict) -> str:
+    own = c.get("implementation_input")
+    at = (f" -- not the implementation's {own[0]}x{own[1]}: the checkpoint records its size and loads at it"
+          if own and own != c["input"] else "")
     lines = [f"# {c['model']} trained on generated scenes", "",
              f"Architecture and checkpoint layout: {c['source']} ({c['layout']}), input {c['input'][0]}x{c['input'][1]} "
-             f"(crop top {c['crop_top']:g}), from scratch. Loads with `python -m selfocus_ext.tune --model "
+             f"(crop top {c['crop_top']:g}){at}, from scratch. Loads with `python -m selfocus_ext.tune --model "
              f"{c['model']} --checkpoint {c['model']}-synth.pth --data synth`.", "",
              f"Training: {c['steps']} of {c['of_steps']} steps at batch {c['batch']}, AdamW at {c['lr']:g} (one cycle), "
              f"{c['train_scenes']} generated scenes, seed {c['seed']}; {c['hours']} h on {c['machine']}.", "",

@@ -170,9 +170,37 @@ def test_a_resume_with_other_settings_is_refused_by_name(tmp_path):
     import train_published
 
     path = str(tmp_path / "run" / "settings.json")
-    base = dict(steps=3000, batch=4, lr=1e-3, train_scenes=4000, seed=0, channels_last=False, resume=False)
+    base = dict(steps=3000, batch=4, lr=1e-3, train_scenes=4000, seed=0, channels_last=False, input_size=None,
+                resume=False)
     train_published.check_settings(path, argparse.Namespace(**base))
     train_published.check_settings(path, argparse.Namespace(**{**base, "resume": True}))  # the same: fine
     with pytest.raises(SystemExit, match=r"--batch 4 \(now 8\), --channels-last False \(now True\)"):
         train_published.check_settings(path, argparse.Namespace(**{**base, "resume": True, "batch": 8,
                                                                    "channels_last": True}))
+
+
+def test_a_run_at_another_input_size_records_it_and_loads_at_it(tmp_path, monkeypatch):
+    import train_published
+    from selfocus_ext.models.published.checkpoint import CheckpointError, checkpoint_input_size
+
+    monkeypatch.setenv("SELFOCUS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(train_published, "floor", lambda name: 98.0)
+    out = tmp_path / "ckpt"
+    assert train_published.main(["--model", "scnn-r18", "--steps", "1", "--batch", "1", "--train-scenes", "2",
+                                 "--eval-scenes", "2", "--workdir", str(tmp_path / "work"), "--out-dir", str(out),
+                                 "--input-size", "256x96"]) == 0
+    path = str(out / "scnn-r18-synth.pth")
+    assert checkpoint_input_size(path) == (256, 96)
+    card = json.loads((out / "scnn-r18-synth.json").read_text())
+    assert card["input"] == [256, 96] and card["implementation_input"] == [800, 288]
+    assert "not the implementation's 800x288" in (out / "scnn-r18-synth.md").read_text()
+    model = registry.load("scnn-r18", checkpoint=path)
+    assert tuple(model.model_input.size) == (256, 96)
+    out_heads = model(torch.zeros(1, 3, 96, 256))
+    assert out_heads["lane"].shape == (1, 4)
+    with pytest.raises(CheckpointError, match="does not fit scnn-r18"):
+        registry.load("scnn-r18", checkpoint=path, input_size=(800, 288))
+    with pytest.raises(ValueError, match="input_size: lstr-s is a zoo model"):
+        registry.load("lstr-s", input_size=(400, 160))
+    with pytest.raises(SystemExit):
+        train_published.main(["--model", "scnn-r18", "--input-size", "250x96"])

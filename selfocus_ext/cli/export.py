@@ -83,7 +83,9 @@ def load_source(path: str, name: str, weights: Optional[dict] = None):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             float_model = registry.load(name, pretrained=not published or checkpoint is not None, **weights)
-            return float_model, load_quantized(registry.load(name, pretrained=not published), path)
+            # the quantized model's skeleton at the float model's input size (a checkpoint may record another)
+            size = tuple(float_model.model_input.size) if published else None
+            return float_model, load_quantized(registry.load(name, pretrained=not published, input_size=size), path)
     except (ValueError, KeyError, RuntimeError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ExportError(f"source: {path} is not a quantized {name} model ({first[:300]})") from None

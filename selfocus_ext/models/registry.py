@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
@@ -66,7 +66,7 @@ def build(name: str) -> LaneModel:
 
 
 def load(name: str, pretrained: bool = True, checkpoint: Optional[str] = None,
-         anchors: Optional[str] = None) -> LaneModel:
+         anchors: Optional[str] = None, input_size: Optional[Tuple[int, int]] = None) -> LaneModel:
     """A zoo model by name, in eval mode, with its shipped weights unless ``pretrained=False``.
 
     ``checkpoint``: a weights file to load instead: for a published model (``published.catalog()``) a
@@ -74,12 +74,18 @@ def load(name: str, pretrained: bool = True, checkpoint: Optional[str] = None,
     this package. Published models ship no weights: without a checkpoint they need ``pretrained=False``.
     ``anchors``: LaneATT's anchor frequency file (the implementations' data/culane_anchors_freq.pt), needed
     with its checkpoint.
+    ``input_size``: a published architecture at another (width, height) than the implementation's; a checkpoint
+    that records the size it was trained at (``published.checkpoint.INPUT_SIZE_KEY``) is built at that size.
     """
     from .published import load_checkpoint, published
+    from .published.checkpoint import checkpoint_input_size
 
-    model = build(name)
     if name in published_names():
         entry = published(name)
+        if input_size is None and checkpoint is not None:
+            input_size = checkpoint_input_size(checkpoint)
+        at_own = input_size is None or tuple(input_size) == tuple(entry.input_size)
+        model = build(name) if at_own else entry.build_at(input_size)
         if anchors is not None and "anchors" not in entry.extras:
             raise ValueError(f"anchors: {name} takes no anchor file (only LaneATT does)")
         if checkpoint is not None:
@@ -92,6 +98,9 @@ def load(name: str, pretrained: bool = True, checkpoint: Optional[str] = None,
             raise FileNotFoundError(f"{name} is a published architecture and ships no weights: pass "
                                     f"checkpoint=FILE (a {published(name).source} checkpoint) or pretrained=False")
         return model.eval()
+    if input_size is not None:
+        raise ValueError(f"input_size: {name} is a zoo model with one input size; only published models take another")
+    model = build(name)
     if checkpoint is not None:
         load_checkpoint(model, checkpoint, (OWN_LAYOUT,), name)
         return model.eval()

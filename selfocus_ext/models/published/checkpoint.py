@@ -92,16 +92,44 @@ def convert(state: Mapping[str, torch.Tensor], layout: CheckpointLayout) -> Dict
     return out
 
 
-def in_layout(state: Mapping[str, torch.Tensor], layout: CheckpointLayout) -> Dict[str, object]:
+# A checkpoint trained at another input size than the implementation's (the architecture's input-dependent
+# layers follow it, PublishedModel.build_at) says so under this key, as [width, height]; loading builds it there.
+INPUT_SIZE_KEY = "input_size"
+
+
+def in_layout(state: Mapping[str, torch.Tensor], layout: CheckpointLayout,
+              input_size: Optional[Tuple[int, int]] = None) -> Dict[str, object]:
     """A state dict as an implementation's checkpoint file holds it: under the layout's top-level key, with its
     wrapper prefix, so that ``load_checkpoint`` reads it back. Keys stay in the project's names, which every
-    converter passes through unchanged (checked)."""
+    converter passes through unchanged (checked). ``input_size``: recorded when the weights were trained at an
+    input size other than the implementation's."""
     if layout.transform is not None:  # on the project's names a layout's transform is an involution (a channel
         state = layout.transform(dict(state))  # flip) or does not apply (the attention split): undo it once
     if set(convert(state, layout)) != set(state):
         raise ValueError(f"in_layout: the {layout.source} converter renames the project's keys")
     prefix = layout.strip_prefixes[0] if layout.strip_prefixes else ""
-    return {layout.top_keys[0]: {prefix + k: v for k, v in state.items()}, "epoch": 1}
+    out: Dict[str, object] = {layout.top_keys[0]: {prefix + k: v for k, v in state.items()}, "epoch": 1}
+    if input_size is not None:
+        out[INPUT_SIZE_KEY] = [int(v) for v in input_size]
+    return out
+
+
+def checkpoint_input_size(path: str) -> Optional[Tuple[int, int]]:
+    """The input size a checkpoint records (``INPUT_SIZE_KEY``), or None (the implementation's own size)."""
+    if not os.path.isfile(path):
+        raise CheckpointError(f"checkpoint: no file {path}")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: not a weights-only torch checkpoint ({first})") from None
+    size = obj.get(INPUT_SIZE_KEY) if isinstance(obj, Mapping) else None
+    if size is None:
+        return None
+    if (not isinstance(size, (list, tuple)) or len(size) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)):
+        raise CheckpointError(f"{path}: {INPUT_SIZE_KEY!r} must be [width, height] in pixels, got {size!r}")
+    return int(size[0]), int(size[1])
 
 
 def _sample(keys: Sequence[str], n: int = 4) -> str:
