@@ -3,6 +3,7 @@
 
     python python/real_size.py --run [--models ufld-r18 ...] [--f 0.01] [--seeds 0]   # each cell once
     python python/real_size.py --list                                                # the plan, done or not
+    python python/real_size.py --check     # each trained checkpoint, loaded through --checkpoint, at its floor
 
 Cells: ACIQ, OMSE and the default calibration at W8A8, W8A4 and W4A4; QDrop and Selective Focus at W8A4 and
 W4A4 at the same fraction f of each method's paper iterations (the budget rule of the zoo's grid), the same
@@ -163,10 +164,32 @@ def section(f: float, models: Optional[List[str]] = None, seeds=(0, 1, 2)) -> Li
     return lines
 
 
+def check(models: List[str], scenes: int = TEST_SCENES) -> List[str]:
+    """Each trained checkpoint loaded as a user's (``registry.load(NAME, checkpoint=...)``) and scored on the
+    generated test set: the lines that fall below their card's floor (empty when every one holds)."""
+    from selfocus_ext.metrics import culane
+    from selfocus_ext.models import registry
+    from selfocus_ext.workflow.data import DataSpec, evaluation_set
+    from selfocus_ext.workflow.evaluation import evaluate
+
+    below = []
+    for m in models:
+        card = _card(m)
+        model = registry.load(m, checkpoint=os.path.join(CHECKPOINTS, f"{m}-synth.pth"))
+        counts = evaluate(model, evaluation_set(DataSpec("synth"), scenes, model.model_input))["counts"]
+        f1 = culane.Counts(*counts["total"]).f1 * 100
+        line = f"{m}: F1 {f1:.2f} on {scenes} scenes (card {card['f1']['total']:.2f}), floor {card['floor']:.2f}"
+        print(line + ("" if f1 >= card["floor"] else "  BELOW"))
+        if f1 < card["floor"]:
+            below.append(line)
+    return below
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--run", action="store_true", help="run every planned cell that has no result yet")
     p.add_argument("--list", action="store_true", help="print the plan and which cells are done")
+    p.add_argument("--check", action="store_true", help="score each trained checkpoint against its floor")
     p.add_argument("--models", nargs="+", default=None, help="default: every model with a trained checkpoint")
     p.add_argument("--f", type=float, default=0.01)
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
@@ -175,6 +198,8 @@ def main(argv=None) -> int:
     models = a.models or trained_models()
     if not models:
         p.error(f"--models: no trained checkpoint under {CHECKPOINTS}/ (python python/train_published.py --model NAME)")
+    if a.check:
+        return 1 if check(models) else 0
     cells = plan(models, a.seeds)
     if a.list or not a.run:
         for c in cells:

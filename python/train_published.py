@@ -175,7 +175,8 @@ def card_text(c: dict) -> str:
              f"{c['train_scenes']} generated scenes, seed {c['seed']}; {c['hours']} h on {c['machine']}.", "",
              f"Stored in {c['storage']} ({c['megabytes']} MB), SHA-256 `{c['sha256']}`. Rebuild: `{c['command']}`.", "",
              f"FP F1 (IoU 0.5) on the fixed generated test set ({c['test_scenes']} scenes): **{c['f1']['total']:.2f}**; "
-             f"floor {c['floor']:.2f} ({'met' if c['at_floor'] else 'not met'}).", "",
+             f"floor {c['floor']:.2f} ({'met' if c['at_floor'] else 'not met'}). Checked from the file as a user loads "
+             "it: `python python/real_size.py --check`.", "",
              "| scenario | F1 |", "|---|---|"]
     lines += [f"| {k} | {v:.2f} |" for k, v in c["f1"].items()]
     return "\n".join(lines) + "\n"

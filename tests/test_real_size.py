@@ -56,3 +56,18 @@ def test_the_section_reads_the_cells(tmp_path, monkeypatch):
     assert "| ufld-r18 | 93.50 | 3000 steps, 1.2 h | 91.25 | - |" in text
     assert "| ufld-r18 | W4A4 | - | - | 88.50 ±0.50 (2) | - | 420 s | - | 3.0 GB |" in text
     assert "3 cells, 0.5 hours of wall time on x86_64, 2 cores" in text
+
+
+def test_check_scores_the_checkpoint_as_a_user_loads_it(tmp_path, monkeypatch):
+    import train_published
+
+    monkeypatch.setenv("SELFOCUS_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "ck"
+    assert train_published.main(["--model", "ufld-r18", "--steps", "1", "--batch", "1", "--train-scenes", "2",
+                                 "--eval-scenes", "2", "--workdir", str(tmp_path / "work"), "--out-dir", str(out)]) == 0
+    monkeypatch.setattr(real_size, "CHECKPOINTS", str(out))
+    below = real_size.check(["ufld-r18"], scenes=2)
+    assert len(below) == 1 and "floor 90.00" in below[0]  # one training step: far below
+    card = json.loads((out / "ufld-r18-synth.json").read_text())
+    (out / "ufld-r18-synth.json").write_text(json.dumps({**card, "floor": 0.0}))
+    assert real_size.check(["ufld-r18"], scenes=2) == []
