@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import statistics
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
@@ -115,6 +116,62 @@ def equal_fraction(qdrop: Optional[dict], sf: Optional[dict], f: float) -> Optio
     return float(f"{min(1.0, f * t_qd / t_sf):.2g}")
 
 
+ALTERNATED = "benchmarks/results/alternated-times.json"
+
+
+def load_alternated() -> List[dict]:
+    """The records of benchmarks/alternated_time.py (none when it has not run)."""
+    if not os.path.isfile(ALTERNATED):
+        return []
+    with open(ALTERNATED) as fh:
+        return json.load(fh)
+
+
+def alternated_ratios(records: List[dict], method: str = "qdrop", budget: str = "") -> List[dict]:
+    """Per entry, day and machine of ``benchmarks/alternated_time.py``'s records (optionally one budget):
+    ``method``'s time over Selective Focus's within each round both ran, on rounds that had the machine."""
+    rounds = defaultdict(dict)
+    for r in records:
+        if budget and r.get("budget") != budget:
+            continue
+        rounds[(r["model"], r["bits"], r["budget"], r["date"], r["machine"], r["round"])][r["method"]] = r
+    out = defaultdict(lambda: {"sf": [], "other": [], "ratios": []})
+    for (model, bits, b, date, machine, _), ms in sorted(rounds.items()):
+        if "sf" not in ms or method not in ms:
+            continue
+        if not all(had_the_machine({**ms[m], "cores": ms[m].get("threads", 2)}) for m in ("sf", method)):
+            continue
+        e = out[(model, bits, b, date, machine)]
+        e["sf"].append(ms["sf"]["seconds"])
+        e["other"].append(ms[method]["seconds"])
+        e["ratios"].append(ms[method]["seconds"] / ms["sf"]["seconds"])
+    return [dict(model=k[0], bits=k[1], budget=k[2], date=k[3], machine=k[4], **v) for k, v in out.items()]
+
+
+def alternated_ratio(model: str, bits: str, f: float) -> Optional[Tuple[float, str]]:
+    """(QDrop / SF time, its date) for the entry at fraction ``f`` from the alternated runs: the median of the
+    rounds of the latest day that has them; None when none."""
+    days = [e for e in alternated_ratios(load_alternated(), "qdrop", f"f{f:g}")
+            if e["model"] == model and e["bits"] == bits and e["ratios"]]
+    if not days:
+        return None
+    latest = max(days, key=lambda e: e["date"])
+    return statistics.median(latest["ratios"]), latest["date"]
+
+
+def entry_fraction(model: str, bits: str, extra, qdrop: Optional[dict], sf: Optional[dict], f: float) -> Optional[float]:
+    """SF's equal-time fraction for one entry: from the same-day alternated runs of ``benchmarks/alternated_time.py``
+    where the entry has them (settings without extra arguments), else from the two seed-0 cells only where they
+    ran on one day (``equal_fraction``); None otherwise (no time ratio across days)."""
+    if not extra:
+        alt = alternated_ratio(model, bits, f)
+        if alt is not None:
+            return float(f"{min(1.0, f * alt[0]):.2g}")
+    if qdrop is None or sf is None or qdrop.get("date") != sf.get("date"):
+        return None
+    return equal_fraction(qdrop, sf, f)
+
+
 def median_seconds(cells: List[Optional[dict]], idle_only: bool = False) -> Optional[float]:
     """The median ``method_time`` of ``cells`` (with ``idle_only``, of those that had the machine); None when
     none."""
@@ -143,7 +200,7 @@ def equal_time_entries(models: List[str], f: float) -> List[Tuple[str, str, str,
             entries.append(("stress", *chosen))
         for table, bits, extra in entries:
             seed0 = {method: read_cell(Cell(table, m, bits, method, 0, extra=list(extra)), f) for method in ("qdrop", "sf")}
-            g = equal_fraction(seed0["qdrop"], seed0["sf"], f)
+            g = entry_fraction(m, bits, extra, seed0["qdrop"], seed0["sf"], f)
             if g is not None and g != f:
                 out.append((table, m, bits, tuple(extra), g))
     return out

@@ -6,7 +6,7 @@ import statistics
 from collections import defaultdict
 from typing import Dict, List, Optional, Tuple
 
-from grid_plan import ABLATION, ABLATION_MODELS, ALL_METHODS, SMALL, STRESS_LOSS, STRESS_METHODS, STRESS_PROBES, TUNING, ZOO, had_the_machine, median_seconds, method_time
+from grid_plan import ABLATION, ABLATION_MODELS, ALL_METHODS, SMALL, STRESS_LOSS, STRESS_METHODS, STRESS_PROBES, TUNING, ZOO, alternated_ratios, had_the_machine, median_seconds, method_time
 from grid_plan import is_stale as stale
 from selfocus_ext.data.synth import SCENARIOS
 from selfocus_ext.recon.config import default_top_k
@@ -158,27 +158,6 @@ def claim_sf_vs_blockwise(cells: List[dict]) -> Tuple[str, List[str]]:
                "partly reproduced" if not tally["loss"] else "mixed")
     return (f"{verdict} (SF wins {tally['win']}, loses {tally['loss']}, undecided {tally['undecided']} of {n} "
             f"cells{tail})"), rows
-
-
-def alternated_ratios(records: List[dict], method: str = "qdrop", budget: str = "") -> List[dict]:
-    """Per entry, day and machine of ``benchmarks/alternated_time.py``'s records (optionally one budget):
-    ``method``'s time over Selective Focus's within each round both ran, on rounds that had the machine."""
-    rounds = defaultdict(dict)
-    for r in records:
-        if budget and r.get("budget") != budget:
-            continue
-        rounds[(r["model"], r["bits"], r["budget"], r["date"], r["machine"], r["round"])][r["method"]] = r
-    out = defaultdict(lambda: {"sf": [], "other": [], "ratios": []})
-    for (model, bits, b, date, machine, _), ms in sorted(rounds.items()):
-        if "sf" not in ms or method not in ms:
-            continue
-        if not all(had_the_machine({**ms[m], "cores": ms[m].get("threads", 2)}) for m in ("sf", method)):
-            continue
-        e = out[(model, bits, b, date, machine)]
-        e["sf"].append(ms["sf"]["seconds"])
-        e["other"].append(ms[method]["seconds"])
-        e["ratios"].append(ms[method]["seconds"] / ms["sf"]["seconds"])
-    return [dict(model=k[0], bits=k[1], budget=k[2], date=k[3], machine=k[4], **v) for k, v in out.items()]
 
 
 def speed_ratio(records: List[dict], budget: str = "") -> Tuple[str, List[str]]:

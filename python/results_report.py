@@ -11,7 +11,7 @@ import shutil
 from collections import defaultdict
 from typing import Dict, List, Optional, Tuple
 
-from grid_plan import ABLATION, SMALL, STRESS_LOSS, TUNING, MORE_TIME, equal_fraction, matched_qdrop_fraction, median_seconds, CELLS
+from grid_plan import ABLATION, SMALL, STRESS_LOSS, TUNING, MORE_TIME, entry_fraction, load_alternated, matched_qdrop_fraction, median_seconds, CELLS
 from grid_plan import is_stale as stale
 import real_size
 from report_tables import (NAMES, where, group, zoo_order, STALE_MARK, fmt, compare, table1, claim_sf_vs_blockwise, speed_ratio, calibration_loss, seconds, ablation, topk, qat, table4, table5, seeds_table, edges, setting_name, stress, cost_table, tally, provenance, rule_statement)
@@ -20,17 +20,6 @@ OUT = "docs/results.md"
 
 
 FIGURES = "docs/figures/results"
-
-
-ALTERNATED = "benchmarks/results/alternated-times.json"
-
-
-def load_alternated() -> List[dict]:
-    """The records of benchmarks/alternated_time.py (none when it has not run)."""
-    if not os.path.isfile(ALTERNATED):
-        return []
-    with open(ALTERNATED) as fh:
-        return json.load(fh)
 
 
 def load_cells(f: float) -> List[dict]:
@@ -120,8 +109,8 @@ def same_day(a: List[dict], b: List[dict]) -> bool:
 
 
 def equal_time(f: float, cells: List[dict]) -> Tuple[str, List[str]]:
-    """SF at the fraction whose tuning time matches QDrop's at ``f`` (paper_experiments.equal_fraction, from
-    the seed-0 cells) against QDrop at ``f``: each Small model at W4A4 and at its stress setting. Where SF
+    """SF at the fraction whose tuning time matches QDrop's at ``f`` (grid_plan.entry_fraction: from same-day
+    alternated runs, or seed-0 cells of one day) against QDrop at ``f``: each Small model at W4A4 and at its stress setting. Where SF
     there still took more than MORE_TIME x QDrop's time, the verdict is against QDrop rerun at SF's time."""
     others = other_budgets(f)
     rows = [f"| model | setting | QDrop at f = {f:g} | SF at f = {f:g} | equal-time f | SF there | time SF / QDrop "
@@ -137,7 +126,7 @@ def equal_time(f: float, cells: List[dict]) -> Tuple[str, List[str]]:
             if method != "qdrop" or model not in SMALL or (table == "t1" and bits != "w4a4"):
                 continue
             sf = g.get((model, bits, "sf", extra))
-            frac = equal_fraction(seed0(qd), seed0(sf), f)
+            frac = entry_fraction(model, bits, extra, seed0(qd), seed0(sf), f)
             eq = group(others.get(frac, []), table).get((model, bits, "sf", extra)) if frac else None
             if not eq:
                 continue

@@ -361,6 +361,8 @@ def test_equal_time_runs_sf_where_its_time_matches_qdrops_and_reports_it(tmp_pat
           for s, f1 in enumerate((88.0, 87.5, 88.5))]
     sf = [_cell("t1", "ganet-s", "w4a4", "sf", 85.0, tuning_seconds=25.0, **timed)]
     # the plan: SF at f = 0.01 x 100 / 25 = 0.04, three seeds; nothing for a model without both seed-0 cells
+    # (no alternated timing of the entry here: the ratio of the two seed-0 cells of one day)
+    monkeypatch.setattr(grid_plan, "ALTERNATED", str(tmp_path / "no-alternated.json"))
     monkeypatch.setattr(grid_plan, "CELLS", str(tmp_path / "cells"))
     for c in qd + sf:
         path = tmp_path / "cells" / "f0.01" / f"{c['id']}.json"
@@ -487,7 +489,6 @@ def test_speed_ratio_comes_from_alternated_rounds_of_one_day(tmp_path, monkeypat
     import json
 
     import report_tables as rt
-    import results_report as rr
 
     def rec(method, rnd, seconds, load=0.5, date="2026-12-07"):
         return dict(model="ganet-s", bits="w4a4", method=method, round=rnd, budget="f0.01", date=date,
@@ -505,6 +506,33 @@ def test_speed_ratio_comes_from_alternated_rounds_of_one_day(tmp_path, monkeypat
     assert rt.speed_ratio(records, "f0.05")[0].startswith("not measured")
     path = tmp_path / "alternated.json"
     path.write_text(json.dumps(records))
-    monkeypatch.setattr(rr, "ALTERNATED", str(path))
+    monkeypatch.setattr(grid_plan, "ALTERNATED", str(path))
     text = _report(tmp_path, monkeypatch, [_cell("t1", "ganet-s", "w4a4", "sf", 90.0)])
     assert "| ganet-s | W4A4 | f0.01 | 30, 40 | 150, 180 |" in text.split("## Speed at equal f")[1]
+
+
+def test_the_equal_time_fraction_comes_from_same_day_alternated_runs_and_never_across_days(tmp_path, monkeypatch):
+    import json
+
+    timed = dict(load_start=0.5, load_end=0.5, cores=2, iterations=50)
+    qd = _cell("t1", "ganet-s", "w4a4", "qdrop", 88.0, tuning_seconds=100.0, **timed)
+    sf = _cell("t1", "ganet-s", "w4a4", "sf", 85.0, tuning_seconds=25.0, **timed)
+    monkeypatch.setattr(grid_plan, "ALTERNATED", str(tmp_path / "alternated.json"))
+    assert grid_plan.entry_fraction("ganet-s", "w4a4", (), qd, sf, 0.01) == 0.04  # one day's cells: their ratio
+    other_day = dict(sf, date="2026-01-02")
+    assert grid_plan.entry_fraction("ganet-s", "w4a4", (), qd, other_day, 0.01) is None  # never across days
+
+    def rec(method, rnd, seconds, date):
+        return dict(model="ganet-s", bits="w4a4", method=method, round=rnd, budget="f0.01", date=date,
+                    machine="m", threads=2, load_start=0.5, load_end=0.5, seconds=seconds)
+
+    records = [rec("sf", 0, 10.0, "2026-01-01"), rec("qdrop", 0, 30.0, "2026-01-01"),  # an older day: 3x
+               rec("sf", 0, 10.0, "2026-01-05"), rec("qdrop", 0, 60.0, "2026-01-05"),
+               rec("sf", 1, 10.0, "2026-01-05"), rec("qdrop", 1, 70.0, "2026-01-05")]  # the latest: 6x, 7x
+    (tmp_path / "alternated.json").write_text(json.dumps(records))
+    assert grid_plan.alternated_ratio("ganet-s", "w4a4", 0.01) == (6.5, "2026-01-05")
+    assert grid_plan.entry_fraction("ganet-s", "w4a4", (), qd, other_day, 0.01) == 0.065
+    assert grid_plan.entry_fraction("ganet-s", "w4a4", (), None, None, 0.01) == 0.065
+    # settings with extra arguments have no alternated timing: the cells' same-day rule
+    assert grid_plan.entry_fraction("ganet-s", "w4a4", ("--first-last-at-bits",), qd, sf, 0.01) == 0.04
+    assert grid_plan.alternated_ratio("ganet-s", "w4a4", 0.05) is None
