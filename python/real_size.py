@@ -25,7 +25,8 @@ from dataclasses import asdict, dataclass
 from typing import Dict, List, Optional
 
 import grid_cell
-from grid_plan import TEST_SCENES
+import grid_plan
+from grid_plan import TEST_SCENES, Cell
 
 CHECKPOINTS = "checkpoints"
 CELLS = "benchmarks/results/real-size"
@@ -111,6 +112,17 @@ def run_cell(c: RealCell, f: float, device: str = "cpu", test: int = TEST_SCENES
     return result
 
 
+def zoo_rows_for(model: str) -> List[str]:
+    """The zoo's Small and Mid models of a published model's family (none for a family the zoo lacks)."""
+    family = model.split("-")[0]
+    return [f"{family}-{size}" for size in ("s", "m")] if family in grid_plan.FAMILIES else []
+
+
+def zoo_cells(zoo: str, bits: str, method: str, f: float, seeds) -> List[Optional[dict]]:
+    """Table 1's cells of a zoo model (the same methods, budget and test set), for the rows beside."""
+    return [grid_plan.read_cell(Cell("t1", zoo, bits, method, s), f) for s in seeds]
+
+
 def _card(model: str) -> dict:
     with open(os.path.join(CHECKPOINTS, f"{model}-synth.json")) as fh:
         return json.load(fh)
@@ -144,6 +156,12 @@ def section(f: float, models: Optional[List[str]] = None, seeds=(0, 1, 2)) -> Li
         for b in CALIBRATION_BITS:
             row += [_entry([cells[RealCell(m, b, x, s).id] for s in seeds]) for x in CALIBRATION]
         lines.append("| " + " | ".join(row) + " |")
+        for z in zoo_rows_for(m):
+            fp = next((c["fp_f1"] for b in CALIBRATION_BITS for c in zoo_cells(z, b, "aciq", f, (0,)) if c), None)
+            row = [f"{z} (zoo)", "-" if fp is None else f"{fp:.2f}", "Table 1"]
+            for b in CALIBRATION_BITS:
+                row += [_entry(zoo_cells(z, b, x, f, seeds)) for x in CALIBRATION]
+            lines.append("| " + " | ".join(row) + " |")
     lines += ["", "| model | bits | calibration | QDrop | SF | QDrop time | SF time | QDrop peak | SF peak |",
               "|---|---|---|---|---|---|---|---|---|"]
     for m in models:
@@ -155,10 +173,18 @@ def section(f: float, models: Optional[List[str]] = None, seeds=(0, 1, 2)) -> Li
             p = [f"{s0[x]['peak_mb'] / 1024:.1f} GB" if s0[x] else "-" for x in TUNING]
             lines.append(f"| {m} | {b.upper()} | {_entry(got['calib'])} | {_entry(got['qdrop'])} | {_entry(got['sf'])} | "
                          f"{t[0]} | {t[1]} | {p[0]} | {p[1]} |")
+            for z in zoo_rows_for(m):
+                zc = {x: zoo_cells(z, b, x, f, seeds) for x in ["calib"] + TUNING}
+                zt = [f"{grid_plan.method_time(zc[x][0]):.0f} s" if zc[x][0] and grid_plan.method_time(zc[x][0]) else "-"
+                      for x in TUNING]
+                lines.append(f"| {z} (zoo) | {b.upper()} | {_entry(zc['calib'])} | {_entry(zc['qdrop'])} | "
+                             f"{_entry(zc['sf'])} | {zt[0]} | {zt[1]} | - | - |")
     done = [c for c in cells.values() if c]
     hours = sum(c["wall_seconds"] for c in done) / 3600
     machines = sorted({c["machine"] for c in done})
-    lines += ["", f"Times: the method's own seconds (tuning with its captures or FP pass, and SF's curves), seed 0; "
+    lines += ["", "Rows marked (zoo): the same family's Small and Mid zoo models (400x160) from Table 1, same budget rule "
+              "and test set; the calibration columns there are Table 1's ACIQ and OMSE and, where run, the default.",
+              "", f"Times: the method's own seconds (tuning with its captures or FP pass, and SF's curves), seed 0; "
               f"peak: the tune process's peak resident memory. {len(done)} cells, {hours:.1f} hours of wall time on "
               f"{'; '.join(machines)}.", ""]
     return lines

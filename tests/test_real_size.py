@@ -71,3 +71,27 @@ def test_check_scores_the_checkpoint_as_a_user_loads_it(tmp_path, monkeypatch):
     card = json.loads((out / "ufld-r18-synth.json").read_text())
     (out / "ufld-r18-synth.json").write_text(json.dumps({**card, "floor": 0.0}))
     assert real_size.check(["ufld-r18"], scenes=2) == []
+
+
+def test_a_zoo_family_gets_its_small_and_mid_rows_beside(tmp_path, monkeypatch):
+    import grid_plan
+
+    monkeypatch.setattr(real_size, "CHECKPOINTS", str(tmp_path / "ck"))
+    monkeypatch.setattr(real_size, "CELLS", str(tmp_path / "cells"))
+    monkeypatch.setattr(grid_plan, "CELLS", str(tmp_path / "zoo"))
+    os.makedirs(tmp_path / "ck")
+    (tmp_path / "ck" / "scnn-r18-synth.pth").write_bytes(b"")
+    (tmp_path / "ck" / "scnn-r18-synth.json").write_text(json.dumps({"f1": {"total": 98.5}, "steps": 2000, "hours": 3.0}))
+    path = real_size.cell_path(RealCell("scnn-r18", "w4a4", "sf"), 0.01)
+    os.makedirs(os.path.dirname(path))
+    with open(path, "w") as fh:
+        json.dump(dict(f1=97.0, method_seconds=900.0, peak_mb=6144.0, wall_seconds=1200.0, machine="m"), fh)
+    zoo = grid_plan.cell_path(grid_plan.Cell("t1", "scnn-s", "w4a4", "sf"), 0.01)
+    os.makedirs(os.path.dirname(zoo))
+    with open(zoo, "w") as fh:
+        json.dump(dict(f1=96.5, fp_f1=98.0, method_seconds=30.0), fh)
+    text = "\n".join(real_size.section(0.01))
+    assert "| scnn-s (zoo) | W4A4 | - | - | 96.50 | - | 30 s | - | - |" in text
+    assert "| scnn-m (zoo) | W4A4 | - | - | - | - | - | - | - |" in text
+    assert "| scnn-r18 | W4A4 | - | - | 97.00 | - | 900 s | - | 6.0 GB |" in text
+    assert real_size.zoo_rows_for("ufld-r18") == []
