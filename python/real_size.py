@@ -29,6 +29,10 @@ import grid_plan
 from grid_plan import TEST_SCENES, Cell
 
 CHECKPOINTS = "checkpoints"
+# where a checkpoint too large for the repository (over 30 MB) is kept between sessions: its card stays in
+# CHECKPOINTS with the SHA-256 and the command that rebuilds it
+CACHED = os.path.join(os.environ.get("SELFOCUS_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "selfocus_ext")),
+                      "checkpoints")
 CELLS = "benchmarks/results/real-size"
 RUNS = "runs/real-size"
 CALIBRATION = ["aciq", "omse", "calib"]
@@ -51,12 +55,24 @@ class RealCell:
 
 
 def trained_models(root: Optional[str] = None) -> List[str]:
-    """The published models with a trained checkpoint and card under ``root`` (default CHECKPOINTS)."""
+    """The published models with a trained model's card under ``root`` (default CHECKPOINTS)."""
     root = CHECKPOINTS if root is None else root
     if not os.path.isdir(root):
         return []
-    return sorted(n[:-len("-synth.json")] for n in os.listdir(root)
-                  if n.endswith("-synth.json") and os.path.isfile(os.path.join(root, n[:-5] + ".pth")))
+    return sorted(n[:-len("-synth.json")] for n in os.listdir(root) if n.endswith("-synth.json"))
+
+
+def checkpoint_file(model: str) -> str:
+    """The trained checkpoint: in the repository (CHECKPOINTS) or, for one too large for it, in the cache; a
+    clear stop naming the command that rebuilds it otherwise."""
+    for root in (CHECKPOINTS, CACHED):
+        path = os.path.join(root, f"{model}-synth.pth")
+        if os.path.isfile(path):
+            return path
+    card = os.path.join(CHECKPOINTS, f"{model}-synth.json")
+    rebuild = _card(model).get("command") if os.path.isfile(card) else f"python python/train_published.py --model {model}"
+    raise SystemExit(f"{model}: no trained checkpoint {model}-synth.pth in {CHECKPOINTS}/ or {CACHED}/ "
+                     f"(rebuild it: {rebuild}; its card gives the SHA-256)")
 
 
 def plan(models: List[str], seeds: List[int]) -> List[RealCell]:
@@ -82,9 +98,7 @@ def read(c: RealCell, f: float) -> Optional[dict]:
 
 def run_cell(c: RealCell, f: float, device: str = "cpu", test: int = TEST_SCENES) -> dict:
     out = os.path.join(RUNS, f"f{f:g}", c.id)
-    ckpt = os.path.join(CHECKPOINTS, f"{c.model}-synth.pth")
-    if not os.path.isfile(ckpt):
-        raise SystemExit(f"{c.id}: no trained checkpoint {ckpt} (python python/train_published.py --model {c.model})")
+    ckpt = checkpoint_file(c.model)
     cmd = [sys.executable, "-m", "selfocus_ext.tune", "--model", c.model, "--checkpoint", ckpt, "--data", "synth",
            "--bits", c.bits, "--method", c.method, "--budget", f"f{f:g}", "--seed", str(c.seed),
            "--test", str(test), "--out", out, "--resume", "--keep-tuned", "--quiet", "--device", device]
@@ -201,7 +215,7 @@ def check(models: List[str], scenes: int = TEST_SCENES) -> List[str]:
     below = []
     for m in models:
         card = _card(m)
-        model = registry.load(m, checkpoint=os.path.join(CHECKPOINTS, f"{m}-synth.pth"))
+        model = registry.load(m, checkpoint=checkpoint_file(m))
         counts = evaluate(model, evaluation_set(DataSpec("synth"), scenes, model.model_input))["counts"]
         f1 = culane.Counts(*counts["total"]).f1 * 100
         line = f"{m}: F1 {f1:.2f} on {scenes} scenes (card {card['f1']['total']:.2f}), floor {card['floor']:.2f}"

@@ -20,16 +20,23 @@ def test_the_plan_has_the_calibration_table_and_the_tuning_methods():
     assert not any(c.method in ("qdrop", "sf") and c.bits == "w8a8" for c in cells)
 
 
-def test_trained_models_need_a_checkpoint_and_a_card(tmp_path):
-    (tmp_path / "ufld-r18-synth.json").write_text("{}")
+def test_trained_models_are_their_cards_and_the_checkpoint_may_sit_in_the_cache(tmp_path, monkeypatch):
     assert real_size.trained_models(str(tmp_path)) == []
-    (tmp_path / "ufld-r18-synth.pth").write_bytes(b"")
+    (tmp_path / "ufld-r18-synth.json").write_text(json.dumps({"command": "python python/train_published.py --model ufld-r18 --steps 3000"}))
     assert real_size.trained_models(str(tmp_path)) == ["ufld-r18"]
     assert real_size.trained_models(str(tmp_path / "none")) == []
+    monkeypatch.setattr(real_size, "CHECKPOINTS", str(tmp_path))
+    monkeypatch.setattr(real_size, "CACHED", str(tmp_path / "cache"))
+    with pytest.raises(SystemExit, match="rebuild it: python python/train_published.py --model ufld-r18 --steps 3000"):
+        real_size.checkpoint_file("ufld-r18")
+    os.makedirs(tmp_path / "cache")
+    (tmp_path / "cache" / "ufld-r18-synth.pth").write_bytes(b"")
+    assert real_size.checkpoint_file("ufld-r18") == str(tmp_path / "cache" / "ufld-r18-synth.pth")
 
 
 def test_a_cell_without_a_trained_checkpoint_stops_with_the_command_that_makes_it(tmp_path, monkeypatch):
     monkeypatch.setattr(real_size, "CHECKPOINTS", str(tmp_path))
+    monkeypatch.setattr(real_size, "CACHED", str(tmp_path / "cache"))
     with pytest.raises(SystemExit, match="train_published.py --model scnn-r18"):
         real_size.run_cell(RealCell("scnn-r18", "w8a4", "sf"), 0.01)
 
