@@ -89,6 +89,25 @@ def check_settings(path: str, a) -> None:
         json.dump(mine, fh)
 
 
+def rebuild_command(args: list, step: int, steps: int) -> str:
+    """The command that retrains these weights from scratch: the run's arguments without the ones that depend on
+    the wall clock or the session (--minutes, --resume, --stop-at-step), stopped at the step this file holds."""
+    kept, skip = [], False
+    for x in args:
+        if skip:
+            skip = False
+            continue
+        if x in ("--minutes", "--stop-at-step"):
+            skip = True
+            continue
+        if x == "--resume" or x.startswith(("--minutes=", "--stop-at-step=")):
+            continue
+        kept.append(x)
+    if step < steps:
+        kept += ["--stop-at-step", str(step)]
+    return " ".join(["python", "python/train_published.py"] + kept)
+
+
 def trainable() -> list:
     return [e.name for e in catalog() if e.family in CATALOG_FAMILIES]
 
@@ -154,7 +173,7 @@ def main(argv=None) -> int:
                 test_scenes=a.eval_scenes, f1=f1, floor=need, at_floor=f1["total"] >= need,
                 storage="float16" if not a.float32 else "float32", sha256=sha256(stem + ".pth"),
                 megabytes=round(os.path.getsize(stem + ".pth") / 2**20, 1),
-                command=" ".join(["python", "python/train_published.py"] + list(argv if argv is not None else sys.argv[1:])))
+                command=rebuild_command(list(argv if argv is not None else sys.argv[1:]), done.step, a.steps))
     with open(stem + ".json", "w") as fh:
         json.dump(card, fh, indent=1)
     with open(stem + ".md", "w") as fh:
