@@ -286,12 +286,16 @@ def is_stale(result: dict) -> bool:
     return int(result.get("engine", 1)) < recon_config.CURRENT_SINCE[method.granularity]
 
 
-def read_cell(cell: Cell, f: float) -> Optional[dict]:
-    path = cell_path(cell, f)
+def read_result(path: str) -> Optional[dict]:
+    """A finished cell's result file, or None while it has none."""
     if not os.path.isfile(path):
         return None
     with open(path) as fh:
         return json.load(fh)
+
+
+def read_cell(cell: Cell, f: float) -> Optional[dict]:
+    return read_result(cell_path(cell, f))
 
 
 def stale(cell: Cell, f: float) -> bool:

@@ -16,7 +16,6 @@ every method, so no method's rates were tuned on the reported cells.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -52,11 +51,7 @@ def cell_path(c: Cell) -> str:
 
 
 def read(c: Cell) -> Optional[dict]:
-    path = cell_path(c)
-    if not os.path.isfile(path):
-        return None
-    with open(path) as fh:
-        return json.load(fh)
+    return grid_plan.read_result(cell_path(c))
 
 
 def rate_cells(method: str, v_lr: float, step_lr: float) -> List[Cell]:

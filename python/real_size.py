@@ -27,6 +27,7 @@ from typing import Dict, List, Optional
 import grid_cell
 import grid_plan
 from grid_plan import TEST_SCENES, Cell
+from selfocus_ext.files import atomic_write_json
 
 CHECKPOINTS = "checkpoints"
 # where a checkpoint too large for the repository (over 30 MB) is kept between sessions: its card stays in
@@ -89,11 +90,7 @@ def cell_path(c: RealCell, f: float) -> str:
 
 
 def read(c: RealCell, f: float) -> Optional[dict]:
-    path = cell_path(c, f)
-    if not os.path.isfile(path):
-        return None
-    with open(path) as fh:
-        return json.load(fh)
+    return grid_plan.read_result(cell_path(c, f))
 
 
 def run_cell(c: RealCell, f: float, device: str = "cpu", test: int = TEST_SCENES) -> dict:
@@ -118,11 +115,7 @@ def run_cell(c: RealCell, f: float, device: str = "cpu", test: int = TEST_SCENES
                   method_seconds=grid_cell.method_seconds(progress), seconds=progress.get("seconds", {}),
                   peak_mb=round(usage.ru_maxrss / 1024, 1), wall_seconds=round(time.time() - t0, 1),
                   machine=grid_cell.machine_name(device), device=device, date=time.strftime("%Y-%m-%d"))
-    path = cell_path(c, f)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path + ".tmp", "w") as fh:
-        json.dump(result, fh)
-    os.replace(path + ".tmp", path)
+    atomic_write_json(result, cell_path(c, f))
     return result
 
 

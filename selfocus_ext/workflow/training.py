@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..files import atomic_save
+
 
 @dataclass(frozen=True)
 class TrainOptions:
@@ -86,11 +88,8 @@ def train(model: torch.nn.Module, n_images: int, batch_fn: BatchFn, loss_fn: Los
         _truncate_log(log_path, step)
 
     def save():
-        os.makedirs(os.path.dirname(os.path.abspath(ckpt)), exist_ok=True)
-        tmp = ckpt + ".tmp"
-        torch.save(dict(model=model.state_dict(), opt=opt.state_dict(), sched=sched.state_dict(), step=step,
-                        elapsed=elapsed, torch_rng=torch.get_rng_state()), tmp)
-        os.replace(tmp, ckpt)
+        atomic_save(dict(model=model.state_dict(), opt=opt.state_dict(), sched=sched.state_dict(), step=step,
+                         elapsed=elapsed, torch_rng=torch.get_rng_state()), ckpt)
 
     model.train()
     if log_path is not None:
