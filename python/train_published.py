@@ -3,10 +3,13 @@ implementation's checkpoint with a model card.
 
     python python/train_published.py --model ufld-r18 [--steps 3000] [--batch 4] [--minutes 60] [--resume]
 
-The families with a training objective here: row anchor (ufld-r18, ufld-r34) and segmentation (scnn-*, resa-*)
-(selfocus_ext/models/published/training.py). Checkpoints every --ckpt-every steps and a per-step log
+The families with a training objective here: row anchor (ufld-r18, ufld-r34), segmentation (scnn-*, resa-*) and
+Bezier curves (bezier-r18, bezier-r34) (selfocus_ext/models/published/training.py). Checkpoints every --ckpt-every steps and a per-step log
 (steps.jsonl) go to --workdir/NAME (default under the package cache, so that a run spans sessions); --resume
 continues to the weights an uninterrupted run reaches, --stop-at-step N ends a session's share at step N.
+--init FILE starts a further stage from a checkpoint this script wrote (its weights as stored; a fresh optimiser
+and schedule over --steps): for runs longer than a session whose training state cannot be kept between them;
+the card then sums the stages and its rebuild command chains them.
 At the end (or at --stop-at-step) the weights are evaluated on the fixed generated test set and written to
 --out-dir/NAME-synth.pth in the implementation's checkpoint layout (half precision unless --float32), which
 ``python -m selfocus_ext.tune --model NAME --checkpoint FILE --data synth`` loads, beside the card
@@ -33,7 +36,7 @@ from selfocus_ext.workflow.training import TrainOptions, train
 
 CACHE = os.environ.get("SELFOCUS_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "selfocus_ext"))
 # the floor of each family: the zoo Small model of the same family on the same test set, else 90
-ZOO_SMALL = {"scnn": "scnn-s", "resa": "resa-s"}
+ZOO_SMALL = {"scnn": "scnn-s", "resa": "resa-s", "bezier": "bezier-s"}
 FLOOR_WITHOUT_ZOO = 90.0
 
 
@@ -59,7 +62,7 @@ def sha256(path: str) -> str:
 
 
 # what a resumed run must repeat to reach the uninterrupted run's weights
-SETTINGS = ("steps", "batch", "lr", "train_scenes", "seed", "channels_last", "input_size")
+SETTINGS = ("steps", "batch", "lr", "train_scenes", "seed", "channels_last", "input_size", "init", "init_sha256")
 
 
 def parse_size(p, text):
@@ -108,6 +111,38 @@ def rebuild_command(args: list, step: int, steps: int) -> str:
     return " ".join(["python", "python/train_published.py"] + kept)
 
 
+def init_stages(p, a, model) -> list:
+    """Loads --init's weights into ``model`` (at the same input size) and returns the stages its card records;
+    [] without --init."""
+    a.init_sha256 = None
+    if a.init is None:
+        return []
+    from selfocus_ext.models.published import load_checkpoint
+    from selfocus_ext.models.published.checkpoint import checkpoint_input_size
+
+    if not os.path.isfile(a.init):
+        p.error(f"--init: no checkpoint file {a.init!r}")
+    card_path = a.init[:-len(".pth")] + ".json" if a.init.endswith(".pth") else None
+    if card_path is None or not os.path.isfile(card_path):
+        p.error(f"--init: expected a checkpoint written by this script with its card beside it (NAME-synth.pth and "
+                f"NAME-synth.json), got {a.init!r}")
+    with open(card_path) as fh:
+        card = json.load(fh)
+    if card.get("model") != a.model:
+        p.error(f"--init: {a.init} holds {card.get('model')!r}, not --model {a.model!r}")
+    recorded = checkpoint_input_size(a.init)
+    if tuple(recorded or published(a.model).input_size) != tuple(model.model_input.size):
+        p.error(f"--init: {a.init} was trained at {recorded or published(a.model).input_size}, this run is at "
+                f"{tuple(model.model_input.size)} (--input-size)")
+    a.init_sha256 = sha256(a.init)
+    if card.get("sha256") != a.init_sha256:
+        p.error(f"--init: {a.init} does not match its card's SHA-256 (the card describes another file)")
+    load_checkpoint(model, a.init, published(a.model).layouts, a.model)
+    model.float().train()
+    return card.get("stages") or [dict(steps=card["steps"], of_steps=card["of_steps"], batch=card["batch"],
+                                       lr=card["lr"], hours=card["hours"], init=None, command=card["command"])]
+
+
 def trainable() -> list:
     return [e.name for e in catalog() if e.family in CATALOG_FAMILIES]
 
@@ -131,6 +166,9 @@ def main(argv=None) -> int:
     p.add_argument("--input-size", default=None, metavar="WxH",
                    help="train at this input size instead of the implementation's (e.g. 400x144, half of 800x288; "
                         "the checkpoint records it and loads at it)")
+    p.add_argument("--init", default=None, metavar="FILE",
+                   help="start from this checkpoint's weights (one this script wrote, with its card beside it): a "
+                        "further stage with a fresh optimiser and schedule")
     p.add_argument("--channels-last", action="store_true",
                    help="activations in channels-last memory order (oneDNN's layout: 1.0-1.25x faster on the CPU)")
     a = p.parse_args(argv)
@@ -141,6 +179,7 @@ def main(argv=None) -> int:
     size = parse_size(p, a.input_size)
     torch.manual_seed(a.seed)
     model = entry.build() if size is None or size == tuple(entry.input_size) else entry.build_at(size)
+    earlier = init_stages(p, a, model)
     objective = training_for(model)
     mi = model.model_input
     data = build_trainset(a.train_scenes, a.seed, mi)
@@ -166,20 +205,37 @@ def main(argv=None) -> int:
     recorded = None if tuple(mi.size) == tuple(entry.input_size) else tuple(mi.size)
     torch.save(in_layout(state, entry.layouts[0], input_size=recorded), stem + ".pth")
     need = floor(a.model)
+    this = dict(steps=done.step, of_steps=a.steps, batch=a.batch, lr=a.lr, hours=round(done.elapsed / 3600, 2),
+                init=a.init, command=rebuild_command(list(argv if argv is not None else sys.argv[1:]), done.step, a.steps))
+    stages = earlier + [this]
     card = dict(model=a.model, source=entry.source, layout=entry.layouts[0].source, input=list(mi.size),
                 implementation_input=list(entry.input_size),
-                crop_top=mi.crop_top, steps=done.step, of_steps=a.steps, batch=a.batch, lr=a.lr,
-                train_scenes=len(images), seed=a.seed, channels_last=a.channels_last, hours=round(done.elapsed / 3600, 2), machine=machine(),
+                crop_top=mi.crop_top, steps=sum(st["steps"] for st in stages), of_steps=a.steps, batch=a.batch, lr=a.lr,
+                train_scenes=len(images), seed=a.seed, channels_last=a.channels_last,
+                hours=round(sum(st["hours"] for st in stages), 2), machine=machine(), stages=stages,
                 test_scenes=a.eval_scenes, f1=f1, floor=need, at_floor=f1["total"] >= need,
                 storage="float16" if not a.float32 else "float32", sha256=sha256(stem + ".pth"),
                 megabytes=round(os.path.getsize(stem + ".pth") / 2**20, 1),
-                command=rebuild_command(list(argv if argv is not None else sys.argv[1:]), done.step, a.steps))
+                command=" && ".join(st["command"] for st in stages))
     with open(stem + ".json", "w") as fh:
         json.dump(card, fh, indent=1)
     with open(stem + ".md", "w") as fh:
         fh.write(card_text(card))
     print(json.dumps(card, indent=1))
     return 0
+
+
+def training_text(c: dict) -> str:
+    stages = c.get("stages") or []
+    if len(stages) <= 1:
+        return (f"Training: {c['steps']} of {c['of_steps']} steps at batch {c['batch']}, AdamW at {c['lr']:g} (one cycle), "
+                f"{c['train_scenes']} generated scenes, seed {c['seed']}; {c['hours']} h on {c['machine']}.")
+    parts = [f"{i + 1}: {st['steps']} of {st['of_steps']} steps at batch {st['batch']}, AdamW at {st['lr']:g} (one cycle)"
+             + (", from stage " + str(i) + "'s weights as stored" if i else ", from scratch") + f", {st['hours']} h"
+             for i, st in enumerate(stages)]
+    return (f"Training: {c['steps']} steps in {len(stages)} stages, each with a fresh optimiser and schedule ("
+            + "; ".join(parts) + f"), {c['train_scenes']} generated scenes, seed {c['seed']}; {c['hours']} h in all on "
+            f"{c['machine']}.")
 
 
 def card_text(c: dict) -> str:
@@ -190,8 +246,7 @@ def card_text(c: dict) -> str:
              f"Architecture and checkpoint layout: {c['source']} ({c['layout']}), input {c['input'][0]}x{c['input'][1]} "
              f"(crop top {c['crop_top']:g}){at}, from scratch. Loads with `python -m selfocus_ext.tune --model "
              f"{c['model']} --checkpoint {c['model']}-synth.pth --data synth`.", "",
-             f"Training: {c['steps']} of {c['of_steps']} steps at batch {c['batch']}, AdamW at {c['lr']:g} (one cycle), "
-             f"{c['train_scenes']} generated scenes, seed {c['seed']}; {c['hours']} h on {c['machine']}.", "",
+             training_text(c), "",
              f"Stored in {c['storage']} ({c['megabytes']} MB), SHA-256 `{c['sha256']}`. Rebuild: `{c['command']}`.", "",
              f"FP F1 (IoU 0.5) on the fixed generated test set ({c['test_scenes']} scenes): **{c['f1']['total']:.2f}**; "
              f"floor {c['floor']:.2f} ({'met' if c['at_floor'] else 'not met'}). Checked from the file as a user loads "

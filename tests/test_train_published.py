@@ -16,8 +16,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 from selfocus_ext.data import synth  # noqa: E402
 from selfocus_ext.models import registry  # noqa: E402
 from selfocus_ext.models.published import published  # noqa: E402
-from selfocus_ext.models.published.training import (RowAnchorTraining, SegmentationTraining,  # noqa: E402
-                                                      training_for)
+from selfocus_ext.models.published.training import (BezierTraining, RowAnchorTraining,  # noqa: E402
+                                                      SegmentationTraining, training_for)
 from selfocus_ext.workflow.training import TrainOptions, train  # noqa: E402
 
 
@@ -106,6 +106,54 @@ def test_segmentation_targets_and_loss():
     assert got.item() == pytest.approx((ce + 0.1 * bce).item(), rel=1e-5)
 
 
+def bezier_outputs_at_the_targets(curves):
+    """Outputs whose query nearest each lane's mean column holds that lane's curve, confidently."""
+    logits = torch.full((len(curves), 50), -4.0)
+    out = torch.zeros(len(curves), 50, 4, 2)
+    for b, gt in enumerate(curves):
+        for g in range(len(gt)):
+            mean_x = float((torch.from_numpy(gt[g]) * torch.tensor([1 / 8, 3 / 8, 3 / 8, 1 / 8])[:, None]).sum(0)[0])
+            q = int(np.clip(np.floor(mean_x * 50), 0, 49))
+            assert logits[b, q] < 0, "two lanes on one query: pick other scenes"
+            logits[b, q], out[b, q] = 4.0, torch.from_numpy(gt[g])
+    return {"logits": logits, "curves": out}
+
+
+def test_bezier_targets_decode_back_to_the_labelled_lanes_and_cost_only_the_existence_term():
+    model = published("bezier-r18").build().eval()
+    obj = BezierTraining(model)
+    slots = scenes(8, seed=5)
+    t = obj.targets(slots)
+    assert [len(c) for c in t["curves"]] == [int((np.isfinite(s).sum(1) >= 2).sum()) for s in slots]
+    outputs = bezier_outputs_at_the_targets(t["curves"])
+    images, _ = model.decode_points(outputs)
+    frame = model.model_input.frame
+    checked = 0
+    for b in range(8):
+        assert len(images[b]) == len(t["curves"][b])
+        truth = [s for s in slots[b] if np.isfinite(s).sum() >= 2]
+        for lane in images[b]:
+            # each decoded point lies near a labelled lane (a cubic's fit to a generated lane: a few pixels)
+            errs = []
+            for xs in truth:
+                keep = np.isfinite(xs)
+                order = np.argsort(frame.ys[keep])
+                inside = (lane[:, 1] >= frame.ys[keep].min()) & (lane[:, 1] <= frame.ys[keep].max())
+                x = np.interp(lane[inside, 1], frame.ys[keep][order], xs[keep][order])
+                errs.append(np.abs(x - lane[inside, 0]).max() if inside.any() else np.inf)
+            assert min(errs) <= 12.0
+            checked += 1
+    assert checked >= 12
+    # at the targets the curve terms vanish: the loss is the existence BCE (positives weighted 4) alone
+    got = obj.loss(outputs, t)
+    target = (outputs["logits"] > 0).float()
+    bce = -(4 * target * F.logsigmoid(outputs["logits"]) + (1 - target) * F.logsigmoid(-outputs["logits"])).mean()
+    assert got.item() == pytest.approx(bce.item(), rel=1e-4)
+    moved = {k: v.clone() for k, v in outputs.items()}
+    moved["curves"] = moved["curves"] + 0.01
+    assert obj.loss(moved, t).item() > got.item() + 0.05
+
+
 def test_families_without_an_objective_and_bad_labels_are_refused(ufld):
     with pytest.raises(ValueError, match="training is implemented for the published families"):
         training_for(published("condlane-r18").build())
@@ -158,8 +206,9 @@ def test_every_trainable_catalog_family_builds_its_objective():
     import train_published
 
     names = train_published.trainable()
-    assert {"ufld-r18", "scnn-r18", "resa-r18"} <= set(names)
-    for name in ("ufld-r34", "resa-r50-official"):
+    assert {"ufld-r18", "scnn-r18", "resa-r18", "bezier-r18"} <= set(names)
+    assert "lstr-r18s" not in names  # a curve family of its own, without an objective here
+    for name in ("ufld-r34", "resa-r50-official", "bezier-r34"):
         assert name in names
         training_for(published(name).build())
 
@@ -171,7 +220,7 @@ def test_a_resume_with_other_settings_is_refused_by_name(tmp_path):
 
     path = str(tmp_path / "run" / "settings.json")
     base = dict(steps=3000, batch=4, lr=1e-3, train_scenes=4000, seed=0, channels_last=False, input_size=None,
-                resume=False)
+                init=None, init_sha256=None, resume=False)
     train_published.check_settings(path, argparse.Namespace(**base))
     train_published.check_settings(path, argparse.Namespace(**{**base, "resume": True}))  # the same: fine
     with pytest.raises(SystemExit, match=r"--batch 4 \(now 8\), --channels-last False \(now True\)"):
@@ -214,3 +263,44 @@ def test_the_rebuild_command_does_not_depend_on_the_clock():
             "python python/train_published.py --model ufld-r18 --steps 3000 --stop-at-step 2740")
     assert train_published.rebuild_command(["--model", "ufld-r18", "--minutes=5"], 3000, 3000) == \
         "python python/train_published.py --model ufld-r18"
+
+
+def test_a_further_stage_starts_from_the_stored_weights_and_its_card_chains_the_stages(tmp_path, monkeypatch, capsys):
+    import shutil
+
+    import train_published
+
+    monkeypatch.setenv("SELFOCUS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(train_published, "floor", lambda name: 90.0)
+    common = ["--model", "bezier-r18", "--batch", "1", "--train-scenes", "2", "--eval-scenes", "2",
+              "--input-size", "128x64"]
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert train_published.main(common + ["--steps", "2", "--workdir", str(tmp_path / "w1"), "--out-dir", str(one)]) == 0
+    stored = registry.load("bezier-r18", checkpoint=str(one / "bezier-r18-synth.pth")).state_dict()
+    seen = {}
+    real_train = train_published.train
+
+    def spy(model, *args, **kw):
+        seen.update({k: v.detach().clone() for k, v in model.state_dict().items()})
+        return real_train(model, *args, **kw)
+
+    monkeypatch.setattr(train_published, "train", spy)
+    init = str(one / "bezier-r18-synth.pth")
+    assert train_published.main(common + ["--steps", "3", "--lr", "5e-4", "--init", init,
+                                          "--workdir", str(tmp_path / "w2"), "--out-dir", str(two)]) == 0
+    for k, v in stored.items():
+        torch.testing.assert_close(seen[k], v, rtol=0, atol=0, msg=k)
+    card = json.loads((two / "bezier-r18-synth.json").read_text())
+    assert card["steps"] == 5 and [st["steps"] for st in card["stages"]] == [2, 3]
+    first, second = card["command"].split(" && ")
+    assert "--init" not in first and f"--init {init}" in second and "--lr 5e-4" in second
+    assert "in 2 stages" in (two / "bezier-r18-synth.md").read_text()
+    # an init file that is not the one its card describes, or another model's, is refused
+    shutil.copy(one / "bezier-r18-synth.json", tmp_path / "bezier-r18-synth.json")
+    shutil.copy(two / "bezier-r18-synth.pth", tmp_path / "bezier-r18-synth.pth")
+    with pytest.raises(SystemExit):
+        train_published.main(common + ["--init", str(tmp_path / "bezier-r18-synth.pth"), "--workdir", str(tmp_path / "w3")])
+    assert "does not match its card's SHA-256" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        train_published.main(["--model", "bezier-r34", "--init", init, "--workdir", str(tmp_path / "w4")])
+    assert "holds 'bezier-r18', not --model 'bezier-r34'" in capsys.readouterr().err

@@ -32,6 +32,18 @@ def fit_bezier(points: np.ndarray) -> np.ndarray:
     return ctrl.astype(np.float32)
 
 
+def gt_bezier_curves(slots: np.ndarray, model_input) -> List[np.ndarray]:
+    """[B, 4, R] frame x values by slot -> per image the fitted control points [G, 4, 2] of its lanes in
+    normalised input coordinates (x / width, y / height)."""
+    W, H = model_input.size
+    out = []
+    for b in range(slots.shape[0]):
+        curves = [fit_bezier(p / np.array([W, H], np.float32)) for p in slot_points(slots[b], model_input)
+                  if p is not None]
+        out.append(np.stack(curves) if curves else np.zeros((0, 4, 2), np.float32))
+    return out
+
+
 class BezierLaneNet(LaneModel):
     family = "curve"
     decoder_name = "bezier"
@@ -69,44 +81,46 @@ class BezierLaneNet(LaneModel):
 
     # ---- training -----------------------------------------------------------------------------------
     def gt_curves(self, slots: np.ndarray) -> List[np.ndarray]:
-        W, H = self.model_input.size
-        out = []
-        for b in range(slots.shape[0]):
-            curves = [fit_bezier(p / np.array([W, H], np.float32)) for p in slot_points(slots[b], self.model_input)
-                      if p is not None]
-            out.append(np.stack(curves) if curves else np.zeros((0, 4, 2), np.float32))
-        return out
+        return gt_bezier_curves(slots, self.model_input)
 
     def targets(self, slots: np.ndarray) -> Dict[str, object]:
         return {"curves": self.gt_curves(slots)}
 
     def loss(self, out, t):
-        logits, curves = out["logits"], out["curves"]
-        B, Q = logits.shape
-        target = torch.zeros_like(logits)
-        l_curve = logits.new_zeros(())
-        matched = 0
-        basis = torch.from_numpy(bernstein(np.linspace(0, 1, 20)).astype(np.float32))  # [20, 4]
-        centres = (torch.arange(Q, dtype=torch.float32) + 0.5) / Q
-        with torch.no_grad():
-            prob = torch.sigmoid(logits)
-        for b in range(B):
-            gt = torch.from_numpy(t["curves"][b])
-            if len(gt) == 0:
+        return bezier_set_loss(out["logits"], out["curves"], t["curves"])
+
+
+def bezier_set_loss(logits: torch.Tensor, curves: torch.Tensor, gt_curves: List[np.ndarray]) -> torch.Tensor:
+    """Set loss of Bezier-curve queries: existence logits [B, Q] and control points [B, Q, 4, 2]
+    (normalised input coordinates) against each image's ground-truth control points [G, 4, 2]. Queries are
+    matched to lanes one to one (Hungarian, on the distance of 20 sampled curve points, a prior toward the
+    lane's mean column and the current existence); matched queries regress the sampled points and the control
+    points, and every query's existence is a binary target (positives weighted 4)."""
+    B, Q = logits.shape
+    target = torch.zeros_like(logits)
+    l_curve = logits.new_zeros(())
+    matched = 0
+    basis = torch.from_numpy(bernstein(np.linspace(0, 1, 20)).astype(np.float32)).to(curves)  # [20, 4]
+    centres = (torch.arange(Q, dtype=curves.dtype, device=curves.device) + 0.5) / Q
+    with torch.no_grad():
+        prob = torch.sigmoid(logits)
+    for b in range(B):
+        gt = torch.from_numpy(gt_curves[b]).to(curves)
+        if len(gt) == 0:
+            continue
+        gt_pts = basis @ gt  # [G, 20, 2]
+        pred_pts = basis @ curves[b]  # [Q, 20, 2]
+        cost = (pred_pts.detach()[None] - gt_pts[:, None]).abs().mean(dim=(2, 3))  # [G, Q]
+        # a positional prior keeps each lane on the queries around its mean column, so that the
+        # decoder's local maximum separates lanes
+        where = (gt_pts[:, :, 0].mean(1)[:, None] - centres[None]).abs()
+        weight = -(cost * 5.0 + where * 2.0) + prob[b][None]
+        match = max_weight_matching(weight - weight.min())
+        for g, q in enumerate(match.tolist()):
+            if q < 0:
                 continue
-            gt_pts = basis @ gt  # [G, 20, 2]
-            pred_pts = basis @ curves[b]  # [Q, 20, 2]
-            cost = (pred_pts.detach()[None] - gt_pts[:, None]).abs().mean(dim=(2, 3))  # [G, Q]
-            # a positional prior keeps each lane on the queries around its mean column, so that the
-            # decoder's local maximum separates lanes
-            where = (gt_pts[:, :, 0].mean(1)[:, None] - centres[None]).abs()
-            weight = -(cost * 5.0 + where * 2.0) + prob[b][None]
-            match = max_weight_matching(weight - weight.min())
-            for g, q in enumerate(match.tolist()):
-                if q < 0:
-                    continue
-                target[b, q] = 1.0
-                l_curve = l_curve + (pred_pts[q] - gt_pts[g]).abs().mean() + 0.5 * (curves[b, q] - gt[g]).abs().mean()
-                matched += 1
-        bce = F.binary_cross_entropy_with_logits(logits, target, pos_weight=torch.tensor(4.0))
-        return bce + 5.0 * l_curve / max(matched, 1)
+            target[b, q] = 1.0
+            l_curve = l_curve + (pred_pts[q] - gt_pts[g]).abs().mean() + 0.5 * (curves[b, q] - gt[g]).abs().mean()
+            matched += 1
+    bce = F.binary_cross_entropy_with_logits(logits, target, pos_weight=torch.tensor(4.0, device=logits.device))
+    return bce + 5.0 * l_curve / max(matched, 1)

@@ -1,6 +1,7 @@
 """Training targets and losses for the published detectors whose training objective is simple enough to
-rebuild from their papers and configurations: the row-anchor classifier (Ultra-Fast-Lane-Detection) and the
-segmentation detectors (SCNN, RESA). Labels come from generated scenes (slot x values on the frame's rows).
+rebuild from their papers and configurations: the row-anchor classifier (Ultra-Fast-Lane-Detection), the
+segmentation detectors (SCNN, RESA) and the Bezier curve detector (BezierLaneNet). Labels come from generated
+scenes (slot x values on the frame's rows).
 
 - Row anchor: each (row anchor, lane) cell is a 201-way classification, the grid cell under the lane or
   "absent"; softmax focal loss with gamma 2 (the implementation's CULane objective without its auxiliary
@@ -9,6 +10,11 @@ segmentation detectors (SCNN, RESA). Labels come from generated scenes (slot x v
 - Segmentation: lanes drawn into a label map at the input's resolution with CULane's label width (16 frame
   pixels, scaled), class = lane slot + 1; cross-entropy with background weight 0.4 on the logits resized to
   the labels, plus 0.1 x binary cross-entropy on the existence logits.
+- Bezier curves: each lane's cubic Bezier fit (chord-length least squares) in normalised input coordinates;
+  the 50 column queries are matched to lanes one to one and trained with the zoo's set loss
+  (``selfocus_ext.models.bezier.bezier_set_loss``: existence BCE plus L1 on sampled curve points). The
+  implementation's auxiliary segmentation branch is a training-only extra left out (its checkpoint converter
+  drops it anyway).
 """
 from __future__ import annotations
 
@@ -111,15 +117,35 @@ class SegmentationTraining:
         return ce + EXIST_WEIGHT * F.binary_cross_entropy_with_logits(outputs["lane"], targets["exist"].to(out.device))
 
 
-TRAINING = {"row-anchor": RowAnchorTraining, "segmentation": SegmentationTraining}
+class BezierTraining:
+    """Targets and loss of the Bezier curve detector (``logits`` [B, Q] existence, ``curves`` [B, Q, 4, 2]
+    control points in normalised input coordinates)."""
+
+    def __init__(self, model):
+        self.model_input = model.model_input
+
+    def targets(self, slots: np.ndarray) -> Dict[str, list]:
+        from ..bezier import gt_bezier_curves
+
+        return {"curves": gt_bezier_curves(_check_slots(slots, self.model_input.frame.rows), self.model_input)}
+
+    def loss(self, outputs: Dict[str, torch.Tensor], targets: Dict[str, list]) -> torch.Tensor:
+        from ..bezier import bezier_set_loss
+
+        return bezier_set_loss(outputs["logits"], outputs["curves"], targets["curves"])
+
+
+# keyed by the model's decoder, which fixes what its heads mean (two curve families decode differently)
+TRAINING = {"ufld": RowAnchorTraining, "pad-segmentation": SegmentationTraining,
+            "resa-official": SegmentationTraining, "pad-bezier": BezierTraining}
 # the catalog's families (``PublishedModel.family``) that have one
-CATALOG_FAMILIES = ("resa", "scnn", "ufld")
+CATALOG_FAMILIES = ("bezier", "resa", "scnn", "ufld")
 
 
 def training_for(model):
-    """The targets and loss of a published model's family; a clear error for families without them."""
-    family = getattr(model, "family", None)
-    if family not in TRAINING:
-        raise ValueError(f"model: training is implemented for the published families {sorted(TRAINING)}, "
-                         f"not {family!r} ({type(model).__name__})")
-    return TRAINING[family](model)
+    """The targets and loss of a published model; a clear error for models without them."""
+    decoder = getattr(model, "decoder_name", None)
+    if decoder not in TRAINING:
+        raise ValueError(f"model: training is implemented for the published families {list(CATALOG_FAMILIES)}, "
+                         f"not {type(model).__name__} (decoder {decoder!r})")
+    return TRAINING[decoder](model)
