@@ -48,9 +48,21 @@ def floor(name: str) -> float:
         return float(json.load(fh)["f1"]["total"])
 
 
-def machine() -> str:
+def machine(device: str = "cpu") -> str:
+    if device == "cuda":
+        return (f"{torch.cuda.get_device_name(0)}, {os.cpu_count()} cores, torch {torch.__version__}, "
+                f"Python {platform.python_version()}")
     return (f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
             f"{torch.get_num_threads()} threads, Python {platform.python_version()}")
+
+
+def to_device(targets, device: str):
+    """Targets on the model's device: tensors and dicts of tensors move, host-side lists (curve fits) stay."""
+    if isinstance(targets, torch.Tensor):
+        return targets.to(device)
+    if isinstance(targets, dict):
+        return {k: to_device(v, device) for k, v in targets.items()}
+    return targets
 
 
 def sha256(path: str) -> str:
@@ -169,9 +181,13 @@ def main(argv=None) -> int:
     p.add_argument("--init", default=None, metavar="FILE",
                    help="start from this checkpoint's weights (one this script wrote, with its card beside it): a "
                         "further stage with a fresh optimiser and schedule")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                   help="train and evaluate on this device (float rounding differs between devices)")
     p.add_argument("--channels-last", action="store_true",
                    help="activations in channels-last memory order (oneDNN's layout: 1.0-1.25x faster on the CPU)")
     a = p.parse_args(argv)
+    if a.device == "cuda" and not torch.cuda.is_available():
+        p.error("--device cuda: this torch has no CUDA device")
     if a.model not in trainable():
         p.error(f"--model: expected one of {', '.join(trainable())} (the published families with a training "
                 f"objective here), got {a.model!r}")
@@ -186,22 +202,27 @@ def main(argv=None) -> int:
     images, slots = data["images"], data["slots"]
     work = os.path.join(a.workdir, a.model)
     check_settings(os.path.join(work, "settings.json"), a)
+    model = model.to(a.device)
     if a.channels_last:
         model = model.to(memory_format=torch.channels_last)
     fmt = torch.channels_last if a.channels_last else torch.contiguous_format
+
+    def batch(idx):
+        x = mi.normalize(images[idx]).to(a.device).contiguous(memory_format=fmt)
+        return x, to_device(objective.targets(slots[idx]), a.device)
+
     opts = TrainOptions(steps=a.steps, minutes=a.minutes, batch=a.batch, lr=a.lr, seed=a.seed,
                         ckpt_every=a.ckpt_every, resume=a.resume, stop_at_step=a.stop_at_step)
-    done = train(model, len(images),
-                 lambda idx: (mi.normalize(images[idx]).contiguous(memory_format=fmt), objective.targets(slots[idx])),
-                 objective.loss, os.path.join(work, "last.pt"), opts, a.model,
+    done = train(model, len(images), batch, objective.loss, os.path.join(work, "last.pt"), opts, a.model,
                  log_path=os.path.join(work, "steps.jsonl"))
 
     model.eval()
-    counts = evaluate(model, evaluation_set(DataSpec("synth"), a.eval_scenes, mi))["counts"]
+    counts = evaluate(model, evaluation_set(DataSpec("synth"), a.eval_scenes, mi), device=a.device)["counts"]
     f1 = {k: round(culane.Counts(*v).f1 * 100, 2) for k, v in counts.items()}
     os.makedirs(a.out_dir, exist_ok=True)
     stem = os.path.join(a.out_dir, f"{a.model}-synth")
-    state = {k: (v.half() if v.is_floating_point() and not a.float32 else v).contiguous() for k, v in model.state_dict().items()}
+    state = {k: (v.half() if v.is_floating_point() and not a.float32 else v).cpu().contiguous()
+             for k, v in model.state_dict().items()}
     recorded = None if tuple(mi.size) == tuple(entry.input_size) else tuple(mi.size)
     torch.save(in_layout(state, entry.layouts[0], input_size=recorded), stem + ".pth")
     need = floor(a.model)
@@ -212,7 +233,7 @@ def main(argv=None) -> int:
                 implementation_input=list(entry.input_size),
                 crop_top=mi.crop_top, steps=sum(st["steps"] for st in stages), of_steps=a.steps, batch=a.batch, lr=a.lr,
                 train_scenes=len(images), seed=a.seed, channels_last=a.channels_last,
-                hours=round(sum(st["hours"] for st in stages), 2), machine=machine(), stages=stages,
+                hours=round(sum(st["hours"] for st in stages), 2), machine=machine(a.device), stages=stages,
                 test_scenes=a.eval_scenes, f1=f1, floor=need, at_floor=f1["total"] >= need,
                 storage="float16" if not a.float32 else "float32", sha256=sha256(stem + ".pth"),
                 megabytes=round(os.path.getsize(stem + ".pth") / 2**20, 1),
