@@ -6,8 +6,9 @@
     python python/real_size.py --check     # each trained checkpoint, loaded through --checkpoint, at its floor
 
 Cells: ACIQ, OMSE and the default calibration at W8A8, W8A4 and W4A4; QDrop and Selective Focus at W8A4 and
-W4A4 at the same fraction f of each method's paper iterations (the budget rule of the zoo's grid), the same
-512 calibration images per seed, the 2000-scene test set, the raw tuned model (--keep-tuned). Each cell is one
+W4A4 at the same fraction f of each method's paper iterations (the budget rule of the zoo's grid); where
+calibration alone loses under 5 F1 at W4A4, the zoo's stress rule (probes mildest first, then calibration,
+QDrop and SF at the first setting that loses 5); the same 512 calibration images per seed, the 2000-scene test set, the raw tuned model (--keep-tuned). Each cell is one
 ``python -m selfocus_ext.tune`` process, so its peak resident memory is its own (os.wait4); its result goes to
 benchmarks/results/real-size/f{f}/ID.json (F1, per-image rows for the paired rule, the method's seconds, the
 peak, the machine), its run directory under runs/real-size (--resume: an interrupted cell continues). The
@@ -22,7 +23,7 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import grid_cell
 import grid_plan
@@ -49,10 +50,12 @@ class RealCell:
     bits: str
     method: str
     seed: int = 0
+    extra: Tuple[str, ...] = ()  # further tune arguments (a stress setting's --first-last-at-bits)
 
     @property
     def id(self) -> str:
-        return f"{self.model}-{self.bits}-{self.method}-s{self.seed}"
+        tail = "".join(e.strip("-").replace(" ", "") for e in self.extra)
+        return f"{self.model}-{self.bits}-{self.method}-s{self.seed}" + (f"-{tail}" if tail else "")
 
 
 def trained_models(root: Optional[str] = None) -> List[str]:
@@ -76,13 +79,47 @@ def checkpoint_file(model: str) -> str:
                      f"(rebuild it: {rebuild}; its card gives the SHA-256)")
 
 
-def plan(models: List[str], seeds: List[int]) -> List[RealCell]:
+def plan(models: List[str], seeds: List[int], f: Optional[float] = None) -> List[RealCell]:
+    """The cells: the calibration table and the tuning methods; with ``f``, also the stress cells that the
+    finished ones call for so far (``stress_cells``)."""
     cells = []
     for m in models:
         for s in seeds:
             cells += [RealCell(m, b, x, s) for b in CALIBRATION_BITS for x in CALIBRATION]
             cells += [RealCell(m, b, x, s) for b in TUNING_BITS for x in TUNING]
+        if f is not None:
+            cells += stress_cells(m, seeds, f)
     return cells
+
+
+def stress_cells(model: str, seeds: List[int], f: float) -> List[RealCell]:
+    """The small models' stress rule at real size: where the default calibration alone loses under
+    STRESS_LOSS F1 at W4A4 (seed 0), probe the zoo's stress settings mildest first (calibration, seed 0) and
+    run calibration, QDrop and SF over ``seeds`` at the first that loses at least that much. Only what the
+    finished cells decide: the next probe while one is missing, nothing while the W4A4 cell is."""
+    base = read(RealCell(model, "w4a4", "calib"), f)
+    if base is None or base["fp_f1"] - base["f1"] >= grid_plan.STRESS_LOSS:
+        return []
+    cells = []
+    for bits, extra in grid_plan.STRESS_PROBES:
+        probe = RealCell(model, bits, "calib", 0, tuple(extra))
+        cells.append(probe)
+        result = read(probe, f)
+        if result is None:
+            return cells
+        if result["fp_f1"] - result["f1"] >= grid_plan.STRESS_LOSS:
+            return cells + [RealCell(model, bits, x, s, tuple(extra)) for s in seeds for x in ["calib"] + TUNING
+                            if (x, s) != ("calib", 0)]
+    return cells
+
+
+def stress_setting(model: str, f: float) -> Optional[RealCell]:
+    """The probe cell of the model's stress setting, once decided (None otherwise)."""
+    cells = stress_cells(model, [0], f)
+    probes = [c for c in cells if c.method == "calib" and c.seed == 0]
+    last = probes[-1] if probes else None
+    r = read(last, f) if last else None
+    return last if r is not None and r["fp_f1"] - r["f1"] >= grid_plan.STRESS_LOSS else None
 
 
 def cell_path(c: RealCell, f: float) -> str:
@@ -98,7 +135,7 @@ def run_cell(c: RealCell, f: float, device: str = "cpu", test: int = TEST_SCENES
     ckpt = checkpoint_file(c.model)
     cmd = [sys.executable, "-m", "selfocus_ext.tune", "--model", c.model, "--checkpoint", ckpt, "--data", "synth",
            "--bits", c.bits, "--method", c.method, "--budget", f"f{f:g}", "--seed", str(c.seed),
-           "--test", str(test), "--out", out, "--resume", "--keep-tuned", "--quiet", "--device", device]
+           "--test", str(test), "--out", out, "--resume", "--keep-tuned", "--quiet", "--device", device, *c.extra]
     os.makedirs(out, exist_ok=True)
     t0 = time.time()
     with open(os.path.join(out, "log.txt"), "a") as log:
@@ -144,10 +181,28 @@ def _entry(cells: List[Optional[dict]]) -> str:
     return f"{mean:.2f}" if len(f1) == 1 else f"{mean:.2f} ±{(max(f1) - min(f1)) / 2:.2f} ({len(f1)})"
 
 
+def sf_minus_qdrop(sf: List[Optional[dict]], qdrop: List[Optional[dict]]) -> str:
+    """SF's F1 minus QDrop's by the results' paired rule (report_tables.paired: per shared seed, plus the test
+    images' common error): the mean difference with its 95 % interval and verdict from two seeds on; from one
+    seed the difference alone, marked as deciding nothing."""
+    from report_tables import paired
+
+    a = [c for c in sf if c and "cell" in c]
+    b = [c for c in qdrop if c and "cell" in c]
+    if not a or not b:
+        return "-"
+    r = paired(a, b)
+    if r["seeds"] == 0:
+        return "-"
+    if r["seeds"] < 2:
+        return f"{r['diff']:+.2f} (1 seed: undecided)"
+    return f"{r['diff']:+.2f} [{r['low']:+.2f}, {r['high']:+.2f}] {r['verdict']}"
+
+
 def section(f: float, models: Optional[List[str]] = None, seeds=(0, 1, 2)) -> List[str]:
     """The "Real size" tables of docs/results.md from the finished cells (empty when none)."""
     models = trained_models() if models is None else models
-    cells = {c.id: read(c, f) for c in plan(models, list(seeds))}
+    cells = {c.id: read(c, f) for c in plan(models, list(seeds), f)}
     if not any(cells.values()):
         return []
     lines = ["## Real size: published architectures trained on generated scenes", "",
@@ -169,30 +224,43 @@ def section(f: float, models: Optional[List[str]] = None, seeds=(0, 1, 2)) -> Li
             for b in CALIBRATION_BITS:
                 row += [_entry(zoo_cells(z, b, x, f, seeds)) for x in CALIBRATION]
             lines.append("| " + " | ".join(row) + " |")
-    lines += ["", "| model | bits | calibration | QDrop | SF | QDrop time | SF time | QDrop peak | SF peak |",
-              "|---|---|---|---|---|---|---|---|---|"]
+    lines += ["", "| model | bits | FP | calibration | QDrop | SF | SF - QDrop | QDrop time | SF time | QDrop peak | SF peak |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for m in models:
-        for b in TUNING_BITS:
-            got: Dict[str, List[Optional[dict]]] = {x: [cells[RealCell(m, b, x, s).id] for s in seeds]
+        settings = [(b, (), False) for b in TUNING_BITS]
+        stress = stress_setting(m, f)
+        if stress is not None:
+            settings.append((stress.bits, stress.extra, True))
+        for b, extra, is_stress in settings:
+            got: Dict[str, List[Optional[dict]]] = {x: [cells.get(RealCell(m, b, x, s, extra).id) for s in seeds]
                                                     for x in ["calib"] + TUNING}
             s0 = {x: got[x][0] for x in TUNING}
             t = [f"{s0[x]['method_seconds']:.0f} s" if s0[x] else "-" for x in TUNING]
             p = [f"{s0[x]['peak_mb'] / 1024:.1f} GB" if s0[x] else "-" for x in TUNING]
-            lines.append(f"| {m} | {b.upper()} | {_entry(got['calib'])} | {_entry(got['qdrop'])} | {_entry(got['sf'])} | "
+            fp = next((c["fp_f1"] for cs in got.values() for c in cs if c and "fp_f1" in c), None)
+            label = b.upper() + (" stress" + "".join(" " + e for e in extra) if is_stress else "")
+            lines.append(f"| {m} | {label} | {'-' if fp is None else f'{fp:.2f}'} | {_entry(got['calib'])} | "
+                         f"{_entry(got['qdrop'])} | {_entry(got['sf'])} | {sf_minus_qdrop(got['sf'], got['qdrop'])} | "
                          f"{t[0]} | {t[1]} | {p[0]} | {p[1]} |")
+            if is_stress:
+                continue
             for z in zoo_rows_for(m):
                 zc = {x: zoo_cells(z, b, x, f, seeds) for x in ["calib"] + TUNING}
                 zt = [f"{grid_plan.method_time(zc[x][0]):.0f} s" if zc[x][0] and grid_plan.method_time(zc[x][0]) else "-"
                       for x in TUNING]
-                lines.append(f"| {z} (zoo) | {b.upper()} | {_entry(zc['calib'])} | {_entry(zc['qdrop'])} | "
-                             f"{_entry(zc['sf'])} | {zt[0]} | {zt[1]} | - | - |")
+                zfp = next((c["fp_f1"] for cs in zc.values() for c in cs if c and "fp_f1" in c), None)
+                lines.append(f"| {z} (zoo) | {b.upper()} | {'-' if zfp is None else f'{zfp:.2f}'} | {_entry(zc['calib'])} | "
+                             f"{_entry(zc['qdrop'])} | {_entry(zc['sf'])} | {sf_minus_qdrop(zc['sf'], zc['qdrop'])} | "
+                             f"{zt[0]} | {zt[1]} | - | - |")
     done = [c for c in cells.values() if c]
     hours = sum(c["wall_seconds"] for c in done) / 3600
     machines = sorted({c["machine"] for c in done})
     lines += ["", "Rows marked (zoo): the same family's Small and Mid zoo models (400x160) from Table 1, same budget rule "
               "and test set; the calibration columns there are Table 1's ACIQ and OMSE and, where run, the default.",
               "", f"Times: the method's own seconds (tuning with its captures or FP pass, and SF's curves), seed 0; "
-              f"peak: the tune process's peak resident memory. {len(done)} cells, {hours:.1f} hours of wall time on "
+              f"peak: the tune process's peak resident memory. SF - QDrop: the results' paired rule (per shared seed, plus the "
+              f"test images' common error; 95 % interval and verdict from two seeds on, one seed decides nothing). A "
+              f"stress row: the zoo's rule where calibration alone loses under {grid_plan.STRESS_LOSS:g} F1 at W4A4. {len(done)} cells, {hours:.1f} hours of wall time on "
               f"{'; '.join(machines)}.", ""]
     return lines
 
@@ -233,17 +301,25 @@ def main(argv=None) -> int:
         p.error(f"--models: no trained checkpoint under {CHECKPOINTS}/ (python python/train_published.py --model NAME)")
     if a.check:
         return 1 if check(models) else 0
-    cells = plan(models, a.seeds)
+    cells = plan(models, a.seeds, a.f)
     if a.list or not a.run:
         for c in cells:
             print(f"{'done' if read(c, a.f) else '    '}  {c.id}")
         return 0
     from tqdm import tqdm
 
-    todo = [c for c in cells if read(c, a.f) is None]
-    for c in tqdm(todo, desc="real-size cells", unit="cell"):
+    # the stress cells depend on finished ones: the plan is read again after every cell
+    bar = tqdm(desc="real-size cells", unit="cell")
+    while True:
+        todo = [c for c in plan(models, a.seeds, a.f) if read(c, a.f) is None]
+        if not todo:
+            break
+        bar.total = bar.n + len(todo)
+        c = todo[0]
         r = run_cell(c, a.f, a.device)
+        bar.update(1)
         tqdm.write(f"{c.id}: F1 {r['f1']:.2f} (FP {r['fp_f1']:.2f}), {r['method_seconds']:.0f} s, peak {r['peak_mb']:.0f} MB")
+    bar.close()
     return 0
 
 

@@ -61,7 +61,7 @@ def test_the_section_reads_the_cells(tmp_path, monkeypatch):
     put(RealCell("ufld-r18", "w4a4", "sf", 1), 89.0, sec=400.0, peak=3000.0)
     text = "\n".join(real_size.section(0.01))
     assert "| ufld-r18 | 93.50 | 3000 steps, 1.2 h | 91.25 | - |" in text
-    assert "| ufld-r18 | W4A4 | - | - | 88.50 ±0.50 (2) | - | 420 s | - | 3.0 GB |" in text
+    assert "| ufld-r18 | W4A4 | - | - | - | 88.50 ±0.50 (2) | - | - | 420 s | - | 3.0 GB |" in text
     assert "3 cells, 0.5 hours of wall time on x86_64, 2 cores" in text
 
 
@@ -98,7 +98,52 @@ def test_a_zoo_family_gets_its_small_and_mid_rows_beside(tmp_path, monkeypatch):
     with open(zoo, "w") as fh:
         json.dump(dict(f1=96.5, fp_f1=98.0, method_seconds=30.0), fh)
     text = "\n".join(real_size.section(0.01))
-    assert "| scnn-s (zoo) | W4A4 | - | - | 96.50 | - | 30 s | - | - |" in text
-    assert "| scnn-m (zoo) | W4A4 | - | - | - | - | - | - | - |" in text
-    assert "| scnn-r18 | W4A4 | - | - | 97.00 | - | 900 s | - | 6.0 GB |" in text
+    assert "| scnn-s (zoo) | W4A4 | 98.00 | - | - | 96.50 | - | - | 30 s | - | - |" in text
+    assert "| scnn-m (zoo) | W4A4 | - | - | - | - | - | - | - | - | - |" in text
+    assert "| scnn-r18 | W4A4 | - | - | - | 97.00 | - | - | 900 s | - | 6.0 GB |" in text
     assert real_size.zoo_rows_for("ufld-r18") == []
+
+
+def _put(c, f1, fp=98.0, counts=None, sec=60.0):
+    path = real_size.cell_path(c, 0.01)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as fh:
+        json.dump(dict(cell=dict(model=c.model, bits=c.bits, method=c.method, seed=c.seed, extra=list(c.extra)),
+                       id=c.id, f1=f1, fp_f1=fp, method_seconds=sec, peak_mb=1024.0, wall_seconds=60.0,
+                       machine="m", image_counts=counts or []), fh)
+
+
+def test_the_stress_rule_probes_mildest_first_and_then_runs_the_methods_there(tmp_path, monkeypatch):
+    monkeypatch.setattr(real_size, "CELLS", str(tmp_path / "cells"))
+    m = "scnn-r18"
+    assert real_size.stress_cells(m, [0, 1], 0.01) == []  # the W4A4 calibration decides: not run yet
+    _put(RealCell(m, "w4a4", "calib"), 96.0)  # loses 2 F1: stress needed
+    first = RealCell(m, "w4a4", "calib", 0, ("--first-last-at-bits",))
+    assert real_size.stress_cells(m, [0, 1], 0.01) == [first]
+    assert first.id == "scnn-r18-w4a4-calib-s0-first-last-at-bits"
+    _put(first, 95.0)  # loses 3: the next probe
+    _put(RealCell(m, "w4a3", "calib"), 90.0)  # loses 8: the setting
+    cells = real_size.stress_cells(m, [0, 1], 0.01)
+    assert [c.id for c in cells] == [first.id, "scnn-r18-w4a3-calib-s0", "scnn-r18-w4a3-qdrop-s0",
+                                     "scnn-r18-w4a3-sf-s0", "scnn-r18-w4a3-calib-s1", "scnn-r18-w4a3-qdrop-s1",
+                                     "scnn-r18-w4a3-sf-s1"]
+    assert real_size.stress_setting(m, 0.01) == RealCell(m, "w4a3", "calib")
+    assert {c.id for c in cells} <= {c.id for c in real_size.plan([m], [0, 1], 0.01)}
+    _put(RealCell("resa-r18", "w4a4", "calib"), 80.0)  # loses 18: no stress setting
+    assert real_size.stress_cells("resa-r18", [0], 0.01) == [] and real_size.stress_setting("resa-r18", 0.01) is None
+
+
+def test_sf_minus_qdrop_follows_the_paired_rule(tmp_path, monkeypatch):
+    monkeypatch.setattr(real_size, "CELLS", str(tmp_path / "cells"))
+    rows = [[1, 0, 0]] * 50 + [[0, 1, 1]] * 50
+    sf = [RealCell("m", "w4a4", "sf", s) for s in (0, 1, 2)]
+    qd = [RealCell("m", "w4a4", "qdrop", s) for s in (0, 1, 2)]
+    for c, v in zip(sf, (90.0, 91.0, 90.5)):
+        _put(c, v, counts=rows)
+    for c, v in zip(qd, (85.0, 85.5, 85.2)):
+        _put(c, v, counts=rows)
+    got = real_size.sf_minus_qdrop([real_size.read(c, 0.01) for c in sf], [real_size.read(c, 0.01) for c in qd])
+    assert got.startswith("+5.27 [") and got.endswith("] win")
+    one = real_size.sf_minus_qdrop([real_size.read(sf[0], 0.01)], [real_size.read(qd[0], 0.01)])
+    assert one == "+5.00 (1 seed: undecided)"
+    assert real_size.sf_minus_qdrop([None], [real_size.read(qd[0], 0.01)]) == "-"
