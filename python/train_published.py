@@ -106,16 +106,17 @@ def check_settings(path: str, a) -> None:
 
 def rebuild_command(args: list, step: int, steps: int) -> str:
     """The command that retrains these weights from scratch: the run's arguments without the ones that depend on
-    the wall clock or the session (--minutes, --resume, --stop-at-step), stopped at the step this file holds."""
+    the wall clock or the session (--minutes, --resume, --stop-at-step, --workdir), stopped at the step this file
+    holds."""
     kept, skip = [], False
     for x in args:
         if skip:
             skip = False
             continue
-        if x in ("--minutes", "--stop-at-step"):
+        if x in ("--minutes", "--stop-at-step", "--workdir"):
             skip = True
             continue
-        if x == "--resume" or x.startswith(("--minutes=", "--stop-at-step=")):
+        if x == "--resume" or x.startswith(("--minutes=", "--stop-at-step=", "--workdir=")):
             continue
         kept.append(x)
     if step < steps:

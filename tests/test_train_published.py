@@ -258,7 +258,8 @@ def test_a_run_at_another_input_size_records_it_and_loads_at_it(tmp_path, monkey
 def test_the_rebuild_command_does_not_depend_on_the_clock():
     import train_published
 
-    args = ["--model", "ufld-r18", "--steps", "3000", "--minutes", "72", "--resume", "--stop-at-step", "9"]
+    args = ["--model", "ufld-r18", "--steps", "3000", "--minutes", "72", "--resume", "--stop-at-step", "9",
+            "--workdir", "/tmp/w"]
     assert (train_published.rebuild_command(args, 2740, 3000) ==
             "python python/train_published.py --model ufld-r18 --steps 3000 --stop-at-step 2740")
     assert train_published.rebuild_command(["--model", "ufld-r18", "--minutes=5"], 3000, 3000) == \
