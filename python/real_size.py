@@ -92,34 +92,38 @@ def plan(models: List[str], seeds: List[int], f: Optional[float] = None) -> List
     return cells
 
 
+def _stress_probes(model: str, f: float) -> Tuple[List[RealCell], Optional[RealCell]]:
+    """The stress probes the finished cells call for so far, and the one that decided the setting (or None)."""
+    base = read(RealCell(model, "w4a4", "calib"), f)
+    if base is None or base["fp_f1"] - base["f1"] >= grid_plan.STRESS_LOSS:
+        return [], None
+    probes = []
+    for bits, extra in grid_plan.STRESS_PROBES:
+        probe = RealCell(model, bits, "calib", 0, tuple(extra))
+        probes.append(probe)
+        result = read(probe, f)
+        if result is None:
+            return probes, None
+        if result["fp_f1"] - result["f1"] >= grid_plan.STRESS_LOSS:
+            return probes, probe
+    return probes, None
+
+
 def stress_cells(model: str, seeds: List[int], f: float) -> List[RealCell]:
     """The small models' stress rule at real size: where the default calibration alone loses under
     STRESS_LOSS F1 at W4A4 (seed 0), probe the zoo's stress settings mildest first (calibration, seed 0) and
     run calibration, QDrop and SF over ``seeds`` at the first that loses at least that much. Only what the
     finished cells decide: the next probe while one is missing, nothing while the W4A4 cell is."""
-    base = read(RealCell(model, "w4a4", "calib"), f)
-    if base is None or base["fp_f1"] - base["f1"] >= grid_plan.STRESS_LOSS:
-        return []
-    cells = []
-    for bits, extra in grid_plan.STRESS_PROBES:
-        probe = RealCell(model, bits, "calib", 0, tuple(extra))
-        cells.append(probe)
-        result = read(probe, f)
-        if result is None:
-            return cells
-        if result["fp_f1"] - result["f1"] >= grid_plan.STRESS_LOSS:
-            return cells + [RealCell(model, bits, x, s, tuple(extra)) for s in seeds for x in ["calib"] + TUNING
-                            if (x, s) != ("calib", 0)]
-    return cells
+    probes, setting = _stress_probes(model, f)
+    if setting is None:
+        return probes
+    return probes + [RealCell(model, setting.bits, x, s, setting.extra) for s in seeds for x in ["calib"] + TUNING
+                     if (x, s) != ("calib", 0)]
 
 
 def stress_setting(model: str, f: float) -> Optional[RealCell]:
     """The probe cell of the model's stress setting, once decided (None otherwise)."""
-    cells = stress_cells(model, [0], f)
-    probes = [c for c in cells if c.method == "calib" and c.seed == 0]
-    last = probes[-1] if probes else None
-    r = read(last, f) if last else None
-    return last if r is not None and r["fp_f1"] - r["f1"] >= grid_plan.STRESS_LOSS else None
+    return _stress_probes(model, f)[1]
 
 
 def cell_path(c: RealCell, f: float) -> str:
@@ -181,6 +185,12 @@ def _entry(cells: List[Optional[dict]]) -> str:
     return f"{mean:.2f}" if len(f1) == 1 else f"{mean:.2f} ±{(max(f1) - min(f1)) / 2:.2f} ({len(f1)})"
 
 
+def _fp(by_method: Dict[str, List[Optional[dict]]]) -> str:
+    """The float model's F1 as any of a row's cells recorded it."""
+    fp = next((c["fp_f1"] for cs in by_method.values() for c in cs if c and "fp_f1" in c), None)
+    return "-" if fp is None else f"{fp:.2f}"
+
+
 def sf_minus_qdrop(sf: List[Optional[dict]], qdrop: List[Optional[dict]]) -> str:
     """SF's F1 minus QDrop's by the results' paired rule (report_tables.paired: per shared seed, plus the test
     images' common error): the mean difference with its 95 % interval and verdict from two seeds on; from one
@@ -237,9 +247,8 @@ def section(f: float, models: Optional[List[str]] = None, seeds=(0, 1, 2)) -> Li
             s0 = {x: got[x][0] for x in TUNING}
             t = [f"{s0[x]['method_seconds']:.0f} s" if s0[x] else "-" for x in TUNING]
             p = [f"{s0[x]['peak_mb'] / 1024:.1f} GB" if s0[x] else "-" for x in TUNING]
-            fp = next((c["fp_f1"] for cs in got.values() for c in cs if c and "fp_f1" in c), None)
             label = b.upper() + (" stress" + "".join(" " + e for e in extra) if is_stress else "")
-            lines.append(f"| {m} | {label} | {'-' if fp is None else f'{fp:.2f}'} | {_entry(got['calib'])} | "
+            lines.append(f"| {m} | {label} | {_fp(got)} | {_entry(got['calib'])} | "
                          f"{_entry(got['qdrop'])} | {_entry(got['sf'])} | {sf_minus_qdrop(got['sf'], got['qdrop'])} | "
                          f"{t[0]} | {t[1]} | {p[0]} | {p[1]} |")
             if is_stress:
@@ -248,8 +257,7 @@ def section(f: float, models: Optional[List[str]] = None, seeds=(0, 1, 2)) -> Li
                 zc = {x: zoo_cells(z, b, x, f, seeds) for x in ["calib"] + TUNING}
                 zt = [f"{grid_plan.method_time(zc[x][0]):.0f} s" if zc[x][0] and grid_plan.method_time(zc[x][0]) else "-"
                       for x in TUNING]
-                zfp = next((c["fp_f1"] for cs in zc.values() for c in cs if c and "fp_f1" in c), None)
-                lines.append(f"| {z} (zoo) | {b.upper()} | {'-' if zfp is None else f'{zfp:.2f}'} | {_entry(zc['calib'])} | "
+                lines.append(f"| {z} (zoo) | {b.upper()} | {_fp(zc)} | {_entry(zc['calib'])} | "
                              f"{_entry(zc['qdrop'])} | {_entry(zc['sf'])} | {sf_minus_qdrop(zc['sf'], zc['qdrop'])} | "
                              f"{zt[0]} | {zt[1]} | - | - |")
     done = [c for c in cells.values() if c]

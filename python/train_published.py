@@ -56,15 +56,6 @@ def machine(device: str = "cpu") -> str:
             f"{torch.get_num_threads()} threads, Python {platform.python_version()}")
 
 
-def to_device(targets, device: str):
-    """Targets on the model's device: tensors and dicts of tensors move, host-side lists (curve fits) stay."""
-    if isinstance(targets, torch.Tensor):
-        return targets.to(device)
-    if isinstance(targets, dict):
-        return {k: to_device(v, device) for k, v in targets.items()}
-    return targets
-
-
 def sha256(path: str) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -208,9 +199,8 @@ def main(argv=None) -> int:
         model = model.to(memory_format=torch.channels_last)
     fmt = torch.channels_last if a.channels_last else torch.contiguous_format
 
-    def batch(idx):
-        x = mi.normalize(images[idx]).to(a.device).contiguous(memory_format=fmt)
-        return x, to_device(objective.targets(slots[idx]), a.device)
+    def batch(idx):  # targets stay on the host: each objective's loss moves what it needs to the outputs' device
+        return mi.normalize(images[idx]).to(a.device).contiguous(memory_format=fmt), objective.targets(slots[idx])
 
     opts = TrainOptions(steps=a.steps, minutes=a.minutes, batch=a.batch, lr=a.lr, seed=a.seed,
                         ckpt_every=a.ckpt_every, resume=a.resume, stop_at_step=a.stop_at_step)

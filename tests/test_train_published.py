@@ -315,11 +315,3 @@ def test_a_cuda_run_without_cuda_is_refused_by_name(capsys):
         train_published.main(["--model", "scnn-r18", "--device", "cuda"])
     assert "--device cuda: this torch has no CUDA device" in capsys.readouterr().err
 
-
-def test_targets_move_to_the_device_and_host_side_fits_stay():
-    import train_published
-
-    t = {"seg": torch.zeros(2, 3), "curves": [np.zeros((1, 4, 2), np.float32)]}
-    moved = train_published.to_device(t, "cpu")
-    assert moved["seg"].device.type == "cpu" and moved["curves"] is t["curves"]
-    assert train_published.to_device(torch.ones(1), "cpu").device.type == "cpu"

@@ -78,7 +78,7 @@ class RowAnchorTraining:
         logits = torch.cat([loc, (torch.logsumexp(loc, dim=1) - exist).unsqueeze(1)], dim=1)
         log_p = F.log_softmax(logits, dim=1)
         focal = (1.0 - log_p.exp()).pow(FOCAL_GAMMA) * log_p
-        return F.nll_loss(focal, targets)
+        return F.nll_loss(focal, targets.to(focal.device))
 
 
 class SegmentationTraining:
