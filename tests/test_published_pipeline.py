@@ -57,8 +57,11 @@ def test_tune_and_export_a_users_checkpoint(name, small, tmp_path, capsys):
     frozen, _ = freeze(deployable)
     got = run_batches(OnnxLaneModel(open_session(str(out / "model.onnx"), level="none"), float_model), x)
     agree = output_agreement(run_batches(frozen, x), got)
+    # a fault in the graph moves many values by many steps; the runtimes' own last-bit differences move a
+    # few values by about one step, and an output of a handful of values (LSTR's logits in this test) cannot
+    # show a 95 % share, so one value just past one step passes where every value stays within two
     for key, a in agree.items():
-        assert a["within_one_step"] > 0.95 and a["p99_steps"] < 4, (key, a)
+        assert a["p99_steps"] < 4 and (a["within_one_step"] > 0.95 or a["max_steps"] < 2), (key, a)
 
 
 def test_a_checkpoint_of_another_family_or_size_is_one_line(small, tmp_path, capsys):
