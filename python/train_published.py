@@ -99,15 +99,16 @@ def rebuild_command(args: list, step: int, steps: int) -> str:
     """The command that retrains these weights from scratch: the run's arguments without the ones that depend on
     the wall clock or the session (--minutes, --resume, --stop-at-step, --workdir), stopped at the step this file
     holds."""
+    session_flags = ("--minutes", "--stop-at-step", "--workdir")
     kept, skip = [], False
     for x in args:
         if skip:
             skip = False
             continue
-        if x in ("--minutes", "--stop-at-step", "--workdir"):
+        if x in session_flags:
             skip = True
             continue
-        if x == "--resume" or x.startswith(("--minutes=", "--stop-at-step=", "--workdir=")):
+        if x == "--resume" or x.startswith(tuple(f + "=" for f in session_flags)):
             continue
         kept.append(x)
     if step < steps:
