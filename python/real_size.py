@@ -36,6 +36,7 @@ CHECKPOINTS = "checkpoints"
 CACHED = os.path.join(os.environ.get("SELFOCUS_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "selfocus_ext")),
                       "checkpoints")
 CELLS = "benchmarks/results/real-size"
+READING = "reading.md"  # what the cells show, in words: the section's closing paragraphs
 RUNS = "runs/real-size"
 CALIBRATION = ["aciq", "omse", "calib"]
 CALIBRATION_BITS = ["w8a8", "w8a4", "w4a4"]
@@ -79,9 +80,15 @@ def checkpoint_file(model: str) -> str:
                      f"(rebuild it: {rebuild}; its card gives the SHA-256)")
 
 
-def plan(models: List[str], seeds: List[int], f: Optional[float] = None) -> List[RealCell]:
+def plan(models: List[str], seeds: List[int], f: Optional[float] = None, bits: Optional[List[str]] = None,
+         methods: Optional[List[str]] = None) -> List[RealCell]:
     """The cells: the calibration table and the tuning methods; with ``f``, also the stress cells that the
-    finished ones call for so far (``stress_cells``)."""
+    finished ones call for so far (``stress_cells``). ``bits`` / ``methods``: only the cells at these settings
+    / of these methods, in the order given."""
+    if bits is not None or methods is not None:
+        every = plan(models, seeds, f)
+        return [c for b in (bits or [None]) for x in (methods or [None]) for c in every
+                if b in (None, c.bits) and x in (None, c.method)]
     cells = []
     for m in models:
         for s in seeds:
@@ -224,7 +231,9 @@ def section(f: float, models: Optional[List[str]] = None, seeds=(0, 1, 2)) -> Li
              "|---|---|---|" + "---|" * (len(CALIBRATION) * len(CALIBRATION_BITS))]
     for m in models:
         card = _card(m)
-        row = [m, f"{card['f1']['total']:.2f}", f"{card['steps']} steps, {card['hours']} h"]
+        at = f", at {'x'.join(str(v) for v in card['input'])}" if "input" in card else ""
+        below = f" (below its floor {card['floor']:.2f})" if card.get("at_floor") is False else ""
+        row = [m, f"{card['f1']['total']:.2f}{below}", f"{card['steps']} steps, {card['hours']} h{at}"]
         for b in CALIBRATION_BITS:
             row += [_entry([cells[RealCell(m, b, x, s).id] for s in seeds]) for x in CALIBRATION]
         lines.append("| " + " | ".join(row) + " |")
@@ -270,6 +279,10 @@ def section(f: float, models: Optional[List[str]] = None, seeds=(0, 1, 2)) -> Li
               f"test images' common error; 95 % interval and verdict from two seeds on, one seed decides nothing). A "
               f"stress row: the zoo's rule where calibration alone loses under {grid_plan.STRESS_LOSS:g} F1 at W4A4. {len(done)} cells, {hours:.1f} hours of wall time on "
               f"{'; '.join(machines)}.", ""]
+    reading = os.path.join(CELLS, READING)
+    if os.path.isfile(reading):  # the written reading of these numbers, kept beside the cells it reads
+        with open(reading) as fh:
+            lines += [fh.read().strip(), ""]
     return lines
 
 
@@ -302,14 +315,22 @@ def main(argv=None) -> int:
     p.add_argument("--models", nargs="+", default=None, help="default: every model with a trained checkpoint")
     p.add_argument("--f", type=float, default=0.01)
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--bits", nargs="+", default=None, metavar="WxAy",
+                   help="only the cells at these settings (a stress cell counts by its bits), e.g. the 4-bit ones "
+                        "first when time is short")
+    p.add_argument("--methods", nargs="+", default=None, choices=CALIBRATION + TUNING,
+                   help="only the cells of these methods, in this order")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     a = p.parse_args(argv)
+    known = CALIBRATION_BITS + [b for b, _ in grid_plan.STRESS_PROBES if b not in CALIBRATION_BITS]
+    if a.bits is not None and not set(a.bits) <= set(known):
+        p.error(f"--bits: expected some of {', '.join(known)}, got {' '.join(a.bits)}")
     models = a.models or trained_models()
     if not models:
         p.error(f"--models: no trained checkpoint under {CHECKPOINTS}/ (python python/train_published.py --model NAME)")
     if a.check:
         return 1 if check(models) else 0
-    cells = plan(models, a.seeds, a.f)
+    cells = plan(models, a.seeds, a.f, a.bits, a.methods)
     if a.list or not a.run:
         for c in cells:
             print(f"{'done' if read(c, a.f) else '    '}  {c.id}")
@@ -319,7 +340,7 @@ def main(argv=None) -> int:
     # the stress cells depend on finished ones: the plan is read again after every cell
     bar = tqdm(desc="real-size cells", unit="cell")
     while True:
-        todo = [c for c in plan(models, a.seeds, a.f) if read(c, a.f) is None]
+        todo = [c for c in plan(models, a.seeds, a.f, a.bits, a.methods) if read(c, a.f) is None]
         if not todo:
             break
         bar.total = bar.n + len(todo)

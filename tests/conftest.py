@@ -1,3 +1,5 @@
+import os
+
 import pytest
 import torch
 
@@ -36,8 +38,6 @@ requires_cuda = pytest.mark.skipif(not cuda_usable(), reason="needs a CUDA build
 
 def shipped_models(names):
     """The names among ``names`` whose trained weights ship in the package (a Mid model counts once trained)."""
-    import os
-
     from selfocus_ext.models import registry
 
     return [n for n in names if os.path.isfile(registry.weights_path(n))]
@@ -45,6 +45,25 @@ def shipped_models(names):
 
 FAMILIES = ["ganet", "laneatt", "bezier", "scnn", "resa", "lstr", "condlane"]
 MID_MODELS = [f"{f}-m" for f in FAMILIES]
+
+# SELFOCUS_TEST_EVERY_SIZE=1 runs the slow end-to-end tests on every size of a family; by default they run on
+# one size per family (and checkpoint layout), since the sizes of a family share their code path and only
+# the widths or the trunk's depth differ. The equivalence tests against the implementations run every size.
+EVERY_SIZE = os.environ.get("SELFOCUS_TEST_EVERY_SIZE", "") == "1"
+
+
+def one_per_family(entries):
+    """The names of ``entries`` (published catalog entries) to run an end-to-end test on: every one under
+    EVERY_SIZE, else the first of each (family, checkpoint layouts)."""
+    if EVERY_SIZE:
+        return [e.name for e in entries]
+    seen, names = set(), []
+    for e in entries:
+        key = (e.family, tuple(layout.source for layout in e.layouts))
+        if key not in seen:
+            seen.add(key)
+            names.append(e.name)
+    return names
 
 
 class TwoLayers(torch.nn.Module):

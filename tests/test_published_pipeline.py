@@ -1,7 +1,7 @@
 """Every published model through the user's path: a checkpoint in its implementation's layout, the tune
 command at the ci budget with the ONNX export, onnxruntime against the deployable model, and a checkpoint of
 the wrong family or size refused in one line. At a small input (the real sizes are too slow for CI; the
-equivalence tests run at the real size)."""
+equivalence tests run at the real size). One size per family unless SELFOCUS_TEST_EVERY_SIZE=1 (conftest)."""
 import json
 import os
 import warnings
@@ -13,6 +13,7 @@ pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
+from conftest import one_per_family  # noqa: E402
 from oracles import randomize  # noqa: E402
 from selfocus_ext import tune  # noqa: E402
 from selfocus_ext.export import OnnxLaneModel, open_session, output_agreement, run_batches  # noqa: E402
@@ -21,7 +22,7 @@ from selfocus_ext.quant import load_quantized  # noqa: E402
 from selfocus_ext.data.datasets import SyntheticLaneDataset  # noqa: E402
 from selfocus_ext.testing.weights import in_layout  # noqa: E402
 
-NAMES = [e.name for e in published.catalog()]
+NAMES = one_per_family(published.catalog())  # every entry under SELFOCUS_TEST_EVERY_SIZE=1
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -46,7 +46,8 @@ def test_the_section_reads_the_cells(tmp_path, monkeypatch):
     monkeypatch.setattr(real_size, "CELLS", str(tmp_path / "cells"))
     os.makedirs(tmp_path / "ck")
     (tmp_path / "ck" / "ufld-r18-synth.pth").write_bytes(b"")
-    (tmp_path / "ck" / "ufld-r18-synth.json").write_text(json.dumps({"f1": {"total": 93.5}, "steps": 3000, "hours": 1.2}))
+    (tmp_path / "ck" / "ufld-r18-synth.json").write_text(json.dumps({"f1": {"total": 93.5}, "steps": 3000, "hours": 1.2,
+                                                                     "input": [800, 288], "floor": 90.0, "at_floor": True}))
     assert real_size.section(0.01) == []
 
     def put(c, f1, **kw):
@@ -60,9 +61,11 @@ def test_the_section_reads_the_cells(tmp_path, monkeypatch):
     put(RealCell("ufld-r18", "w4a4", "sf", 0), 88.0, sec=420.0, peak=3072.0)
     put(RealCell("ufld-r18", "w4a4", "sf", 1), 89.0, sec=400.0, peak=3000.0)
     text = "\n".join(real_size.section(0.01))
-    assert "| ufld-r18 | 93.50 | 3000 steps, 1.2 h | 91.25 | - |" in text
+    assert "| ufld-r18 | 93.50 | 3000 steps, 1.2 h, at 800x288 | 91.25 | - |" in text
     assert "| ufld-r18 | W4A4 | - | - | - | 88.50 ±0.50 (2) | - | - | 420 s | - | 3.0 GB |" in text
     assert "3 cells, 0.5 hours of wall time on x86_64, 2 cores" in text
+    (tmp_path / "cells" / real_size.READING).write_text("What the cells show, in words.\n")
+    assert real_size.section(0.01)[-2] == "What the cells show, in words."
 
 
 def test_check_scores_the_checkpoint_as_a_user_loads_it(tmp_path, monkeypatch):
@@ -88,7 +91,8 @@ def test_a_zoo_family_gets_its_small_and_mid_rows_beside(tmp_path, monkeypatch):
     monkeypatch.setattr(grid_plan, "CELLS", str(tmp_path / "zoo"))
     os.makedirs(tmp_path / "ck")
     (tmp_path / "ck" / "scnn-r18-synth.pth").write_bytes(b"")
-    (tmp_path / "ck" / "scnn-r18-synth.json").write_text(json.dumps({"f1": {"total": 98.5}, "steps": 2000, "hours": 3.0}))
+    (tmp_path / "ck" / "scnn-r18-synth.json").write_text(json.dumps({"f1": {"total": 96.31}, "steps": 2000, "hours": 3.0,
+                                                                     "input": [400, 144], "floor": 98.04, "at_floor": False}))
     path = real_size.cell_path(RealCell("scnn-r18", "w4a4", "sf"), 0.01)
     os.makedirs(os.path.dirname(path))
     with open(path, "w") as fh:
@@ -99,6 +103,7 @@ def test_a_zoo_family_gets_its_small_and_mid_rows_beside(tmp_path, monkeypatch):
         json.dump(dict(f1=96.5, fp_f1=98.0, method_seconds=30.0), fh)
     text = "\n".join(real_size.section(0.01))
     assert "| scnn-s (zoo) | W4A4 | 98.00 | - | - | 96.50 | - | - | 30 s | - | - |" in text
+    assert "| scnn-r18 | 96.31 (below its floor 98.04) | 2000 steps, 3.0 h, at 400x144 |" in text  # said, not hidden
     assert "| scnn-m (zoo) | W4A4 | - | - | - | - | - | - | - | - | - |" in text
     assert "| scnn-r18 | W4A4 | - | - | - | 97.00 | - | - | 900 s | - | 6.0 GB |" in text
     assert real_size.zoo_rows_for("ufld-r18") == []
@@ -147,3 +152,14 @@ def test_sf_minus_qdrop_follows_the_paired_rule(tmp_path, monkeypatch):
     one = real_size.sf_minus_qdrop([real_size.read(sf[0], 0.01)], [real_size.read(qd[0], 0.01)])
     assert one == "+5.00 (1 seed: undecided)"
     assert real_size.sf_minus_qdrop([None], [real_size.read(qd[0], 0.01)]) == "-"
+
+
+def test_the_plan_keeps_only_the_settings_asked_for(capsys):
+    cells = real_size.plan(["ufld-r18"], [0], bits=["w4a4"])
+    assert {c.bits for c in cells} == {"w4a4"} and len(cells) == 3 + 2
+    cells = real_size.plan(["ufld-r18"], [0], bits=["w4a4", "w8a4"], methods=["calib", "aciq"])
+    assert [c.id for c in cells] == ["ufld-r18-w4a4-calib-s0", "ufld-r18-w4a4-aciq-s0",
+                                     "ufld-r18-w8a4-calib-s0", "ufld-r18-w8a4-aciq-s0"]
+    with pytest.raises(SystemExit):
+        real_size.main(["--list", "--models", "ufld-r18", "--bits", "w9a9"])
+    assert "--bits: expected some of w8a8, w8a4, w4a4" in capsys.readouterr().err

@@ -17,7 +17,7 @@ from selfocus_ext.recon import (METHODS, Interrupted, NoiseScoreCurve, Quantizat
 from selfocus_ext.ops import adaround_quant
 from selfocus_ext.recon.rounding import RoundingSchedule, cosine_lr
 
-from conftest import MID_MODELS, shipped_models
+from conftest import EVERY_SIZE, MID_MODELS, shipped_models
 
 
 @pytest.fixture(scope="module")
@@ -180,6 +180,40 @@ def test_lsq_plus_offsets_start_on_the_calibrated_grid_and_train(images):
         Reconstructor(q, get_method("lsq-qat"), get_budget("ci"), images)
 
 
+def test_build_trainset_renders_only_the_drawn_scenes_as_the_full_set_holds_them():
+    mi = models.build("ganet-s").model_input
+    full = build_trainset(12, 5, mi, cache=False)
+    some = build_trainset(12, 5, mi, cache=False, only=np.array([0, 4, 11]))
+    for k in full:
+        np.testing.assert_array_equal(some[k], full[k][[0, 4, 11]], err_msg=k)  # NaN marks an empty slot row
+    for bad in ([4, 0], [3, 3], [12], [-1]):
+        with pytest.raises(ValueError, match="only"):
+            build_trainset(12, 5, mi, cache=False, only=np.array(bad))
+
+
+def test_qat_on_the_drawn_scenes_alone_trains_the_same_model(images):
+    """The engine asks a make_trainset that takes ``only`` for the drawn scenes; one that does not gets asked
+    for all of them; both train to the same weights."""
+    def whole(n, seed, model_input):  # the older contract: no ``only``
+        return build_trainset(n, seed, model_input, cache=False)
+
+    asked = []
+
+    def drawn(n, seed, model_input, only=None):
+        asked.append(len(only))
+        return build_trainset(n, seed, model_input, cache=False, only=only)
+
+    states = []
+    for make in (whole, drawn):
+        q = quantized("ganet-s", images)
+        QuantizationAwareTraining(q, get_budget("ci"), seed=3, train_scenes=200, progress=False,
+                                  make_trainset=make).run()
+        states.append(q.state_dict())
+    budget = get_budget("ci")
+    assert asked and asked[0] <= budget.qat_iters * budget.batch_size < 200
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+
+
 def test_rounding_schedule():
     s = RoundingSchedule(100)
     assert not s.active(19) and s.active(20)
@@ -236,8 +270,10 @@ def test_other_zoo_models_tune(name, method, images):
     _check_tunes(name, method, images)
 
 
+# the small models run every method (test_other_zoo_models_tune); a Mid model only widens the same code, so it
+# runs Selective Focus, and the baselines too under SELFOCUS_TEST_EVERY_SIZE=1
 @pytest.mark.parametrize("name", shipped_models(MID_MODELS))
-@pytest.mark.parametrize("method", ["adaround", "brecq", "qdrop", "sf"])
+@pytest.mark.parametrize("method", ["adaround", "brecq", "qdrop", "sf"] if EVERY_SIZE else ["sf"])
 def test_mid_models_tune(name, method, images):
     _check_tunes(name, method, images)
 

@@ -43,23 +43,38 @@ def trainset_path(n: int, seed: int, model_input: ModelInput) -> str:
     return os.path.join(root, f"trainset_{model_input.frame.name}_{w}x{h}_c{int(model_input.crop_top)}_n{n}_s{seed}.npz")
 
 
-def build_trainset(n: int, seed: int, model_input: ModelInput, cache: bool = True) -> Dict[str, np.ndarray]:
-    """n generated scenes at the model's input resolution with their slot labels (cached on disk)."""
+def build_trainset(n: int, seed: int, model_input: ModelInput, cache: bool = True,
+                   only: Optional[np.ndarray] = None) -> Dict[str, np.ndarray]:
+    """n generated scenes at the model's input resolution with their slot labels (cached on disk).
+
+    ``only``: the positions among the n scenes a run will draw (sorted, distinct); the arrays then hold those
+    scenes alone, in that order. Scene i depends on (seed, i) only, so they equal the full set's rows; a short
+    run renders its few hundred scenes instead of all n (and caches nothing, unless the full set is cached
+    already, which it then reads)."""
     path = trainset_path(n, seed, model_input)
+    positions = None
+    if only is not None:
+        positions = np.asarray(only, dtype=np.int64)
+        if positions.ndim != 1 or (positions.size and (positions[0] < 0 or positions[-1] >= n
+                                                        or np.any(np.diff(positions) <= 0))):
+            raise ValueError(f"only: expected sorted distinct positions in [0, {n}), got {positions[:8]}...")
     if cache and os.path.isfile(path):
         with np.load(path) as z:
-            return {k: z[k] for k in z.files}
+            return {k: (z[k] if positions is None else z[k][positions]) for k in z.files}
+    seeds = synth.scene_seeds(seed, n)
+    picked = range(n) if positions is None else positions.tolist()
+    m = len(picked)
     w, h = model_input.size
-    images = np.empty((n, h, w, 3), np.uint8)
-    slots = np.empty((n, 4, model_input.frame.rows), np.float32)
-    scen = np.empty(n, dtype="<U8")
-    for i, s in enumerate(tqdm(synth.scene_seeds(seed, n), desc="rendering training scenes", unit="scene")):
-        scene = synth.sample_scene(s, model_input.frame)
+    images = np.empty((m, h, w, 3), np.uint8)
+    slots = np.empty((m, 4, model_input.frame.rows), np.float32)
+    scen = np.empty(m, dtype="<U8")
+    for i, k in enumerate(tqdm(picked, desc="rendering training scenes", unit="scene")):
+        scene = synth.sample_scene(seeds[k], model_input.frame)
         images[i] = synth.render(scene, model_input.size, model_input.crop_top).image
         slots[i] = synth.ground_truth_slots(scene)
         scen[i] = scene.scenario
     data = {"images": images, "slots": slots, "scenarios": scen}
-    if cache:
+    if cache and positions is None:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         tmp = path + ".tmp.npz"
         np.savez(tmp, **data)

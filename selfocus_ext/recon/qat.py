@@ -8,6 +8,7 @@ reconstruction methods it needs labels, and it costs training time: the point of
 """
 from __future__ import annotations
 
+import inspect
 import math
 import time
 from typing import Callable, Dict, Optional
@@ -39,7 +40,8 @@ class QuantizationAwareTraining:
     ``checkpoint``: written every ``budget.checkpoint_every`` steps and on Ctrl-C / SIGTERM; ``resume``
     continues it to the same result. ``make_trainset(scenes, seed, model_input)`` returns the labelled
     training set (``{"images": ...}`` plus the model's targets; the zoo's is models.targets.build_trainset):
-    the engine knows no model family, the caller names where labelled scenes come from."""
+    the engine knows no model family, the caller names where labelled scenes come from. One that also takes
+    ``only=positions`` is asked for the drawn scenes alone (a short run then renders only those)."""
 
     def __init__(self, qmodel: nn.Module, budget: Budget, seed: int = 0, train_scenes: int = 8000,
                  checkpoint: Optional[str] = None, progress: bool = True, device: str = "cpu",
@@ -102,12 +104,31 @@ class QuantizationAwareTraining:
         self.q.load_state_dict(ck["state"])
         self.start, self._optim_state = ck["step"], ck["optim"]
 
+    def _trainset(self, mi, draws: Dict[int, np.ndarray]):
+        """The labelled scenes the steps draw, and the map from a scene's position among the ``train_scenes``
+        to its row there: a ``make_trainset`` that takes ``only`` renders just the drawn scenes."""
+        n = self.train_scenes
+        needed = np.unique(np.concatenate(list(draws.values()))) if draws else np.zeros(0, np.int64)
+        if len(needed) < n and "only" in inspect.signature(self.make_trainset).parameters:
+            data = self.make_trainset(n, self.seed, mi, only=needed)
+            if len(data["images"]) != len(needed):
+                raise ValueError(f"make_trainset(only=...) returned {len(data['images'])} scenes for "
+                                 f"{len(needed)} positions")
+            return data, lambda idx: np.searchsorted(needed, idx)
+        data = self.make_trainset(n, self.seed, mi)
+        if len(data["images"]) != n:
+            raise ValueError(f"make_trainset returned {len(data['images'])} scenes, expected train_scenes={n}")
+        return data, lambda idx: idx
+
     def run(self) -> Dict[str, object]:
         t0 = time.perf_counter()
         iters, bs = self.budget.qat_iters, self.budget.batch_size
         mi = self.q.model_input
-        data = self.make_trainset(self.train_scenes, self.seed, mi)
-        n = len(data["images"])
+        n = self.train_scenes
+        # the batch of step s is a pure function of (seed, s): a resumed run draws the same, and the scenes the
+        # remaining steps draw are known before the first
+        draws = {s: np.random.default_rng([self.seed, s]).integers(0, n, bs) for s in range(self.start, iters)}
+        data, row = self._trainset(mi, draws)
         opt = self._optimizer()
         self.q.train()
         done = self.start
@@ -116,8 +137,7 @@ class QuantizationAwareTraining:
         try:
             with DeferredInterrupt() as guard:
                 for step in range(self.start, iters):
-                    # the batch of step s is a pure function of (seed, s): a resumed run draws the same
-                    idx = np.random.default_rng([self.seed, step]).integers(0, n, bs)
+                    idx = row(draws[step])
                     x = mi.normalize(data["images"][idx]).to(self.device)
                     t = _to(self.q.targets(data["slots"][idx]), self.device)
                     loss = self.q.loss(self.q(x), t)
