@@ -2,6 +2,7 @@
 (python/train_published.py -> checkpoints/NAME-synth.pth): the calibration table and the tuning methods.
 
     python python/real_size.py --run [--models ufld-r18 ...] [--f 0.01] [--seeds 0]   # each cell once
+    python python/real_size.py --run --bits w4a4 --methods calib omse   # only those cells, in that order
     python python/real_size.py --list                                                # the plan, done or not
     python python/real_size.py --check     # each trained checkpoint, loaded through --checkpoint, at its floor
 
@@ -12,7 +13,8 @@ QDrop and SF at the first setting that loses 5); the same 512 calibration images
 ``python -m selfocus_ext.tune`` process, so its peak resident memory is its own (os.wait4); its result goes to
 benchmarks/results/real-size/f{f}/ID.json (F1, per-image rows for the paired rule, the method's seconds, the
 peak, the machine), its run directory under runs/real-size (--resume: an interrupted cell continues). The
-"Real size" section of docs/results.md is written from these files by ``section()`` (results_report.py).
+"Real size" section of docs/results.md is written from these files by ``section()`` (results_report.py), followed by
+the written reading of them (f<F>/reading.md), if there is one.
 """
 from __future__ import annotations
 
@@ -279,7 +281,7 @@ def section(f: float, models: Optional[List[str]] = None, seeds=(0, 1, 2)) -> Li
               f"test images' common error; 95 % interval and verdict from two seeds on, one seed decides nothing). A "
               f"stress row: the zoo's rule where calibration alone loses under {grid_plan.STRESS_LOSS:g} F1 at W4A4. {len(done)} cells, {hours:.1f} hours of wall time on "
               f"{'; '.join(machines)}.", ""]
-    reading = os.path.join(CELLS, READING)
+    reading = os.path.join(CELLS, f"f{f:g}", READING)
     if os.path.isfile(reading):  # the written reading of these numbers, kept beside the cells it reads
         with open(reading) as fh:
             lines += [fh.read().strip(), ""]

@@ -64,7 +64,7 @@ def test_the_section_reads_the_cells(tmp_path, monkeypatch):
     assert "| ufld-r18 | 93.50 | 3000 steps, 1.2 h, at 800x288 | 91.25 | - |" in text
     assert "| ufld-r18 | W4A4 | - | - | - | 88.50 ±0.50 (2) | - | - | 420 s | - | 3.0 GB |" in text
     assert "3 cells, 0.5 hours of wall time on x86_64, 2 cores" in text
-    (tmp_path / "cells" / real_size.READING).write_text("What the cells show, in words.\n")
+    (tmp_path / "cells" / "f0.01" / real_size.READING).write_text("What the cells show, in words.\n")
     assert real_size.section(0.01)[-2] == "What the cells show, in words."
 
 
